@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig, parseConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { Service } from './service.js';
+
+const program = new Command()
+  .name('ticketbooth')
+  .description('TLS egress proxy: plaintext in, TLS out, with single-use TLS 1.3 session tickets per destination')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the listeners of a config file')
+  .option('-c, --config <file>', 'YAML config file', 'config/default.yaml')
+  .action(async (opts: { config: string }) => {
+    await run(loadConfig(opts.config));
+  });
+
+program
+  .command('tunnel')
+  .description('one plaintext-to-TLS tunnel, without a config file')
+  .requiredOption('--listen <host:port>', 'where to accept plaintext clients (loopback by default)')
+  .requiredOption('--connect <host:port>', 'the TLS upstream')
+  .option('--starttls <protocol>', 'negotiate STARTTLS first (smtp)')
+  .option('--servername <name>', 'SNI and the name the certificate must carry')
+  .option('--ca <file>', 'PEM CA bundle instead of the system CAs')
+  .option('--insecure', 'do not verify the upstream certificate')
+  .option('--reuse <policy>', 'never | adaptive', 'never')
+  .option('--audit-log <file>', 'audit log file, - for stdout')
+  .action(async (opts: TunnelFlags) => {
+    await run(tunnelConfig(opts));
+  });
+
+interface TunnelFlags {
+  listen: string;
+  connect: string;
+  starttls?: string;
+  servername?: string;
+  ca?: string;
+  insecure?: boolean;
+  reuse: string;
+  auditLog?: string;
+}
+
+function hostPort(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
+  if (!m) throw new InvalidArgumentError(`"${value}" is not HOST:PORT`);
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+
+/** The one-line tunnel is a config like any other, validated by the same schema. */
+function tunnelConfig(f: TunnelFlags): Config {
+  const upstream = hostPort(f.connect);
+  const doc = {
+    listeners: [
+      {
+        name: 'tunnel',
+        type: 'tunnel',
+        listen: f.listen,
+        upstream: {
+          ...upstream,
+          ...(f.starttls ? { starttls: f.starttls } : {}),
+          ...(f.servername ? { servername: f.servername } : {}),
+          ...(f.ca ? { ca: f.ca } : {}),
+          verify: !f.insecure,
+        },
+      },
+    ],
+    cache: { reuse: f.reuse },
+    audit: f.auditLog ? { file: f.auditLog } : {},
+  };
+  return parseConfig(JSON.stringify(doc), 'command line');
+}
+
+async function run(config: Config): Promise<void> {
+  const service = await Service.start(config);
+  for (const l of service.listeners) {
+    const a = l.address();
+    process.stderr.write(`ticketbooth: ${l.name} listening on ${a.address}:${a.port}\n`);
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`ticketbooth: ${signal}: draining (up to ${config.shutdownTimeoutSeconds}s)\n`);
+    service.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`ticketbooth: shutdown: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`ticketbooth: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});

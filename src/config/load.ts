@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { parse, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+}
+
+/** Reads and validates a YAML config; every failure names the file and, where there is one, the key. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read: ${(err as Error).message}`);
+  }
+  return parseConfig(text, file);
+}
+
+export function parseConfig(text: string, file = '<config>'): Config {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}` : '';
+    throw new ConfigError(`${file}:${where} invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) throw new ConfigError(`${file}: ${formatIssues(result.error.issues)}`);
+  checkUniqueNames(result.data, file);
+  return result.data;
+}
+
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => {
+      const path = i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
+      return `${path || '(top level)'}: ${i.message}${keys}`;
+    })
+    .join('; ');
+}
+
+function checkUniqueNames(config: Config, file: string): void {
+  const seen = new Set<string>();
+  config.listeners.forEach((l, i) => {
+    if (seen.has(l.name)) throw new ConfigError(`${file}: listeners[${i}].name: duplicate listener name "${l.name}"`);
+    seen.add(l.name);
+  });
+}

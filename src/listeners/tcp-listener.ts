@@ -1,0 +1,94 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AuditLog } from '../audit/audit-log.js';
+import { AllowList } from './allow-list.js';
+import { parseListen } from './listen-address.js';
+
+export interface TcpListenerOptions {
+  name: string;
+  listen: string;
+  allow: readonly string[];
+  maxConnections: number;
+  audit: AuditLog;
+  /** Serves one admitted client; resolves when the session is over. */
+  serve(socket: Socket): Promise<void>;
+  /** What a refused client gets before the close (SMTP sends 554 or 421); default nothing. */
+  refuse?(socket: Socket, reason: 'allow-list' | 'connection-limit'): void;
+}
+
+/**
+ * The part every listener shares: bind (loopback unless configured), admit only allowed clients,
+ * bound the connection count, and on shutdown stop accepting and let open sessions finish.
+ */
+export class TcpListener {
+  private readonly server: Server;
+  private readonly allow: AllowList;
+  private readonly open = new Set<Socket>();
+  private readonly sessions = new Set<Promise<void>>();
+
+  constructor(private readonly options: TcpListenerOptions) {
+    this.allow = new AllowList(options.allow);
+    this.server = createServer((socket) => this.admit(socket));
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get activeConnections(): number {
+    return this.open.size;
+  }
+
+  async start(): Promise<AddressInfo> {
+    const { host, port } = parseListen(this.options.listen);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Stops accepting; waits for open sessions up to `timeoutMs`, then cuts the rest. */
+  async stop(timeoutMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const drained = Promise.allSettled([...this.sessions]);
+    await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    for (const s of this.open) s.destroy();
+    await closed;
+  }
+
+  private admit(socket: Socket): void {
+    socket.on('error', () => undefined); // a reset client is not our error; sessions see 'close'
+    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    const reason = !this.allow.allows(socket.remoteAddress)
+      ? 'allow-list'
+      : this.open.size >= this.options.maxConnections
+        ? 'connection-limit'
+        : undefined;
+    if (reason) {
+      this.options.audit.record({ event: 'client.refused', listener: this.options.name, client, reason });
+      this.options.refuse?.(socket, reason);
+      socket.end();
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    this.open.add(socket);
+    const session = this.options
+      .serve(socket)
+      .catch(() => undefined)
+      .finally(() => {
+        this.open.delete(socket);
+        this.sessions.delete(session);
+        if (!socket.destroyed) socket.destroy();
+      });
+    this.sessions.add(session);
+  }
+}

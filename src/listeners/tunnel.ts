@@ -1,0 +1,82 @@
+import type { Socket } from 'node:net';
+import { hostname } from 'node:os';
+import type { TunnelListenerConfig } from '../config/schema.js';
+import { negotiateStarttls } from '../upstream/smtp-starttls.js';
+import { connectTcp } from '../upstream/tcp-connect.js';
+import { dialTls, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
+import type { TlsTarget } from '../upstream/tls-target.js';
+
+export interface TunnelOptions {
+  target: TlsTarget;
+  starttls?: 'smtp';
+  heloName?: string;
+  /** Timeout for connect, greeting, EHLO, STARTTLS and handshake. */
+  setupTimeoutMs?: number;
+  dial: DialContext;
+}
+
+export function tunnelOptionsFromConfig(l: TunnelListenerConfig, target: TlsTarget, dial: DialContext): TunnelOptions {
+  return { target, starttls: l.upstream.starttls, heloName: l.upstream.heloName, dial };
+}
+
+/**
+ * One client: plaintext in, TLS out. With STARTTLS, ticketbooth does greeting/EHLO/STARTTLS
+ * itself, then hands the client the server's greeting; the client's own EHLO travels inside TLS.
+ * A failure before the relay starts gives an SMTP client `421 4.7.0` and never a cleartext path.
+ */
+export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<void> {
+  client.pause();
+  const timeout = opts.setupTimeoutMs ?? 30_000;
+  let upstream: UpstreamTls;
+  let greeting: string | undefined;
+  try {
+    if (opts.starttls === 'smtp') {
+      const raw = await connectTcp(opts.target.host, opts.target.port, timeout);
+      try {
+        const negotiated = await negotiateStarttls(raw, opts.heloName ?? hostname(), timeout);
+        greeting = negotiated.greeting.raw;
+        upstream = await dialTls({ ...opts.target, ehloName: negotiated.ehloName }, opts.dial, raw);
+      } catch (err) {
+        raw.destroy();
+        throw err;
+      }
+    } else {
+      upstream = await dialTls(opts.target, opts.dial);
+    }
+  } catch (err) {
+    if (opts.starttls === 'smtp' && client.writable) {
+      client.end(`421 4.7.0 ticketbooth: no secure path to ${opts.target.host}: ${oneLine((err as Error).message)}\r\n`);
+    } else {
+      client.destroy();
+    }
+    return;
+  }
+  if (greeting) client.write(greeting);
+  await relay(client, upstream);
+}
+
+/** Both directions until both sides are done; the upstream is closed gracefully to keep late tickets. */
+function relay(client: Socket, upstream: UpstreamTls): Promise<void> {
+  const server = upstream.socket;
+  return new Promise((resolve) => {
+    let pending = 2;
+    const done = (): void => {
+      if (--pending === 0) resolve();
+    };
+    server.once('close', done);
+    client.once('close', done);
+    server.on('error', () => client.destroy());
+    client.on('error', () => void upstream.close());
+    client.pipe(server, { end: false });
+    server.pipe(client);
+    client.once('end', () => void upstream.close());
+    server.once('close', () => {
+      if (!client.destroyed) client.end();
+    });
+    client.resume();
+  });
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').slice(0, 300);
+}

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Every input of the trust decision for one upstream connection. Node skips hostname and CA
+ * checks on a resumed session, so a session may only be offered under the exact decision it
+ * was made under: anything that could change the verdict belongs here.
+ */
+export interface TrustInputs {
+  host: string;
+  port: number;
+  servername: string;
+  /** PEM text (or digests) of the CA set; undefined means the system store. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** none: no verification; chain: CA only; name: CA and hostname (`checkServerIdentity`). */
+  verify: 'none' | 'chain' | 'name';
+  /** The name the certificate must match when verify is `name` (defaults to servername). */
+  verifyName?: string;
+  minVersion?: string;
+  maxVersion?: string;
+  ciphers?: string;
+  /** Client certificate PEM, if one is presented. */
+  clientCert?: string | Buffer;
+  /** The SMTP server's EHLO name, when known before the handshake (see-through load balancers). */
+  ehloName?: string;
+}
+
+export interface CacheKey {
+  /** Full digest, the store's key. */
+  id: string;
+  /** 12 hex characters for logs. */
+  short: string;
+  /** host:port, for people. */
+  destination: string;
+}
+
+function digest(value: string | Buffer | Array<string | Buffer> | undefined): string {
+  if (value === undefined) return 'system';
+  const h = createHash('sha256');
+  for (const part of Array.isArray(value) ? value : [value]) {
+    h.update(part);
+    h.update('\0');
+  }
+  return h.digest('hex');
+}
+
+export function cacheKey(t: TrustInputs): CacheKey {
+  const canonical = JSON.stringify([
+    'ticketbooth/1',
+    t.host.toLowerCase(),
+    t.port,
+    t.servername.toLowerCase(),
+    digest(t.ca),
+    t.verify,
+    (t.verifyName ?? t.servername).toLowerCase(),
+    t.minVersion ?? '',
+    t.maxVersion ?? '',
+    t.ciphers ?? '',
+    t.clientCert === undefined ? '' : digest(t.clientCert),
+    (t.ehloName ?? '').toLowerCase(),
+  ]);
+  const id = createHash('sha256').update(canonical).digest('hex');
+  return { id, short: id.slice(0, 12), destination: `${t.host}:${t.port}` };
+}

@@ -1,0 +1,59 @@
+/**
+ * Where resumption state lives. The verbs name the semantics (after rustls' ClientSessionStore):
+ * a TLS 1.3 ticket is *taken* (it leaves the store: single use), a TLS 1.2 session is *read*
+ * (multi-use). Every verb is async so that a shared store (Redis) fits the same interface, and
+ * each must be atomic per key: two concurrent takes never return the same ticket.
+ */
+
+export interface StoredTicket {
+  /** The DER session buffer Node hands back to `tls.connect({ session })`. Secret. */
+  session: Buffer;
+  /** Short hash of the ticket, the only form of it that may be logged. */
+  hash: string;
+  /** Milliseconds since the epoch after which it must not be offered. */
+  expiresAt: number;
+}
+
+export type NegotiatedVersion = 'TLSv1.2' | 'TLSv1.3';
+
+export interface DestinationFacts {
+  /** The last few negotiated versions, oldest first ("2" or "3" each): a version-mixed balancer shows both. */
+  recentVersions: string;
+  /** Set once the destination refused a ticket offered for the second time (adaptive reuse ends there). */
+  refusesReuse: boolean;
+}
+
+export interface TakeResult {
+  ticket?: StoredTicket;
+  /** How many expired tickets were dropped on the way (tells "expired" from "empty"). */
+  expired: number;
+}
+
+export interface TicketStore {
+  /** Removes and returns the newest unexpired TLS 1.3 ticket; remembers it as the last spent one. */
+  takeTls13Ticket(key: string, now: number): Promise<TakeResult>;
+  /** Adds a ticket at the front, trims to `cap` (oldest go) and drops expired ones. Returns the count kept. */
+  insertTls13Ticket(key: string, ticket: StoredTicket, cap: number, now: number): Promise<number>;
+  /** The newest ticket already spent at this destination (for adaptive reuse), if unexpired. */
+  lastSpentTls13Ticket(key: string, now: number): Promise<StoredTicket | undefined>;
+  countTls13Tickets(key: string, now: number): Promise<number>;
+
+  tls12Session(key: string, now: number): Promise<StoredTicket | undefined>;
+  setTls12Session(key: string, session: StoredTicket): Promise<void>;
+  removeTls12Session(key: string): Promise<void>;
+
+  facts(key: string): Promise<DestinationFacts>;
+  /** Appends a negotiated version and/or marks reuse refused. */
+  learn(key: string, version: NegotiatedVersion | undefined, refusedReuse: boolean): Promise<void>;
+
+  /** Counts for metrics: destinations with a slot, tickets held. */
+  size(): Promise<{ destinations: number; tickets: number }>;
+  close(): Promise<void>;
+}
+
+/** How many negotiated versions a slot remembers. */
+export const RECENT_VERSIONS = 8;
+
+export function appendVersion(recent: string, version: NegotiatedVersion): string {
+  return (recent + (version === 'TLSv1.3' ? '3' : '2')).slice(-RECENT_VERSIONS);
+}

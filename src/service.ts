@@ -1,0 +1,63 @@
+import type { AddressInfo } from 'node:net';
+import { AuditLog } from './audit/audit-log.js';
+import type { Config } from './config/schema.js';
+import { TcpListener } from './listeners/tcp-listener.js';
+import { serveTunnel, tunnelOptionsFromConfig } from './listeners/tunnel.js';
+import { ResumptionCache } from './resumption/policy.js';
+import { createStore } from './resumption/create-store.js';
+import { targetFromConfig } from './upstream/target-from-config.js';
+
+/** A running ticketbooth: its listeners, the shared resumption cache and the audit log. */
+export class Service {
+  readonly listeners: TcpListener[] = [];
+
+  private constructor(
+    readonly config: Config,
+    readonly cache: ResumptionCache,
+    readonly audit: AuditLog,
+  ) {}
+
+  static async start(config: Config, audit = new AuditLog(config.audit)): Promise<Service> {
+    const store = await createStore(config.cache);
+    const cache = new ResumptionCache(store, config.cache);
+    const service = new Service(config, cache, audit);
+    try {
+      for (const l of config.listeners) {
+        const dial = { listener: l.name, cache, audit };
+        const tunnel = tunnelOptionsFromConfig(l, targetFromConfig(l.upstream), dial);
+        const listener = new TcpListener({
+          name: l.name,
+          listen: l.listen,
+          allow: l.allow,
+          maxConnections: l.maxConnections,
+          audit,
+          serve: (socket) => serveTunnel(socket, tunnel),
+          refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusal(why)) : undefined,
+        });
+        await listener.start();
+        service.listeners.push(listener);
+      }
+    } catch (err) {
+      await service.stop(0);
+      throw err;
+    }
+    return service;
+  }
+
+  addressOf(name: string): AddressInfo {
+    const l = this.listeners.find((x) => x.name === name);
+    if (!l) throw new Error(`no listener named ${name}`);
+    return l.address();
+  }
+
+  /** Stop accepting, let sessions finish within the timeout, close the store and the log. */
+  async stop(timeoutMs = this.config.shutdownTimeoutSeconds * 1000): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.stop(timeoutMs)));
+    await this.cache.store.close();
+    await this.audit.close();
+  }
+}
+
+function refusal(reason: 'allow-list' | 'connection-limit'): string {
+  return reason === 'allow-list' ? '554 5.7.1 ticketbooth: access denied\r\n' : '421 4.7.0 ticketbooth: too many connections\r\n';
+}

@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import type { UpstreamConfig } from '../config/schema.js';
+import type { TlsTarget } from './tls-target.js';
+
+/** Reads the files a configured upstream names (once, at start) into a dialable target. */
+export function targetFromConfig(u: UpstreamConfig): TlsTarget {
+  const read = (file: string, what: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`upstream ${u.host}:${u.port}: cannot read ${what} file ${file}: ${(err as Error).message}`);
+    }
+  };
+  if ((u.cert === undefined) !== (u.key === undefined)) {
+    throw new Error(`upstream ${u.host}:${u.port}: cert and key go together`);
+  }
+  return {
+    host: u.host,
+    port: u.port,
+    servername: u.servername,
+    ca: u.ca === undefined ? undefined : read(u.ca, 'ca'),
+    verify: u.verify === true ? 'name' : u.verify === 'chain' ? 'chain' : 'none',
+    minVersion: u.minVersion,
+    maxVersion: u.maxVersion,
+    ciphers: u.ciphers,
+    cert: u.cert === undefined ? undefined : read(u.cert, 'cert'),
+    key: u.key === undefined ? undefined : read(u.key, 'key'),
+  };
+}

@@ -1,0 +1,154 @@
+import type { Socket } from 'node:net';
+import { connect, type TLSSocket } from 'node:tls';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { HandshakeEvent } from '../audit/events.js';
+import type { ResumptionCache } from '../resumption/policy.js';
+import { connectOptions, keyOf, servernameOf, type TlsTarget } from './tls-target.js';
+
+export interface DialContext {
+  listener: string;
+  cache: ResumptionCache;
+  audit: AuditLog;
+  /** Give up on a handshake after this long. */
+  handshakeTimeoutMs?: number;
+  /** After `end()`, how long to wait for the server's close (tickets may still be in flight). */
+  closeGraceMs?: number;
+  /** Write the audit line this long after the handshake if the connection is still open. */
+  auditWindowMs?: number;
+}
+
+export class UpstreamTlsError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'ERR_UPSTREAM_TLS' | 'ERR_UPSTREAM_TIMEOUT' | 'ERR_UPSTREAM_CONNECT',
+  ) {
+    super(message);
+  }
+}
+
+export interface UpstreamTls {
+  socket: TLSSocket;
+  resumed: boolean;
+  protocol: string;
+  /** Ends our side and waits for the server's close (or the grace), so late tickets are still stored. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens one TLS connection with what the resumption cache offers, stores every session the
+ * server hands out (TLS 1.3 tickets come in `'session'` events after `secureConnect`), tells
+ * the cache how it went, and writes one `tls.handshake` audit line.
+ * With `over`, TLS starts on an existing socket (after STARTTLS).
+ */
+export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket): Promise<UpstreamTls> {
+  const key = keyOf(target);
+  const offer = await ctx.cache.offer(key);
+  const started = performance.now();
+  const event: HandshakeEvent = {
+    event: 'tls.handshake',
+    listener: ctx.listener,
+    destination: key.destination,
+    servername: servernameOf(target),
+    ...(target.ehloName ? { ehloName: target.ehloName } : {}),
+    key: key.short,
+    offered: offer.kind,
+    ...(offer.hash ? { offeredHash: offer.hash } : {}),
+    reoffered: offer.reoffered,
+    resumed: false,
+    ticketsReceived: 0,
+    receivedHashes: [],
+    ticketsLeft: 0,
+    handshakeMs: 0,
+  };
+
+  const socket = connect({ ...connectOptions(target), ...(offer.session ? { session: offer.session } : {}), ...(over ? { socket: over } : {}) });
+
+  // Sessions may arrive before or after secureConnect (TLS 1.2: right after; 1.3: later): chain
+  // their storage so the audit line counts all that came before it is written.
+  let storing: Promise<unknown> = Promise.resolve();
+  socket.on('session', (der: Buffer) => {
+    storing = storing.then(async () => {
+      const stored = await ctx.cache.received(key, der);
+      if (stored) {
+        event.ticketsReceived++;
+        event.receivedHashes.push(stored.hash);
+      }
+    });
+  });
+
+  let audited = false;
+  const writeAudit = async (): Promise<void> => {
+    if (audited) return;
+    audited = true;
+    await storing.catch(() => undefined);
+    event.ticketsLeft = await ctx.cache.ticketsLeft(key).catch(() => 0);
+    ctx.audit.record(event);
+  };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new UpstreamTlsError(`TLS handshake with ${key.destination} timed out`, 'ERR_UPSTREAM_TIMEOUT'));
+      }, ctx.handshakeTimeoutMs ?? 15_000);
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        const code = err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_TLS';
+        reject(new UpstreamTlsError(`${key.destination}: ${err.message}`, code));
+      });
+      socket.once('close', () => {
+        clearTimeout(timer);
+        reject(new UpstreamTlsError(`${key.destination} closed the connection during the TLS handshake`, 'ERR_UPSTREAM_TLS'));
+      });
+    });
+  } catch (err) {
+    socket.destroy();
+    event.handshakeMs = round(performance.now() - started);
+    event.error = (err as Error).message;
+    await ctx.cache.outcome(key, offer, { resumed: false }).catch(() => undefined);
+    await writeAudit();
+    throw err;
+  }
+
+  event.handshakeMs = round(performance.now() - started);
+  event.resumed = socket.isSessionReused();
+  event.protocol = socket.getProtocol() ?? undefined;
+  event.cipher = socket.getCipher()?.name;
+  const cause = await ctx.cache.outcome(key, offer, { resumed: event.resumed, version: event.protocol });
+  if (cause) event.fullCause = cause;
+
+  const auditTimer = setTimeout(() => void writeAudit(), ctx.auditWindowMs ?? 1000);
+  auditTimer.unref();
+  socket.once('close', () => {
+    clearTimeout(auditTimer);
+    void writeAudit();
+  });
+
+  return {
+    socket,
+    resumed: event.resumed,
+    protocol: event.protocol ?? 'unknown',
+    close: () => closeGracefully(socket, ctx.closeGraceMs ?? 2000),
+  };
+}
+
+/** end(), then wait for the server's close or the grace: destroy() would lose tickets in flight. */
+export function closeGracefully(socket: TLSSocket, graceMs: number): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => socket.destroy(), graceMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.resume(); // read to the server's FIN
+    socket.end();
+  });
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

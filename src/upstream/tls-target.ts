@@ -1,0 +1,69 @@
+import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import { checkServerIdentity } from 'node:tls';
+import { cacheKey, type CacheKey } from '../resumption/cache-key.js';
+
+/** Everything that decides how one upstream TLS connection is made and trusted. */
+export interface TlsTarget {
+  host: string;
+  port: number;
+  /** SNI; defaults to the host when it is a name. */
+  servername?: string;
+  /** PEM CA bundle; undefined means Node's default (system) CAs. */
+  ca?: string;
+  /** name: chain and host name checked; chain: chain only; none: nothing checked. */
+  verify: 'name' | 'chain' | 'none';
+  /** The name the certificate must carry under `name` (defaults to servername, then host). */
+  verifyName?: string;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  ciphers?: string;
+  /** PEM client certificate and key. */
+  cert?: string;
+  key?: string;
+  /** SMTP server's EHLO name, when read before STARTTLS. */
+  ehloName?: string;
+}
+
+export function servernameOf(t: TlsTarget): string {
+  return t.servername ?? t.host;
+}
+
+export function keyOf(t: TlsTarget): CacheKey {
+  return cacheKey({
+    host: t.host,
+    port: t.port,
+    servername: servernameOf(t),
+    ca: t.ca,
+    verify: t.verify,
+    verifyName: t.verifyName,
+    minVersion: t.minVersion,
+    maxVersion: t.maxVersion,
+    ciphers: t.ciphers,
+    clientCert: t.cert,
+    ehloName: t.ehloName,
+  });
+}
+
+/** The `tls.connect` options for a target, without socket and session. */
+export function connectOptions(t: TlsTarget): ConnectionOptions {
+  const servername = servernameOf(t);
+  const verifyName = t.verifyName ?? servername;
+  const opts: ConnectionOptions = {
+    host: t.host,
+    port: t.port,
+    rejectUnauthorized: t.verify !== 'none',
+    minVersion: t.minVersion ?? 'TLSv1.2',
+    maxVersion: t.maxVersion ?? 'TLSv1.3',
+  };
+  if (isIP(servername) === 0) opts.servername = servername; // SNI carries names only (RFC 6066 3)
+  if (t.ca !== undefined) opts.ca = t.ca;
+  if (t.ciphers !== undefined) opts.ciphers = t.ciphers;
+  if (t.cert !== undefined && t.key !== undefined) {
+    opts.cert = t.cert;
+    opts.key = t.key;
+  }
+  opts.checkServerIdentity =
+    t.verify === 'name' ? (_host, cert) => checkServerIdentity(verifyName, cert) : () => undefined;
+  return opts;
+}
