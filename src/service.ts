@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { AuditLog } from './audit/audit-log.js';
-import type { Config } from './config/schema.js';
+import type { Config, ListenerConfig } from './config/schema.js';
 import { TcpListener } from './listeners/tcp-listener.js';
 import { serveTunnel, tunnelOptionsFromConfig } from './listeners/tunnel.js';
 import { ResumptionCache } from './resumption/policy.js';
@@ -23,17 +23,7 @@ export class Service {
     const service = new Service(config, cache, audit);
     try {
       for (const l of config.listeners) {
-        const dial = { listener: l.name, cache, audit };
-        const tunnel = tunnelOptionsFromConfig(l, targetFromConfig(l.upstream), dial);
-        const listener = new TcpListener({
-          name: l.name,
-          listen: l.listen,
-          allow: l.allow,
-          maxConnections: l.maxConnections,
-          audit,
-          serve: (socket) => serveTunnel(socket, tunnel),
-          refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusal(why)) : undefined,
-        });
+        const listener = buildListener(l, { cache, audit });
         await listener.start();
         service.listeners.push(listener);
       }
@@ -55,6 +45,30 @@ export class Service {
     await Promise.all(this.listeners.map((l) => l.stop(timeoutMs)));
     await this.cache.store.close();
     await this.audit.close();
+  }
+}
+
+interface ListenerDeps {
+  cache: ResumptionCache;
+  audit: AuditLog;
+}
+
+/** One case per listener type; each type's session logic lives in its own module under listeners/. */
+function buildListener(l: ListenerConfig, deps: ListenerDeps): TcpListener {
+  const dial = { listener: l.name, cache: deps.cache, audit: deps.audit };
+  switch (l.type) {
+    case 'tunnel': {
+      const tunnel = tunnelOptionsFromConfig(l, targetFromConfig(l.upstream), dial);
+      return new TcpListener({
+        name: l.name,
+        listen: l.listen,
+        allow: l.allow,
+        maxConnections: l.maxConnections,
+        audit: deps.audit,
+        serve: (socket) => serveTunnel(socket, tunnel),
+        refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusal(why)) : undefined,
+      });
+    }
   }
 }
 

@@ -70,6 +70,7 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][number];
 export type TunnelListenerConfig = z.infer<typeof tunnelListenerSchema>;
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type CacheConfig = z.infer<typeof cacheSchema>;
