@@ -120,6 +120,8 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   const cause = await ctx.cache.outcome(key, offer, { resumed: event.resumed, version: event.protocol });
   if (cause) event.fullCause = cause;
 
+  // A peer reset after the handshake must never crash the process: whoever relays sees 'close'.
+  socket.on('error', () => undefined);
   const auditTimer = setTimeout(() => void writeAudit(), ctx.auditWindowMs ?? 1000);
   auditTimer.unref();
   socket.once('close', () => {
