@@ -1,5 +1,6 @@
 import type { CacheConfig } from '../config/schema.js';
 import { MemoryTicketStore } from './memory-store.js';
+import { RedisTicketStore } from './redis-store.js';
 import type { TicketStore } from './store.js';
 
 export async function createStore(cache: CacheConfig): Promise<TicketStore> {
@@ -7,6 +8,6 @@ export async function createStore(cache: CacheConfig): Promise<TicketStore> {
     case 'memory':
       return new MemoryTicketStore(cache.maxDestinations);
     case 'redis':
-      throw new Error('cache.store.type: redis is not available in this build');
+      return RedisTicketStore.connect({ url: cache.store.url, prefix: cache.store.prefix, maxDestinations: cache.maxDestinations });
   }
 }
