@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Service } from './service.js';
+import { auditCommand, type AuditFlags } from './audit/report/audit-command.js';
 
 const program = new Command()
   .name('ticketbooth')
@@ -30,6 +31,20 @@ program
   .option('--audit-log <file>', 'audit log file, - for stdout')
   .action(async (opts: TunnelFlags) => {
     await run(tunnelConfig(opts));
+  });
+
+program
+  .command('audit')
+  .description('report on resumption from audit logs (stdin when no file; .gz and rotated files in the order given)')
+  .argument('[file...]', 'audit log files, - for stdin')
+  .option('--since <time>', 'only records at or after this ISO 8601 time')
+  .option('--until <time>', 'only records before this ISO 8601 time')
+  .option('--dest <dest>', 'only destinations equal to HOST:PORT or containing this text')
+  .option('--format <format>', 'text | json | html', 'text')
+  .option('--ticket-window <seconds>', 'how far apart two offers of one ticket still count as reuse', '604800')
+  .option('-o, --output <file>', 'write the report here instead of stdout')
+  .action(async (files: string[], opts: AuditFlags) => {
+    await auditCommand(files, opts);
   });
 
 interface TunnelFlags {

@@ -1,0 +1,278 @@
+import type { FullHandshakeCause, OfferKind } from '../../resumption/policy.js';
+import { upstreamErrorCause, type UpstreamErrorCause } from '../error-cause.js';
+import type { HandshakeEvent } from '../events.js';
+import { LogHistogram } from './histogram.js';
+import { OfferedTickets } from './offered-tickets.js';
+import { Series, TimeAxis } from './time-series.js';
+
+/**
+ * Folds audit lines, one at a time, into per-destination and overall counters. State is per
+ * destination (a few hundred numbers each), plus the windowed set of offered ticket hashes
+ * (see offered-tickets.ts), plus, for the HTML charts only, up to `maxBuckets` time buckets per
+ * destination. Nothing grows with the number of lines.
+ */
+
+export interface Filters {
+  sinceMs?: number;
+  untilMs?: number;
+  /** `host:port` (exact) or any substring of the destination. */
+  dest?: string;
+}
+
+export interface AggregateOptions {
+  filters?: Filters;
+  /** Keep time series for the charts. */
+  series?: boolean;
+  ticketWindowMs?: number;
+  maxHashesPerGeneration?: number;
+  maxBuckets?: number;
+}
+
+/** Tickets counted per handshake up to this many; more fall in the last cell. */
+export const MAX_TICKETS_COUNTED = 16;
+const MAX_DISTINCT = 8;
+
+export const FULL_CAUSES: readonly FullHandshakeCause[] = ['nothing-offered', 'expired', 'refused', 'version-mismatch'];
+
+export class HandshakeStats {
+  connections = 0;
+  failed = 0;
+  resumed = 0;
+  full = 0;
+  fullByCause: Record<FullHandshakeCause | 'unknown', number> = { 'nothing-offered': 0, expired: 0, refused: 0, 'version-mismatch': 0, unknown: 0 };
+  offered: Record<OfferKind, number> = { none: 0, 'tls13-ticket': 0, 'tls12-session': 0 };
+  versions = new Map<string, number>();
+  errors = new Map<UpstreamErrorCause, number>();
+  /** Tickets or sessions received, per successful full and resumed handshake (any version). */
+  receivedAfterFull = 0;
+  receivedAfterResumed = 0;
+  /** TLS 1.3 only: how many handshakes received 0, 1, 2, ... tickets. */
+  tls13TicketsAfterFull = new Uint32Array(MAX_TICKETS_COUNTED + 1);
+  tls13TicketsAfterResumed = new Uint32Array(MAX_TICKETS_COUNTED + 1);
+  /** Adaptive reuse: spent tickets offered again, and what the server did with them. */
+  reoffered = 0;
+  reofferedResumed = 0;
+  reofferedRefused = 0;
+  /** Single use: a TLS 1.3 ticket hash offered when it had been offered before. */
+  repeatOffers = 0;
+  repeatAdaptive = 0;
+  repeatUnattributed = 0;
+  repeatResumed = 0;
+  repeatRefused = 0;
+  fullMs = new LogHistogram();
+  resumedMs = new LogHistogram();
+  firstTime: string | undefined;
+  lastTime: string | undefined;
+  ticketsLeft = 0;
+  readonly servernames = new Set<string>();
+  readonly listeners = new Set<string>();
+
+  add(e: HandshakeEvent, repeat: boolean): void {
+    this.connections++;
+    if (e.time !== undefined) {
+      if (this.firstTime === undefined || e.time < this.firstTime) this.firstTime = e.time;
+      if (this.lastTime === undefined || e.time >= this.lastTime) {
+        this.lastTime = e.time;
+        this.ticketsLeft = e.ticketsLeft;
+      }
+    } else {
+      this.ticketsLeft = e.ticketsLeft;
+    }
+    bounded(this.servernames, e.servername);
+    bounded(this.listeners, e.listener);
+    if (e.offered in this.offered) this.offered[e.offered]++;
+    if (e.reoffered) {
+      this.reoffered++;
+      if (!e.error) {
+        if (e.resumed) this.reofferedResumed++;
+        else this.reofferedRefused++;
+      }
+    }
+    if (repeat) {
+      this.repeatOffers++;
+      if (e.reoffered) this.repeatAdaptive++;
+      else this.repeatUnattributed++;
+      if (!e.error) {
+        if (e.resumed) this.repeatResumed++;
+        else this.repeatRefused++;
+      }
+    }
+    if (e.error) {
+      this.failed++;
+      increment(this.errors, upstreamErrorCause(e.error));
+      return;
+    }
+    if (e.protocol) increment(this.versions, this.versions.has(e.protocol) || this.versions.size < MAX_DISTINCT ? e.protocol : 'other');
+    const tickets = Math.min(MAX_TICKETS_COUNTED, Math.max(0, e.ticketsReceived | 0));
+    if (e.resumed) {
+      this.resumed++;
+      this.receivedAfterResumed += e.ticketsReceived;
+      this.resumedMs.add(e.handshakeMs);
+      if (e.protocol === 'TLSv1.3') this.tls13TicketsAfterResumed[tickets]++;
+    } else {
+      this.full++;
+      this.fullByCause[e.fullCause && e.fullCause in this.fullByCause ? e.fullCause : 'unknown']++;
+      this.receivedAfterFull += e.ticketsReceived;
+      this.fullMs.add(e.handshakeMs);
+      if (e.protocol === 'TLSv1.3') this.tls13TicketsAfterFull[tickets]++;
+    }
+  }
+}
+
+export interface SmtpStats {
+  transactions: number;
+  byClass: Record<string, number>;
+}
+
+export interface InputCounts {
+  lines: number;
+  blank: number;
+  malformed: number;
+  /** Lines cut off mid-record (a crash, a copy of a file being written). */
+  truncated: number;
+  /** Well-formed records of a kind this report does not know. */
+  otherEvents: number;
+  filteredOut: number;
+  handshakes: number;
+  smtpTransactions: number;
+  clientsRefused: number;
+}
+
+export class Aggregator {
+  readonly overall = new HandshakeStats();
+  readonly destinations = new Map<string, HandshakeStats>();
+  readonly input: InputCounts = { lines: 0, blank: 0, malformed: 0, truncated: 0, otherEvents: 0, filteredOut: 0, handshakes: 0, smtpTransactions: 0, clientsRefused: 0 };
+  readonly smtp: SmtpStats = { transactions: 0, byClass: {} };
+  readonly refusedClients: Record<string, number> = {};
+  readonly offers: OfferedTickets;
+  readonly axis: TimeAxis;
+  readonly overallSeries: Series | undefined;
+  readonly series = new Map<string, Series>();
+
+  constructor(readonly options: AggregateOptions = {}) {
+    this.offers = new OfferedTickets(options.ticketWindowMs, options.maxHashesPerGeneration);
+    this.axis = new TimeAxis(options.maxBuckets);
+    this.overallSeries = options.series ? new Series(this.axis) : undefined;
+  }
+
+  addLine(line: string): void {
+    this.input.lines++;
+    if (line.trim() === '') {
+      this.input.blank++;
+      return;
+    }
+    let record: unknown;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      if (looksCutOff(line)) this.input.truncated++;
+      else this.input.malformed++;
+      return;
+    }
+    if (typeof record !== 'object' || record === null || typeof (record as { event?: unknown }).event !== 'string') {
+      this.input.malformed++;
+      return;
+    }
+    const r = record as { event: string; time?: unknown };
+    switch (r.event) {
+      case 'tls.handshake':
+        if (!isHandshake(r)) this.input.malformed++;
+        else this.addHandshake(r);
+        return;
+      case 'smtp.transaction': {
+        const code = (r as { code?: unknown }).code;
+        if (typeof code !== 'number') {
+          this.input.malformed++;
+          return;
+        }
+        const hop = (r as { nextHop?: unknown }).nextHop;
+        if (!this.passes(r.time, typeof hop === 'string' ? hop : undefined)) return;
+        this.input.smtpTransactions++;
+        this.smtp.transactions++;
+        const cls = `${Math.floor(code / 100)}xx`;
+        this.smtp.byClass[cls] = (this.smtp.byClass[cls] ?? 0) + 1;
+        return;
+      }
+      case 'client.refused': {
+        if (!this.passes(r.time, undefined)) return;
+        this.input.clientsRefused++;
+        const reason = String((r as { reason?: unknown }).reason);
+        this.refusedClients[reason] = (this.refusedClients[reason] ?? 0) + 1;
+        return;
+      }
+      default:
+        this.input.otherEvents++;
+    }
+  }
+
+  private addHandshake(e: HandshakeEvent): void {
+    if (!this.passes(e.time, e.destination)) return;
+    this.input.handshakes++;
+    const timeMs = e.time !== undefined ? Date.parse(e.time) : NaN;
+    const repeat = e.offered === 'tls13-ticket' && typeof e.offeredHash === 'string' && this.offers.offer(e.offeredHash, Number.isNaN(timeMs) ? undefined : timeMs);
+    let stats = this.destinations.get(e.destination);
+    if (!stats) {
+      stats = new HandshakeStats();
+      this.destinations.set(e.destination, stats);
+    }
+    stats.add(e, repeat);
+    this.overall.add(e, repeat);
+    if (this.overallSeries && !Number.isNaN(timeMs)) {
+      const sample = { timeMs, resumed: e.resumed, failed: e.error !== undefined, handshakeMs: e.handshakeMs, ticketsLeft: e.ticketsLeft };
+      let series = this.series.get(e.destination);
+      if (!series) {
+        series = new Series(this.axis);
+        this.series.set(e.destination, series);
+      }
+      series.add(sample);
+      this.overallSeries.add(sample);
+    }
+  }
+
+  /** Time and destination filters; a record without a readable time fails a time filter. */
+  private passes(time: unknown, destination: string | undefined): boolean {
+    const f = this.options.filters;
+    if (!f) return true;
+    if (f.sinceMs !== undefined || f.untilMs !== undefined) {
+      const t = typeof time === 'string' ? Date.parse(time) : NaN;
+      if (Number.isNaN(t) || (f.sinceMs !== undefined && t < f.sinceMs) || (f.untilMs !== undefined && t >= f.untilMs)) {
+        this.input.filteredOut++;
+        return false;
+      }
+    }
+    if (f.dest !== undefined && (destination === undefined || !destination.includes(f.dest))) {
+      this.input.filteredOut++;
+      return false;
+    }
+    return true;
+  }
+}
+
+/** The minimum a handshake record needs to be counted; optional fields get safe defaults. */
+function isHandshake(r: Record<string, unknown>): r is HandshakeEvent & Record<string, unknown> {
+  if (typeof r.destination !== 'string' || typeof r.resumed !== 'boolean' || typeof r.offered !== 'string') return false;
+  if (typeof r.ticketsReceived !== 'number') r.ticketsReceived = 0;
+  if (typeof r.ticketsLeft !== 'number') r.ticketsLeft = 0;
+  if (typeof r.handshakeMs !== 'number') r.handshakeMs = NaN;
+  if (typeof r.reoffered !== 'boolean') r.reoffered = false;
+  if (typeof r.servername !== 'string') r.servername = '';
+  if (typeof r.listener !== 'string') r.listener = '';
+  if (r.time !== undefined && typeof r.time !== 'string') delete r.time;
+  if (r.protocol !== undefined && typeof r.protocol !== 'string') delete r.protocol;
+  if (r.error !== undefined && typeof r.error !== 'string') r.error = String(r.error);
+  return true;
+}
+
+/** A record that starts like one of ours and stops before its closing brace. */
+function looksCutOff(line: string): boolean {
+  const t = line.trimEnd();
+  return t.startsWith('{') && !t.endsWith('}');
+}
+
+function increment<K>(map: Map<K, number>, key: K): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+function bounded(set: Set<string>, value: string): void {
+  if (value !== '' && set.size < MAX_DISTINCT) set.add(value);
+}

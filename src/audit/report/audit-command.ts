@@ -1,0 +1,24 @@
+import { writeFileSync } from 'node:fs';
+import { InvalidArgumentError } from 'commander';
+import { auditReport, formatReport, type ReportFormat } from './run-report.js';
+
+export interface AuditFlags {
+  since?: string;
+  until?: string;
+  dest?: string;
+  format: string;
+  ticketWindow: string;
+  output?: string;
+}
+
+/** `ticketbooth audit`: the report on stdout (or a file). */
+export async function auditCommand(files: string[], f: AuditFlags): Promise<void> {
+  if (f.format !== 'text' && f.format !== 'json' && f.format !== 'html') throw new InvalidArgumentError(`--format: expected text, json or html, not "${f.format}"`);
+  const window = Number(f.ticketWindow);
+  if (!Number.isFinite(window) || window <= 0) throw new InvalidArgumentError(`--ticket-window: expected seconds, not "${f.ticketWindow}"`);
+  const format: ReportFormat = f.format;
+  const report = await auditReport({ files, since: f.since, until: f.until, dest: f.dest, format, ticketWindowSeconds: window });
+  const text = formatReport(report, format);
+  if (f.output) writeFileSync(f.output, text);
+  else await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+}

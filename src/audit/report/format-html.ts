@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { formatText } from './format-text.js';
+import type { AuditReport, DestinationReport } from './report.js';
+
+/**
+ * One self-contained HTML file: the report's data as JSON, Chart.js inlined (read from
+ * node_modules at report time), no request at view time. Charts: resumption share over time per
+ * destination, full vs resumed handshake time, ticket stock per destination over time, and
+ * p50/p95 per destination. The chart objects are on `window.ticketboothCharts` (for tests).
+ */
+export function formatHtml(r: AuditReport): string {
+  const data = scriptSafeJson(r);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<title>ticketbooth audit: ${escapeHtml(r.overall.firstSeen ?? '')} – ${escapeHtml(r.overall.lastSeen ?? '')}</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1.5em; }
+.chart { position: relative; height: 320px; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child, td.verdict { text-align: left; }
+td.verdict { white-space: normal; min-width: 18em; }
+.refused { color: #b00; font-weight: 600; } .warn { color: #b00; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+</style>
+</head>
+<body>
+<h1>ticketbooth resumption audit</h1>
+<p>${summary(r)}</p>
+<div class="charts">
+  <div><h2>Resumption share over time</h2><div class="chart"><canvas id="chart-share"></canvas></div></div>
+  <div><h2>Handshake time, full vs resumed (mean per bucket)</h2><div class="chart"><canvas id="chart-time"></canvas></div></div>
+  <div><h2>Ticket stock per destination</h2><div class="chart"><canvas id="chart-stock"></canvas></div></div>
+  <div><h2>Handshake time p50 / p95 per destination</h2><div class="chart"><canvas id="chart-percentiles"></canvas></div></div>
+</div>
+<h2>Destinations</h2>
+${destinationTable(r.destinations)}
+<h2>Text report</h2>
+<pre>${escapeHtml(formatText(r))}</pre>
+<script>${chartJsSource()}</script>
+<script id="report-data" type="application/json">${data}</script>
+<script>${CHART_SCRIPT}</script>
+</body>
+</html>
+`;
+}
+
+function summary(r: AuditReport): string {
+  const o = r.overall;
+  const share = o.resumedShare === null ? '–' : `${(o.resumedShare * 100).toFixed(1)}%`;
+  const bad = o.singleUseViolations.unattributed;
+  const parts = [
+    `${o.connections} TLS handshakes to ${o.destinations} destinations, ${share} resumed`,
+    `${o.singleUseViolations.total} single-use violations (${o.singleUseViolations.adaptive} by adaptive reuse, <span class="${bad ? 'warn' : ''}">${bad} unattributed</span>)`,
+    `${r.input.malformed} malformed and ${r.input.truncated} truncated lines skipped`,
+  ];
+  if (r.series) parts.push(`time buckets of ${r.series.bucketSeconds} s`);
+  return parts.join(' · ');
+}
+
+function destinationTable(ds: DestinationReport[]): string {
+  const head = ['destination', 'connections', 'resumed', 'full: none/expired/refused/version', 'versions', 'tickets/full', 'tickets/resumed', 'ceiling', 'repeats adaptive/other', 'full ms p50/p95', 'resumed ms p50/p95', 'tickets left', 'verdict'];
+  const rows = ds.map((d) => {
+    const c = d.fullByCause;
+    const cells = [
+      d.destination,
+      String(d.connections),
+      d.resumedShare === null ? '–' : `${(d.resumedShare * 100).toFixed(1)}%`,
+      `${c['nothing-offered']}/${c.expired}/${c.refused}/${c['version-mismatch']}`,
+      Object.entries(d.versions).map(([k, v]) => `${k} ${v}`).join(', '),
+      d.ticketsPerFull?.toFixed(2) ?? '–',
+      d.ticketsPerResumed?.toFixed(2) ?? '–',
+      d.verdict.ceiling === null ? '–' : d.verdict.ceiling === 1 ? '~1' : `${(d.verdict.ceiling * 100).toFixed(1)}%`,
+      `${d.singleUseViolations.adaptive}/${d.singleUseViolations.unattributed}`,
+      `${d.handshakeMs.full.p50 ?? '–'}/${d.handshakeMs.full.p95 ?? '–'}`,
+      `${d.handshakeMs.resumed.p50 ?? '–'}/${d.handshakeMs.resumed.p95 ?? '–'}`,
+      String(d.ticketsLeft),
+    ].map((x) => `<td>${escapeHtml(x)}</td>`);
+    const verdict = d.verdict.phrases.map((p) => (p === 'refuses reused tickets' ? `<span class="refused">${p}</span>` : escapeHtml(p))).join('; ');
+    return `<tr>${cells.join('')}<td class="verdict">${verdict}</td></tr>`;
+  });
+  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+}
+
+let chartJs: string | undefined;
+
+/** Chart.js's UMD build, read once per process; its source-map comment is dropped (no request at view time). */
+function chartJsSource(): string {
+  if (chartJs === undefined) {
+    const main = createRequire(import.meta.url).resolve('chart.js');
+    chartJs = readFileSync(join(dirname(main), 'chart.umd.min.js'), 'utf8').replace(/\/\/# sourceMappingURL=\S+\s*$/, '');
+  }
+  return chartJs;
+}
+
+/** JSON inside a script element: nothing in it (destination names come from the log) may close the element. */
+function scriptSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Runs in the page: builds the charts from the embedded report. */
+const CHART_SCRIPT = String.raw`
+(function () {
+  'use strict';
+  var report = JSON.parse(document.getElementById('report-data').textContent);
+  window.ticketboothReport = report;
+  var palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f'];
+  var series = report.series || { starts: [], overall: { resumedShare: [], fullMsMean: [], resumedMsMean: [] }, destinations: [] };
+  var labels = series.starts.map(function (s) { return s.slice(0, 16).replace('T', ' '); });
+  var base = { animation: false, responsive: true, maintainAspectRatio: false, spanGaps: true,
+    interaction: { mode: 'index', intersect: false }, plugins: { legend: { position: 'bottom' } } };
+  function opts(extra) { return Object.assign({}, base, extra); }
+  function pct(v) { return v === null ? null : Math.round(v * 1000) / 10; }
+  var charts = {};
+
+  charts.share = new Chart(document.getElementById('chart-share'), {
+    type: 'line',
+    data: { labels: labels, datasets: [{ label: 'all destinations', data: series.overall.resumedShare.map(pct), borderColor: '#000', borderWidth: 3 }]
+      .concat(series.destinations.map(function (d, i) {
+        return { label: d.destination, data: d.values.resumedShare.map(pct), borderColor: palette[i % palette.length], borderWidth: 1.5 };
+      })) },
+    options: opts({ scales: { y: { min: 0, max: 100, title: { display: true, text: '% resumed' } } } })
+  });
+
+  charts.time = new Chart(document.getElementById('chart-time'), {
+    type: 'line',
+    data: { labels: labels, datasets: [
+      { label: 'full handshake', data: series.overall.fullMsMean, borderColor: palette[1] },
+      { label: 'resumed handshake', data: series.overall.resumedMsMean, borderColor: palette[2] }
+    ] },
+    options: opts({ scales: { y: { beginAtZero: true, title: { display: true, text: 'ms' } } } })
+  });
+
+  charts.stock = new Chart(document.getElementById('chart-stock'), {
+    type: 'line',
+    data: { labels: labels, datasets: series.destinations.map(function (d, i) {
+      return { label: d.destination, data: d.values.ticketsLeft, borderColor: palette[i % palette.length], stepped: true };
+    }) },
+    options: opts({ scales: { y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: 'tickets held (after each handshake)' } } } })
+  });
+
+  var top = report.destinations.slice(0, 8);
+  function ms(pick) { return top.map(pick); }
+  charts.percentiles = new Chart(document.getElementById('chart-percentiles'), {
+    type: 'bar',
+    data: { labels: top.map(function (d) { return d.destination; }), datasets: [
+      { label: 'full p50', data: ms(function (d) { return d.handshakeMs.full.p50; }), backgroundColor: '#d62728' },
+      { label: 'full p95', data: ms(function (d) { return d.handshakeMs.full.p95; }), backgroundColor: '#f4a3a3' },
+      { label: 'resumed p50', data: ms(function (d) { return d.handshakeMs.resumed.p50; }), backgroundColor: '#2ca02c' },
+      { label: 'resumed p95', data: ms(function (d) { return d.handshakeMs.resumed.p95; }), backgroundColor: '#a6dba0' }
+    ] },
+    options: opts({ scales: { y: { beginAtZero: true, title: { display: true, text: 'ms' } } } })
+  });
+
+  window.ticketboothCharts = charts;
+})();
+`;
