@@ -21,6 +21,8 @@ export interface NodeTlsServerOptions {
   cert: CertPair;
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Ticket lifetime (the hint clients see), seconds. */
+  sessionTimeout?: number;
 }
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -29,7 +31,13 @@ export async function startNodeTlsServer(opts: NodeTlsServerOptions): Promise<No
   const stats = { handshakes: 0, resumed: 0 };
   const open = new Set<TLSSocket>();
   const server = createServer(
-    { cert: opts.cert.cert, key: opts.cert.key, minVersion: opts.minVersion ?? 'TLSv1.2', maxVersion: opts.maxVersion ?? 'TLSv1.3' },
+    {
+      cert: opts.cert.cert,
+      key: opts.cert.key,
+      minVersion: opts.minVersion ?? 'TLSv1.2',
+      maxVersion: opts.maxVersion ?? 'TLSv1.3',
+      ...(opts.sessionTimeout ? { sessionTimeout: opts.sessionTimeout } : {}),
+    },
     (socket) => {
       open.add(socket);
       socket.on('close', () => open.delete(socket));
