@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { AuditLog } from '../src/audit/audit-log.js';
+import type { HandshakeEvent } from '../src/audit/events.js';
+import { cacheKey, type TrustInputs } from '../src/resumption/cache-key.js';
+import { MemoryTicketStore } from '../src/resumption/memory-store.js';
+import { ResumptionCache } from '../src/resumption/policy.js';
+import { dialTls, type DialContext } from '../src/upstream/tls-dialer.js';
+import type { TlsTarget } from '../src/upstream/tls-target.js';
+import { makeCert, type CertPair } from './support/certs.js';
+import { missing } from './support/interop.js';
+import { getTls, parseVerdict, startSServer, type SServer } from './support/servers.js';
+import { isHandshake } from './support/tunnel-service.js';
+
+/**
+ * Node skips hostname and CA checks on a resumed session. So a session made under one trust
+ * decision must never be offered under another: first shown to be a real danger, then shown not
+ * to happen through ticketbooth.
+ */
+
+describe('trust key: every input of the trust decision splits the cache', () => {
+  const base: TrustInputs = { host: 'mx.example', port: 465, servername: 'mx.example', verify: 'name' };
+  const variants: Array<[string, Partial<TrustInputs>]> = [
+    ['host', { host: 'mx2.example' }],
+    ['port', { port: 587 }],
+    ['servername', { servername: 'other.example' }],
+    ['CA set', { ca: '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n' }],
+    ['verify chain', { verify: 'chain' }],
+    ['verify none', { verify: 'none' }],
+    ['verify name', { verifyName: 'alias.example' }],
+    ['minVersion', { minVersion: 'TLSv1.3' }],
+    ['maxVersion', { maxVersion: 'TLSv1.2' }],
+    ['ciphers', { ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }],
+    ['client certificate', { clientCert: 'CERT' }],
+    ['EHLO name', { ehloName: 'mx1.example' }],
+  ];
+  const baseKey = cacheKey(base);
+  for (const [what, change] of variants) {
+    test(`${what} changes the key`, () => {
+      assert.notEqual(cacheKey({ ...base, ...change }).id, baseKey.id);
+    });
+  }
+  test('the same decision gives the same key; names are case-insensitive; the short form is 12 hex', () => {
+    assert.equal(cacheKey({ ...base, host: 'MX.Example', servername: 'Mx.example' }).id, baseKey.id);
+    assert.match(baseKey.short, /^[0-9a-f]{12}$/);
+    assert.notEqual(cacheKey({ ...base, ca: 'A' }).id, cacheKey({ ...base, ca: 'B' }).id);
+  });
+});
+
+describe('trust key against a real server', { skip: missing('openssl') }, () => {
+  let caX: CertPair; // the server's own certificate: its trust anchor
+  let caY: CertPair; // an unrelated CA
+  let client: CertPair;
+  let tls13: SServer;
+  let tls12: SServer;
+  before(async () => {
+    caX = makeCert(['localhost']);
+    caY = makeCert(['localhost']);
+    client = makeCert(['client.test']);
+    tls13 = await startSServer('tls13', caX);
+    tls12 = await startSServer('tls12-tickets', caX);
+  });
+  after(async () => {
+    await tls13?.stop();
+    await tls12?.stop();
+  });
+
+  for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+    test(`${version}: without the key split a session would resume under another name and CA, with no error`, async () => {
+      const s = version === 'TLSv1.3' ? tls13 : tls12;
+      const first = await getTls({ host: s.host, port: s.port, servername: 'localhost', ca: caX.cert });
+      assert.equal(parseVerdict(first.page).verdict, 'New');
+      const session = first.sessions[0];
+      // A different CA and a name the certificate does not carry: a full handshake fails...
+      await assert.rejects(getTls({ host: s.host, port: s.port, servername: 'evil.example', ca: caY.cert }));
+      // ...yet with the old session, Node resumes and never asks: this is what the key prevents.
+      const unsafe = await getTls({ host: s.host, port: s.port, servername: 'evil.example', ca: caY.cert, session });
+      assert.equal(unsafe.resumed, true);
+      assert.equal(parseVerdict(unsafe.page).verdict, 'Reused');
+    });
+
+    test(`${version}: through ticketbooth a session is never offered under another trust decision`, async () => {
+      const s = version === 'TLSv1.3' ? tls13 : tls12;
+      const audit = new AuditLog();
+      const events: HandshakeEvent[] = [];
+      audit.on('event', (e) => {
+        if (isHandshake(e)) events.push(e);
+      });
+      const cache = new ResumptionCache(new MemoryTicketStore(100), { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'adaptive' });
+      const ctx: DialContext = { listener: 'trust', cache, audit, auditWindowMs: 0 };
+      const trusted: TlsTarget = { host: s.host, port: s.port, servername: 'localhost', ca: caX.cert, verify: 'name' };
+      /** Dials, reads the server's page, and returns the server's verdict with the audit line. */
+      const dial = async (t: TlsTarget): Promise<{ verdict?: string; error?: string; event: HandshakeEvent }> => {
+        const n = events.length;
+        let verdict: string | undefined;
+        let error: string | undefined;
+        try {
+          const up = await dialTls(t, ctx);
+          const chunks: Buffer[] = [];
+          up.socket.on('data', (c: Buffer) => chunks.push(c));
+          up.socket.write('GET / HTTP/1.0\r\n\r\n');
+          await new Promise<void>((resolve) => up.socket.once('close', () => resolve()));
+          verdict = parseVerdict(Buffer.concat(chunks).toString()).verdict;
+        } catch (err) {
+          error = (err as Error).message;
+        }
+        while (events.length === n) await new Promise<void>((resolve) => audit.once('event', () => resolve()));
+        return { verdict, error, event: events[events.length - 1] };
+      };
+
+      const made = await dial(trusted);
+      assert.equal(made.verdict, 'New');
+      assert.ok(made.event.ticketsReceived >= 1);
+
+      // Each of these is a different trust decision about the same server.
+      const others: Array<[string, TlsTarget, 'fails' | 'full']> = [
+        ['another servername', { ...trusted, servername: 'evil.example' }, 'fails'],
+        ['another CA', { ...trusted, ca: caY.cert }, 'fails'],
+        ['verification off', { ...trusted, verify: 'none' }, 'full'],
+        ['chain-only verification', { ...trusted, verify: 'chain' }, 'full'],
+        ['other version bounds', { ...trusted, minVersion: version, maxVersion: version }, 'full'],
+        ['a client certificate', { ...trusted, cert: client.cert, key: client.key }, 'full'],
+      ];
+      for (const [what, target, expect] of others) {
+        const r = await dial(target);
+        assert.equal(r.event.offered, 'none', `${what}: nothing offered`);
+        assert.equal(r.event.resumed, false, what);
+        if (expect === 'fails') {
+          assert.ok(r.error, `${what}: the connection fails verification, as a full handshake must`);
+          assert.ok(r.event.error, `${what}: the audit line carries the error`);
+        } else {
+          assert.equal(r.verdict, 'New', `${what}: the server saw a full handshake`);
+        }
+      }
+
+      // The original decision still resumes: the split did not lose its sessions.
+      const back = await dial(trusted);
+      assert.notEqual(back.event.offered, 'none');
+      assert.equal(back.verdict, 'Reused');
+      await audit.close();
+    });
+  }
+});
