@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { AuditLog } from './audit/audit-log.js';
 import type { Config, ListenerConfig } from './config/schema.js';
+import type { DnsConfig } from './config/smtp-schema.js';
+import { SmtpListener } from './listeners/smtp-listener.js';
 import { TcpListener } from './listeners/tcp-listener.js';
 import { serveTunnel, tunnelOptionsFromConfig } from './listeners/tunnel.js';
 import { ResumptionCache } from './resumption/policy.js';
@@ -23,7 +25,7 @@ export class Service {
     const service = new Service(config, cache, audit);
     try {
       for (const l of config.listeners) {
-        const listener = buildListener(l, { cache, audit });
+        const listener = buildListener(l, { cache, audit, dns: config.dns });
         await listener.start();
         service.listeners.push(listener);
       }
@@ -51,6 +53,7 @@ export class Service {
 interface ListenerDeps {
   cache: ResumptionCache;
   audit: AuditLog;
+  dns?: DnsConfig;
 }
 
 /** One case per listener type; each type's session logic lives in its own module under listeners/. */
@@ -69,6 +72,8 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps): TcpListener {
         refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusal(why)) : undefined,
       });
     }
+    case 'smtp':
+      return new SmtpListener(l, deps);
   }
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dnsSchema, smtpListenerSchema } from './smtp-schema.js';
 
 /** `HOST:PORT`, `[v6]:PORT`; the host defaults to loopback when only a port is given. */
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-_]*):\d{1,5}$|^\d{1,5}$/, 'expected HOST:PORT');
@@ -40,7 +41,7 @@ export const tunnelListenerSchema = z.strictObject({
  * Other listener types (smtp, http) register their schemas here; each is a strict object with a
  * literal `type`, so a misspelt key fails with its path.
  */
-export const listenerSchemas = [tunnelListenerSchema] as const;
+export const listenerSchemas = [tunnelListenerSchema, smtpListenerSchema] as const;
 
 export const cacheSchema = z.strictObject({
   ticketsPerDestination: z.number().int().min(1).max(64).default(8),
@@ -65,6 +66,8 @@ export const configSchema = z.strictObject({
   listeners: z.array(z.discriminatedUnion('type', [...listenerSchemas])).min(1),
   cache: cacheSchema.default(cacheSchema.parse({})),
   audit: auditSchema.default({}),
+  /** Resolver for SMTP MX routing; the system's when absent. */
+  dns: dnsSchema.optional(),
   /** On SIGTERM/SIGINT, how long open sessions may take to finish. */
   shutdownTimeoutSeconds: z.number().min(0).default(30),
 });

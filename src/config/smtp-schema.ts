@@ -1,0 +1,106 @@
+import { z } from 'zod';
+
+/**
+ * The `type: smtp` listener (a smarthost) and the top-level `dns` section. Kept apart from
+ * schema.ts so the SMTP shape reads in one place; schema.ts lists it in `listenerSchemas`.
+ */
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-_]*):\d{1,5}$|^\d{1,5}$/, 'expected HOST:PORT');
+const port = z.number().int().min(1).max(65535);
+const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
+
+/** Postfix's level names (smtp_tls_security_level). */
+export const tlsLevels = ['none', 'may', 'encrypt', 'verify', 'secure'] as const;
+export type TlsLevel = (typeof tlsLevels)[number];
+
+export const smtpTlsSchema = z.strictObject({
+  /** Default: `may` for mode mx, `secure` for mode relay. */
+  level: z.enum(tlsLevels).optional(),
+  /** PEM CA bundle file for verify/secure; the system CAs when absent. */
+  ca: z.string().min(1).optional(),
+  minVersion: tlsVersion.optional(),
+  maxVersion: tlsVersion.optional(),
+  ciphers: z.string().min(1).optional(),
+});
+
+/** Credentials for AUTH to the next hop: the password from a file or an environment variable. */
+export const smtpAuthSchema = z
+  .strictObject({
+    username: z.string().min(1),
+    passwordFile: z.string().min(1).optional(),
+    passwordEnv: z.string().min(1).optional(),
+  })
+  .refine((a) => (a.passwordFile === undefined) !== (a.passwordEnv === undefined), {
+    message: 'give exactly one of passwordFile and passwordEnv',
+  });
+
+const routeCommon = {
+  /** Overrides the listener's `tls` for this route. */
+  tls: smtpTlsSchema.optional(),
+  auth: smtpAuthSchema.optional(),
+};
+
+export const smtpRouteSchema = z.discriminatedUnion('mode', [
+  z.strictObject({
+    mode: z.literal('mx'),
+    /** MX records carry no port: 25, unless a test or a port-mapped network says otherwise. */
+    port: port.default(25),
+    ...routeCommon,
+  }),
+  z.strictObject({
+    mode: z.literal('relay'),
+    host: z.string().min(1),
+    port: port.default(25),
+    ...routeCommon,
+  }),
+]);
+
+const seconds = z.number().positive();
+
+export const smtpListenerSchema = z.strictObject({
+  name: z.string().min(1),
+  type: z.literal('smtp'),
+  listen: hostPort,
+  allow: z.array(z.string().min(1)).default(['127.0.0.0/8', '::1/128']),
+  maxConnections: z.number().int().positive().default(100),
+  /** Greeting and EHLO name, on both sides; default the system's host name. */
+  hostname: z.string().min(1).optional(),
+  route: smtpRouteSchema,
+  tls: smtpTlsSchema.optional(),
+  /** Per-domain overrides: `example.org` matches that domain, `.example.org` its subdomains. */
+  transport: z.record(z.string().min(1), smtpRouteSchema).default({}),
+  /** Advertised as SIZE; larger messages get 552 5.3.4. */
+  maxMessageSize: z.number().int().positive().default(50 * 1024 * 1024),
+  /** Longest text line in a message, without CRLF (RFC 5322 2.1.1: 998). */
+  maxLineLength: z.number().int().min(78).default(998),
+  maxRecipients: z.number().int().positive().default(1000),
+  timeouts: z
+    .strictObject({
+      /** Waiting for the client's next command (RFC 5321 4.5.3.2.7: 5 minutes). */
+      idleSeconds: seconds.default(300),
+      /** Between two chunks of the client's message (RFC 5321 4.5.3.2.5: 3 minutes). */
+      dataSeconds: seconds.default(180),
+      /** Upstream TCP connect, and separately the TLS handshake. */
+      connectSeconds: seconds.default(30),
+      /** Each upstream reply (RFC 5321 4.5.3.2: 5 minutes). */
+      replySeconds: seconds.default(300),
+      /** The upstream's reply to the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
+      dataDoneSeconds: seconds.default(600),
+    })
+    .default({ idleSeconds: 300, dataSeconds: 180, connectSeconds: 30, replySeconds: 300, dataDoneSeconds: 600 }),
+  /** Envelope addresses in the audit log: none, domains only, or full addresses. */
+  logAddresses: z.enum(['none', 'domain', 'full']).default('none'),
+});
+
+export const dnsSchema = z.strictObject({
+  /** `IP` or `IP:PORT` (`[v6]:PORT`); the system resolver's servers when absent. */
+  servers: z.array(hostPort.or(z.string().regex(/^[0-9a-fA-F:.]+$/, 'expected an IP address'))).min(1).optional(),
+  timeoutSeconds: seconds.default(5),
+  tries: z.number().int().min(1).max(10).default(2),
+});
+
+export type SmtpListenerConfig = z.infer<typeof smtpListenerSchema>;
+export type SmtpRouteConfig = z.infer<typeof smtpRouteSchema>;
+export type SmtpTlsConfig = z.infer<typeof smtpTlsSchema>;
+export type SmtpAuthConfig = z.infer<typeof smtpAuthSchema>;
+export type DnsConfig = z.infer<typeof dnsSchema>;

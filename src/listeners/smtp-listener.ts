@@ -1,0 +1,67 @@
+import { hostname } from 'node:os';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { DnsConfig, SmtpListenerConfig } from '../config/smtp-schema.js';
+import type { ResumptionCache } from '../resumption/policy.js';
+import { Router } from '../smtp/routing.js';
+import { serveSmtp } from '../smtp/server-session.js';
+import { TcpListener } from './tcp-listener.js';
+
+export interface SmtpListenerDeps {
+  cache: ResumptionCache;
+  audit: AuditLog;
+  dns?: DnsConfig;
+}
+
+/**
+ * The `type: smtp` listener: a smarthost. TcpListener does bind, allow list (refused clients get
+ * 554), connection limit and shutdown; on stop, idle clients are told 421 at once instead of
+ * waiting out their idle timeout.
+ */
+export class SmtpListener extends TcpListener {
+  private readonly draining = new AbortController();
+
+  constructor(l: SmtpListenerConfig, deps: SmtpListenerDeps) {
+    // Reads CA and password files now: a bad path fails at start, not on the first message.
+    const router = new Router(l, deps.dns);
+    const name = l.hostname ?? hostname();
+    const t = l.timeouts;
+    const session = {
+      listener: l.name,
+      hostname: name,
+      maxMessageSize: l.maxMessageSize,
+      maxLineLength: l.maxLineLength,
+      maxRecipients: l.maxRecipients,
+      idleMs: t.idleSeconds * 1000,
+      dataMs: t.dataSeconds * 1000,
+      logAddresses: l.logAddresses,
+      audit: deps.audit,
+      router,
+      upstream: {
+        heloName: name,
+        dial: { listener: l.name, cache: deps.cache, audit: deps.audit },
+        connectMs: t.connectSeconds * 1000,
+        replyMs: t.replySeconds * 1000,
+        dataDoneMs: t.dataDoneSeconds * 1000,
+      },
+    };
+    super({
+      name: l.name,
+      listen: l.listen,
+      allow: l.allow,
+      maxConnections: l.maxConnections,
+      audit: deps.audit,
+      serve: (socket) => serveSmtp(socket, { ...session, draining: this.draining.signal }),
+      refuse: (socket, why) =>
+        socket.write(
+          why === 'allow-list'
+            ? `554 5.7.1 ${name} ticketbooth: access denied\r\n`
+            : `421 4.7.0 ${name} ticketbooth: too many connections, try again later\r\n`,
+        ),
+    });
+  }
+
+  override async stop(timeoutMs: number): Promise<void> {
+    this.draining.abort();
+    await super.stop(timeoutMs);
+  }
+}

@@ -1,0 +1,26 @@
+import type { SmtpReply } from './reply-reader.js';
+
+/** A reply ticketbooth makes itself: code, enhanced status code (RFC 3463), text. */
+export interface LocalReply {
+  code: number;
+  enhanced: string;
+  text: string;
+}
+
+/** What goes to the client: a local reply, or an upstream reply passed through unchanged. */
+export type Reply = LocalReply | SmtpReply;
+
+export function isLocal(r: Reply): r is LocalReply {
+  return 'enhanced' in r;
+}
+
+/** One line, CRLF-terminated; the text is cut to keep within RFC 5321's 512-octet reply line. */
+export function format(r: Reply): string {
+  if (!isLocal(r)) return r.raw;
+  const text = r.text.replace(/[\r\n]+/g, ' ').slice(0, 400);
+  return `${r.code} ${r.enhanced ? r.enhanced + ' ' : ''}${text}\r\n`;
+}
+
+export function reply(code: number, enhanced: string, text: string): LocalReply {
+  return { code, enhanced, text };
+}

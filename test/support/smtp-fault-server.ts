@@ -1,0 +1,246 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { CertPair } from './certs.js';
+
+/**
+ * A next hop whose misbehaviour a test chooses: a small SMTP server (net + TLSSocket for
+ * STARTTLS) that records what it stored, so a test can say "delivered exactly once".
+ * A message counts as stored only when the server answered 250 to its final dot.
+ */
+export type Fault =
+  | 'none'
+  | 'drop-after-mail'
+  | 'drop-after-rcpt'
+  | 'drop-in-data'
+  | 'drop-after-dot'
+  | 'stall-greeting'
+  | 'stall-after-dot'
+  | 'reject-rcpt'
+  | 'tempfail-data';
+
+export interface FaultServerOptions {
+  host?: string;
+  cert?: CertPair;
+  name?: string;
+  /** Offer STARTTLS (needs cert). */
+  starttls?: boolean;
+  /** Extensions to offer after EHLO (besides STARTTLS, AUTH). Default PIPELINING, 8BITMIME, SMTPUTF8, SIZE. */
+  extensions?: string[];
+  /** Require AUTH PLAIN or LOGIN with these credentials (offered inside TLS only). */
+  auth?: { username: string; password: string };
+  fault?: Fault;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
+export interface StoredMessage {
+  from: string;
+  to: string[];
+  /** The message as stored: dot-stuffing removed. */
+  body: Buffer;
+  tls: boolean;
+}
+
+export interface FaultServer {
+  host: string;
+  port: number;
+  fault: Fault;
+  stored: StoredMessage[];
+  /** Every command line, with whether it came inside TLS. */
+  commands: Array<{ tls: boolean; line: string }>;
+  connections: number;
+  tlsSessions: number;
+  resumed: number;
+  /** Resolves when the server has seen this many connections close. */
+  closedConnections(n: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startFaultServer(opts: FaultServerOptions = {}): Promise<FaultServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const name = opts.name ?? 'next.hop.test';
+  const context = opts.cert ? createSecureContext({ cert: opts.cert.cert, key: opts.cert.key, minVersion: opts.minVersion }) : undefined;
+  const sockets = new Set<Socket>();
+  let closed = 0;
+  const closeWaiters: Array<{ n: number; resolve: () => void }> = [];
+  const state: FaultServer = {
+    host,
+    port: 0,
+    fault: opts.fault ?? 'none',
+    stored: [],
+    commands: [],
+    connections: 0,
+    tlsSessions: 0,
+    resumed: 0,
+    closedConnections: (n) => new Promise((resolve) => (closed >= n ? resolve() : closeWaiters.push({ n, resolve }))),
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+
+  const server: Server = createServer((raw) => {
+    sockets.add(raw);
+    state.connections++;
+    raw.setNoDelay(true);
+    raw.on('error', () => undefined);
+    raw.once('close', () => {
+      sockets.delete(raw);
+      closed++;
+      for (const w of closeWaiters.filter((x) => closed >= x.n)) w.resolve();
+    });
+    void converse(raw);
+  });
+
+  async function converse(raw: Socket): Promise<void> {
+    let stream: Duplex = raw;
+    let tls = false;
+    let authed = false;
+    let buffer = Buffer.alloc(0);
+    let wake: (() => void) | undefined;
+    let ended = false;
+    const onData = (c: Buffer): void => {
+      buffer = Buffer.concat([buffer, c]);
+      wake?.();
+    };
+    const onEnd = (): void => {
+      ended = true;
+      wake?.();
+    };
+    const attach = (s: Duplex): void => {
+      s.on('data', onData);
+      s.on('end', onEnd);
+      s.on('close', onEnd);
+      s.on('error', onEnd);
+    };
+    attach(raw);
+    const line = async (): Promise<string | undefined> => {
+      for (;;) {
+        const nl = buffer.indexOf('\r\n');
+        if (nl >= 0) {
+          const l = buffer.subarray(0, nl).toString('utf8');
+          buffer = buffer.subarray(nl + 2);
+          return l;
+        }
+        if (ended) return undefined;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    };
+    const say = (s: string): void => {
+      if (!stream.destroyed) stream.write(s + '\r\n');
+    };
+    const drop = (): void => {
+      stream.destroy();
+      raw.destroy();
+    };
+
+    if (state.fault === 'stall-greeting') return; // says nothing; the client must time out
+    say(`220 ${name} ESMTP fault-server`);
+    let from = '';
+    let to: string[] = [];
+    for (;;) {
+      const l = await line();
+      if (l === undefined) return;
+      state.commands.push({ tls, line: l });
+      const verb = l.split(' ')[0]!.toUpperCase();
+      if (verb === 'EHLO') {
+        const ext = [...(opts.extensions ?? ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'SIZE 10240000'])];
+        if (opts.starttls && context && !tls) ext.push('STARTTLS');
+        if (opts.auth && tls) ext.push('AUTH PLAIN LOGIN');
+        const lines = [name, ...ext];
+        lines.forEach((x, i) => say(`250${i === lines.length - 1 ? ' ' : '-'}${x}`));
+      } else if (verb === 'HELO') {
+        say(`250 ${name}`);
+      } else if (verb === 'STARTTLS' && context && !tls) {
+        say('220 2.0.0 Ready to start TLS');
+        raw.off('data', onData);
+        raw.off('end', onEnd);
+        raw.off('close', onEnd);
+        raw.off('error', onEnd);
+        const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
+        secure.on('error', () => undefined);
+        await new Promise<void>((resolve) => {
+          secure.once('secure', () => resolve());
+          secure.once('close', () => resolve());
+        });
+        if (secure.destroyed) return;
+        state.tlsSessions++;
+        if (secure.isSessionReused()) state.resumed++;
+        stream = secure;
+        tls = true;
+        buffer = Buffer.alloc(0);
+        attach(secure);
+      } else if (verb === 'AUTH' && opts.auth) {
+        const [, mech, initial] = l.split(' ');
+        let user = '';
+        let pass = '';
+        if (mech?.toUpperCase() === 'PLAIN') {
+          const parts = Buffer.from(initial ?? '', 'base64').toString('utf8').split('\0');
+          user = parts[1] ?? '';
+          pass = parts[2] ?? '';
+        } else {
+          say('334 VXNlcm5hbWU6');
+          user = Buffer.from((await line()) ?? '', 'base64').toString('utf8');
+          say('334 UGFzc3dvcmQ6');
+          pass = Buffer.from((await line()) ?? '', 'base64').toString('utf8');
+        }
+        authed = user === opts.auth.username && pass === opts.auth.password;
+        say(authed ? '235 2.7.0 Authentication successful' : '535 5.7.8 Authentication credentials invalid');
+      } else if (verb === 'MAIL') {
+        if (opts.auth && !authed) {
+          say('530 5.7.0 Authentication required');
+          continue;
+        }
+        if (state.fault === 'drop-after-mail') return drop();
+        from = l.slice(10);
+        to = [];
+        say('250 2.1.0 Ok');
+      } else if (verb === 'RCPT') {
+        if (state.fault === 'drop-after-rcpt') return drop();
+        if (state.fault === 'reject-rcpt' && l.includes('reject')) {
+          say('550 5.1.1 User unknown');
+          continue;
+        }
+        to.push(l.slice(8));
+        say('250 2.1.5 Ok');
+      } else if (verb === 'DATA') {
+        if (state.fault === 'tempfail-data') {
+          say('451 4.3.0 Try again');
+          continue;
+        }
+        say('354 End data with <CR><LF>.<CR><LF>');
+        const lines: Buffer[] = [];
+        let seen = 0;
+        for (;;) {
+          const d = await line();
+          if (d === undefined) return; // dropped mid-message: nothing stored
+          if (d === '.') break;
+          lines.push(Buffer.from((d.startsWith('.') ? d.slice(1) : d) + '\r\n', 'utf8'));
+          seen += d.length;
+          if (state.fault === 'drop-in-data' && seen > 200) return drop();
+        }
+        if (state.fault === 'drop-after-dot') return drop();
+        if (state.fault === 'stall-after-dot') continue; // never answers the dot
+        state.stored.push({ from, to, body: Buffer.concat(lines), tls });
+        say(`250 2.0.0 Ok: queued as Q${state.stored.length}`);
+      } else if (verb === 'RSET') {
+        from = '';
+        to = [];
+        say('250 2.0.0 Ok');
+      } else if (verb === 'NOOP') {
+        say('250 2.0.0 Ok');
+      } else if (verb === 'QUIT') {
+        say('221 2.0.0 Bye');
+        stream.end();
+        return;
+      } else {
+        say('502 5.5.2 Error: command not recognized');
+      }
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen({ host, port: 0 }, () => resolve()));
+  state.port = (server.address() as AddressInfo).port;
+  return state;
+}
