@@ -7,7 +7,8 @@
  * - Only offers within the ticket lifetime window are kept (default 7 days, the RFC 8446 cap: no
  *   client may hold a ticket longer, so an older offer cannot be repeated legitimately or not).
  *   Two generations: when the current one is `window` old, the previous one (all older than the
- *   window) is dropped. Memory is then at most two windows' worth of offers.
+ *   window) is dropped. Offers within the window are always remembered, none older than two
+ *   windows; memory is at most two windows' worth of offers.
  * - A generation holds at most `maxPerGeneration` hashes; past that it turns over early and the
  *   horizon of the check shrinks, which the report states (`horizonShortened`).
  */
@@ -15,6 +16,7 @@ export class OfferedTickets {
   private current: HashSet48;
   private previous: HashSet48 | undefined;
   private currentStart = -Infinity;
+  private currentLast = -Infinity;
   private latest = -Infinity;
   /** Shortest history guaranteed to have been checked, when a generation turned over early. */
   shortestHorizonMs: number | undefined;
@@ -41,6 +43,7 @@ export class OfferedTickets {
       }
       this.current.add(value);
     }
+    this.currentLast = now;
     return before;
   }
 
@@ -49,7 +52,8 @@ export class OfferedTickets {
   }
 
   private turnOver(now: number): void {
-    this.previous = this.current;
+    // The current generation becomes the previous one, unless all of it is already out of the window.
+    this.previous = now - this.currentLast > this.windowMs ? undefined : this.current;
     this.current = new HashSet48();
     this.currentStart = now;
   }

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { describe, test } from 'node:test';
+import type { HandshakeEvent } from '../src/audit/events.js';
+import { LogHistogram } from '../src/audit/report/histogram.js';
+import { OfferedTickets } from '../src/audit/report/offered-tickets.js';
+import type { AuditReport } from '../src/audit/report/report.js';
+import { auditReport } from '../src/audit/report/run-report.js';
+import { Series, TimeAxis } from '../src/audit/report/time-series.js';
+
+/** The report on small hand-written logs: malformed input, filters, gzip, the bounded structures. */
+
+const exec = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'tb-report-'));
+let n = 0;
+
+function hs(over: Partial<HandshakeEvent>): string {
+  const e: HandshakeEvent = {
+    time: '2026-11-01T10:00:00.000Z',
+    event: 'tls.handshake',
+    listener: 'l',
+    destination: 'mx.a.test:25',
+    servername: 'mx.a.test',
+    key: 'k',
+    protocol: 'TLSv1.3',
+    cipher: 'TLS_AES_128_GCM_SHA256',
+    offered: 'none',
+    reoffered: false,
+    resumed: false,
+    fullCause: 'nothing-offered',
+    ticketsReceived: 2,
+    receivedHashes: [],
+    ticketsLeft: 2,
+    handshakeMs: 2,
+    ...over,
+  };
+  return JSON.stringify(e);
+}
+
+function file(lines: string[], gz = false, name = `log-${n++}${gz ? '.gz' : '.jsonl'}`): string {
+  const path = join(dir, name);
+  const text = lines.join('\n') + '\n';
+  writeFileSync(path, gz ? gzipSync(text) : text);
+  return path;
+}
+
+const minute = (m: number): string => new Date(Date.UTC(2026, 10, 1, 10, m)).toISOString();
+
+const sample = [
+  hs({ time: minute(0) }),
+  hs({ time: minute(1), offered: 'tls13-ticket', offeredHash: 'aaaaaaaaaaa1', resumed: true, fullCause: undefined, ticketsReceived: 0, ticketsLeft: 1, handshakeMs: 1 }),
+  hs({ time: minute(2), destination: 'mx.b.test:25', protocol: 'TLSv1.2', ticketsReceived: 1, ticketsLeft: 0, handshakeMs: 3 }),
+  hs({ time: minute(3), destination: 'mx.b.test:25', offered: 'tls12-session', offeredHash: 'bbbbbbbbbbb1', resumed: true, fullCause: undefined, protocol: 'TLSv1.2', ticketsReceived: 0, ticketsLeft: 0, handshakeMs: 1.5 }),
+  hs({ time: minute(4), destination: 'mx.b.test:25', offered: 'tls12-session', offeredHash: 'bbbbbbbbbbb1', resumed: true, fullCause: undefined, protocol: 'TLSv1.2', ticketsReceived: 0, ticketsLeft: 0, handshakeMs: 1.5 }),
+  hs({ time: minute(5), error: 'mx.c.test:25: connect ECONNREFUSED 127.0.0.1:25', destination: 'mx.c.test:25', protocol: undefined, fullCause: undefined, ticketsReceived: 0, ticketsLeft: 0 }),
+  JSON.stringify({ time: minute(6), event: 'smtp.transaction', listener: 'l', client: '127.0.0.1:5000', nextHop: 'mx.a.test:25', recipients: 1, size: 10, code: 250, ms: 5 }),
+  JSON.stringify({ time: minute(7), event: 'client.refused', listener: 'l', client: '10.0.0.1:5', reason: 'allow-list' }),
+];
+
+describe('audit report on hand-written logs', () => {
+  test('counts malformed and truncated lines and goes on', async () => {
+    const f = file([
+      sample[0],
+      'not json at all',
+      '{"event": 42}',
+      '[1,2,3]',
+      JSON.stringify({ event: 'tls.handshake', destination: 'x:1' }), // no resumed/offered: not countable
+      JSON.stringify({ event: 'something.new', time: minute(1) }),
+      '',
+      sample[1],
+      sample[2].slice(0, 80), // cut off mid-record, as after a crash
+    ]);
+    const r = await auditReport({ files: [f], format: 'json' });
+    assert.equal(r.input.lines, 9);
+    assert.equal(r.input.malformed, 4);
+    assert.equal(r.input.truncated, 1);
+    assert.equal(r.input.otherEvents, 1);
+    assert.equal(r.input.blank, 1);
+    assert.equal(r.overall.connections, 2);
+    assert.equal(r.overall.resumed, 1);
+  });
+
+  test('figures per destination: causes, versions, TLS 1.2 multi-use is no violation, errors by cause', async () => {
+    const r = await auditReport({ files: [file(sample)], format: 'json' });
+    assert.equal(r.overall.connections, 6);
+    assert.equal(r.overall.failed, 1);
+    assert.deepEqual(r.overall.errors, { connect: 1 });
+    assert.deepEqual(r.overall.versions, { 'TLSv1.3': 2, 'TLSv1.2': 3 });
+    assert.equal(r.overall.resumedShare, 0.6);
+    assert.deepEqual(r.overall.smtp, { transactions: 1, byClass: { '2xx': 1 } });
+    assert.deepEqual(r.overall.clientsRefused, { 'allow-list': 1 });
+    const b = r.destinations.find((d) => d.destination === 'mx.b.test:25')!;
+    assert.deepEqual(b.singleUseViolations, { total: 0, adaptive: 0, unattributed: 0 }, 'a TLS 1.2 session is multi-use');
+    assert.equal(b.verdict.ceiling, 1);
+    assert.equal(b.verdict.ceilingBasis, 'TLS 1.2: one multi-use session');
+    const a = r.destinations.find((d) => d.destination === 'mx.a.test:25')!;
+    assert.equal(a.verdict.ticketsPerFull, 2);
+    assert.equal(a.verdict.renews, 'no');
+    assert.equal(a.handshakeMs.full.p50, 2);
+    assert.equal(a.handshakeMs.resumed.p50, 1);
+    assert.deepEqual(r.destinations.map((d) => d.destination), ['mx.b.test:25', 'mx.a.test:25', 'mx.c.test:25'], 'busiest first');
+  });
+
+  test('a ticket offered twice: attributed to adaptive reuse or not', async () => {
+    const r = await auditReport({
+      files: [
+        file([
+          hs({ time: minute(0), offered: 'tls13-ticket', offeredHash: '0123456789ab', resumed: true, fullCause: undefined }),
+          hs({ time: minute(1), offered: 'tls13-ticket', offeredHash: '0123456789ab', reoffered: true, fullCause: 'refused' }),
+          hs({ time: minute(2), offered: 'tls13-ticket', offeredHash: '0123456789ab', reoffered: false, resumed: true, fullCause: undefined }),
+        ]),
+      ],
+      format: 'json',
+    });
+    assert.deepEqual(r.overall.singleUseViolations, { total: 2, adaptive: 1, unattributed: 1 });
+    assert.equal(r.destinations[0].verdict.reusedTickets, 'refused');
+  });
+
+  test('repeats further apart than --ticket-window are not matched', async () => {
+    const f = file([
+      hs({ time: minute(0), offered: 'tls13-ticket', offeredHash: '0000000000aa', resumed: true, fullCause: undefined }),
+      hs({ time: minute(30), offered: 'tls13-ticket', offeredHash: '0000000000bb', resumed: true, fullCause: undefined }),
+      hs({ time: minute(59), offered: 'tls13-ticket', offeredHash: '0000000000aa', resumed: true, fullCause: undefined }),
+    ]);
+    assert.equal((await auditReport({ files: [f], format: 'json' })).overall.singleUseViolations.total, 1);
+    assert.equal((await auditReport({ files: [f], format: 'json', ticketWindowSeconds: 600 })).overall.singleUseViolations.total, 0);
+  });
+
+  test('--since, --until and --dest', async () => {
+    const f = file(sample);
+    const r = await auditReport({ files: [f], format: 'json', since: minute(1), until: minute(4) });
+    assert.equal(r.overall.connections, 3, 'minutes 1, 2, 3 (until is exclusive)');
+    assert.equal(r.input.filteredOut, 5);
+    const b = await auditReport({ files: [f], format: 'json', dest: 'b.test' });
+    assert.deepEqual(b.destinations.map((d) => d.destination), ['mx.b.test:25']);
+    const exact = await auditReport({ files: [f], format: 'json', dest: 'mx.a.test:25' });
+    assert.equal(exact.overall.connections, 2);
+    assert.equal(exact.overall.smtp.transactions, 1, 'SMTP transactions filter by next hop');
+    await assert.rejects(auditReport({ files: [f], format: 'json', since: 'yesterday' }), /--since: "yesterday" is not an ISO 8601 time/);
+  });
+
+  test('gzip and rotated files in the order given; a cut-off .gz is reported, not fatal', async () => {
+    const older = file(sample.slice(0, 3), true, 'audit.log.2.gz');
+    const rotated = file(sample.slice(3, 5), false, 'audit.log.1');
+    const current = file(sample.slice(5), false, 'audit.log');
+    const whole = gzipSync(sample.join('\n') + '\n');
+    const cut = join(dir, 'cut.gz');
+    writeFileSync(cut, whole.subarray(0, whole.length - 12));
+    const r = await auditReport({ files: [older, rotated, current, cut, join(dir, 'missing.log')], format: 'json' });
+    assert.equal(r.overall.connections, 6 + 6, 'all of the three files, and every whole line of the cut-off one');
+    assert.equal(r.input.problems.length, 2);
+    assert.match(r.input.problems[0].error, /unexpected end of file/);
+    assert.match(r.input.problems[1].error, /ENOENT/);
+  });
+
+  test('stdin when no file is named, through the CLI', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', '--format', 'json'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stdin.end(sample.join('\n') + '\n');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0);
+    const r = JSON.parse(out) as AuditReport;
+    assert.deepEqual(r.sources, ['-']);
+    assert.equal(r.overall.connections, 6);
+  });
+
+  test('the CLI refuses a bad --format with exit code 2', async () => {
+    await assert.rejects(exec(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', '--format', 'pdf']), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr, /--format: expected text, json or html/);
+      return true;
+    });
+  });
+});
+
+describe('bounded structures', () => {
+  test('histogram percentiles are within 4.5% of the exact ones', () => {
+    const h = new LogHistogram();
+    const values: number[] = [];
+    for (let i = 1; i <= 10_000; i++) {
+      const v = 0.5 + ((i * 7919) % 10_000) / 1000; // 0.5 .. 10.5 ms, spread
+      values.push(v);
+      h.add(v);
+    }
+    values.sort((a, b) => a - b);
+    for (const q of [0.5, 0.95, 0.99]) {
+      const exact = values[Math.ceil(q * values.length) - 1];
+      const got = h.quantile(q)!;
+      assert.ok(Math.abs(got - exact) / exact < 0.045, `q${q}: ${got} vs ${exact}`);
+    }
+  });
+
+  test('offered-ticket set: exact, forgets past the window, turns over early past its cap', () => {
+    const s = new OfferedTickets(60_000, 1000);
+    assert.equal(s.offer('00000000000a', 0), false);
+    assert.equal(s.offer('00000000000a', 1000), true);
+    for (let i = 1; i < 900; i++) assert.equal(s.offer(i.toString(16).padStart(12, '0') + '', 2000), i === 10, `hash ${i}`);
+    assert.equal(s.offer('00000000000a', 59_000), true, 'within the window');
+    assert.equal(s.offer('ffffffffffff', 130_000), false);
+    assert.equal(s.offer('00000000000a', 130_001), false, 'two windows later it is forgotten');
+    assert.equal(s.shortestHorizonMs, undefined);
+    for (let i = 0; i < 2500; i++) s.offer((0x100000 + i).toString(16).padStart(12, '0'), 130_002);
+    assert.ok(s.shortestHorizonMs !== undefined, 'the cap forced an early turnover, and the report says so');
+    assert.ok(s.size <= 2000);
+  });
+
+  test('time buckets stay within the bound over any span', () => {
+    const axis = new TimeAxis(50);
+    const series = new Series(axis);
+    const start = Date.UTC(2026, 0, 1);
+    for (let i = 0; i < 10_000; i++) series.add({ timeMs: start + i * 37_000, resumed: i % 3 !== 0, failed: false, handshakeMs: 1, ticketsLeft: i % 5 });
+    const values = series.values();
+    assert.ok(values.length <= 50, `${values.length} buckets`);
+    assert.equal(values.reduce((n, b) => n + (b?.connections ?? 0), 0), 10_000, 'no handshake lost in merging');
+    assert.equal(values.at(-1)!.ticketsLeft, 9_999 % 5, 'stock is the latest value in the bucket');
+  });
+});
