@@ -2,16 +2,19 @@ import type { AddressInfo } from 'node:net';
 import { AuditLog } from './audit/audit-log.js';
 import type { Config, ListenerConfig } from './config/schema.js';
 import type { DnsConfig } from './config/smtp-schema.js';
+import { HttpEgressListener } from './listeners/http-egress.js';
+import type { Listener } from './listeners/listener.js';
 import { SmtpListener } from './listeners/smtp-listener.js';
 import { TcpListener } from './listeners/tcp-listener.js';
 import { serveTunnel, tunnelOptionsFromConfig } from './listeners/tunnel.js';
 import { ResumptionCache } from './resumption/policy.js';
 import { createStore } from './resumption/create-store.js';
+import { originResolver } from './upstream/http-origin.js';
 import { targetFromConfig } from './upstream/target-from-config.js';
 
 /** A running ticketbooth: its listeners, the shared resumption cache and the audit log. */
 export class Service {
-  readonly listeners: TcpListener[] = [];
+  readonly listeners: Listener[] = [];
 
   private constructor(
     readonly config: Config,
@@ -57,7 +60,7 @@ interface ListenerDeps {
 }
 
 /** One case per listener type; each type's session logic lives in its own module under listeners/. */
-function buildListener(l: ListenerConfig, deps: ListenerDeps): TcpListener {
+function buildListener(l: ListenerConfig, deps: ListenerDeps): Listener {
   const dial = { listener: l.name, cache: deps.cache, audit: deps.audit };
   switch (l.type) {
     case 'tunnel': {
@@ -74,6 +77,8 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps): TcpListener {
     }
     case 'smtp':
       return new SmtpListener(l, deps);
+    case 'http':
+      return new HttpEgressListener({ ...l, audit: deps.audit, dial, origins: originResolver(l) });
   }
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { httpListenerSchema } from './http-schema.js';
 import { dnsSchema, smtpListenerSchema } from './smtp-schema.js';
 
 /** `HOST:PORT`, `[v6]:PORT`; the host defaults to loopback when only a port is given. */
@@ -41,7 +42,7 @@ export const tunnelListenerSchema = z.strictObject({
  * Other listener types (smtp, http) register their schemas here; each is a strict object with a
  * literal `type`, so a misspelt key fails with its path.
  */
-export const listenerSchemas = [tunnelListenerSchema, smtpListenerSchema] as const;
+export const listenerSchemas = [tunnelListenerSchema, smtpListenerSchema, httpListenerSchema] as const;
 
 export const cacheSchema = z.strictObject({
   ticketsPerDestination: z.number().int().min(1).max(64).default(8),

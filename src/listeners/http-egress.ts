@@ -1,0 +1,142 @@
+import { once } from 'node:events';
+import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { RequestError, Server as ProxyServer, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { OriginResolver } from '../upstream/http-origin.js';
+import { dialTls, UpstreamTlsError, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
+import type { Listener } from './listener.js';
+import { TcpListener } from './tcp-listener.js';
+
+export interface HttpEgressOptions {
+  name: string;
+  listen: string;
+  allow: readonly string[];
+  maxConnections: number;
+  audit: AuditLog;
+  dial: DialContext;
+  origins: OriginResolver;
+}
+
+/**
+ * HTTP egress: a forward proxy for legacy clients (`http_proxy=http://127.0.0.1:8080`). A plain
+ * `GET http://host/path` goes to the origin over TLS: proxy-chain parses and forwards the request,
+ * and the TLS connection under it comes from the core dialer, so the resumption cache and the
+ * `tls.handshake` audit line apply. The handshake happens before the request is forwarded, so a
+ * failed one becomes a 502 that says why. CONNECT is refused: ticketbooth originates TLS, it does
+ * not tunnel a client's TLS. Admission (allow list, connection limit, graceful stop) is the shared
+ * TcpListener's; proxy-chain's HTTP server never listens itself, it is handed admitted sockets.
+ */
+export class HttpEgressListener implements Listener {
+  private readonly tcp: TcpListener;
+  private readonly proxy: ProxyServer;
+  /** Requests in progress per client connection: idle keep-alive connections close at stop. */
+  private readonly busy = new Map<Socket, number>();
+  private stopping = false;
+
+  constructor(private readonly options: HttpEgressOptions) {
+    this.proxy = new ProxyServer({ port: 0, prepareRequestFunction: (r) => this.prepare(r) });
+    this.proxy.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.track(req.socket, res));
+    this.tcp = new TcpListener({
+      name: options.name,
+      listen: options.listen,
+      allow: options.allow,
+      maxConnections: options.maxConnections,
+      audit: options.audit,
+      serve: (socket) => this.serve(socket),
+      refuse: (socket, reason) => socket.write(refusal(reason)),
+    });
+  }
+
+  get name(): string {
+    return this.tcp.name;
+  }
+
+  get activeConnections(): number {
+    return this.tcp.activeConnections;
+  }
+
+  start(): Promise<AddressInfo> {
+    return this.tcp.start();
+  }
+
+  address(): AddressInfo {
+    return this.tcp.address();
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    for (const [socket, n] of this.busy) if (n === 0) socket.end();
+    await this.tcp.stop(timeoutMs);
+  }
+
+  private serve(socket: Socket): Promise<void> {
+    const closed = once(socket, 'close').then(() => undefined);
+    this.busy.set(socket, 0);
+    socket.once('close', () => this.busy.delete(socket));
+    this.proxy.server.emit('connection', socket); // documented way to hand a socket to an http.Server
+    return closed;
+  }
+
+  private track(socket: Socket, res: ServerResponse): void {
+    this.busy.set(socket, (this.busy.get(socket) ?? 0) + 1);
+    if (this.stopping) res.shouldKeepAlive = false;
+    res.once('close', () => {
+      const left = (this.busy.get(socket) ?? 1) - 1;
+      if (this.busy.has(socket)) this.busy.set(socket, left);
+      if (this.stopping && left === 0) socket.end();
+    });
+  }
+
+  /** Per request: refuse CONNECT, else dial the origin over TLS and hand proxy-chain that socket. */
+  private async prepare(r: PrepareRequestFunctionOpts): Promise<PrepareRequestFunctionResult> {
+    if (!r.isHttp) {
+      throw new RequestError(
+        'ticketbooth: CONNECT is not supported. This proxy makes the TLS connection itself: ' +
+          'send plain http:// URLs through it and it fetches them over https.\n',
+        405,
+        { Allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' },
+      );
+    }
+    const url = new URL(r.request.url ?? '');
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals come bracketed
+    const target = this.options.origins(host, url.port === '' ? undefined : Number(url.port));
+    let upstream: UpstreamTls;
+    try {
+      upstream = await dialTls(target, this.options.dial);
+    } catch (err) {
+      const status = err instanceof UpstreamTlsError && err.code === 'ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
+      // The dialer's messages already name host:port.
+      throw new RequestError(`ticketbooth: no TLS connection to the origin: ${oneLine((err as Error).message)}\n`, status);
+    }
+    // If the client goes away before the request is forwarded, the upstream must not linger.
+    const onClientClose = (): void => void upstream.close();
+    r.request.socket.once('close', onClientClose);
+    upstream.socket.once('close', () => r.request.socket.off('close', onClientClose));
+    return { httpAgent: new DialedAgent(upstream) };
+  }
+}
+
+/** An agent for one request whose connection is the TLS socket already dialed for it. */
+class DialedAgent extends Agent {
+  constructor(private readonly upstream: UpstreamTls) {
+    super({ keepAlive: false });
+  }
+
+  override createConnection(): Duplex {
+    return this.upstream.socket;
+  }
+}
+
+function refusal(reason: 'allow-list' | 'connection-limit'): string {
+  const [status, text] =
+    reason === 'allow-list'
+      ? ['403 Forbidden', 'ticketbooth: this client may not use the proxy\n']
+      : ['503 Service Unavailable', 'ticketbooth: too many connections\n'];
+  return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').slice(0, 300);
+}
