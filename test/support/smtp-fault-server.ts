@@ -49,6 +49,8 @@ export interface FaultServer {
   /** Every command line, with whether it came inside TLS. */
   commands: Array<{ tls: boolean; line: string }>;
   connections: number;
+  /** Message bytes received so far (all connections), to see a message stream before its end. */
+  dataBytes: number;
   tlsSessions: number;
   resumed: number;
   /** Resolves when the server has seen this many connections close. */
@@ -70,6 +72,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     stored: [],
     commands: [],
     connections: 0,
+    dataBytes: 0,
     tlsSessions: 0,
     resumed: 0,
     closedConnections: (n) => new Promise((resolve) => (closed >= n ? resolve() : closeWaiters.push({ n, resolve }))),
@@ -218,6 +221,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
           if (d === '.') break;
           lines.push(Buffer.from((d.startsWith('.') ? d.slice(1) : d) + '\r\n', 'utf8'));
           seen += d.length;
+          state.dataBytes += d.length + 2;
           if (state.fault === 'drop-in-data' && seen > 200) return drop();
         }
         if (state.fault === 'drop-after-dot') return drop();

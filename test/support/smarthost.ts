@@ -1,0 +1,53 @@
+import { AuditLog } from '../../src/audit/audit-log.js';
+import type { AuditEvent, SmtpTransactionEvent } from '../../src/audit/events.js';
+import { configSchema } from '../../src/config/schema.js';
+import { Service } from '../../src/service.js';
+
+export interface Smarthost {
+  service: Service;
+  port: number;
+  events: AuditEvent[];
+  transactions(): SmtpTransactionEvent[];
+  /** Resolves once `n` smtp.transaction events were written. */
+  waitForTransactions(n: number, timeoutMs?: number): Promise<SmtpTransactionEvent[]>;
+  stop(): Promise<void>;
+}
+
+/** A ticketbooth with one `type: smtp` listener named `sh` on an ephemeral loopback port. */
+export async function startSmarthost(listener: Record<string, unknown>, top: Record<string, unknown> = {}): Promise<Smarthost> {
+  const config = configSchema.parse({
+    listeners: [{ name: 'sh', type: 'smtp', listen: '127.0.0.1:0', hostname: 'tb.test', ...listener }],
+    ...top,
+  });
+  const audit = new AuditLog();
+  const events: AuditEvent[] = [];
+  const waiters: Array<() => void> = [];
+  audit.on('event', (e) => {
+    events.push(e);
+    for (const w of waiters.splice(0)) w();
+  });
+  const service = await Service.start(config, audit);
+  const transactions = (): SmtpTransactionEvent[] => events.filter((e): e is SmtpTransactionEvent => e.event === 'smtp.transaction');
+  return {
+    service,
+    port: service.addressOf('sh').port,
+    events,
+    transactions,
+    waitForTransactions: async (n, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (transactions().length < n) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`expected ${n} smtp.transaction events, saw ${transactions().length}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+      return transactions();
+    },
+    stop: () => service.stop(2000),
+  };
+}
