@@ -4,6 +4,7 @@ import { loadConfig, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Service } from './service.js';
 import { auditCommand, type AuditFlags } from './audit/report/audit-command.js';
+import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
 
 const program = new Command()
   .name('ticketbooth')
@@ -45,6 +46,16 @@ program
   .option('-o, --output <file>', 'write the report here instead of stdout')
   .action(async (files: string[], opts: AuditFlags) => {
     await auditCommand(files, opts);
+  });
+
+program
+  .command('health')
+  .description("probe a running ticketbooth's /readyz: exit 0 when ready, 1 otherwise (for HEALTHCHECK)")
+  .option('--url <url>', `the readiness URL (default ${DEFAULT_READYZ})`)
+  .option('-c, --config <file>', "take the URL from this config's admin.listen")
+  .option('--timeout <ms>', 'give up after this long', '3000')
+  .action(async (opts: HealthFlags) => {
+    process.exitCode = await healthCommand(opts);
   });
 
 interface TunnelFlags {
@@ -109,6 +120,10 @@ async function run(config: Config): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // logrotate's postrotate contract: reopen the audit file by name (lines before go to the old file).
+  process.on('SIGHUP', () => {
+    service.audit.reopen().catch((err: unknown) => process.stderr.write(`ticketbooth: SIGHUP: reopening the audit log: ${String(err)}\n`));
+  });
 }
 
 program.parseAsync().catch((err: unknown) => {

@@ -1,4 +1,6 @@
 import type { AddressInfo } from 'node:net';
+import type { AdminServer } from './admin/admin-server.js';
+import { startAdmin } from './admin/start-admin.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Config, ListenerConfig } from './config/schema.js';
 import type { DnsConfig } from './config/smtp-schema.js';
@@ -15,6 +17,8 @@ import { targetFromConfig } from './upstream/target-from-config.js';
 /** A running ticketbooth: its listeners, the shared resumption cache and the audit log. */
 export class Service {
   readonly listeners: Listener[] = [];
+  /** The admin listener (/metrics, /healthz, /readyz), when configured. */
+  admin: AdminServer | undefined;
 
   private constructor(
     readonly config: Config,
@@ -32,6 +36,9 @@ export class Service {
         await listener.start();
         service.listeners.push(listener);
       }
+      if (config.admin) {
+        service.admin = await startAdmin(config.admin, { audit, store, listeners: service.listeners, listenerConfigs: config.listeners });
+      }
     } catch (err) {
       await service.stop(0);
       throw err;
@@ -47,7 +54,9 @@ export class Service {
 
   /** Stop accepting, let sessions finish within the timeout, close the store and the log. */
   async stop(timeoutMs = this.config.shutdownTimeoutSeconds * 1000): Promise<void> {
+    this.admin?.drain();
     await Promise.all(this.listeners.map((l) => l.stop(timeoutMs)));
+    await this.admin?.stop();
     await this.cache.store.close();
     await this.audit.close();
   }

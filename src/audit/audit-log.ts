@@ -1,10 +1,15 @@
 import { EventEmitter } from 'node:events';
 import winston from 'winston';
 import type { AuditEvent } from './events.js';
+import { ReopenableFile } from './reopenable-file.js';
 
 export interface AuditOptions {
   /** A file path, `-` for stdout, or undefined for no log (events still reach subscribers). */
   file?: string;
+  /** Size-based rotation: past this many bytes `file` becomes `file.1` (older ones shift up). */
+  maxSize?: number;
+  /** With maxSize: rotated files kept (default 10). */
+  maxFiles?: number;
 }
 
 /**
@@ -13,13 +18,15 @@ export interface AuditOptions {
  */
 export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
   private readonly logger: winston.Logger;
+  private readonly transport: winston.transport;
 
   constructor(readonly options: AuditOptions = {}) {
     super();
+    this.transport = transportFor(options);
     this.logger = winston.createLogger({
       level: 'info',
       format: winston.format.printf((info) => JSON.stringify(info.message)),
-      transports: [transportFor(options.file)],
+      transports: [this.transport],
     });
   }
 
@@ -27,6 +34,13 @@ export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
     const line = { time: new Date().toISOString(), ...event };
     this.logger.info({ message: line });
     this.emit('event', line);
+  }
+
+  /** Reopens the file by name (after logrotate renamed it); false when the log is not a reopenable file. */
+  async reopen(): Promise<boolean> {
+    if (!(this.transport instanceof ReopenableFile)) return false;
+    await this.transport.reopen();
+    return true;
   }
 
   /** Flushes and closes the file. */
@@ -38,8 +52,8 @@ export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
   }
 }
 
-function transportFor(file: string | undefined): winston.transport {
+function transportFor({ file, maxSize, maxFiles }: AuditOptions): winston.transport {
   if (file === undefined) return new winston.transports.Console({ silent: true });
   if (file === '-') return new winston.transports.Stream({ stream: process.stdout });
-  return new winston.transports.File({ filename: file });
+  return new ReopenableFile(file, { maxSize, maxFiles });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { adminSchema } from './admin-schema.js';
 import { httpListenerSchema } from './http-schema.js';
 import { dnsSchema, smtpListenerSchema } from './smtp-schema.js';
 
@@ -61,12 +62,21 @@ export const cacheSchema = z.strictObject({
 export const auditSchema = z.strictObject({
   /** A file path, `-` for stdout; no audit log when absent. */
   file: z.string().min(1).optional(),
+  /**
+   * Size-based rotation: past this many bytes `file` is renamed `file.1` (older ones shift up to
+   * `file.<maxFiles>`) and started afresh. With or without it, SIGHUP reopens the file (logrotate).
+   */
+  maxSize: z.number().int().min(1024).optional(),
+  /** With maxSize: rotated files kept besides the current one (default 10). */
+  maxFiles: z.number().int().min(1).optional(),
 });
 
 export const configSchema = z.strictObject({
   listeners: z.array(z.discriminatedUnion('type', [...listenerSchemas])).min(1),
   cache: cacheSchema.default(cacheSchema.parse({})),
   audit: auditSchema.default({}),
+  /** Admin listener for /metrics, /healthz, /readyz; none when absent. */
+  admin: adminSchema.optional(),
   /** Resolver for SMTP MX routing; the system's when absent. */
   dns: dnsSchema.optional(),
   /** On SIGTERM/SIGINT, how long open sessions may take to finish. */

@@ -1,0 +1,85 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseListen } from '../listeners/listen-address.js';
+import type { Metrics } from './metrics.js';
+
+export interface Readiness {
+  ready: boolean;
+  /** What is not ready, one phrase each. */
+  problems: string[];
+}
+
+export interface AdminServerOptions {
+  /** `HOST:PORT` or `PORT` (loopback). */
+  listen: string;
+  metrics: Metrics;
+  readiness(): Promise<Readiness>;
+}
+
+/**
+ * The admin listener: `/metrics` (Prometheus text format), `/healthz` (the process answers),
+ * `/readyz` (200 when ready for traffic, else 503 with the reasons). Loopback unless configured.
+ */
+export class AdminServer {
+  private readonly server: Server;
+  private draining = false;
+
+  constructor(private readonly options: AdminServerOptions) {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => send(res, 500, `error: ${(err as Error).message}\n`));
+    });
+  }
+
+  async start(): Promise<AddressInfo> {
+    const { host, port } = parseListen(this.options.listen);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.address();
+  }
+
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  /** From now on /readyz answers 503 (shutdown has begun); /healthz and /metrics still answer. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  async stop(): Promise<void> {
+    this.options.metrics.close();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
+    const path = (req.url ?? '/').split('?')[0];
+    switch (path) {
+      case '/metrics': {
+        const registry = this.options.metrics.registry;
+        return send(res, 200, await registry.metrics(), registry.contentType);
+      }
+      case '/healthz':
+        return send(res, 200, 'ok\n');
+      case '/readyz': {
+        const r = this.draining ? { ready: false, problems: ['shutting down'] } : await this.options.readiness();
+        return send(res, r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready: ${r.problems.join('; ')}\n`);
+      }
+      default:
+        return send(res, 404, 'not found: try /metrics, /healthz, /readyz\n');
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}

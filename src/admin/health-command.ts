@@ -1,0 +1,39 @@
+import { loadConfig } from '../config/load.js';
+import { parseListen } from '../listeners/listen-address.js';
+
+export interface HealthFlags {
+  url?: string;
+  config?: string;
+  timeout: string;
+}
+
+export const DEFAULT_READYZ = 'http://127.0.0.1:9464/readyz';
+
+/**
+ * `ticketbooth health`: GET /readyz of a running ticketbooth; exit 0 when it answers 200, 1 on
+ * anything else (503, no answer, timeout). Meant for a container HEALTHCHECK.
+ */
+export async function healthCommand(f: HealthFlags): Promise<number> {
+  const url = f.url ?? (f.config ? readyzOf(f.config) : DEFAULT_READYZ);
+  const timeoutMs = Number(f.timeout);
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 3000) });
+    const body = (await res.text()).trim();
+    process.stdout.write(`${url}: ${res.status} ${body}\n`);
+    return res.status === 200 ? 0 : 1;
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    process.stdout.write(`${url}: ${e.cause?.code ?? e.name}: ${e.cause ? String((e.cause as Error).message ?? e.cause) : e.message}\n`);
+    return 1;
+  }
+}
+
+/** The /readyz URL of a config's admin listener (a wildcard bind is probed on loopback). */
+function readyzOf(file: string): string {
+  const admin = loadConfig(file).admin;
+  if (!admin) throw new Error(`${file}: no admin section, so nothing to probe`);
+  let { host, port } = parseListen(admin.listen);
+  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
+  if (host === '::') host = '::1';
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`;
+}

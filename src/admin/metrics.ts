@@ -1,0 +1,149 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AuditLog } from '../audit/audit-log.js';
+import { upstreamErrorCause } from '../audit/error-cause.js';
+import type { AuditEvent, HandshakeEvent } from '../audit/events.js';
+import type { Listener } from '../listeners/listener.js';
+import type { TicketStore } from '../resumption/store.js';
+import type { DestinationClassifier } from './destination-class.js';
+
+export interface MetricsSources {
+  audit: AuditLog;
+  store: TicketStore;
+  listeners: readonly Listener[];
+  classify: DestinationClassifier;
+}
+
+/**
+ * Prometheus metrics from the audit events (every handshake, SMTP transaction and refusal already
+ * passes through AuditLog's emitter, so nothing else needs to know about metrics) and from the
+ * store and listeners, read at scrape time. One registry per instance: two services in one
+ * process (tests) do not share counters.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly handshakes: Counter<'listener' | 'destination_class' | 'protocol' | 'offered' | 'resumed'>;
+  private readonly fullHandshakes: Counter<'listener' | 'destination_class' | 'cause'>;
+  private readonly ticketsReceived: Counter<'listener' | 'destination_class'>;
+  private readonly reoffers: Counter<'listener' | 'destination_class' | 'resumed'>;
+  private readonly upstreamErrors: Counter<'listener' | 'destination_class' | 'cause'>;
+  private readonly handshakeSeconds: Histogram<'listener' | 'resumed'>;
+  private readonly smtpTransactions: Counter<'listener' | 'result'>;
+  private readonly clientsRefused: Counter<'listener' | 'reason'>;
+  private readonly onEvent = (e: AuditEvent): void => this.observe(e);
+
+  constructor(private readonly sources: MetricsSources) {
+    const registers = [this.registry];
+    this.handshakes = new Counter({
+      name: 'ticketbooth_tls_handshakes_total',
+      help: 'Upstream TLS handshakes completed, by what was offered and whether it resumed',
+      labelNames: ['listener', 'destination_class', 'protocol', 'offered', 'resumed'],
+      registers,
+    });
+    this.fullHandshakes = new Counter({
+      name: 'ticketbooth_tls_full_handshakes_total',
+      help: 'Full (not resumed) upstream handshakes by cause: nothing-offered, expired, refused, version-mismatch',
+      labelNames: ['listener', 'destination_class', 'cause'],
+      registers,
+    });
+    this.ticketsReceived = new Counter({
+      name: 'ticketbooth_tls_tickets_received_total',
+      help: 'TLS 1.3 tickets and TLS 1.2 sessions received from upstreams and stored',
+      labelNames: ['listener', 'destination_class'],
+      registers,
+    });
+    this.reoffers = new Counter({
+      name: 'ticketbooth_tls_ticket_reoffers_total',
+      help: 'Spent TLS 1.3 tickets offered again (reuse: adaptive), by whether the server resumed',
+      labelNames: ['listener', 'destination_class', 'resumed'],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'ticketbooth_upstream_errors_total',
+      help: 'Failed upstream TLS handshakes by cause: timeout, connect, closed, certificate, tls',
+      labelNames: ['listener', 'destination_class', 'cause'],
+      registers,
+    });
+    this.handshakeSeconds = new Histogram({
+      name: 'ticketbooth_tls_handshake_duration_seconds',
+      help: 'Upstream TLS handshake time (connect to secure), full vs resumed',
+      labelNames: ['listener', 'resumed'],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.smtpTransactions = new Counter({
+      name: 'ticketbooth_smtp_transactions_total',
+      help: 'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx)',
+      labelNames: ['listener', 'result'],
+      registers,
+    });
+    this.clientsRefused = new Counter({
+      name: 'ticketbooth_clients_refused_total',
+      help: 'Client connections refused (allow-list, connection-limit)',
+      labelNames: ['listener', 'reason'],
+      registers,
+    });
+    const store = sources.store;
+    const size = async (): Promise<{ destinations: number; tickets: number }> => store.size();
+    new Gauge({
+      name: 'ticketbooth_tickets_cached',
+      help: 'TLS 1.3 tickets held in the store, all destinations',
+      registers,
+      async collect() {
+        this.set((await size()).tickets);
+      },
+    });
+    new Gauge({
+      name: 'ticketbooth_destinations_cached',
+      help: 'Destinations (trust keys) with a slot in the store',
+      registers,
+      async collect() {
+        this.set((await size()).destinations);
+      },
+    });
+    const listeners = sources.listeners;
+    new Gauge({
+      name: 'ticketbooth_active_connections',
+      help: 'Client connections being served, per listener',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        for (const l of listeners) this.set({ listener: l.name }, l.activeConnections);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+    sources.audit.on('event', this.onEvent);
+  }
+
+  /** Stops listening to the audit log. */
+  close(): void {
+    this.sources.audit.off('event', this.onEvent);
+  }
+
+  private observe(e: AuditEvent): void {
+    switch (e.event) {
+      case 'tls.handshake':
+        return this.observeHandshake(e);
+      case 'smtp.transaction':
+        this.smtpTransactions.inc({ listener: e.listener, result: `${Math.floor(e.code / 100)}xx` });
+        return;
+      case 'client.refused':
+        this.clientsRefused.inc({ listener: e.listener, reason: e.reason });
+        return;
+    }
+  }
+
+  private observeHandshake(e: HandshakeEvent): void {
+    const base = { listener: e.listener, destination_class: this.sources.classify(e.listener, e.destination) };
+    if (e.error !== undefined) {
+      this.upstreamErrors.inc({ ...base, cause: upstreamErrorCause(e.error) });
+      return;
+    }
+    const resumed = String(e.resumed);
+    const protocol = e.protocol === 'TLSv1.3' || e.protocol === 'TLSv1.2' ? e.protocol : 'other';
+    this.handshakes.inc({ ...base, protocol, offered: e.offered, resumed });
+    if (!e.resumed) this.fullHandshakes.inc({ ...base, cause: e.fullCause ?? 'unknown' });
+    if (e.ticketsReceived > 0) this.ticketsReceived.inc(base, e.ticketsReceived);
+    if (e.reoffered) this.reoffers.inc({ ...base, resumed });
+    this.handshakeSeconds.observe({ listener: e.listener, resumed }, e.handshakeMs / 1000);
+  }
+}
