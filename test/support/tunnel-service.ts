@@ -17,6 +17,7 @@ export interface TunnelHarness {
   waitFor(match: (e: AuditEvent) => boolean, count?: number, timeoutMs?: number): Promise<AuditEvent[]>;
   /** The JSON-lines audit file (complete after stop()). */
   auditFile: string;
+  /** Stops the service (once; later calls wait for the same stop). */
   stop(): Promise<void>;
 }
 
@@ -56,6 +57,7 @@ export async function startTunnelService(setup: TunnelSetup): Promise<TunnelHarn
     for (const w of [...waiters]) w();
   });
   const service = await Service.start(config, audit);
+  let stopped: Promise<void> | undefined;
   const waitFor = (match: (e: AuditEvent) => boolean, count = 1, timeoutMs = 10_000): Promise<AuditEvent[]> =>
     new Promise((resolve, reject) => {
       const check = (): void => {
@@ -80,7 +82,7 @@ export async function startTunnelService(setup: TunnelSetup): Promise<TunnelHarn
     handshakes: () => events.filter((e): e is HandshakeEvent => e.event === 'tls.handshake'),
     waitFor,
     auditFile,
-    stop: () => service.stop(2000),
+    stop: () => (stopped ??= service.stop(2000)),
   };
 }
 
