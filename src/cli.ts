@@ -105,6 +105,10 @@ async function run(config: Config): Promise<void> {
     const a = l.address();
     process.stderr.write(`ticketbooth: ${l.name} listening on ${a.address}:${a.port}\n`);
   }
+  if (service.admin) {
+    const a = service.admin.address();
+    process.stderr.write(`ticketbooth: admin (/metrics, /healthz, /readyz) listening on ${a.address}:${a.port}\n`);
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AuditLog } from '../src/audit/audit-log.js';
+import { makeCert } from './support/certs.js';
+import { missing } from './support/interop.js';
+import { startNodeTlsServer, startProcess, verdictPlain } from './support/servers.js';
 
 /** The audit file can be rotated, by rename + reopen (logrotate + SIGHUP) or by size, without losing a line. */
 
@@ -75,3 +79,76 @@ describe('audit log rotation', () => {
     await log.close();
   });
 });
+
+describe('ticketbooth serve: SIGHUP reopens the audit file (logrotate postrotate)', { skip: missing('openssl') }, () => {
+  test('GETs, rename, kill -HUP, more GETs: each handshake line in exactly one of the two files; health exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tb-sighup-'));
+    const cert = makeCert(['localhost'], dir);
+    const server = await startNodeTlsServer({ cert, minVersion: 'TLSv1.3' });
+    const file = join(dir, 'audit.jsonl');
+    const configFile = join(dir, 'ticketbooth.yaml');
+    writeFileSync(
+      configFile,
+      [
+        'listeners:',
+        '  - name: t',
+        '    type: tunnel',
+        '    listen: 127.0.0.1:0',
+        `    upstream: { host: 127.0.0.1, port: ${server.port}, servername: localhost, ca: ${cert.certFile} }`,
+        `audit: { file: ${file} }`,
+        'admin: { listen: 127.0.0.1:0 }',
+        'shutdownTimeoutSeconds: 2',
+      ].join('\n'),
+    );
+    const proc = await startProcess(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', configFile], {
+      ready: /t listening on 127\.0\.0\.1:(\d+)\n.*admin .* listening on 127\.0\.0\.1:(\d+)/s,
+      timeoutMs: 20_000,
+    });
+    try {
+      const port = Number(proc.ready[1]);
+      const lines = (f: string): number => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').length : 0);
+      for (let i = 0; i < 3; i++) {
+        await verdictPlain(port);
+        await waitForFile(dir, () => lines(file) === i + 1, 'a handshake line in the audit file');
+      }
+      renameSync(file, `${file}.1`);
+      proc.child.kill('SIGHUP');
+      await waitForFile(dir, () => existsSync(file), 'the reopened audit file');
+      for (let i = 0; i < 3; i++) {
+        await verdictPlain(port);
+        await waitForFile(dir, () => lines(file) === i + 1, 'a handshake line in the new file');
+      }
+      const health = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'health', '--url', `http://127.0.0.1:${proc.ready[2]}/readyz`]);
+      assert.equal(health.status, 0, health.stdout.toString());
+    } finally {
+      await proc.stop();
+      await server.stop();
+    }
+    const handshakes = (f: string): string[] => readFileSync(f, 'utf8').split('\n').filter((l) => l.includes('"tls.handshake"'));
+    const old = handshakes(`${file}.1`);
+    const current = handshakes(file);
+    assert.equal(old.length, 3);
+    assert.equal(current.length, 3);
+    assert.equal(new Set([...old, ...current]).size, 6, 'no line in both');
+    assert.deepEqual(current.map((l) => (JSON.parse(l) as { resumed: boolean }).resumed), [false, true, true], 'the cache went on: the 2 tickets of the first full handshake were spent, so full again');
+  });
+});
+
+/** Waits for a file change (fs.watch on its directory) that makes `check` true; fails after the timeout. */
+function waitForFile(dir: string, check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  if (check()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      if (!check()) return;
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    };
+    const watcher = watch(dir, done);
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, timeoutMs);
+    done(); // a change between the first check and the watch
+  });
+}
