@@ -21,6 +21,8 @@ export type Fault =
 
 export interface FaultServerOptions {
   host?: string;
+  /** Default: an ephemeral port. */
+  port?: number;
   cert?: CertPair;
   name?: string;
   /** Offer STARTTLS (needs cert). */
@@ -244,7 +246,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     }
   }
 
-  await new Promise<void>((resolve) => server.listen({ host, port: 0 }, () => resolve()));
+  await new Promise<void>((resolve) => server.listen({ host, port: opts.port ?? 0 }, () => resolve()));
   state.port = (server.address() as AddressInfo).port;
   return state;
 }

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { makeCert, type CertPair } from './support/certs.js';
+import { startDnsmasq, type Dnsmasq } from './support/dnsmasq.js';
+import { missing } from './support/interop.js';
+import { freeLoopbackAddress } from './support/ports.js';
+import { dial, message, sendMessage } from './support/smtp-client.js';
+import { startFaultServer, type FaultServer } from './support/smtp-fault-server.js';
+import { startSmarthost, type Smarthost } from './support/smarthost.js';
+
+/**
+ * Mode mx against a real resolver (dnsmasq). MX records carry no port, so every MX host here
+ * listens on the route's port on its own 127/8 address.
+ */
+describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq') }, () => {
+  let dns: Dnsmasq;
+  let good: FaultServer;
+  let direct: FaultServer;
+  let relayHop: FaultServer;
+  let sh: Smarthost;
+  let cert: CertPair;
+  let deadAddress: string;
+
+  before(async () => {
+    cert = makeCert(['mx2.dest.test', 'dest.test']);
+    good = await startFaultServer({ host: '127.0.0.1', cert, starttls: true, name: 'mx2.dest.test' });
+    const port = good.port;
+    deadAddress = await freeLoopbackAddress(port);
+    const directAddress = await freeLoopbackAddress(port);
+    direct = await startFaultServer({ host: directAddress, port, name: 'amx.test' });
+    relayHop = await startFaultServer({ name: 'relay.hop.test' });
+    dns = await startDnsmasq({
+      mx: ['dest.test,mx1.dest.test,10', 'dest.test,mx2.dest.test,20'],
+      hosts: [`mx1.dest.test,${deadAddress}`, 'mx2.dest.test,127.0.0.1', `amx.test,${directAddress}`, `secure.test,127.0.0.1`],
+      rawRecords: ['null.test,15,000000'],
+    });
+    sh = await startSmarthost(
+      {
+        route: { mode: 'mx', port },
+        tls: { level: 'may' },
+        timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 },
+        transport: {
+          'routed.test': { mode: 'relay', host: '127.0.0.1', port: relayHop.port, tls: { level: 'none' } },
+          '.sub.test': { mode: 'relay', host: '127.0.0.1', port: relayHop.port, tls: { level: 'none' } },
+        },
+        logAddresses: 'domain',
+      },
+      { dns: { servers: [dns.server] } },
+    );
+  });
+  after(async () => {
+    await sh?.stop();
+    await dns?.stop();
+    for (const s of [good, direct, relayHop]) await s?.stop();
+  });
+
+  async function deliver(rcpt: string, id: string): Promise<{ rcpt: string; final: number }> {
+    const d = await dial(sh.port);
+    await d.cmd('EHLO client.test');
+    const r = await sendMessage(d, 'a@client.test', [rcpt], message(id));
+    d.close();
+    return { rcpt: r.replies[1]!.raw, final: r.final.code };
+  }
+
+  test('MX hosts in preference order: the first refuses, the second takes it over STARTTLS', async () => {
+    const r = await deliver('user@dest.test', 'mx-order');
+    assert.equal(r.final, 250);
+    assert.equal(good.stored.length, 1);
+    assert.equal(good.stored[0]!.tls, true);
+    const tx = sh.transactions().at(-1)!;
+    assert.match(tx.nextHop!, /^mx2\.dest\.test\[127\.0\.0\.1\]/);
+    assert.deepEqual([tx.from, tx.to], ['client.test', ['dest.test']], 'domains only, as configured');
+  });
+
+  test('null MX (RFC 7505): 556 5.1.10', async () => {
+    const r = await deliver('user@null.test', 'null-mx');
+    assert.match(r.rcpt, /^556 5\.1\.10/);
+  });
+
+  test('no MX: the address record is the implicit MX', async () => {
+    const r = await deliver('user@amx.test', 'implicit-mx');
+    assert.equal(r.final, 250);
+    assert.equal(direct.stored.length, 1);
+  });
+
+  test('a domain that does not exist: 550 5.1.2', async () => {
+    const r = await deliver('user@nowhere.test', 'nxdomain');
+    assert.match(r.rcpt, /^550 5\.1\.2/);
+  });
+
+  test('the transport table overrides MX routing (exact domain and .subdomain entries)', async () => {
+    assert.equal((await deliver('user@routed.test', 'transport')).final, 250);
+    assert.equal((await deliver('user@a.sub.test', 'transport-sub')).final, 250);
+    assert.equal(relayHop.stored.length, 2);
+  });
+
+  test('secure checks the next-hop domain, verify the MX host name', async () => {
+    // mx2.dest.test's certificate names mx2.dest.test and dest.test: both pass.
+    for (const level of ['verify', 'secure']) {
+      const s = await startSmarthost(
+        { route: { mode: 'mx', port: good.port }, tls: { level, ca: cert.certFile }, timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 } },
+        { dns: { servers: [dns.server] } },
+      );
+      const d = await dial(s.port);
+      await d.cmd('EHLO client.test');
+      const r = await sendMessage(d, 'a@client.test', ['user@dest.test'], message(level));
+      assert.equal(r.final.code, 250, level);
+      d.close();
+      await s.stop();
+    }
+    // secure.test's MX is itself (address record) with a certificate that does not name secure.test.
+    const s = await startSmarthost(
+      { route: { mode: 'mx', port: good.port }, tls: { level: 'secure', ca: cert.certFile }, timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 } },
+      { dns: { servers: [dns.server] } },
+    );
+    const d = await dial(s.port);
+    await d.cmd('EHLO client.test');
+    await d.cmd('MAIL FROM:<a@client.test>');
+    assert.match((await d.cmd('RCPT TO:<user@secure.test>')).raw, /^451 4\.7\.5/);
+    d.close();
+    await s.stop();
+  });
+});
