@@ -80,6 +80,7 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps): Listener {
         allow: l.allow,
         maxConnections: l.maxConnections,
         audit: deps.audit,
+        allowHalfOpen: true,
         serve: (socket) => serveTunnel(socket, tunnel),
         refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusal(why)) : undefined,
       });

@@ -11,6 +11,11 @@ export interface TcpListenerOptions {
   audit: AuditLog;
   /** Serves one admitted client; resolves when the session is over. */
   serve(socket: Socket): Promise<void>;
+  /**
+   * Keep writing to a client that has half-closed (sent its FIN): a byte-stream relay must, or a
+   * reply to a client that shuts down its sending side after the request is lost. Default false.
+   */
+  allowHalfOpen?: boolean;
   /** What a refused client gets before the close (SMTP sends 554 or 421); default nothing. */
   refuse?(socket: Socket, reason: 'allow-list' | 'connection-limit'): void;
 }
@@ -27,7 +32,7 @@ export class TcpListener {
 
   constructor(private readonly options: TcpListenerOptions) {
     this.allow = new AllowList(options.allow);
-    this.server = createServer((socket) => this.admit(socket));
+    this.server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false }, (socket) => this.admit(socket));
   }
 
   get name(): string {

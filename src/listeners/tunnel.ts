@@ -69,7 +69,9 @@ function relay(client: Socket, upstream: UpstreamTls): Promise<void> {
     client.on('error', () => void upstream.close());
     client.pipe(server, { end: false });
     server.pipe(client);
-    client.once('end', () => void upstream.close());
+    // The client's FIN goes on to the server, whose reply still flows back (half-close); a client
+    // that cannot be written to any more is gone: close upstream gracefully, keeping late tickets.
+    client.once('end', () => (client.writable ? server.end() : void upstream.close()));
     server.once('close', () => {
       if (!client.destroyed) client.end();
     });
