@@ -17,7 +17,7 @@ import { isHandshake, startTunnelService, type TunnelHarness } from './support/t
  */
 
 /** Reads until the peer closes: every byte it sent, and whether anything arrived at all. */
-function exchange(port: number, send: string | Buffer, timeoutMs = 10_000): Promise<Buffer> {
+function exchange(port: number, send: string | Buffer, opts: { halfClose?: boolean } = {}, timeoutMs = 10_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
@@ -25,7 +25,7 @@ function exchange(port: number, send: string | Buffer, timeoutMs = 10_000): Prom
       socket.destroy();
       reject(new Error('no close in time'));
     }, timeoutMs);
-    socket.on('connect', () => socket.write(send));
+    socket.on('connect', () => (opts.halfClose ? socket.end(send) : socket.write(send)));
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', () => undefined); // a reset is an answer too: the close follows
     socket.on('close', () => {
@@ -150,6 +150,20 @@ describe('tunnel end to end', { skip: missing('openssl') }, () => {
       const up = await exchange(h.port, Buffer.concat([Buffer.from('RECV 1048576\n'), Buffer.alloc(1_048_576, 0x62)]));
       assert.equal(up.toString(), 'OK\n');
       assert.equal(node.stats.handshakes, 2);
+    } finally {
+      await h.stop();
+      await node.stop();
+    }
+  });
+
+  test('a client that half-closes after its request still gets the whole reply', async () => {
+    const node = await startNodeTlsServer({ cert });
+    const h = await startTunnelService({ upstream: { host: node.host, port: node.port, servername: 'localhost', ca: cert.certFile } });
+    try {
+      const down = await exchange(h.port, 'SEND 1048576\n', { halfClose: true });
+      assert.equal(down.length, 1_048_576);
+      const page = (await exchange(h.port, 'GET / HTTP/1.0\r\n\r\n', { halfClose: true })).toString();
+      assert.match(page, /^HTTP\/1\.0 200 ok\r\n\r\nReused, TLSv1\.3/);
     } finally {
       await h.stop();
       await node.stop();

@@ -34,6 +34,7 @@ export async function startNodeTlsServer(opts: NodeTlsServerOptions): Promise<No
     {
       cert: opts.cert.cert,
       key: opts.cert.key,
+      allowHalfOpen: true, // answers a client that half-closed after its request
       minVersion: opts.minVersion ?? 'TLSv1.2',
       maxVersion: opts.maxVersion ?? 'TLSv1.3',
       ...(opts.sessionTimeout ? { sessionTimeout: opts.sessionTimeout } : {}),
@@ -78,6 +79,9 @@ function serve(socket: TLSSocket, reused: boolean): void {
     socket.end(page);
   };
   socket.on('data', onData);
+  socket.once('end', () => {
+    if (!head.includes('\n')) socket.end(); // no request came: nothing to answer
+  });
 }
 
 function send(socket: TLSSocket, total: number): void {

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config/load.js';
+import { Service } from '../src/service.js';
+
+/** A wrong config fails at start with the file, the path of the bad key, and why. */
+
+const dir = mkdtempSync(join(tmpdir(), 'tb-config-'));
+let n = 0;
+function file(text: string): string {
+  const f = join(dir, `c${++n}.yaml`);
+  writeFileSync(f, text);
+  return f;
+}
+
+const GOOD = `
+listeners:
+  - name: smtps
+    type: tunnel
+    listen: 127.0.0.1:0
+    upstream:
+      host: 127.0.0.1
+      port: 465
+`;
+
+function rejects(text: string, ...patterns: RegExp[]): void {
+  const f = file(text);
+  assert.throws(
+    () => loadConfig(f),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.ok(err.message.startsWith(f), `names the file: ${err.message}`);
+      for (const p of patterns) assert.match(err.message, p);
+      return true;
+    },
+  );
+}
+
+describe('config validation', () => {
+  test('the shipped config/default.yaml is valid, with the documented defaults', () => {
+    const c = loadConfig('config/default.yaml');
+    assert.ok(c.listeners.length >= 1);
+    assert.equal(c.cache.ticketsPerDestination, 8);
+    assert.equal(c.cache.reuse, 'never');
+    for (const l of c.listeners) if (l.type === 'tunnel') assert.notEqual(l.upstream.verify, false, 'verification on by default');
+  });
+
+  test('defaults: verify on, loopback-only allow list, cache and audit sections optional', () => {
+    const c = loadConfig(file(GOOD));
+    const [l] = c.listeners;
+    assert.equal(l.type, 'tunnel');
+    if (l.type !== 'tunnel') return;
+    assert.equal(l.upstream.verify, true);
+    assert.deepEqual(l.allow, ['127.0.0.0/8', '::1/128']);
+    assert.deepEqual(
+      { ...c.cache, store: c.cache.store.type },
+      { ticketsPerDestination: 8, maxDestinations: 10_000, maxAgeSeconds: 3600, reuse: 'never', store: 'memory' },
+    );
+  });
+
+  test('a wrong type names the key path', () => {
+    rejects(GOOD.replace('port: 465', 'port: "465x"'), /listeners\[0\]\.upstream\.port: /);
+  });
+
+  test('a misspelt key is named with its parent path', () => {
+    rejects(GOOD.replace('      port: 465', '      port: 465\n      servrname: x'), /listeners\[0\]\.upstream: .*\(servrname\)/);
+  });
+
+  test('an unknown reuse policy, an out-of-range cap', () => {
+    rejects(`${GOOD}cache:\n  reuse: sometimes\n`, /cache\.reuse: /);
+    rejects(`${GOOD}cache:\n  ticketsPerDestination: 0\n`, /cache\.ticketsPerDestination: /);
+    rejects(`${GOOD}cache:\n  maxAgeSeconds: 700000\n`, /cache\.maxAgeSeconds: /);
+  });
+
+  test('a bad listen address, a missing upstream, an unknown listener type', () => {
+    rejects(GOOD.replace('listen: 127.0.0.1:0', 'listen: localhost'), /listeners\[0\]\.listen: expected HOST:PORT/);
+    rejects('listeners:\n  - name: x\n    type: tunnel\n    listen: "1"\n', /listeners\[0\]\.upstream: /);
+    rejects('listeners:\n  - name: x\n    type: teleport\n    listen: "1"\n', /listeners\[0\]\.type/);
+  });
+
+  test('duplicate listener names', () => {
+    const twice = `${GOOD}  - name: smtps\n    type: tunnel\n    listen: 127.0.0.1:0\n    upstream: { host: 127.0.0.1, port: 466 }\n`;
+    rejects(twice, /listeners\[1\]\.name: duplicate listener name "smtps"/);
+  });
+
+  test('invalid YAML names the line; an unreadable file names the file', () => {
+    rejects('listeners:\n  - name: [unclosed\n', /line \d+.*invalid YAML/);
+    assert.throws(() => loadConfig(join(dir, 'absent.yaml')), /absent\.yaml: cannot read/);
+  });
+
+  test('a CA file that cannot be read fails the start with the file name', async () => {
+    const c = loadConfig(file(GOOD.replace('port: 465', `port: 465\n      ca: ${join(dir, 'no-such-ca.pem')}`)));
+    await assert.rejects(Service.start(c), /cannot read ca file .*no-such-ca\.pem/);
+  });
+
+  test('the CLI exits 2 with the file and key path on a bad config', async () => {
+    const f = file(GOOD.replace('port: 465', 'port: 0'));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', f], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 2);
+    assert.ok(stderr.includes(f), stderr);
+    assert.match(stderr, /listeners\[0\]\.upstream\.port/);
+  });
+});
