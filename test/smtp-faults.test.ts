@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { makeCert, type CertPair } from './support/certs.js';
 import { freeTcpPort } from './support/ports.js';
 import { dial, message, sendMessage, type SentMessage } from './support/smtp-client.js';
-import { startFaultServer, type Fault, type FaultServer } from './support/smtp-fault-server.js';
+import { startFaultServer, type Fault } from './support/smtp-fault-server.js';
 import { startSmarthost } from './support/smarthost.js';
 
 const timeouts = { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 0.5, dataDoneSeconds: 0.5 };
