@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AuditLog } from '../src/audit/audit-log.js';
 import type { HandshakeEvent } from '../src/audit/events.js';
 import { cacheKey, type CacheKey } from '../src/resumption/cache-key.js';
 import { MemoryTicketStore } from '../src/resumption/memory-store.js';
 import { ResumptionCache, type PolicyOptions } from '../src/resumption/policy.js';
 import { parseSession } from '../src/resumption/session-der.js';
 import { ticketHash } from '../src/resumption/ticket-hash.js';
-import { dialTls, type DialContext } from '../src/upstream/tls-dialer.js';
 import { keyOf, type TlsTarget } from '../src/upstream/tls-target.js';
 import { makeCert, type CertPair } from './support/certs.js';
+import { Dialer } from './support/dial.js';
 import { missing } from './support/interop.js';
 import { getTls, startNodeTlsServer, startSServer, verdictPlain, type SServer, type SServerMode } from './support/servers.js';
 import { isHandshake, startTunnelService } from './support/tunnel-service.js';
@@ -213,24 +212,11 @@ describe('resumption policy with real sessions', { skip }, () => {
 
   test('adaptive: one refusal (s_server -max_early_data) and that destination never gets a reused ticket again', async () => {
     const s = await server('tls13-anti-replay');
-    const audit = new AuditLog();
-    const seen: HandshakeEvent[] = [];
-    audit.on('event', (e) => {
-      if (isHandshake(e)) seen.push(e);
-    });
     const cache = policy({ reuse: 'adaptive', ticketsPerDestination: 1 });
-    const ctx: DialContext = { listener: 'test', cache, audit, auditWindowMs: 0 };
+    const dialer = new Dialer(cache);
     const t = target(s);
     const key = keyOf(t);
-    const dialOnce = async (): Promise<HandshakeEvent> => {
-      const before = seen.length;
-      const up = await dialTls(t, ctx);
-      up.socket.write('GET / HTTP/1.0\r\n\r\n');
-      up.socket.resume();
-      await new Promise<void>((resolve) => up.socket.once('close', () => resolve()));
-      while (seen.length === before) await new Promise<void>((resolve) => audit.once('event', () => resolve()));
-      return seen[seen.length - 1];
-    };
+    const dialOnce = async (): Promise<HandshakeEvent> => (await dialer.get(t)).event;
 
     const first = await dialOnce();
     assert.equal(first.offered, 'none');
@@ -253,6 +239,6 @@ describe('resumption policy with real sessions', { skip }, () => {
     const after = await dialOnce();
     assert.equal(after.offered, 'none', 'no reuse after a refusal');
     assert.equal(after.reoffered, false);
-    await audit.close();
+    await dialer.close();
   });
 });

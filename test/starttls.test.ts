@@ -4,6 +4,7 @@ import { before, describe, test } from 'node:test';
 import type { HandshakeEvent } from '../src/audit/events.js';
 import { ReplyReader, type SmtpReply } from '../src/smtp/reply-reader.js';
 import { makeCert, type CertPair } from './support/certs.js';
+import { missing } from './support/interop.js';
 import { startSmtpServer, type SmtpServerOptions, type SmtpTestServer } from './support/servers.js';
 import { isHandshake, startTunnelService, type TunnelHarness } from './support/tunnel-service.js';
 
@@ -66,7 +67,7 @@ class Client {
   }
 }
 
-describe('SMTP STARTTLS tunnel', () => {
+describe('SMTP STARTTLS tunnel', { skip: missing('openssl') }, () => {
   let cert: CertPair;
   before(() => {
     cert = makeCert(['localhost']);

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AuditLog } from '../src/audit/audit-log.js';
-import type { HandshakeEvent } from '../src/audit/events.js';
 import { cacheKey, type TrustInputs } from '../src/resumption/cache-key.js';
 import { MemoryTicketStore } from '../src/resumption/memory-store.js';
 import { ResumptionCache } from '../src/resumption/policy.js';
-import { dialTls, type DialContext } from '../src/upstream/tls-dialer.js';
 import type { TlsTarget } from '../src/upstream/tls-target.js';
 import { makeCert, type CertPair } from './support/certs.js';
 import { missing } from './support/interop.js';
 import { getTls, parseVerdict, startSServer, type SServer } from './support/servers.js';
-import { isHandshake } from './support/tunnel-service.js';
+import { Dialer } from './support/dial.js';
 
 /**
  * Node skips hostname and CA checks on a resumed session. So a session made under one trust
@@ -81,32 +78,10 @@ describe('trust key against a real server', { skip: missing('openssl') }, () => 
 
     test(`${version}: through ticketbooth a session is never offered under another trust decision`, async () => {
       const s = version === 'TLSv1.3' ? tls13 : tls12;
-      const audit = new AuditLog();
-      const events: HandshakeEvent[] = [];
-      audit.on('event', (e) => {
-        if (isHandshake(e)) events.push(e);
-      });
       const cache = new ResumptionCache(new MemoryTicketStore(100), { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'adaptive' });
-      const ctx: DialContext = { listener: 'trust', cache, audit, auditWindowMs: 0 };
+      const dialer = new Dialer(cache, 'trust');
+      const dial = (t: TlsTarget) => dialer.get(t);
       const trusted: TlsTarget = { host: s.host, port: s.port, servername: 'localhost', ca: caX.cert, verify: 'name' };
-      /** Dials, reads the server's page, and returns the server's verdict with the audit line. */
-      const dial = async (t: TlsTarget): Promise<{ verdict?: string; error?: string; event: HandshakeEvent }> => {
-        const n = events.length;
-        let verdict: string | undefined;
-        let error: string | undefined;
-        try {
-          const up = await dialTls(t, ctx);
-          const chunks: Buffer[] = [];
-          up.socket.on('data', (c: Buffer) => chunks.push(c));
-          up.socket.write('GET / HTTP/1.0\r\n\r\n');
-          await new Promise<void>((resolve) => up.socket.once('close', () => resolve()));
-          verdict = parseVerdict(Buffer.concat(chunks).toString()).verdict;
-        } catch (err) {
-          error = (err as Error).message;
-        }
-        while (events.length === n) await new Promise<void>((resolve) => audit.once('event', () => resolve()));
-        return { verdict, error, event: events[events.length - 1] };
-      };
 
       const made = await dial(trusted);
       assert.equal(made.verdict, 'New');
@@ -137,7 +112,7 @@ describe('trust key against a real server', { skip: missing('openssl') }, () => 
       const back = await dial(trusted);
       assert.notEqual(back.event.offered, 'none');
       assert.equal(back.verdict, 'Reused');
-      await audit.close();
+      await dialer.close();
     });
   }
 });
