@@ -252,5 +252,5 @@ function lost(err: unknown, stage: UpstreamStage, label: string): UpstreamError 
   if (err instanceof UpstreamError) return err;
   const timeout = err instanceof SmtpProtocolError && err.code === 'ERR_SMTP_TIMEOUT';
   const text = timeout ? `${label} timed out` : `lost the connection to ${label}`;
-  return new UpstreamError(`${text}: ${(err as Error).message}`, stage, reply(451, timeout ? '4.4.2' : '4.4.2', text), stage !== 'transaction');
+  return new UpstreamError(`${text}: ${(err as Error).message}`, stage, reply(451, '4.4.2', text), stage !== 'transaction');
 }
