@@ -18,9 +18,11 @@ import { freeLoopbackAddress } from '../test/support/ports.js';
 import { startPostfix, type Postfix } from '../test/support/postfix.js';
 import { dial, sendMessage } from '../test/support/smtp-client.js';
 
+/** The shape of a bench section (see bench/section.ts): lines for people, figures for results.json. */
 export interface BenchSection {
   name: string;
   lines: string[];
+  figures?: Record<string, { value: number; unit: string; goal?: string; met?: boolean }>;
 }
 
 const SECONDS_PER_RUN = 4;
@@ -143,6 +145,7 @@ export async function run(): Promise<BenchSection> {
     const idleMiB = tb.peakRssMiB();
 
     const lines: string[] = [];
+    const figures: NonNullable<BenchSection['figures']> = {};
     lines.push(`${'senders'.padEnd(8)} ${'direct (cleartext)'.padStart(20)} ${'via ticketbooth (TLS)'.padStart(22)} ${'ratio'.padStart(6)} ${'resumed at dest'.padStart(16)}`);
     let totalResumed = 0;
     let totalTls = 0;
@@ -156,6 +159,8 @@ export async function run(): Promise<BenchSection> {
       const segment = dest.log().slice(before);
       const tls = count(segment, /TLS connection established from/g);
       const resumed = count(segment, /Reusing old session/g);
+      figures[`direct_${n}_senders`] = { value: Math.round(direct.perSecond), unit: 'msg/s' };
+      figures[`via_ticketbooth_${n}_senders`] = { value: Math.round(via.perSecond), unit: 'msg/s' };
       totalResumed += resumed;
       totalTls += tls;
       lines.push(
@@ -165,7 +170,9 @@ export async function run(): Promise<BenchSection> {
     }
     lines.push(`resumed upstream handshakes seen by the destination: ${totalResumed}/${totalTls} (${((100 * totalResumed) / Math.max(1, totalTls)).toFixed(0)}%); Postfix issues one ticket per full handshake and none on resumption, so single use caps this near 50%`);
     lines.push(`ticketbooth peak RSS: ${tb.peakRssMiB().toFixed(0)} MiB (${idleMiB.toFixed(0)} MiB after start-up), ${SECONDS_PER_RUN} s per run, ${BODY.length} B messages`);
-    return { name, lines };
+    figures.resumed_share = { value: Math.round((1000 * totalResumed) / Math.max(1, totalTls)) / 10, unit: `% of ${totalTls} upstream handshakes` };
+    figures.peak_rss = { value: Math.round(tb.peakRssMiB()), unit: 'MiB' };
+    return { name, lines, figures };
   } finally {
     await tb?.stop();
     await dest?.stop();
