@@ -158,6 +158,16 @@ describe('audit report on hand-written logs', () => {
     assert.match(r.input.problems[1].error, /ENOENT/);
   });
 
+  test('CRLF line ends, a last line without its newline, and a line longer than a read chunk', async () => {
+    const path = join(dir, 'crlf.jsonl');
+    const long = hs({ time: minute(2), servername: 'x'.repeat(200_000) });
+    writeFileSync(path, `${sample[0]}\r\n${long}\r\n${sample[1]}`);
+    const r = await auditReport({ files: [path], format: 'json' });
+    assert.equal(r.input.lines, 3);
+    assert.equal(r.input.malformed + r.input.truncated, 0);
+    assert.equal(r.overall.connections, 3);
+  });
+
   test('stdin when no file is named, through the CLI', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', '--format', 'json'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';

@@ -41,7 +41,10 @@ export class HandshakeStats {
   full = 0;
   fullByCause: Record<FullHandshakeCause | 'unknown', number> = { 'nothing-offered': 0, expired: 0, refused: 0, 'version-mismatch': 0, unknown: 0 };
   offered: Record<OfferKind, number> = { none: 0, 'tls13-ticket': 0, 'tls12-session': 0 };
-  versions = new Map<string, number>();
+  /** Negotiated versions; the two expected ones as fields (no hashing per line), others in the map. */
+  tls13 = 0;
+  tls12 = 0;
+  otherVersions = new Map<string, number>();
   errors = new Map<UpstreamErrorCause, number>();
   /** Tickets or sessions received, per successful full and resumed handshake (any version). */
   receivedAfterFull = 0;
@@ -63,9 +66,18 @@ export class HandshakeStats {
   resumedMs = new LogHistogram();
   firstTime: string | undefined;
   lastTime: string | undefined;
+  /** Tickets left after the latest handshake (overall: the sum over destinations, the whole stock). */
   ticketsLeft = 0;
   readonly servernames = new Set<string>();
   readonly listeners = new Set<string>();
+
+  get versions(): Map<string, number> {
+    const m = new Map<string, number>();
+    if (this.tls13) m.set('TLSv1.3', this.tls13);
+    if (this.tls12) m.set('TLSv1.2', this.tls12);
+    for (const [k, v] of this.otherVersions) m.set(k, v);
+    return m;
+  }
 
   add(e: HandshakeEvent, repeat: boolean): void {
     this.connections++;
@@ -78,9 +90,14 @@ export class HandshakeStats {
     } else {
       this.ticketsLeft = e.ticketsLeft;
     }
-    bounded(this.servernames, e.servername);
-    bounded(this.listeners, e.listener);
-    if (e.offered in this.offered) this.offered[e.offered]++;
+    if (this.servernames.size < MAX_DISTINCT && e.servername !== '') this.servernames.add(e.servername);
+    if (this.listeners.size < MAX_DISTINCT && e.listener !== '') this.listeners.add(e.listener);
+    switch (e.offered) {
+      case 'none':
+      case 'tls13-ticket':
+      case 'tls12-session':
+        this.offered[e.offered]++;
+    }
     if (e.reoffered) {
       this.reoffered++;
       if (!e.error) {
@@ -102,20 +119,51 @@ export class HandshakeStats {
       increment(this.errors, upstreamErrorCause(e.error));
       return;
     }
-    if (e.protocol) increment(this.versions, this.versions.has(e.protocol) || this.versions.size < MAX_DISTINCT ? e.protocol : 'other');
+    const tls13 = e.protocol === 'TLSv1.3';
+    if (tls13) this.tls13++;
+    else if (e.protocol === 'TLSv1.2') this.tls12++;
+    else if (e.protocol) increment(this.otherVersions, this.otherVersions.has(e.protocol) || this.otherVersions.size < MAX_DISTINCT ? e.protocol : 'other');
     const tickets = Math.min(MAX_TICKETS_COUNTED, Math.max(0, e.ticketsReceived | 0));
     if (e.resumed) {
       this.resumed++;
       this.receivedAfterResumed += e.ticketsReceived;
       this.resumedMs.add(e.handshakeMs);
-      if (e.protocol === 'TLSv1.3') this.tls13TicketsAfterResumed[tickets]++;
+      if (tls13) this.tls13TicketsAfterResumed[tickets]++;
     } else {
       this.full++;
-      this.fullByCause[e.fullCause && e.fullCause in this.fullByCause ? e.fullCause : 'unknown']++;
+      switch (e.fullCause) {
+        case 'nothing-offered':
+        case 'expired':
+        case 'refused':
+        case 'version-mismatch':
+          this.fullByCause[e.fullCause]++;
+          break;
+        default:
+          this.fullByCause.unknown++;
+      }
       this.receivedAfterFull += e.ticketsReceived;
       this.fullMs.add(e.handshakeMs);
-      if (e.protocol === 'TLSv1.3') this.tls13TicketsAfterFull[tickets]++;
+      if (tls13) this.tls13TicketsAfterFull[tickets]++;
     }
+  }
+
+  /** Adds another destination's figures (for the overall view, built once at the end). */
+  merge(o: HandshakeStats): void {
+    for (const k of ['connections', 'failed', 'resumed', 'full', 'tls13', 'tls12', 'receivedAfterFull', 'receivedAfterResumed', 'reoffered', 'reofferedResumed', 'reofferedRefused', 'repeatOffers', 'repeatAdaptive', 'repeatUnattributed', 'repeatResumed', 'repeatRefused', 'ticketsLeft'] as const) {
+      this[k] += o[k];
+    }
+    for (const k of Object.keys(this.fullByCause) as (keyof HandshakeStats['fullByCause'])[]) this.fullByCause[k] += o.fullByCause[k];
+    for (const k of Object.keys(this.offered) as OfferKind[]) this.offered[k] += o.offered[k];
+    for (const [k, v] of o.otherVersions) this.otherVersions.set(k, (this.otherVersions.get(k) ?? 0) + v);
+    for (const [k, v] of o.errors) this.errors.set(k, (this.errors.get(k) ?? 0) + v);
+    for (let i = 0; i <= MAX_TICKETS_COUNTED; i++) {
+      this.tls13TicketsAfterFull[i] += o.tls13TicketsAfterFull[i];
+      this.tls13TicketsAfterResumed[i] += o.tls13TicketsAfterResumed[i];
+    }
+    this.fullMs.merge(o.fullMs);
+    this.resumedMs.merge(o.resumedMs);
+    if (o.firstTime !== undefined && (this.firstTime === undefined || o.firstTime < this.firstTime)) this.firstTime = o.firstTime;
+    if (o.lastTime !== undefined && (this.lastTime === undefined || o.lastTime > this.lastTime)) this.lastTime = o.lastTime;
   }
 }
 
@@ -139,7 +187,6 @@ export interface InputCounts {
 }
 
 export class Aggregator {
-  readonly overall = new HandshakeStats();
   readonly destinations = new Map<string, HandshakeStats>();
   readonly input: InputCounts = { lines: 0, blank: 0, malformed: 0, truncated: 0, otherEvents: 0, filteredOut: 0, handshakes: 0, smtpTransactions: 0, clientsRefused: 0 };
   readonly smtp: SmtpStats = { transactions: 0, byClass: {} };
@@ -155,9 +202,16 @@ export class Aggregator {
     this.overallSeries = options.series ? new Series(this.axis) : undefined;
   }
 
+  /** All destinations together. */
+  overall(): HandshakeStats {
+    const all = new HandshakeStats();
+    for (const s of this.destinations.values()) all.merge(s);
+    return all;
+  }
+
   addLine(line: string): void {
     this.input.lines++;
-    if (line.trim() === '') {
+    if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '')) {
       this.input.blank++;
       return;
     }
@@ -216,7 +270,6 @@ export class Aggregator {
       this.destinations.set(e.destination, stats);
     }
     stats.add(e, repeat);
-    this.overall.add(e, repeat);
     if (this.overallSeries && !Number.isNaN(timeMs)) {
       const sample = { timeMs, resumed: e.resumed, failed: e.error !== undefined, handshakeMs: e.handshakeMs, ticketsLeft: e.ticketsLeft };
       let series = this.series.get(e.destination);
@@ -271,8 +324,4 @@ function looksCutOff(line: string): boolean {
 
 function increment<K>(map: Map<K, number>, key: K): void {
   map.set(key, (map.get(key) ?? 0) + 1);
-}
-
-function bounded(set: Set<string>, value: string): void {
-  if (value !== '' && set.size < MAX_DISTINCT) set.add(value);
 }

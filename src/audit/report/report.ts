@@ -106,7 +106,7 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
     },
     overall: {
       destinations: agg.destinations.size,
-      ...statsReport(agg.overall),
+      ...statsReport(agg.overall()),
       smtp: agg.smtp,
       clientsRefused: agg.refusedClients,
     },

@@ -32,7 +32,7 @@ export async function auditReport(opts: AuditReportOptions): Promise<AuditReport
     ticketWindowMs: opts.ticketWindowSeconds === undefined ? undefined : opts.ticketWindowSeconds * 1000,
   });
   const problems: InputProblem[] = [];
-  for await (const line of readLines(opts.files, problems)) agg.addLine(line);
+  await readLines(opts.files, problems, (line) => agg.addLine(line));
   return buildReport(agg, { sources: opts.files, filters: { since: opts.since, until: opts.until, dest: opts.dest }, problems });
 }
 
