@@ -15,11 +15,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { HandshakeEvent } from '../src/audit/events.js';
-
-export interface BenchSection {
-  name: string;
-  lines: string[];
-}
+import type { Figure, Section } from './section.js';
 
 const LINES = 1_000_000;
 const DESTINATIONS = 400;
@@ -199,7 +195,7 @@ function runCli(cli: string[], args: string[]): Promise<ChildRun> {
   });
 }
 
-export async function run(): Promise<BenchSection> {
+export async function run(): Promise<Section> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-audit-'));
   try {
     const log = join(dir, 'audit.jsonl');
@@ -220,7 +216,15 @@ export async function run(): Promise<BenchSection> {
       `${label.padEnd(22)} ${r.seconds.toFixed(2).padStart(6)} s  ${r.maxRssMiB.toFixed(0).padStart(4)} MiB peak RSS  ` +
       `${(r.seconds / baseline.seconds).toFixed(1).padStart(5)}x the empty-log time  ${(LINES / Math.max(0.001, r.seconds - baseline.seconds) / 1e6).toFixed(2)} M lines/s net`;
     const goal = (r: ChildRun): boolean => r.seconds < 10 && r.maxRssMiB < 200;
+    const figures: Record<string, Figure> = {};
+    for (const [id, r] of [['text', text], ['json', json], ['html', html], ['gzip', gzipped]] as const) {
+      figures[`${id}_seconds`] = { value: round2(r.seconds), unit: 's', goal: '< 10 s', met: r.seconds < 10 };
+      figures[`${id}_peak_rss`] = { value: round2(r.maxRssMiB), unit: 'MiB', goal: '< 200 MiB', met: r.maxRssMiB < 200 };
+    }
+    figures.startup_seconds = { value: round2(baseline.seconds), unit: 's' };
+    figures.startup_peak_rss = { value: round2(baseline.maxRssMiB), unit: 'MiB' };
     return {
+      figures,
       name: 'audit report over 1,000,000 lines',
       lines: [
         `log: ${LINES.toLocaleString('en')} lines, ${(bytes / 2 ** 20).toFixed(0)} MiB, ${DESTINATIONS} destinations, generated in ${genSeconds.toFixed(1)} s`,
@@ -236,6 +240,10 @@ export async function run(): Promise<BenchSection> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
