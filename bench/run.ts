@@ -1,0 +1,75 @@
+/**
+ * `npm run bench`: every section in order, each a module with `run(): Promise<Section>`; prints a
+ * readable report and writes bench/results.json. `npm run bench -- resumption throughput` runs
+ * only the named sections. Figures are measured side by side within one run: read the ratios,
+ * not the absolute numbers, which depend on the machine.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as auditReport from './audit-report.js';
+import { benchFleet } from './fleet.js';
+import * as handshakeTime from './handshake-time.js';
+import * as resumption from './resumption.js';
+import type { Section } from './section.js';
+import * as smtp from './smtp.js';
+import * as throughput from './throughput.js';
+
+interface Entry {
+  id: string;
+  run(): Promise<Section>;
+}
+
+/** Add a section here: an id for the command line and its module's run(). */
+const SECTIONS: Entry[] = [
+  { id: 'resumption', run: resumption.run },
+  { id: 'handshake-time', run: handshakeTime.run },
+  { id: 'throughput', run: throughput.run },
+  { id: 'smtp', run: smtp.run },
+  { id: 'fleet', run: async () => ({ name: 'Fleet mode (shared Redis store)', lines: await benchFleet() }) },
+  { id: 'audit-report', run: auditReport.run },
+];
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((w) => !SECTIONS.some((s) => s.id === w));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown section(s): ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.id).join(', ')}\n`);
+    process.exit(2);
+  }
+  const chosen = wanted.length > 0 ? SECTIONS.filter((s) => wanted.includes(s.id)) : SECTIONS;
+  const results: Array<Section & { id: string; seconds: number; error?: string }> = [];
+  for (const entry of chosen) {
+    const started = performance.now();
+    let section: Section;
+    let error: string | undefined;
+    try {
+      section = await entry.run();
+    } catch (err) {
+      error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      section = { name: entry.id, lines: [`FAILED: ${error.split('\n')[0]}`] };
+    }
+    const seconds = (performance.now() - started) / 1000;
+    results.push({ id: entry.id, seconds, ...section, ...(error ? { error } : {}) });
+    process.stdout.write(`\n== ${section.name} (${seconds.toFixed(1)} s)\n${section.lines.map((l) => `   ${l}`).join('\n')}\n`);
+  }
+  const file = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, openssl: opensslVersion(), sections: results }, null, 2)}\n`,
+  );
+  process.stdout.write(`\nwrote ${file}\n`);
+  // Servers and sockets are all closed by now; exit even if a library keeps a timer alive.
+  process.exit(results.some((r) => r.error) ? 1 : 0);
+}
+
+function opensslVersion(): string {
+  try {
+    return execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return `node's ${process.versions.openssl}`;
+  }
+}
+
+await main();
