@@ -119,8 +119,15 @@ const CHART_SCRIPT = String.raw`
   var series = report.series || { starts: [], overall: { resumedShare: [], fullMsMean: [], resumedMsMean: [] }, destinations: [] };
   var labels = series.starts.map(function (s) { return s.slice(0, 16).replace('T', ' '); });
   var base = { animation: false, responsive: true, maintainAspectRatio: false, spanGaps: true,
+    elements: { point: { radius: labels.length > 30 ? 0 : 2 } },
     interaction: { mode: 'index', intersect: false }, plugins: { legend: { position: 'bottom' } } };
-  function opts(extra) { return Object.assign({}, base, extra); }
+  var x = { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } };
+  function opts(extra) {
+    var o = Object.assign({}, base, extra);
+    if (o.scales && !o.noTimeAxis) o.scales = Object.assign({ x: x }, o.scales);
+    delete o.noTimeAxis;
+    return o;
+  }
   function pct(v) { return v === null ? null : Math.round(v * 1000) / 10; }
   var charts = {};
 
@@ -147,7 +154,7 @@ const CHART_SCRIPT = String.raw`
     data: { labels: labels, datasets: series.destinations.map(function (d, i) {
       return { label: d.destination, data: d.values.ticketsLeft, borderColor: palette[i % palette.length], stepped: true };
     }) },
-    options: opts({ scales: { y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: 'tickets held (after each handshake)' } } } })
+    options: opts({ scales: { y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: 'tickets held' } } } })
   });
 
   var top = report.destinations.slice(0, 8);
@@ -160,7 +167,7 @@ const CHART_SCRIPT = String.raw`
       { label: 'resumed p50', data: ms(function (d) { return d.handshakeMs.resumed.p50; }), backgroundColor: '#2ca02c' },
       { label: 'resumed p95', data: ms(function (d) { return d.handshakeMs.resumed.p95; }), backgroundColor: '#a6dba0' }
     ] },
-    options: opts({ scales: { y: { beginAtZero: true, title: { display: true, text: 'ms' } } } })
+    options: opts({ noTimeAxis: true, scales: { y: { beginAtZero: true, title: { display: true, text: 'ms' } } } })
   });
 
   window.ticketboothCharts = charts;
