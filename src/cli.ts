@@ -43,6 +43,7 @@ program
   .option('--dest <dest>', 'only destinations equal to HOST:PORT or containing this text')
   .option('--format <format>', 'text | json | html', 'text')
   .option('--ticket-window <seconds>', 'how far apart two offers of one ticket still count as reuse', '604800')
+  .option('--max-destinations <n>', 'destinations reported one by one; further ones are pooled (bounds memory)', '20000')
   .option('-o, --output <file>', 'write the report here instead of stdout')
   .action(async (files: string[], opts: AuditFlags) => {
     await auditCommand(files, opts);

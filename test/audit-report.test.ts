@@ -131,6 +131,15 @@ describe('audit report on hand-written logs', () => {
     assert.equal((await auditReport({ files: [f], format: 'json', ticketWindowSeconds: 600 })).overall.singleUseViolations.total, 0);
   });
 
+  test('past --max-destinations, further destinations are pooled, without a verdict', async () => {
+    const r = await auditReport({ files: [file(sample)], format: 'json', maxDestinations: 2 });
+    assert.deepEqual(r.destinations.map((d) => d.destination).sort(), ['(other destinations)', 'mx.a.test:25', 'mx.b.test:25']);
+    assert.equal(r.input.pooledHandshakes, 1, 'mx.c.test came third');
+    assert.equal(r.overall.connections, 6, 'nothing lost');
+    const pooled = r.destinations.find((d) => d.destination === '(other destinations)')!;
+    assert.equal(pooled.verdict.ceiling, null);
+  });
+
   test('--since, --until and --dest', async () => {
     const f = file(sample);
     const r = await auditReport({ files: [f], format: 'json', since: minute(1), until: minute(4) });

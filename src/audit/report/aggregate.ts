@@ -26,7 +26,12 @@ export interface AggregateOptions {
   ticketWindowMs?: number;
   maxHashesPerGeneration?: number;
   maxBuckets?: number;
+  /** Destinations reported one by one; handshakes to any further ones are pooled (default 20,000). */
+  maxDestinations?: number;
 }
+
+/** Where handshakes to destinations beyond `maxDestinations` are counted. */
+export const OTHER_DESTINATIONS = '(other destinations)';
 
 /** Tickets counted per handshake up to this many; more fall in the last cell. */
 export const MAX_TICKETS_COUNTED = 16;
@@ -184,11 +189,13 @@ export interface InputCounts {
   handshakes: number;
   smtpTransactions: number;
   clientsRefused: number;
+  /** Handshakes counted under OTHER_DESTINATIONS (the per-destination cap was reached). */
+  pooledHandshakes: number;
 }
 
 export class Aggregator {
   readonly destinations = new Map<string, HandshakeStats>();
-  readonly input: InputCounts = { lines: 0, blank: 0, malformed: 0, truncated: 0, otherEvents: 0, filteredOut: 0, handshakes: 0, smtpTransactions: 0, clientsRefused: 0 };
+  readonly input: InputCounts = { lines: 0, blank: 0, malformed: 0, truncated: 0, otherEvents: 0, filteredOut: 0, handshakes: 0, smtpTransactions: 0, clientsRefused: 0, pooledHandshakes: 0 };
   readonly smtp: SmtpStats = { transactions: 0, byClass: {} };
   readonly refusedClients: Record<string, number> = {};
   readonly offers: OfferedTickets;
@@ -264,18 +271,27 @@ export class Aggregator {
     this.input.handshakes++;
     const timeMs = e.time !== undefined ? Date.parse(e.time) : NaN;
     const repeat = e.offered === 'tls13-ticket' && typeof e.offeredHash === 'string' && this.offers.offer(e.offeredHash, Number.isNaN(timeMs) ? undefined : timeMs);
-    let stats = this.destinations.get(e.destination);
+    let destination = e.destination;
+    let stats = this.destinations.get(destination);
     if (!stats) {
-      stats = new HandshakeStats();
-      this.destinations.set(e.destination, stats);
+      // Bounded like everything else: past the cap, new destinations share one pooled entry.
+      if (this.destinations.size >= (this.options.maxDestinations ?? 20_000)) {
+        destination = OTHER_DESTINATIONS;
+        stats = this.destinations.get(destination);
+        this.input.pooledHandshakes++;
+      }
+      if (!stats) {
+        stats = new HandshakeStats();
+        this.destinations.set(destination, stats);
+      }
     }
     stats.add(e, repeat);
     if (this.overallSeries && !Number.isNaN(timeMs)) {
       const sample = { timeMs, resumed: e.resumed, failed: e.error !== undefined, handshakeMs: e.handshakeMs, ticketsLeft: e.ticketsLeft };
-      let series = this.series.get(e.destination);
+      let series = this.series.get(destination);
       if (!series) {
         series = new Series(this.axis);
-        this.series.set(e.destination, series);
+        this.series.set(destination, series);
       }
       series.add(sample);
       this.overallSeries.add(sample);

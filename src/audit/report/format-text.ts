@@ -12,6 +12,7 @@ export function formatText(r: AuditReport): string {
       `${i.otherEvents} of other kinds, ${i.filteredOut} filtered out`,
   );
   for (const p of i.problems) out.push(`input problem: ${p.source}: ${p.error}`);
+  if (i.pooledHandshakes) out.push(`${i.pooledHandshakes} handshakes to destinations past --max-destinations are pooled as "(other destinations)"`);
   const f = Object.entries(r.filters).filter(([, v]) => v !== undefined);
   if (f.length) out.push(`filters: ${f.map(([k, v]) => `--${k} ${v}`).join(' ')}`);
   out.push('');

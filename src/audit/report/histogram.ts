@@ -1,7 +1,8 @@
 /**
  * A fixed-size log-scale histogram of durations in milliseconds: 8 buckets per doubling from
  * 1/128 ms to 2^17 ms (about 131 s), so a percentile read from it is within ±4.5% of the true
- * value, whatever the number of samples. 194 counters; no sample is kept.
+ * value, whatever the number of samples. 194 counters (allocated on the first sample, 32-bit:
+ * one per destination adds up); no sample is kept.
  */
 const PER_OCTAVE = 8;
 const MIN_EXP = -7;
@@ -9,7 +10,7 @@ const MAX_EXP = 17;
 const BUCKETS = (MAX_EXP - MIN_EXP) * PER_OCTAVE + 2; // plus underflow and overflow
 
 export class LogHistogram {
-  readonly counts = new Float64Array(BUCKETS);
+  private counts: Uint32Array | undefined;
   count = 0;
   sum = 0;
   min = Infinity;
@@ -17,6 +18,7 @@ export class LogHistogram {
 
   add(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
+    this.counts ??= new Uint32Array(BUCKETS);
     this.counts[bucketOf(ms)]++;
     this.count++;
     this.sum += ms;
@@ -25,7 +27,10 @@ export class LogHistogram {
   }
 
   merge(other: LogHistogram): void {
-    for (let i = 0; i < BUCKETS; i++) this.counts[i] += other.counts[i];
+    if (other.counts) {
+      this.counts ??= new Uint32Array(BUCKETS);
+      for (let i = 0; i < BUCKETS; i++) this.counts[i] += other.counts[i];
+    }
     this.count += other.count;
     this.sum += other.sum;
     this.min = Math.min(this.min, other.min);
@@ -34,7 +39,7 @@ export class LogHistogram {
 
   /** The q-quantile (0..1), as the geometric middle of its bucket clamped to the seen range; null when empty. */
   quantile(q: number): number | null {
-    if (this.count === 0) return null;
+    if (this.count === 0 || !this.counts) return null;
     const rank = Math.max(1, Math.ceil(q * this.count));
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {

@@ -1,5 +1,5 @@
 import type { FullHandshakeCause, OfferKind } from '../../resumption/policy.js';
-import type { Aggregator, HandshakeStats, InputCounts } from './aggregate.js';
+import { OTHER_DESTINATIONS, type Aggregator, type HandshakeStats, type InputCounts } from './aggregate.js';
 import type { InputProblem } from './read-lines.js';
 import { verdictOf, type Verdict } from './verdicts.js';
 
@@ -92,7 +92,7 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
       servernames: [...s.servernames],
       listeners: [...s.listeners],
       ...statsReport(s),
-      verdict: verdictOf(s),
+      verdict: destination === OTHER_DESTINATIONS ? pooledVerdict() : verdictOf(s),
     }))
     .sort((a, b) => b.connections - a.connections || a.destination.localeCompare(b.destination));
   const report: AuditReport = {
@@ -122,6 +122,11 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
     };
   }
   return report;
+}
+
+/** Many destinations mixed together have no behaviour of their own. */
+function pooledVerdict(): Verdict {
+  return { ticketsPerFull: null, ticketsPerResumed: null, renews: 'unknown', reusedTickets: 'untested', ceiling: null, ceilingBasis: 'several destinations pooled', phrases: ['destinations past --max-destinations, pooled: no verdict'] };
 }
 
 function statsReport(s: HandshakeStats): StatsReport {

@@ -16,6 +16,8 @@ export interface AuditReportOptions {
   format: ReportFormat;
   /** How far apart two offers of one ticket are still recognised (default 7 days). */
   ticketWindowSeconds?: number;
+  /** Destinations reported one by one (default 20,000); further ones are pooled. */
+  maxDestinations?: number;
 }
 
 export class ReportOptionError extends Error {
@@ -30,6 +32,7 @@ export async function auditReport(opts: AuditReportOptions): Promise<AuditReport
     filters: { sinceMs, untilMs, dest: opts.dest },
     series: opts.format === 'html',
     ticketWindowMs: opts.ticketWindowSeconds === undefined ? undefined : opts.ticketWindowSeconds * 1000,
+    maxDestinations: opts.maxDestinations,
   });
   const problems: InputProblem[] = [];
   await readLines(opts.files, problems, (line) => agg.addLine(line));
