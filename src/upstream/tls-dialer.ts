@@ -67,13 +67,17 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   // their storage so the audit line counts all that came before it is written.
   let storing: Promise<unknown> = Promise.resolve();
   socket.on('session', (der: Buffer) => {
-    storing = storing.then(async () => {
-      const stored = await ctx.cache.received(key, der);
-      if (stored) {
-        event.ticketsReceived++;
-        event.receivedHashes.push(stored.hash);
-      }
-    });
+    storing = storing
+      .then(async () => {
+        const stored = await ctx.cache.received(key, der);
+        if (stored) {
+          event.ticketsReceived++;
+          event.receivedHashes.push(stored.hash);
+        }
+      })
+      // A store that fails costs this ticket, never the next ones, the connection or the process
+      // (an unhandled rejection here would end it).
+      .catch(() => undefined);
   });
 
   let audited = false;
