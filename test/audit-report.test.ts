@@ -98,6 +98,7 @@ describe('audit report on hand-written logs', () => {
     assert.deepEqual(b.singleUseViolations, { total: 0, adaptive: 0, unattributed: 0 }, 'a TLS 1.2 session is multi-use');
     assert.equal(b.verdict.ceiling, 1);
     assert.equal(b.verdict.ceilingBasis, 'TLS 1.2: one multi-use session');
+    assert.deepEqual(b.verdict.phrases, ['TLS 1.2 only: one multi-use session']);
     const a = r.destinations.find((d) => d.destination === 'mx.a.test:25')!;
     assert.equal(a.verdict.ticketsPerFull, 2);
     assert.equal(a.verdict.renews, 'no');

@@ -23,5 +23,14 @@ export async function auditCommand(files: string[], f: AuditFlags): Promise<void
   const report = await auditReport({ files, since: f.since, until: f.until, dest: f.dest, format, ticketWindowSeconds: window, maxDestinations });
   const text = formatReport(report, format);
   if (f.output) writeFileSync(f.output, text);
-  else await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+  else {
+    // A reader that stops early (`| head`) is not an error.
+    const early = (err: NodeJS.ErrnoException): void => {
+      if (err.code !== 'EPIPE') throw err;
+    };
+    process.stdout.on('error', early);
+    await new Promise<void>((resolve, reject) =>
+      process.stdout.write(text, (err) => (err && (err as NodeJS.ErrnoException).code !== 'EPIPE' ? reject(err) : resolve())),
+    );
+  }
 }

@@ -40,7 +40,7 @@ export function formatText(r: AuditReport): string {
   out.push('');
   out.push('Verdicts');
   for (const d of r.destinations) {
-    out.push(`  ${d.destination}: ${d.verdict.phrases.join('; ') || 'no successful handshake'}; ceiling ${ceiling(d)} (${d.verdict.ceilingBasis})`);
+    out.push(`  ${d.destination}: ${d.verdict.phrases.join('; ') || (d.connections === d.failed ? 'no successful handshake' : 'no verdict yet')}; ceiling ${ceiling(d)} (${d.verdict.ceilingBasis})`);
   }
   return out.join('\n') + '\n';
 }

@@ -51,6 +51,7 @@ export function verdictOf(s: HandshakeStats): Verdict {
   if (reusedTickets === 'refused') phrases.push('refuses reused tickets');
   else if (reusedTickets === 'accepted') phrases.push('accepts reused tickets');
   if (tls12 > 0 && tls13 > 0) phrases.push('version-mixed (TLS 1.2 and 1.3)');
+  else if (tls12 > 0) phrases.push('TLS 1.2 only: one multi-use session');
   return { ticketsPerFull: k, ticketsPerResumed: kResumed, renews, reusedTickets, ceiling, ceilingBasis, phrases };
 }
 
