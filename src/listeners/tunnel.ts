@@ -66,7 +66,9 @@ function relay(client: Socket, upstream: UpstreamTls): Promise<void> {
     server.once('close', done);
     client.once('close', done);
     server.on('error', () => client.destroy());
-    client.on('error', () => void upstream.close());
+    // However the client goes (reset, or cut by the listener at the shutdown timeout), the upstream
+    // follows, gracefully: otherwise it stays open and this session never ends.
+    client.once('close', () => void upstream.close());
     client.pipe(server, { end: false });
     server.pipe(client);
     // The client's FIN goes on to the server, whose reply still flows back (half-close); a client
