@@ -6,12 +6,14 @@
  */
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { makeCert } from '../test/support/certs.js';
 import { missing } from '../test/support/interop.js';
 import { startProcess } from '../test/support/process.js';
 import { median, table, type Figure, type Section } from './section.js';
 
 const MIB = 1024 * 1024;
+const path = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url));
 const SIZE = 64 * MIB;
 const RUNS = 5;
 
@@ -64,13 +66,13 @@ export async function run(): Promise<Section> {
   const skip = missing('openssl');
   if (skip) return { name, lines: [`skipped: ${skip}`] };
   const cert = makeCert(['localhost']);
-  const server = await startProcess(process.execPath, ['--import', 'tsx', 'bench/tls-server-main.ts', cert.certFile, cert.keyFile], {
+  const server = await startProcess(process.execPath, ['--import', 'tsx', path('./tls-server-main.ts'), cert.certFile, cert.keyFile], {
     ready: /listening on (\d+)/,
   });
   const serverPort = Number(server.ready[1]);
   const tunnel = await startProcess(
     process.execPath,
-    ['--import', 'tsx', 'src/cli.ts', 'tunnel', '--listen', '127.0.0.1:0', '--connect', `127.0.0.1:${serverPort}`, '--servername', 'localhost', '--ca', cert.certFile],
+    ['--import', 'tsx', path('../src/cli.ts'), 'tunnel', '--listen', '127.0.0.1:0', '--connect', `127.0.0.1:${serverPort}`, '--servername', 'localhost', '--ca', cert.certFile],
     { ready: /listening on 127\.0\.0\.1:(\d+)/ },
   );
   const tunnelPort = Number(tunnel.ready[1]);

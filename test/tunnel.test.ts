@@ -170,6 +170,23 @@ describe('tunnel end to end', { skip: missing('openssl') }, () => {
     }
   });
 
+  test('a client cut at the shutdown timeout takes its upstream connection with it', async () => {
+    const node = await startNodeTlsServer({ cert });
+    const h = await startTunnelService({ upstream: { host: node.host, port: node.port, servername: 'localhost', ca: cert.certFile } });
+    try {
+      const held = connect({ host: '127.0.0.1', port: h.port });
+      held.on('error', () => undefined);
+      await h.waitFor(isHandshake);
+      assert.equal(node.stats.closed, 0);
+      await h.stop(100); // the session does not finish: cut at the timeout
+      await node.closedAtLeast(1); // the server sees its connection end, not left open
+      held.destroy();
+    } finally {
+      await h.stop();
+      await node.stop();
+    }
+  });
+
   test('allow list: a client outside it is refused, logged as client.refused, and never reaches the upstream', async () => {
     const node = await startNodeTlsServer({ cert });
     const h = await startTunnelService({

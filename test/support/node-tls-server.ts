@@ -1,4 +1,5 @@
-import type { AddressInfo } from 'node:net';
+import { EventEmitter } from 'node:events';
+import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import type { CertPair } from './certs.js';
 
@@ -12,8 +13,10 @@ import type { CertPair } from './certs.js';
 export interface NodeTlsServer {
   host: string;
   port: number;
-  /** Handshakes completed / of which resumed, as the server saw them. */
-  stats: { handshakes: number; resumed: number };
+  /** Handshakes completed / of which resumed / TLS connections since closed, as the server saw them. */
+  stats: { handshakes: number; resumed: number; closed: number };
+  /** Resolves once `count` TLS connections have closed (bounded by `timeoutMs`). */
+  closedAtLeast(count: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -28,8 +31,11 @@ export interface NodeTlsServerOptions {
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
 export async function startNodeTlsServer(opts: NodeTlsServerOptions): Promise<NodeTlsServer> {
-  const stats = { handshakes: 0, resumed: 0 };
-  const open = new Set<TLSSocket>();
+  const stats = { handshakes: 0, resumed: 0, closed: 0 };
+  const closes = new EventEmitter();
+  // Every TCP connection, not only those whose TLS handshake finished: with allowHalfOpen, a client
+  // that gave up mid-handshake leaves a half-open socket that would hold server.close() forever.
+  const open = new Set<Socket>();
   const server = createServer(
     {
       cert: opts.cert.cert,
@@ -40,21 +46,42 @@ export async function startNodeTlsServer(opts: NodeTlsServerOptions): Promise<No
       ...(opts.sessionTimeout ? { sessionTimeout: opts.sessionTimeout } : {}),
     },
     (socket) => {
-      open.add(socket);
-      socket.on('close', () => open.delete(socket));
       socket.on('error', () => socket.destroy());
+      socket.on('close', () => {
+        stats.closed++;
+        closes.emit('close');
+      });
       stats.handshakes++;
       const reused = socket.isSessionReused();
       if (reused) stats.resumed++;
       serve(socket, reused);
     },
   );
+  server.on('connection', (raw: Socket) => {
+    open.add(raw);
+    raw.on('close', () => open.delete(raw));
+  });
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
   const { port } = server.address() as AddressInfo;
   return {
     host: '127.0.0.1',
     port,
     stats,
+    closedAtLeast: (count, timeoutMs = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (stats.closed < count) return;
+          clearTimeout(timer);
+          closes.off('close', check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          closes.off('close', check);
+          reject(new Error(`${stats.closed} of ${count} TLS connections closed after ${timeoutMs} ms`));
+        }, timeoutMs);
+        closes.on('close', check);
+        check();
+      }),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const s of open) s.destroy();

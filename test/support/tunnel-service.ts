@@ -17,8 +17,8 @@ export interface TunnelHarness {
   waitFor(match: (e: AuditEvent) => boolean, count?: number, timeoutMs?: number): Promise<AuditEvent[]>;
   /** The JSON-lines audit file (complete after stop()). */
   auditFile: string;
-  /** Stops the service (once; later calls wait for the same stop). */
-  stop(): Promise<void>;
+  /** Stops the service, sessions cut after `timeoutMs` (once; later calls wait for the same stop). */
+  stop(timeoutMs?: number): Promise<void>;
 }
 
 export interface TunnelSetup {
@@ -82,7 +82,7 @@ export async function startTunnelService(setup: TunnelSetup): Promise<TunnelHarn
     handshakes: () => events.filter((e): e is HandshakeEvent => e.event === 'tls.handshake'),
     waitFor,
     auditFile,
-    stop: () => (stopped ??= service.stop(2000)),
+    stop: (timeoutMs = 2000) => (stopped ??= service.stop(timeoutMs)),
   };
 }
 
