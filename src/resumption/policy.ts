@@ -97,13 +97,7 @@ export class ResumptionCache {
     result: { resumed: boolean; version?: string },
   ): Promise<FullHandshakeCause | undefined> {
     const version = negotiated(result.version);
-    const offeredVersion = offer.kind === 'tls13-ticket' ? 'TLSv1.3' : offer.kind === 'tls12-session' ? 'TLSv1.2' : undefined;
-    let cause: FullHandshakeCause | undefined;
-    if (!result.resumed) {
-      if (offer.kind === 'none') cause = offer.emptyBecause === 'expired' ? 'expired' : 'nothing-offered';
-      else if (version && offeredVersion !== version) cause = 'version-mismatch';
-      else cause = 'refused';
-    }
+    const cause = fullHandshakeCause(offer, result);
     const refusedReuse = cause === 'refused' && offer.reoffered;
     // A refused TLS 1.2 session would be refused again: forget it (a new one arrives with this handshake).
     if (cause === 'refused' && offer.kind === 'tls12-session') await this.store.removeTls12Session(key.id);
@@ -121,6 +115,15 @@ export class ResumptionCache {
     if (info.lifetimeHint !== undefined && info.lifetimeHint > 0) lifetime = Math.min(lifetime, info.lifetimeHint);
     return (issued + lifetime) * 1000;
   }
+}
+
+/** Why a handshake was full, if it was: from what was offered and what was negotiated. */
+export function fullHandshakeCause(offer: Offer, result: { resumed: boolean; version?: string }): FullHandshakeCause | undefined {
+  if (result.resumed) return undefined;
+  if (offer.kind === 'none') return offer.emptyBecause === 'expired' ? 'expired' : 'nothing-offered';
+  const version = negotiated(result.version);
+  const offeredVersion = offer.kind === 'tls13-ticket' ? 'TLSv1.3' : 'TLSv1.2';
+  return version && offeredVersion !== version ? 'version-mismatch' : 'refused';
 }
 
 function negotiated(version: string | undefined): NegotiatedVersion | undefined {

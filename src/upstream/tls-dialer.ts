@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { HandshakeEvent } from '../audit/events.js';
-import type { ResumptionCache } from '../resumption/policy.js';
+import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
 import { connectOptions, keyOf, servernameOf, type TlsTarget } from './tls-target.js';
 
 export interface DialContext {
@@ -42,7 +42,8 @@ export interface UpstreamTls {
  */
 export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket): Promise<UpstreamTls> {
   const key = keyOf(target);
-  const offer = await ctx.cache.offer(key);
+  // A store that fails (Redis away) costs a full handshake, never the client's connection.
+  const offer = await ctx.cache.offer(key).catch((): Offer => ({ kind: 'none', reoffered: false, emptyBecause: 'empty' }));
   const started = performance.now();
   const event: HandshakeEvent = {
     event: 'tls.handshake',
@@ -121,7 +122,8 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   event.resumed = socket.isSessionReused();
   event.protocol = socket.getProtocol() ?? undefined;
   event.cipher = socket.getCipher()?.name;
-  const cause = await ctx.cache.outcome(key, offer, { resumed: event.resumed, version: event.protocol });
+  const result = { resumed: event.resumed, version: event.protocol };
+  const cause = await ctx.cache.outcome(key, offer, result).catch(() => fullHandshakeCause(offer, result));
   if (cause) event.fullCause = cause;
 
   // A peer reset after the handshake must never crash the process: whoever relays sees 'close'.
