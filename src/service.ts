@@ -53,7 +53,15 @@ export class Service {
   }
 
   /** Stop accepting, let sessions finish within the timeout, close the store and the log. */
-  async stop(timeoutMs = this.config.shutdownTimeoutSeconds * 1000): Promise<void> {
+  private stopping?: Promise<void>;
+
+  /** Idempotent: a second call (a second signal) waits for the first. */
+  stop(timeoutMs = this.config.shutdownTimeoutSeconds * 1000): Promise<void> {
+    this.stopping ??= this.shutdown(timeoutMs);
+    return this.stopping;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
     this.admin?.drain();
     await Promise.all(this.listeners.map((l) => l.stop(timeoutMs)));
     await this.admin?.stop();

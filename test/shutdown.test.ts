@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { makeCert, type CertPair } from './support/certs.js';
+import { parseConfig } from '../src/config/load.js';
+import { Service } from '../src/service.js';
 import { missing } from './support/interop.js';
 import { startNodeTlsServer, type NodeTlsServer } from './support/servers.js';
 
@@ -144,5 +146,30 @@ describe('shutdown of the real CLI process', { skip: missing('openssl') }, () =>
       cli.child.kill('SIGKILL');
       await server.stop();
     }
+  });
+});
+
+describe('Service.stop', () => {
+  test('a second stop (a second signal) waits for the first instead of hanging', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tb-stop2-'));
+    const auditFile = join(dir, 'audit.jsonl');
+    const config = parseConfig(
+      `listeners: [{ name: t, type: tunnel, listen: "127.0.0.1:0", upstream: { host: 127.0.0.1, port: 9 } }]\naudit: { file: ${JSON.stringify(auditFile)} }\n`,
+    );
+    const service = await Service.start(config);
+    const port = service.addressOf('t').port;
+    await service.stop(1000);
+    const both = service.stop(1000); // after the first has finished: its 'finish' event is gone
+    const outcome = await Promise.race([both.then(() => 'stopped'), new Promise((r) => setTimeout(r, 5000, 'hung')).then(() => 'hung')]);
+    assert.equal(outcome, 'stopped');
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(false);
+      });
+      s.once('error', () => resolve(true));
+    });
+    assert.equal(refused, true, 'the listener no longer accepts');
   });
 });

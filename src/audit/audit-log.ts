@@ -43,12 +43,15 @@ export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
     return true;
   }
 
-  /** Flushes and closes the file. */
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
+  private closing?: Promise<void>;
+
+  /** Flushes and closes the file; a second call waits for the first ('finish' fires only once). */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
       this.logger.on('finish', () => resolve());
       this.logger.end();
     });
+    return this.closing;
   }
 }
 
