@@ -24,5 +24,7 @@ COPY --from=build /src/dist/src ./dist/src
 COPY config/default.yaml /etc/ticketbooth/ticketbooth.yaml
 # The `node` user (uid 1000) of the base image; listeners bind unprivileged ports.
 USER node
+# Probes /readyz on the admin listener (`admin.listen` in the config; the default config has it).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["node", "/app/dist/src/cli.js", "health", "--config", "/etc/ticketbooth/ticketbooth.yaml"]
 ENTRYPOINT ["node", "/app/dist/src/cli.js"]
 CMD ["serve", "--config", "/etc/ticketbooth/ticketbooth.yaml"]
