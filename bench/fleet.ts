@@ -12,10 +12,9 @@ import { MemoryTicketStore } from '../src/resumption/memory-store.js';
 import { RedisTicketStore } from '../src/resumption/redis-store.js';
 import type { TicketStore } from '../src/resumption/store.js';
 import { makeCert } from '../test/support/certs.js';
-import { startOpensslServer } from '../test/support/openssl-server.js';
 import { startRedisServer } from '../test/support/redis-server.js';
+import { startSServer, verdictPlain } from '../test/support/servers.js';
 import { isHandshake, startTunnelService, type TunnelHarness } from '../test/support/tunnel-service.js';
-import { verdictPlain } from '../test/support/www-client.js';
 
 async function storeCycles(store: TicketStore, n: number): Promise<number> {
   const now = Date.now();
@@ -48,7 +47,7 @@ export async function benchFleet(): Promise<string[]> {
   const out: string[] = [];
   const redis = await startRedisServer();
   const cert = makeCert(['localhost']);
-  const server = await startOpensslServer(cert, ['-tls1_3', '-max_early_data', '16384']);
+  const server = await startSServer('tls13-anti-replay', cert);
   const started: TunnelHarness[] = [];
   try {
     const memory = new MemoryTicketStore(100);

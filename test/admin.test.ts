@@ -9,7 +9,7 @@ import { Service } from '../src/service.js';
 import { makeCert, type CertPair } from './support/certs.js';
 import { missing } from './support/interop.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
-import { freePort, getPlain, startNodeTlsServer, verdictPlain, type NodeTlsServer } from './support/servers.js';
+import { freeTcpPort, getPlain, startNodeTlsServer, verdictPlain, type NodeTlsServer } from './support/servers.js';
 
 /**
  * The admin listener of a running Service: /metrics after real handshakes (counters checked
@@ -74,7 +74,7 @@ describe('admin listener: metrics, health, readiness', { skip: missing('openssl'
     cert = makeCert(['localhost']);
     otherCa = makeCert(['localhost']);
     server = await startNodeTlsServer({ cert, minVersion: 'TLSv1.3' });
-    const closedPort = await freePort();
+    const closedPort = await freeTcpPort();
     const upstream = (port: number, ca: string) => ({ host: '127.0.0.1', port, servername: 'localhost', ca });
     const config = parseConfig(
       JSON.stringify({
@@ -157,7 +157,7 @@ describe('admin listener: metrics, health, readiness', { skip: missing('openssl'
     assert.equal(await readyz.text(), 'ready\n');
     assert.equal((await fetch(`${admin}/nope`)).status, 404);
     assert.equal((await health(`${admin}/readyz`)).code, 0);
-    const nobody = await health(`http://127.0.0.1:${await freePort()}/readyz`);
+    const nobody = await health(`http://127.0.0.1:${await freeTcpPort()}/readyz`);
     assert.equal(nobody.code, 1);
     assert.match(nobody.out, /ECONNREFUSED/);
   });

@@ -5,10 +5,9 @@ import { keyOf } from '../src/upstream/tls-target.js';
 import { targetFromConfig } from '../src/upstream/target-from-config.js';
 import { makeCert } from './support/certs.js';
 import { missing } from './support/interop.js';
-import { startOpensslServer, type OpensslServer } from './support/openssl-server.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
+import { startSServer, verdictPlain, type SServer } from './support/servers.js';
 import { isHandshake, startTunnelService, type TunnelHarness } from './support/tunnel-service.js';
-import { verdictPlain } from './support/www-client.js';
 
 /**
  * Fleet mode: two ticketbooth instances (two Services, two ports) share one Redis. The server is
@@ -19,14 +18,14 @@ import { verdictPlain } from './support/www-client.js';
 const skip = missing('redis-server', 'openssl');
 const cert = makeCert(['localhost']);
 let redis: RedisServer;
-let server: OpensslServer;
+let server: SServer;
 let a: TunnelHarness;
 let b: TunnelHarness;
 
 before(async () => {
   if (skip) return;
   redis = await startRedisServer();
-  server = await startOpensslServer(cert, ['-tls1_3', '-max_early_data', '16384']);
+  server = await startSServer('tls13-anti-replay', cert);
   const setup = (name: string) => ({
     name,
     upstream: { host: 'localhost', port: server.port, ca: cert.certFile },

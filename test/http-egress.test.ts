@@ -12,7 +12,7 @@ import { configSchema } from '../src/config/schema.js';
 import { Service } from '../src/service.js';
 import { makeCert, type CertPair } from './support/certs.js';
 import { missing } from './support/interop.js';
-import { startOpensslServer, type OpensslServer } from './support/openssl-server.js';
+import { startSServer, type SServer } from './support/servers.js';
 
 /**
  * HTTP egress end to end: a legacy client sends plain `http://` requests through ticketbooth
@@ -260,13 +260,13 @@ test('stop closes idle keep-alive client connections instead of waiting out the 
 
 describe('http egress to openssl s_server -www', { skip: missing('openssl') }, () => {
   const cert = makeCert(['localhost']);
-  let server: OpensslServer;
+  let server: SServer;
   let service: Service;
   let audit: ReturnType<typeof auditOf>;
 
   before(async () => {
     // Renews on every resumption: every request after the first can resume.
-    server = await startOpensslServer(cert, ['-tls1_3']);
+    server = await startSServer('tls13', cert);
     service = await start({ upstreams: { [`localhost:${server.port}`]: { ca: cert.certFile } } });
     audit = auditOf(service);
   });

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startProcess } from './process.js';
+import { freeTcpPort } from './ports.js';
+import { startProcess } from './process.js';
 
 export interface Haproxy {
   host: string;
@@ -19,7 +20,7 @@ export async function startHaproxy(backends: Array<{ host: string; port: number 
   const dir = mkdtempSync(join(tmpdir(), 'tb-haproxy-'));
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = await freeTcpPort();
     const file = join(dir, 'haproxy.cfg');
     writeFileSync(
       file,
@@ -51,7 +52,7 @@ export async function startHaproxy(backends: Array<{ host: string; port: number 
         },
       };
     } catch (err) {
-      lastError = err; // most likely the port was taken between freePort() and bind
+      lastError = err; // most likely the port was taken between freeTcpPort() and bind
     }
   }
   rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,10 @@
 import { createConnection, createServer } from 'node:net';
 
-/** A TCP port free right now on `host` (listen on 0, close, hand it out). */
+/**
+ * A TCP port free right now on `host` (listen on 0, close, hand it out), for programs that cannot
+ * listen on port 0 (haproxy, redis-server, postfix). Another process may take it before the
+ * program binds: callers that can, retry with a fresh one.
+ */
 export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();

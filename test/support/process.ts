@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 
 export interface RunningProcess {
   child: ChildProcess;
@@ -66,18 +65,6 @@ export function startProcess(cmd: string, args: string[], opts: StartOptions): P
       if (done) return;
       clearTimeout(timer);
       reject(new Error(`${cmd} exited (${code ?? sig}) before it was ready; output:\n${out}`));
-    });
-  });
-}
-
-/** A TCP port free right now on loopback, for programs that cannot listen on port 0 (haproxy). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ host, port: 0 }, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
     });
   });
 }

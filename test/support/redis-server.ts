@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnReady, type ReadyProcess } from './spawn-ready.js';
+import { freeTcpPort } from './ports.js';
+import { startProcess, type RunningProcess } from './process.js';
 
 export interface RedisServer {
   port: number;
   url: string;
-  process: ReadyProcess;
+  process: RunningProcess;
   stop(): Promise<void>;
 }
 
@@ -21,13 +21,12 @@ export async function startRedisServer(extra: string[] = [], fixedPort?: number)
   const dir = mkdtempSync(join(tmpdir(), 'tb-redis-'));
   let lastError: unknown;
   for (let attempt = 0; attempt < (fixedPort ? 1 : 5); attempt++) {
-    const port = fixedPort ?? (await freePort());
+    const port = fixedPort ?? (await freeTcpPort());
     try {
-      const proc = await spawnReady(
+      const proc = await startProcess(
         'redis-server',
         ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra],
-        /Ready to accept connections/,
-        { cwd: dir },
+        { ready: /Ready to accept connections/, cwd: dir },
       );
       return {
         port,
@@ -44,15 +43,4 @@ export async function startRedisServer(extra: string[] = [], fixedPort?: number)
   }
   rmSync(dir, { recursive: true, force: true });
   throw lastError;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

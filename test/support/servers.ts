@@ -3,5 +3,6 @@ export { startSServer, S_SERVER_MODES, type SServer, type SServerMode } from './
 export { startNodeTlsServer, type NodeTlsServer, type NodeTlsServerOptions } from './node-tls-server.js';
 export { startHaproxy, type Haproxy } from './haproxy.js';
 export { startSmtpServer, type SmtpTestServer, type SmtpServerOptions, type SmtpServerStats } from './smtp-server.js';
-export { startProcess, freePort, type RunningProcess } from './process.js';
+export { startProcess, type RunningProcess } from './process.js';
+export { freeTcpPort, freeLoopbackAddress } from './ports.js';
 export { getPlain, getTls, parseVerdict, verdictPlain, type Verdict, type TlsGet } from './www-client.js';
