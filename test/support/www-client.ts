@@ -1,4 +1,4 @@
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 
 /** The server's own verdict on a connection, from an `s_server -www` (or test server) page. */
@@ -20,24 +20,9 @@ const REQUEST = 'GET / HTTP/1.0\r\n\r\n';
 
 /** `GET /` in cleartext (through a tunnel); resolves with the page when the server closes. */
 export function getPlain(port: number, host = '127.0.0.1', timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connectTcp({ host, port });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`GET via ${host}:${port}: no close within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on('connect', () => socket.write(REQUEST));
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-  });
+  const socket = connectTcp({ host, port });
+  socket.on('connect', () => socket.write(REQUEST));
+  return readUntilClose(socket, `GET via ${host}:${port}`, timeoutMs);
 }
 
 /** `GET /` via cleartext, read the server's verdict. */
@@ -54,23 +39,29 @@ export interface TlsGet {
 }
 
 /** `GET /` over TLS directly (no proxy), keeping every session the server hands out. */
-export function getTls(options: ConnectionOptions, timeoutMs = 10_000): Promise<TlsGet> {
+export async function getTls(options: ConnectionOptions, timeoutMs = 10_000): Promise<TlsGet> {
+  const sessions: Buffer[] = [];
+  let resumed = false;
+  let protocol: string | null = null;
+  const socket = connectTls(options);
+  socket.on('session', (s: Buffer) => sessions.push(s));
+  socket.on('secureConnect', () => {
+    resumed = socket.isSessionReused();
+    protocol = socket.getProtocol();
+    socket.write(REQUEST);
+  });
+  const page = await readUntilClose(socket, `TLS GET to ${options.host}:${options.port}`, timeoutMs);
+  return { page, sessions, resumed, protocol };
+}
+
+/** Everything `socket` receives until the server closes it; fails on a socket error or after `timeoutMs`. */
+function readUntilClose(socket: Socket, what: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const sessions: Buffer[] = [];
     const chunks: Buffer[] = [];
-    let resumed = false;
-    let protocol: string | null = null;
-    const socket = connectTls(options);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`TLS GET to ${options.host}:${options.port}: no close within ${timeoutMs} ms`));
+      reject(new Error(`${what}: no close within ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.on('session', (s: Buffer) => sessions.push(s));
-    socket.on('secureConnect', () => {
-      resumed = socket.isSessionReused();
-      protocol = socket.getProtocol();
-      socket.write(REQUEST);
-    });
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', (err) => {
       clearTimeout(timer);
@@ -78,7 +69,7 @@ export function getTls(options: ConnectionOptions, timeoutMs = 10_000): Promise<
     });
     socket.on('close', () => {
       clearTimeout(timer);
-      resolve({ page: Buffer.concat(chunks).toString('utf8'), sessions, resumed, protocol });
+      resolve(Buffer.concat(chunks).toString('utf8'));
     });
   });
 }
