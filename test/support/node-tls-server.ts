@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import type { CertPair } from './certs.js';
+import { listenOnLoopback } from './loopback-listen.js';
 
 /**
  * A Node.js TLS server with Node's own ticket behaviour (TLS 1.3: 2 tickets per full handshake,
@@ -33,9 +33,6 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 export async function startNodeTlsServer(opts: NodeTlsServerOptions): Promise<NodeTlsServer> {
   const stats = { handshakes: 0, resumed: 0, closed: 0 };
   const closes = new EventEmitter();
-  // Every TCP connection, not only those whose TLS handshake finished: with allowHalfOpen, a client
-  // that gave up mid-handshake leaves a half-open socket that would hold server.close() forever.
-  const open = new Set<Socket>();
   const server = createServer(
     {
       cert: opts.cert.cert,
@@ -57,14 +54,9 @@ export async function startNodeTlsServer(opts: NodeTlsServerOptions): Promise<No
       serve(socket, reused);
     },
   );
-  server.on('connection', (raw: Socket) => {
-    open.add(raw);
-    raw.on('close', () => open.delete(raw));
-  });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const { port } = server.address() as AddressInfo;
+  const { host, port, stop } = await listenOnLoopback(server);
   return {
-    host: '127.0.0.1',
+    host,
     port,
     stats,
     closedAtLeast: (count, timeoutMs = 10_000) =>
@@ -82,11 +74,7 @@ export async function startNodeTlsServer(opts: NodeTlsServerOptions): Promise<No
         closes.on('close', check);
         check();
       }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
+    stop,
   };
 }
 

@@ -1,7 +1,8 @@
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { CertPair } from './certs.js';
+import { listenOnLoopback } from './loopback-listen.js';
 
 /**
  * A small SMTP server with STARTTLS (net + `new TLSSocket(socket, { isServer: true })`), enough
@@ -52,11 +53,8 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpTest
     minVersion: opts.minVersion ?? 'TLSv1.2',
     maxVersion: opts.maxVersion ?? 'TLSv1.3',
   });
-  const open = new Set<Socket>();
   const server = createServer((socket) => {
     stats.connections++;
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
     socket.on('error', () => socket.destroy());
     new Session(socket, { ...opts, name }, stats, () => {
       const tls = new TLSSocket(socket, { isServer: true, secureContext: context });
@@ -68,20 +66,8 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpTest
       return tls;
     }).start(greeting);
   });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    host: '127.0.0.1',
-    port,
-    name,
-    greeting,
-    stats,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const { host, port, stop } = await listenOnLoopback(server);
+  return { host, port, name, greeting, stats, stop };
 }
 
 class Session {
