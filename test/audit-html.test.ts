@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import type { HandshakeEvent } from '../src/audit/events.js';
 import { auditReport, formatReport } from '../src/audit/report/run-report.js';
+import { handshakeLine } from './support/audit-lines.js';
 import { missing } from './support/interop.js';
 
 /**
@@ -19,24 +20,12 @@ const A = 'mx.a.test:25';
 const EVIL = '<img src=x onerror=alert(1)>:25';
 
 function hs(minute: number, second: number, destination: string, over: Partial<HandshakeEvent>): string {
-  return JSON.stringify({
+  return handshakeLine({
     time: new Date(Date.UTC(2026, 10, 1, 10, minute, second)).toISOString(),
-    event: 'tls.handshake',
-    listener: 'l',
     destination,
     servername: destination.split(':')[0],
-    key: 'k',
-    protocol: 'TLSv1.3',
-    offered: 'none',
-    reoffered: false,
-    resumed: false,
-    fullCause: 'nothing-offered',
-    ticketsReceived: 2,
-    receivedHashes: [],
-    ticketsLeft: 2,
-    handshakeMs: 2,
     ...over,
-  } satisfies HandshakeEvent);
+  });
 }
 
 // Ten minutes; each minute A has one full handshake (3+m ms) and one resumed one (1 ms, leaving

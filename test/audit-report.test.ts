@@ -12,6 +12,7 @@ import { OfferedTickets } from '../src/audit/report/offered-tickets.js';
 import type { AuditReport } from '../src/audit/report/report.js';
 import { auditReport } from '../src/audit/report/run-report.js';
 import { Series, TimeAxis } from '../src/audit/report/time-series.js';
+import { handshakeLine } from './support/audit-lines.js';
 
 /** The report on small hand-written logs: malformed input, filters, gzip, the bounded structures. */
 
@@ -19,28 +20,7 @@ const exec = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'tb-report-'));
 let n = 0;
 
-function hs(over: Partial<HandshakeEvent>): string {
-  const e: HandshakeEvent = {
-    time: '2026-11-01T10:00:00.000Z',
-    event: 'tls.handshake',
-    listener: 'l',
-    destination: 'mx.a.test:25',
-    servername: 'mx.a.test',
-    key: 'k',
-    protocol: 'TLSv1.3',
-    cipher: 'TLS_AES_128_GCM_SHA256',
-    offered: 'none',
-    reoffered: false,
-    resumed: false,
-    fullCause: 'nothing-offered',
-    ticketsReceived: 2,
-    receivedHashes: [],
-    ticketsLeft: 2,
-    handshakeMs: 2,
-    ...over,
-  };
-  return JSON.stringify(e);
-}
+const hs = (over: Partial<HandshakeEvent>): string => handshakeLine({ cipher: 'TLS_AES_128_GCM_SHA256', ...over });
 
 function file(lines: string[], gz = false, name = `log-${n++}${gz ? '.gz' : '.jsonl'}`): string {
   const path = join(dir, name);
