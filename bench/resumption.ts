@@ -56,14 +56,17 @@ interface Scenario {
   skip?: string;
   upstream(cert: CertPair): Promise<Upstream>;
   rounds: number;
-  parallel: number;
-  reuse: 'never' | 'adaptive';
-  /** Connections not counted (the first round has nothing to offer). */
-  warmup: number;
+  /** Connections at once per round (default 1: sequential). */
+  parallel?: number;
+  /** The cache's `reuse` setting; default `never`. */
+  reuse?: 'never' | 'adaptive';
+  /** Connections not counted (the first round has nothing to offer); default 0. */
+  warmup?: number;
   goal?: { share: number; text: string };
 }
 
 const sServer = (mode: SServerMode) => (cert: CertPair) => startSServer(mode, cert);
+const nodeServer = (cert: CertPair) => startNodeTlsServer({ cert });
 
 const SCENARIOS: Scenario[] = [
   {
@@ -71,9 +74,6 @@ const SCENARIOS: Scenario[] = [
     label: '60 sequential, s_server -tls1_3 -max_early_data 16384',
     upstream: sServer('tls13-anti-replay'),
     rounds: 60,
-    parallel: 1,
-    reuse: 'never',
-    warmup: 0,
     goal: { share: 59 / 60, text: '>= 59 of 60' },
   },
   {
@@ -82,28 +82,22 @@ const SCENARIOS: Scenario[] = [
     upstream: sServer('tls13-anti-replay'),
     rounds: 10,
     parallel: 8,
-    reuse: 'never',
     warmup: 8,
     goal: { share: 0.95, text: '>= 95%' },
   },
   {
     id: 'nodeNever',
     label: '60 sequential, Node TLS 1.3 (2 tickets, 0 on resumption), never',
-    upstream: (cert) => startNodeTlsServer({ cert }),
+    upstream: nodeServer,
     rounds: 60,
-    parallel: 1,
-    reuse: 'never',
-    warmup: 0,
     goal: { share: 0.65, text: '>= 65% (bound 2/3)' },
   },
   {
     id: 'nodeAdaptive',
     label: '60 sequential, Node TLS 1.3 (2 tickets, 0 on resumption), adaptive',
-    upstream: (cert) => startNodeTlsServer({ cert }),
+    upstream: nodeServer,
     rounds: 60,
-    parallel: 1,
     reuse: 'adaptive',
-    warmup: 0,
     goal: { share: 0.98, text: '>= 98%' },
   },
   {
@@ -111,8 +105,6 @@ const SCENARIOS: Scenario[] = [
     label: '60 sequential, s_server -tls1_2 (tickets), after the first',
     upstream: sServer('tls12-tickets'),
     rounds: 60,
-    parallel: 1,
-    reuse: 'never',
     warmup: 1,
     goal: { share: 1, text: 'all but the first' },
   },
@@ -121,8 +113,6 @@ const SCENARIOS: Scenario[] = [
     label: '60 sequential, s_server -tls1_2 -no_ticket (session ids), after the first',
     upstream: sServer('tls12-session-ids'),
     rounds: 60,
-    parallel: 1,
-    reuse: 'never',
     warmup: 1,
     goal: { share: 1, text: 'all but the first' },
   },
@@ -145,9 +135,6 @@ const SCENARIOS: Scenario[] = [
       };
     },
     rounds: 12,
-    parallel: 1,
-    reuse: 'never',
-    warmup: 0,
     goal: { share: 6 / 12, text: '>= 6 of 12 (measured static best)' },
   },
 ];
@@ -165,8 +152,8 @@ export async function run(): Promise<Section> {
       rows.push([s.label, '-', '-', '-', s.goal?.text ?? '', `skipped: ${s.skip}`]);
       continue;
     }
-    const out = await drive(cert, await s.upstream(cert), s.rounds, s.parallel, s.reuse);
-    const counted = out.reused.slice(s.warmup);
+    const out = await drive(cert, await s.upstream(cert), s.rounds, s.parallel ?? 1, s.reuse ?? 'never');
+    const counted = out.reused.slice(s.warmup ?? 0);
     const resumed = counted.filter(Boolean).length;
     const met = s.goal ? resumed / counted.length >= s.goal.share - 1e-9 && out.failures === 0 : undefined;
     rows.push([s.label, String(resumed), String(counted.length), pct(resumed, counted.length), s.goal?.text ?? '', met === undefined ? '' : met ? 'yes' : 'NO']);
