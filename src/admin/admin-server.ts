@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseListen } from '../listeners/listen-address.js';
+import { listenOn } from '../listeners/listen-address.js';
 import type { Metrics } from './metrics.js';
 
 export interface Readiness {
@@ -30,16 +30,8 @@ export class AdminServer {
     });
   }
 
-  async start(): Promise<AddressInfo> {
-    const { host, port } = parseListen(this.options.listen);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.address();
+  start(): Promise<AddressInfo> {
+    return listenOn(this.server, this.options.listen);
   }
 
   address(): AddressInfo {

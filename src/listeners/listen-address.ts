@@ -1,7 +1,22 @@
+import type { AddressInfo, Server } from 'node:net';
+
 /** Splits `HOST:PORT`, `[v6]:PORT` or `PORT` (loopback). */
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
   if (m) return { host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3]) };
   if (/^\d+$/.test(listen)) return { host: '127.0.0.1', port: Number(listen) };
   throw new Error(`listen: "${listen}" is not HOST:PORT`);
+}
+
+/** Binds `server` to a listen address; rejects on a bind error (address in use, not local). */
+export async function listenOn(server: Server, listen: string): Promise<AddressInfo> {
+  const { host, port } = parseListen(listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
 }

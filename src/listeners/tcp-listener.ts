@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
 import { AllowList } from './allow-list.js';
-import { parseListen } from './listen-address.js';
+import { listenOn } from './listen-address.js';
 
 export interface TcpListenerOptions {
   name: string;
@@ -43,16 +43,8 @@ export class TcpListener {
     return this.open.size;
   }
 
-  async start(): Promise<AddressInfo> {
-    const { host, port } = parseListen(this.options.listen);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.server.address() as AddressInfo;
+  start(): Promise<AddressInfo> {
+    return listenOn(this.server, this.options.listen);
   }
 
   address(): AddressInfo {
