@@ -102,7 +102,9 @@ describe('admin listener: metrics, health, readiness', { skip: missing('openssl'
     await getPlain(service.addressOf('down').port);
     await getPlain(service.addressOf('wrong-ca').port);
     await getPlain(service.addressOf('closed').port);
-    await until(() => handshakes('down').length === 1 && handshakes('wrong-ca').length === 1 && events.some((e) => e.event === 'client.refused'), 'the failures');
+    // A refused connect is no handshake: it is an upstream.error line (stage connect).
+    const connectFailed = (): boolean => events.some((e) => e.event === 'upstream.error' && e.listener === 'down');
+    await until(() => connectFailed() && handshakes('wrong-ca').length === 1 && events.some((e) => e.event === 'client.refused'), 'the failures');
     // No SMTP listener here: the SMTP metric is fed the way the SMTP listener feeds it, through the audit log.
     service.audit.record({ event: 'smtp.transaction', listener: 'smtp', client: '127.0.0.1:1', recipients: 1, size: 10, code: 250, ms: 3 });
     service.audit.record({ event: 'smtp.transaction', listener: 'smtp', client: '127.0.0.1:1', recipients: 1, size: 10, code: 451, ms: 3 });

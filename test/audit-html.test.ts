@@ -37,6 +37,13 @@ for (let m = 0; m < MINUTES; m++) {
   lines.push(hs(m, 10, EVIL, { handshakeMs: 5, ticketsLeft: 0 }));
   lines.push(hs(m, 30, A, { offered: 'tls13-ticket', offeredHash: (0x1000 + m).toString(16).padStart(12, '0'), resumed: true, fullCause: undefined, ticketsReceived: 0, handshakeMs: 1, ticketsLeft: m % 3 }));
 }
+// Failed attempts: a handshake to A whose certificate did not verify (before the minute's other
+// lines end, so no chart changes), two refused connects to the other, a greeting timeout elsewhere.
+const DOWN = 'mx.down.test:25';
+const upstreamError = (minute: number, destination: string, stage: string, errorCode: string): string =>
+  JSON.stringify({ time: new Date(Date.UTC(2026, 10, 1, 10, minute, 40)).toISOString(), event: 'upstream.error', listener: 'l', destination, stage, errorCode, error: errorCode, ms: 1 });
+lines.push(hs(0, 20, A, { error: 'mx.a.test:25: Hostname/IP does not match', errorCode: 'ERR_TLS_CERT_ALTNAME_INVALID', protocol: undefined, fullCause: undefined, ticketsReceived: 0, ticketsLeft: 2 }));
+lines.push(upstreamError(1, EVIL, 'connect', 'ECONNREFUSED'), upstreamError(2, EVIL, 'connect', 'ECONNREFUSED'), upstreamError(3, DOWN, 'greeting', 'ERR_SMTP_TIMEOUT'));
 
 interface PageView {
   ids: string[];
@@ -46,6 +53,7 @@ interface PageView {
   percentiles: { labels: string[]; data: (number | null)[][] };
   nonBlank: Record<string, boolean>;
   evilCell: boolean;
+  upstreamRows: string[][];
 }
 
 describe('HTML report in headless Chromium', { skip: missing('chromium') }, () => {
@@ -97,6 +105,7 @@ describe('HTML report in headless Chromium', { skip: missing('chromium') }, () =
         percentiles: { labels: [...pct.data.labels], data: pct.data.datasets.map((d) => [...d.data]) },
         nonBlank,
         evilCell: [...document.querySelectorAll('td')].some((td) => td.textContent === '<img src=x onerror=alert(1)>:25'),
+        upstreamRows: [...document.querySelectorAll('#upstream-errors tr')].map((tr) => [...tr.children].map((c) => c.textContent ?? '')),
       };
     });
   });
@@ -137,5 +146,14 @@ describe('HTML report in headless Chromium', { skip: missing('chromium') }, () =
     assert.equal(fullP50[1], 5);
     assert.ok(Math.abs(fullP50[0]! - 7) / 7 < 0.045, `A's full p50 ${fullP50[0]} is about 7 ms`);
     assert.ok(view.evilCell, 'a destination name with markup is shown as text');
+  });
+
+  test('upstream errors per destination by cause, most first, names as text', () => {
+    assert.deepEqual(view.upstreamRows, [
+      ['destination', 'failed', 'connect', 'timeout', 'closed', 'certificate', 'tls', 'protocol', 'other', 'stages'],
+      [EVIL, '2', '2', '0', '0', '0', '0', '0', '0', 'connect 2'],
+      [A, '1', '0', '0', '0', '1', '0', '0', '0', 'tls 1'],
+      [DOWN, '1', '0', '1', '0', '0', '0', '0', '0', 'greeting 1'],
+    ]);
   });
 });

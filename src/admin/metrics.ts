@@ -25,7 +25,7 @@ export class Metrics {
   private readonly fullHandshakes: Counter<'listener' | 'destination_class' | 'cause'>;
   private readonly ticketsReceived: Counter<'listener' | 'destination_class'>;
   private readonly reoffers: Counter<'listener' | 'destination_class' | 'resumed'>;
-  private readonly upstreamErrors: Counter<'listener' | 'destination_class' | 'cause'>;
+  private readonly upstreamErrors: Counter<'listener' | 'destination_class' | 'cause' | 'stage'>;
   private readonly handshakeSeconds: Histogram<'listener' | 'resumed'>;
   private readonly smtpTransactions: Counter<'listener' | 'result'>;
   private readonly clientsRefused: Counter<'listener' | 'reason'>;
@@ -59,8 +59,10 @@ export class Metrics {
     });
     this.upstreamErrors = new Counter({
       name: 'ticketbooth_upstream_errors_total',
-      help: 'Failed upstream TLS handshakes by cause: timeout, connect, closed, certificate, tls',
-      labelNames: ['listener', 'destination_class', 'cause'],
+      help:
+        'Failed upstream attempts by cause (connect, timeout, closed, certificate, tls, protocol, other) and stage ' +
+        '(connect, greeting, ehlo, starttls, injection; tls for a failed handshake)',
+      labelNames: ['listener', 'destination_class', 'cause', 'stage'],
       registers,
     });
     this.handshakeSeconds = new Histogram({
@@ -129,13 +131,16 @@ export class Metrics {
       case 'client.refused':
         this.clientsRefused.inc({ listener: e.listener, reason: e.reason });
         return;
+      case 'upstream.error':
+        this.upstreamErrors.inc({ listener: e.listener, destination_class: this.sources.classify(e.listener, e.destination), cause: upstreamErrorCause(e), stage: e.stage });
+        return;
     }
   }
 
   private observeHandshake(e: HandshakeEvent): void {
     const base = { listener: e.listener, destination_class: this.sources.classify(e.listener, e.destination) };
     if (e.error !== undefined) {
-      this.upstreamErrors.inc({ ...base, cause: upstreamErrorCause(e.error) });
+      this.upstreamErrors.inc({ ...base, cause: upstreamErrorCause(e), stage: 'tls' });
       return;
     }
     const resumed = String(e.resumed);

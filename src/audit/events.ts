@@ -36,6 +36,8 @@ export interface HandshakeEvent {
   handshakeMs: number;
   /** Set when the handshake failed; everything else then describes the attempt. */
   error?: string;
+  /** With `error`: the error's own code (`ERR_TLS_CERT_ALTNAME_INVALID`, `ECONNRESET`, `ERR_UPSTREAM_TIMEOUT` ...); see audit/error-cause.ts. */
+  errorCode?: string;
 }
 
 export interface SmtpTransactionEvent {
@@ -63,4 +65,27 @@ export interface ClientRefusedEvent {
   reason: 'allow-list' | 'connection-limit';
 }
 
-export type AuditEvent = HandshakeEvent | SmtpTransactionEvent | ClientRefusedEvent;
+/** Where an upstream attempt failed before any TLS handshake started. */
+export type UpstreamErrorStage = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'injection';
+
+/**
+ * One failed upstream attempt that never reached a TLS handshake (a failed handshake is a
+ * `tls.handshake` line with `error`). Holds no message content and no credentials.
+ */
+export interface UpstreamErrorEvent {
+  event: 'upstream.error';
+  time?: string;
+  listener: string;
+  /** host:port of the upstream, as in `tls.handshake`. */
+  destination: string;
+  stage: UpstreamErrorStage;
+  /** The error's own code (`ECONNREFUSED`, `ERR_NO_STARTTLS`, `ERR_SMTP_TIMEOUT` ...). */
+  errorCode: string;
+  error: string;
+  /** From the start of the attempt (before connect) to the failure. */
+  ms: number;
+  /** The cleartext retry that TLS level `may` makes after a failed STARTTLS or handshake. */
+  cleartextFallback?: boolean;
+}
+
+export type AuditEvent = HandshakeEvent | SmtpTransactionEvent | ClientRefusedEvent | UpstreamErrorEvent;

@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { TunnelListenerConfig } from '../config/schema.js';
-import { negotiateStarttls } from '../upstream/smtp-starttls.js';
+import { recordUpstreamError } from '../upstream/record-failure.js';
+import { negotiateStarttls, StarttlsError, StarttlsReadError } from '../upstream/smtp-starttls.js';
 import { connectTcp } from '../upstream/tcp-connect.js';
 import { dialTls, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
 import type { TlsTarget } from '../upstream/tls-target.js';
@@ -23,6 +24,8 @@ export function tunnelOptionsFromConfig(l: TunnelListenerConfig, target: TlsTarg
  * One client: plaintext in, TLS out. With STARTTLS, ticketbooth does greeting/EHLO/STARTTLS
  * itself, then hands the client the server's greeting; the client's own EHLO travels inside TLS.
  * A failure before the relay starts gives an SMTP client `421 4.7.0` and never a cleartext path.
+ * Each failed attempt writes one audit line: the dialer's `tls.handshake` (or its `upstream.error`
+ * when TCP never came up), or ours for connect, greeting, EHLO and STARTTLS failures.
  */
 export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<void> {
   client.pause();
@@ -31,9 +34,21 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
   let greeting: string | undefined;
   try {
     if (opts.starttls === 'smtp') {
-      const raw = await connectTcp(opts.target.host, opts.target.port, timeout);
+      const attempt = { listener: opts.dial.listener, destination: `${opts.target.host}:${opts.target.port}`, started: performance.now() };
+      const raw = await connectTcp(opts.target.host, opts.target.port, timeout).catch((err: unknown) => {
+        recordUpstreamError(opts.dial.audit, { ...attempt, stage: 'connect' }, err);
+        throw err;
+      });
+      let negotiated;
       try {
-        const negotiated = await negotiateStarttls(raw, opts.heloName ?? hostname(), timeout);
+        negotiated = await negotiateStarttls(raw, opts.heloName ?? hostname(), timeout);
+      } catch (err) {
+        raw.destroy();
+        const stage = err instanceof StarttlsError || err instanceof StarttlsReadError ? err.stage : 'starttls';
+        recordUpstreamError(opts.dial.audit, { ...attempt, stage }, err);
+        throw err;
+      }
+      try {
         greeting = negotiated.greeting.raw;
         upstream = await dialTls({ ...opts.target, ehloName: negotiated.ehloName }, opts.dial, raw);
       } catch (err) {

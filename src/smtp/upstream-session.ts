@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { UpstreamErrorStage } from '../audit/events.js';
+import { recordUpstreamError } from '../upstream/record-failure.js';
 import { parseExtensions, summary } from '../upstream/smtp-starttls.js';
 import { connectTcp } from '../upstream/tcp-connect.js';
 import { dialTls, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
@@ -22,16 +24,22 @@ export type UpstreamStage = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls'
 
 /**
  * Why a next hop could not be used. `reply` is what the client gets (always 4xx for anything that
- * may work later); `tryNext` says whether another MX host may do better.
+ * may work later); `tryNext` says whether another MX host may do better. `code` names a failure
+ * found here (`ERR_NO_STARTTLS` ...); a wrapped one keeps its error as `cause` (its code is the
+ * audit line's `errorCode`).
  */
 export class UpstreamError extends Error {
+  readonly code?: string;
+
   constructor(
     message: string,
     readonly stage: UpstreamStage,
     readonly reply: LocalReply,
     readonly tryNext: boolean,
+    options: ErrorOptions & { code?: string } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    if (options.code) this.code = options.code;
   }
 }
 
@@ -55,24 +63,43 @@ export class UpstreamSession {
     socket.once('close', () => (this.dead = true));
   }
 
-  /** One host under the policy; `may` retries once in cleartext after a failed STARTTLS or handshake. */
+  /**
+   * One host under the policy; `may` retries once in cleartext after a failed STARTTLS or handshake.
+   * Every attempt that fails before TLS writes an `upstream.error` line (a failed handshake: the
+   * dialer's `tls.handshake`); the cleartext retry's own failure is marked `cleartextFallback`.
+   */
   static async open(hop: HopIdentity, policy: TlsPolicy, auth: Credentials | undefined, opts: UpstreamOptions): Promise<UpstreamSession> {
     try {
-      return await UpstreamSession.openOnce(hop, policy, auth, opts, policy.level !== 'none');
+      return await UpstreamSession.openOnce(hop, policy, auth, opts, policy.level !== 'none', false);
     } catch (err) {
       const tlsFailed = err instanceof UpstreamError && (err.stage === 'tls' || err.stage === 'starttls');
       if (!tlsFailed || policy.level !== 'may') throw err;
-      return UpstreamSession.openOnce(hop, policy, auth, opts, false);
+      return UpstreamSession.openOnce(hop, policy, auth, opts, false, true);
     }
   }
 
-  private static async openOnce(hop: HopIdentity, policy: TlsPolicy, auth: Credentials | undefined, opts: UpstreamOptions, startTls: boolean): Promise<UpstreamSession> {
+  private static async openOnce(
+    hop: HopIdentity,
+    policy: TlsPolicy,
+    auth: Credentials | undefined,
+    opts: UpstreamOptions,
+    startTls: boolean,
+    cleartextFallback: boolean,
+  ): Promise<UpstreamSession> {
     const label = hop.hostName === hop.connect ? `${hop.connect}:${hop.port}` : `${hop.hostName}[${hop.connect}]:${hop.port}`;
+    const attempt = { listener: opts.dial.listener, destination: `${hop.connect}:${hop.port}`, started: performance.now(), cleartextFallback };
+    // Set once the handshake is attempted: from then on failures are the dialer's (or the transaction's) to report.
+    let tlsAttempted = false;
+    const audited = (err: UpstreamError): UpstreamError => {
+      const stage = tlsAttempted ? undefined : auditStage(err);
+      if (stage) recordUpstreamError(opts.dial.audit, { ...attempt, stage }, err);
+      return err;
+    };
     let raw: Socket;
     try {
       raw = await connectTcp(hop.connect, hop.port, opts.connectMs);
     } catch (err) {
-      throw new UpstreamError((err as Error).message, 'connect', reply(451, '4.4.1', `cannot connect to ${label}`), true);
+      throw audited(new UpstreamError((err as Error).message, 'connect', reply(451, '4.4.1', `cannot connect to ${label}`), true, { cause: err }));
     }
     raw.setNoDelay(true); // commands are small writes, each waiting for its reply
     let reader = new ReplyReader(raw);
@@ -91,27 +118,28 @@ export class UpstreamSession {
     };
     try {
       const greeting = await read('greeting');
-      if (greeting.code !== 220) throw new UpstreamError(`greeting: ${summary(greeting)}`, 'greeting', reply(451, '4.4.1', `${label} greeted with ${greeting.code}`), true);
+      if (greeting.code !== 220) throw new UpstreamError(`greeting: ${summary(greeting)}`, 'greeting', reply(451, '4.4.1', `${label} greeted with ${greeting.code}`), true, { code: 'ERR_SMTP_GREETING' });
       let ehlo = await ask(`EHLO ${opts.heloName}`, 'ehlo');
       let extensions: Map<string, string>;
       if (ehlo.code === 250) {
         extensions = parseExtensions(ehlo);
       } else if (tlsRequired(policy.level) || auth) {
-        throw new UpstreamError(`EHLO refused: ${summary(ehlo)}`, 'ehlo', reply(451, '4.7.4', `${label} refused EHLO; TLS is required`), true);
+        throw new UpstreamError(`EHLO refused: ${summary(ehlo)}`, 'ehlo', reply(451, '4.7.4', `${label} refused EHLO; TLS is required`), true, { code: 'ERR_SMTP_PROTOCOL' });
       } else {
         const helo = await ask(`HELO ${opts.heloName}`, 'ehlo');
-        if (helo.code !== 250) throw new UpstreamError(`HELO refused: ${summary(helo)}`, 'ehlo', reply(451, '4.4.1', `${label} refused HELO`), true);
+        if (helo.code !== 250) throw new UpstreamError(`HELO refused: ${summary(helo)}`, 'ehlo', reply(451, '4.4.1', `${label} refused HELO`), true, { code: 'ERR_SMTP_PROTOCOL' });
         extensions = new Map();
       }
       const ehloName = (ehlo.lines[0] ?? '').split(/\s+/)[0] ?? '';
 
       if (startTls && extensions.has('STARTTLS')) {
         const ready = await ask('STARTTLS', 'starttls');
-        if (ready.code !== 220) throw new UpstreamError(`STARTTLS refused: ${summary(ready)}`, 'starttls', reply(451, '4.7.5', `${label} refused STARTTLS`), true);
+        if (ready.code !== 220) throw new UpstreamError(`STARTTLS refused: ${summary(ready)}`, 'starttls', reply(451, '4.7.5', `${label} refused STARTTLS`), true, { code: 'ERR_STARTTLS_REFUSED' });
         // Bytes after the 220 would otherwise be read as if TLS protected them (response injection).
-        if (reader.pending > 0) throw new UpstreamError(`${label} sent ${reader.pending} bytes after its 220 to STARTTLS (response injection)`, 'starttls', reply(451, '4.7.5', `${label} failed the STARTTLS injection check`), true);
+        if (reader.pending > 0) throw new UpstreamError(`${label} sent ${reader.pending} bytes after its 220 to STARTTLS (response injection)`, 'starttls', reply(451, '4.7.5', `${label} failed the STARTTLS injection check`), true, { code: 'ERR_STARTTLS_INJECTION' });
         reader.detach();
         const target = tlsTargetFor(policy, hop, ehloName)!;
+        tlsAttempted = true;
         try {
           tls = await dialTls(target, { ...opts.dial, handshakeTimeoutMs: opts.connectMs }, raw);
         } catch (err) {
@@ -123,7 +151,7 @@ export class UpstreamSession {
         if (ehlo.code !== 250) throw new UpstreamError(`EHLO inside TLS refused: ${summary(ehlo)}`, 'ehlo', reply(451, '4.4.1', `${label} refused EHLO inside TLS`), true);
         extensions = parseExtensions(ehlo);
       } else if (tlsRequired(policy.level)) {
-        throw new UpstreamError(`${label} does not offer STARTTLS`, 'starttls', reply(451, '4.7.4', `TLS is required, but ${label} does not offer STARTTLS`), true);
+        throw new UpstreamError(`${label} does not offer STARTTLS`, 'starttls', reply(451, '4.7.4', `TLS is required, but ${label} does not offer STARTTLS`), true, { code: 'ERR_NO_STARTTLS' });
       }
 
       if (auth) await authenticate(auth, tls !== undefined, extensions, ask, label);
@@ -131,7 +159,7 @@ export class UpstreamSession {
     } catch (err) {
       socket.destroy();
       raw.destroy();
-      throw err;
+      throw err instanceof UpstreamError ? audited(err) : err;
     }
   }
 
@@ -252,5 +280,19 @@ function lost(err: unknown, stage: UpstreamStage, label: string): UpstreamError 
   if (err instanceof UpstreamError) return err;
   const timeout = err instanceof SmtpProtocolError && err.code === 'ERR_SMTP_TIMEOUT';
   const text = timeout ? `${label} timed out` : `lost the connection to ${label}`;
-  return new UpstreamError(`${text}: ${(err as Error).message}`, stage, reply(451, '4.4.2', text), stage !== 'transaction');
+  return new UpstreamError(`${text}: ${(err as Error).message}`, stage, reply(451, '4.4.2', text), stage !== 'transaction', { cause: err });
+}
+
+/** The `upstream.error` stage of a failure before TLS; undefined for later ones (TLS, AUTH, the transaction). */
+function auditStage(err: UpstreamError): UpstreamErrorStage | undefined {
+  switch (err.stage) {
+    case 'connect':
+    case 'greeting':
+    case 'ehlo':
+      return err.stage;
+    case 'starttls':
+      return err.code === 'ERR_STARTTLS_INJECTION' ? 'injection' : 'starttls';
+    default:
+      return undefined;
+  }
 }

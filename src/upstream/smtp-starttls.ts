@@ -1,12 +1,26 @@
 import type { Socket } from 'node:net';
+import type { UpstreamErrorStage } from '../audit/events.js';
 import { ReplyReader, type SmtpReply } from '../smtp/reply-reader.js';
 
 export class StarttlsError extends Error {
   constructor(
     message: string,
     readonly code: 'ERR_NO_STARTTLS' | 'ERR_STARTTLS_REFUSED' | 'ERR_STARTTLS_INJECTION' | 'ERR_SMTP_GREETING' | 'ERR_SMTP_PROTOCOL',
+    /** How far the conversation got (for the `upstream.error` line). */
+    readonly stage: Exclude<UpstreamErrorStage, 'connect'>,
   ) {
     super(message);
+  }
+}
+
+/** A reply that never came (timeout, close, garbage) while waiting at `stage`; `cause` is the reader's error. */
+export class StarttlsReadError extends Error {
+  constructor(
+    message: string,
+    readonly stage: Exclude<UpstreamErrorStage, 'connect' | 'injection'>,
+    options: ErrorOptions,
+  ) {
+    super(message, options);
   }
 }
 
@@ -26,19 +40,26 @@ export interface StarttlsResult {
  */
 export async function negotiateStarttls(socket: Socket, heloName: string, timeoutMs: number): Promise<StarttlsResult> {
   const reader = new ReplyReader(socket);
+  const read = async (stage: StarttlsReadError['stage']): Promise<SmtpReply> => {
+    try {
+      return await reader.read(timeoutMs);
+    } catch (err) {
+      throw new StarttlsReadError(`waiting for the ${stage === 'starttls' ? 'STARTTLS' : stage === 'ehlo' ? 'EHLO' : 'greeting'} reply: ${(err as Error).message}`, stage, { cause: err });
+    }
+  };
   try {
-    const greeting = await reader.read(timeoutMs);
-    if (greeting.code !== 220) throw new StarttlsError(`server greeting: ${summary(greeting)}`, 'ERR_SMTP_GREETING');
+    const greeting = await read('greeting');
+    if (greeting.code !== 220) throw new StarttlsError(`server greeting: ${summary(greeting)}`, 'ERR_SMTP_GREETING', 'greeting');
     socket.write(`EHLO ${heloName}\r\n`);
-    const ehlo = await reader.read(timeoutMs);
-    if (ehlo.code !== 250) throw new StarttlsError(`EHLO refused: ${summary(ehlo)}`, 'ERR_SMTP_PROTOCOL');
+    const ehlo = await read('ehlo');
+    if (ehlo.code !== 250) throw new StarttlsError(`EHLO refused: ${summary(ehlo)}`, 'ERR_SMTP_PROTOCOL', 'ehlo');
     const extensions = parseExtensions(ehlo);
-    if (!extensions.has('STARTTLS')) throw new StarttlsError('server does not offer STARTTLS', 'ERR_NO_STARTTLS');
+    if (!extensions.has('STARTTLS')) throw new StarttlsError('server does not offer STARTTLS', 'ERR_NO_STARTTLS', 'starttls');
     socket.write('STARTTLS\r\n');
-    const ready = await reader.read(timeoutMs);
-    if (ready.code !== 220) throw new StarttlsError(`STARTTLS refused: ${summary(ready)}`, 'ERR_STARTTLS_REFUSED');
+    const ready = await read('starttls');
+    if (ready.code !== 220) throw new StarttlsError(`STARTTLS refused: ${summary(ready)}`, 'ERR_STARTTLS_REFUSED', 'starttls');
     if (reader.pending > 0) {
-      throw new StarttlsError(`server sent ${reader.pending} bytes after its 220 to STARTTLS (response injection)`, 'ERR_STARTTLS_INJECTION');
+      throw new StarttlsError(`server sent ${reader.pending} bytes after its 220 to STARTTLS (response injection)`, 'ERR_STARTTLS_INJECTION', 'injection');
     }
     return { greeting, ehloName: (ehlo.lines[0] ?? '').split(/\s+/)[0] ?? '', extensions };
   } finally {

@@ -3,6 +3,8 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { HandshakeEvent } from '../audit/events.js';
 import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
+import { errorCodeOf } from './error-code.js';
+import { recordUpstreamError } from './record-failure.js';
 import { connectOptions, keyOf, servernameOf, type TlsTarget } from './tls-target.js';
 
 export interface DialContext {
@@ -17,12 +19,14 @@ export interface DialContext {
   auditWindowMs?: number;
 }
 
+/** `code` is the kind, for callers; the audit line's `errorCode` is the wrapped error's own (see error-code.ts). */
 export class UpstreamTlsError extends Error {
   constructor(
     message: string,
-    readonly code: 'ERR_UPSTREAM_TLS' | 'ERR_UPSTREAM_TIMEOUT' | 'ERR_UPSTREAM_CONNECT',
+    readonly code: 'ERR_UPSTREAM_TLS' | 'ERR_UPSTREAM_TIMEOUT' | 'ERR_UPSTREAM_CONNECT' | 'ERR_UPSTREAM_CLOSED',
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -37,7 +41,8 @@ export interface UpstreamTls {
 /**
  * Opens one TLS connection with what the resumption cache offers, stores every session the
  * server hands out (TLS 1.3 tickets come in `'session'` events after `secureConnect`), tells
- * the cache how it went, and writes one `tls.handshake` audit line.
+ * the cache how it went, and writes one `tls.handshake` audit line. A TCP connection that never
+ * came up is no handshake: that attempt is an `upstream.error` line with stage `connect`.
  * With `over`, TLS starts on an existing socket (after STARTTLS).
  */
 export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket): Promise<UpstreamTls> {
@@ -63,6 +68,8 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   };
 
   const socket = connect({ ...connectOptions(target), ...(offer.session ? { session: offer.session } : {}), ...(over ? { socket: over } : {}) });
+  let tcpUp = over !== undefined;
+  if (!tcpUp) socket.once('connect', () => (tcpUp = true));
 
   // Sessions may arrive before or after secureConnect (TLS 1.2: right after; 1.3: later): chain
   // their storage so the audit line counts all that came before it is written.
@@ -101,19 +108,25 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        const code = err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_TLS';
-        reject(new UpstreamTlsError(`${key.destination}: ${err.message}`, code));
+        const code = !tcpUp || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_TLS';
+        reject(new UpstreamTlsError(`${key.destination}: ${err.message}`, code, { cause: err }));
       });
       socket.once('close', () => {
         clearTimeout(timer);
-        reject(new UpstreamTlsError(`${key.destination} closed the connection during the TLS handshake`, 'ERR_UPSTREAM_TLS'));
+        reject(new UpstreamTlsError(`${key.destination} closed the connection during the TLS handshake`, 'ERR_UPSTREAM_CLOSED'));
       });
     });
   } catch (err) {
     socket.destroy();
+    await ctx.cache.outcome(key, offer, { resumed: false }).catch(() => undefined);
+    if (!tcpUp) {
+      audited = true;
+      recordUpstreamError(ctx.audit, { listener: ctx.listener, destination: key.destination, stage: 'connect', started }, err);
+      throw err;
+    }
     event.handshakeMs = round(performance.now() - started);
     event.error = (err as Error).message;
-    await ctx.cache.outcome(key, offer, { resumed: false }).catch(() => undefined);
+    event.errorCode = errorCodeOf(err);
     await writeAudit();
     throw err;
   }

@@ -1,6 +1,6 @@
 import type { FullHandshakeCause, OfferKind } from '../../resumption/policy.js';
 import { upstreamErrorCause, type UpstreamErrorCause } from '../error-cause.js';
-import type { HandshakeEvent } from '../events.js';
+import type { HandshakeEvent, UpstreamErrorStage } from '../events.js';
 import { LogHistogram } from './histogram.js';
 import { OfferedTickets } from './offered-tickets.js';
 import { Series, TimeAxis } from './time-series.js';
@@ -121,7 +121,7 @@ export class HandshakeStats {
     }
     if (e.error) {
       this.failed++;
-      increment(this.errors, upstreamErrorCause(e.error));
+      increment(this.errors, upstreamErrorCause(e));
       return;
     }
     const tls13 = e.protocol === 'TLSv1.3';
@@ -172,6 +172,32 @@ export class HandshakeStats {
   }
 }
 
+/** Where a failed attempt stopped: before TLS (an `upstream.error` line), or in the handshake. */
+export type FailureStage = UpstreamErrorStage | 'tls';
+
+/** In the order an attempt goes through them. */
+export const FAILURE_STAGES: readonly (FailureStage | 'other')[] = ['connect', 'greeting', 'ehlo', 'starttls', 'injection', 'tls', 'other'];
+const STAGES: ReadonlySet<string> = new Set(FAILURE_STAGES);
+
+/** Failed upstream attempts to one destination: failed handshakes and `upstream.error` lines. */
+export class UpstreamErrorStats {
+  total = 0;
+  byCause = new Map<UpstreamErrorCause, number>();
+  byStage = new Map<FailureStage | 'other', number>();
+
+  add(cause: UpstreamErrorCause, stage: FailureStage | 'other'): void {
+    this.total++;
+    increment(this.byCause, cause);
+    increment(this.byStage, stage);
+  }
+
+  merge(o: UpstreamErrorStats): void {
+    this.total += o.total;
+    for (const [k, v] of o.byCause) this.byCause.set(k, (this.byCause.get(k) ?? 0) + v);
+    for (const [k, v] of o.byStage) this.byStage.set(k, (this.byStage.get(k) ?? 0) + v);
+  }
+}
+
 export interface SmtpStats {
   transactions: number;
   byClass: Record<string, number>;
@@ -189,13 +215,17 @@ export interface InputCounts {
   handshakes: number;
   smtpTransactions: number;
   clientsRefused: number;
+  /** `upstream.error` lines (failures before TLS). */
+  upstreamErrors: number;
   /** Handshakes counted under OTHER_DESTINATIONS (the per-destination cap was reached). */
   pooledHandshakes: number;
 }
 
 export class Aggregator {
   readonly destinations = new Map<string, HandshakeStats>();
-  readonly input: InputCounts = { lines: 0, blank: 0, malformed: 0, truncated: 0, otherEvents: 0, filteredOut: 0, handshakes: 0, smtpTransactions: 0, clientsRefused: 0, pooledHandshakes: 0 };
+  readonly input: InputCounts = { lines: 0, blank: 0, malformed: 0, truncated: 0, otherEvents: 0, filteredOut: 0, handshakes: 0, smtpTransactions: 0, clientsRefused: 0, upstreamErrors: 0, pooledHandshakes: 0 };
+  /** Failed attempts per destination (bounded like `destinations`: past the cap, pooled). */
+  readonly upstreamErrors = new Map<string, UpstreamErrorStats>();
   readonly smtp: SmtpStats = { transactions: 0, byClass: {} };
   readonly refusedClients: Record<string, number> = {};
   readonly offers: OfferedTickets;
@@ -254,6 +284,18 @@ export class Aggregator {
         this.smtp.byClass[cls] = (this.smtp.byClass[cls] ?? 0) + 1;
         return;
       }
+      case 'upstream.error': {
+        const u = r as { destination?: unknown; stage?: unknown; errorCode?: unknown; error?: unknown };
+        if (typeof u.destination !== 'string') {
+          this.input.malformed++;
+          return;
+        }
+        if (!this.passes(r.time, u.destination)) return;
+        this.input.upstreamErrors++;
+        const stage = typeof u.stage === 'string' && STAGES.has(u.stage) && u.stage !== 'tls' ? (u.stage as UpstreamErrorStage) : 'other';
+        this.failureStats(u.destination).add(upstreamErrorCause(u), stage);
+        return;
+      }
       case 'client.refused': {
         if (!this.passes(r.time, undefined)) return;
         this.input.clientsRefused++;
@@ -286,6 +328,7 @@ export class Aggregator {
       }
     }
     stats.add(e, repeat);
+    if (e.error !== undefined) this.failureStats(e.destination).add(upstreamErrorCause(e), 'tls');
     if (this.overallSeries && !Number.isNaN(timeMs)) {
       const sample = { timeMs, resumed: e.resumed, failed: e.error !== undefined, handshakeMs: e.handshakeMs, ticketsLeft: e.ticketsLeft };
       let series = this.series.get(destination);
@@ -296,6 +339,25 @@ export class Aggregator {
       series.add(sample);
       this.overallSeries.add(sample);
     }
+  }
+
+  /** All destinations' failed attempts together. */
+  overallUpstreamErrors(): UpstreamErrorStats {
+    const all = new UpstreamErrorStats();
+    for (const s of this.upstreamErrors.values()) all.merge(s);
+    return all;
+  }
+
+  private failureStats(destination: string): UpstreamErrorStats {
+    let stats = this.upstreamErrors.get(destination);
+    if (stats) return stats;
+    const key = this.upstreamErrors.size >= (this.options.maxDestinations ?? 20_000) ? OTHER_DESTINATIONS : destination;
+    stats = this.upstreamErrors.get(key);
+    if (!stats) {
+      stats = new UpstreamErrorStats();
+      this.upstreamErrors.set(key, stats);
+    }
+    return stats;
   }
 
   /** Time and destination filters; a record without a readable time fails a time filter. */
@@ -329,6 +391,7 @@ function isHandshake(r: Record<string, unknown>): r is HandshakeEvent & Record<s
   if (r.time !== undefined && typeof r.time !== 'string') delete r.time;
   if (r.protocol !== undefined && typeof r.protocol !== 'string') delete r.protocol;
   if (r.error !== undefined && typeof r.error !== 'string') r.error = String(r.error);
+  if (r.errorCode !== undefined && typeof r.errorCode !== 'string') delete r.errorCode;
   return true;
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { UPSTREAM_ERROR_CAUSES } from '../error-cause.js';
 import { formatText } from './format-text.js';
 import type { AuditReport, DestinationReport } from './report.js';
 
@@ -42,6 +43,8 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
 </div>
 <h2>Destinations</h2>
 ${destinationTable(r.destinations)}
+<h2>Upstream errors by destination and cause</h2>
+${upstreamErrorTable(r.upstreamErrors)}
 <h2>Text report</h2>
 <pre>${escapeHtml(formatText(r))}</pre>
 <script>${chartJsSource()}</script>
@@ -59,6 +62,7 @@ function summary(r: AuditReport): string {
   const parts = [
     `${o.connections} TLS handshakes to ${o.destinations} destinations, ${share} resumed`,
     `${o.singleUseViolations.total} single-use violations (${o.singleUseViolations.adaptive} by adaptive reuse, <span class="${bad ? 'warn' : ''}">${bad} unattributed</span>)`,
+    `${r.upstreamErrors.total} failed upstream attempts`,
     `${r.input.malformed} malformed and ${r.input.truncated} truncated lines skipped`,
   ];
   if (r.series) parts.push(`time buckets of ${r.series.bucketSeconds} s`);
@@ -87,6 +91,18 @@ function destinationTable(ds: DestinationReport[]): string {
     return `<tr>${cells.join('')}<td class="verdict">${verdict}</td></tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+}
+
+/** One row per destination with failed attempts: a column per cause, then the stages they stopped at. */
+function upstreamErrorTable(u: AuditReport['upstreamErrors']): string {
+  if (u.destinations.length === 0) return '<p id="upstream-errors">No failed upstream attempts.</p>';
+  const head = ['destination', 'failed', ...UPSTREAM_ERROR_CAUSES, 'stages'];
+  const stages = (s: Record<string, number>): string => Object.entries(s).map(([k, v]) => `${k} ${v}`).join(', ');
+  const rows = u.destinations.map((d) => {
+    const cells = [d.destination, String(d.total), ...UPSTREAM_ERROR_CAUSES.map((c) => String(d.byCause[c] ?? 0)), stages(d.byStage)];
+    return `<tr>${cells.map((x) => `<td>${escapeHtml(x)}</td>`).join('')}</tr>`;
+  });
+  return `<table id="upstream-errors"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }
 
 let chartJs: string | undefined;

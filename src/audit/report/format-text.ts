@@ -1,3 +1,4 @@
+import { UPSTREAM_ERROR_CAUSES } from '../error-cause.js';
 import type { AuditReport, DestinationReport, Percentiles, StatsReport } from './report.js';
 
 /** A terminal-width summary: overall figures, then one table row per destination, busiest first. */
@@ -20,6 +21,8 @@ export function formatText(r: AuditReport): string {
   out.push(...statsLines(o).map((l) => `  ${l}`));
   if (o.smtp.transactions) out.push(`  SMTP transactions: ${o.smtp.transactions} (${entries(o.smtp.byClass)})`);
   if (Object.keys(o.clientsRefused).length) out.push(`  clients refused: ${entries(o.clientsRefused)}`);
+  const u = r.upstreamErrors;
+  if (u.total) out.push(`  failed upstream attempts: ${u.total} by cause (${entries(u.byCause)}), by stage (${entries(u.byStage)})`);
   const v = r.destinations.map((d) => d.verdict);
   out.push(
     `  destinations: ${v.filter((x) => x.renews === 'yes').length} renew on resumption, ` +
@@ -30,7 +33,7 @@ export function formatText(r: AuditReport): string {
     ? `${r.singleUseCheck.shortenedToSeconds} s (shortened from ${r.singleUseCheck.windowSeconds} s: too many tickets)`
     : `${r.singleUseCheck.windowSeconds} s`;
   out.push(`  single-use check covers offers up to ${window} apart`);
-  if (r.destinations.length === 0) return out.join('\n') + '\n';
+  if (r.destinations.length === 0) return upstreamErrorLines(r, out).join('\n') + '\n';
 
   out.push('');
   out.push('Destinations (handshake times in ms, p50/p95)');
@@ -42,7 +45,18 @@ export function formatText(r: AuditReport): string {
   for (const d of r.destinations) {
     out.push(`  ${d.destination}: ${d.verdict.phrases.join('; ') || (d.connections === d.failed ? 'no successful handshake' : 'no verdict yet')}; ceiling ${ceiling(d)} (${d.verdict.ceilingBasis})`);
   }
-  return out.join('\n') + '\n';
+  return upstreamErrorLines(r, out).join('\n') + '\n';
+}
+
+/** Failed attempts per destination: one column per cause, then where they stopped. */
+function upstreamErrorLines(r: AuditReport, out: string[]): string[] {
+  if (r.upstreamErrors.destinations.length === 0) return out;
+  out.push('');
+  out.push('Upstream errors (failed attempts by cause; stage: tls = the handshake, others before it)');
+  const header = ['DESTINATION', 'FAILED', ...UPSTREAM_ERROR_CAUSES.map((c) => c.toUpperCase()), 'STAGES'];
+  const rows = r.upstreamErrors.destinations.map((d) => [d.destination, String(d.total), ...UPSTREAM_ERROR_CAUSES.map((c) => String(d.byCause[c] ?? 0)), entries(d.byStage)]);
+  out.push(...table([header, ...rows]));
+  return out;
 }
 
 function statsLines(s: StatsReport): string[] {

@@ -1,5 +1,6 @@
 import type { FullHandshakeCause, OfferKind } from '../../resumption/policy.js';
-import { OTHER_DESTINATIONS, type Aggregator, type HandshakeStats, type InputCounts } from './aggregate.js';
+import { UPSTREAM_ERROR_CAUSES } from '../error-cause.js';
+import { FAILURE_STAGES, OTHER_DESTINATIONS, type Aggregator, type HandshakeStats, type InputCounts, type UpstreamErrorStats } from './aggregate.js';
 import type { InputProblem } from './read-lines.js';
 import { verdictOf, type Verdict } from './verdicts.js';
 
@@ -21,6 +22,11 @@ export interface AuditReport {
     clientsRefused: Record<string, number>;
   };
   destinations: DestinationReport[];
+  /**
+   * Failed upstream attempts (failed handshakes, stage `tls`, and `upstream.error` lines) by cause
+   * and stage, overall and per destination, most failures first.
+   */
+  upstreamErrors: UpstreamErrorsReport & { destinations: (UpstreamErrorsReport & { destination: string })[] };
   /** Time buckets for the charts (HTML only). */
   series?: SeriesReport;
 }
@@ -44,6 +50,14 @@ export interface StatsReport {
   ticketsLeft: number;
   firstSeen?: string;
   lastSeen?: string;
+}
+
+export interface UpstreamErrorsReport {
+  total: number;
+  /** connect, timeout, closed, certificate, tls, protocol, other (see audit/error-cause.ts). */
+  byCause: Record<string, number>;
+  /** connect, greeting, ehlo, starttls, injection; tls for a failed handshake. */
+  byStage: Record<string, number>;
 }
 
 export interface Percentiles {
@@ -111,6 +125,12 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
       clientsRefused: agg.refusedClients,
     },
     destinations,
+    upstreamErrors: {
+      ...upstreamErrorsReport(agg.overallUpstreamErrors()),
+      destinations: [...agg.upstreamErrors]
+        .map(([destination, s]) => ({ destination, ...upstreamErrorsReport(s) }))
+        .sort((a, b) => b.total - a.total || a.destination.localeCompare(b.destination)),
+    },
   };
   if (agg.overallSeries && Number.isFinite(agg.axis.minIndex)) {
     const top = destinations.slice(0, meta.topDestinations ?? 8);
@@ -153,6 +173,13 @@ function statsReport(s: HandshakeStats): StatsReport {
     ...(s.firstTime ? { firstSeen: s.firstTime } : {}),
     ...(s.lastTime ? { lastSeen: s.lastTime } : {}),
   };
+}
+
+/** Causes and stages in a fixed order (the attempt's order for stages), whatever order the log had. */
+function upstreamErrorsReport(s: UpstreamErrorStats): UpstreamErrorsReport {
+  const inOrder = <K extends string>(m: Map<K, number>, order: readonly string[]): Record<string, number> =>
+    Object.fromEntries([...m].sort((x, y) => order.indexOf(x[0]) - order.indexOf(y[0])));
+  return { total: s.total, byCause: inOrder(s.byCause, UPSTREAM_ERROR_CAUSES), byStage: inOrder(s.byStage, FAILURE_STAGES) };
 }
 
 function seriesValues(buckets: ReturnType<import('./time-series.js').Series['values']>): SeriesValues {
