@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { freeUdpPort } from './ports.js';
+import { startProcess } from './process.js';
 
 /**
  * A private dnsmasq answering for test domains only (`--local` makes it authoritative: unknown
@@ -35,44 +35,6 @@ export async function startDnsmasq(opts: DnsmasqOptions): Promise<Dnsmasq> {
     ...(opts.hosts ?? []).map((h) => `--host-record=${h}`),
     ...(opts.rawRecords ?? []).map((r) => `--dns-rr=${r}`),
   ];
-  const child: ChildProcess = spawn('dnsmasq', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dnsmasq not ready in 10 s:\n${out}`)), 10_000);
-    const onData = (c: Buffer): void => {
-      out += c.toString();
-      if (/started, version/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`dnsmasq exited (${code}):\n${out}`));
-    });
-  });
-  return {
-    port,
-    server: `127.0.0.1:${port}`,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+  const proc = await startProcess('dnsmasq', args, { ready: /started, version/ });
+  return { port, server: `127.0.0.1:${port}`, output: proc.output, stop: proc.stop };
 }

@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { createConnection, createServer } from 'node:net';
 
 /**
@@ -11,6 +12,18 @@ export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
     s.once('error', reject);
     s.listen({ host, port: 0 }, () => {
       const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A UDP port free right now on 127.0.0.1 (for dnsmasq, which cannot bind port 0 and report it). */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
       s.close(() => resolve(port));
     });
   });
