@@ -5,7 +5,7 @@
  * not the absolute numbers, which depend on the machine.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as auditReport from './audit-report.js';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const chosen = wanted.length > 0 ? SECTIONS.filter((s) => wanted.includes(s.id)) : SECTIONS;
-  const results: Array<Section & { id: string; seconds: number; error?: string }> = [];
+  const results: SectionResult[] = [];
   for (const entry of chosen) {
     const started = performance.now();
     let section: Section;
@@ -55,13 +55,33 @@ async function main(): Promise<void> {
     process.stdout.write(`\n== ${section.name} (${seconds.toFixed(1)} s)\n${section.lines.map((l) => `   ${l}`).join('\n')}\n`);
   }
   const file = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
+  // A run of chosen sections updates only those in the file; the others keep their last figures.
+  const sections = wanted.length > 0 ? mergeSections(previousSections(file), results) : results;
   writeFileSync(
     file,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, openssl: opensslVersion(), sections: results }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, openssl: opensslVersion(), sections }, null, 2)}\n`,
   );
   process.stdout.write(`\nwrote ${file}\n`);
   // Servers and sockets are all closed by now; exit even if a library keeps a timer alive.
   process.exit(results.some((r) => r.error) ? 1 : 0);
+}
+
+type SectionResult = Section & { id: string; seconds: number; error?: string };
+
+function previousSections(file: string): SectionResult[] {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { sections?: SectionResult[] };
+    return Array.isArray(parsed.sections) ? parsed.sections : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Keeps SECTIONS order: fresh results replace old ones by id. */
+function mergeSections(old: SectionResult[], fresh: SectionResult[]): SectionResult[] {
+  return SECTIONS.map((s) => fresh.find((r) => r.id === s.id) ?? old.find((r) => r.id === s.id)).filter(
+    (r): r is SectionResult => r !== undefined,
+  );
 }
 
 function opensslVersion(): string {
