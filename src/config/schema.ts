@@ -37,6 +37,14 @@ export const tunnelListenerSchema = z.strictObject({
   allow: allowList,
   maxConnections: z.number().int().positive().default(1000),
   upstream: upstreamSchema,
+  timeouts: z
+    .strictObject({
+      /** Connect, greeting, EHLO, STARTTLS and TLS handshake together. */
+      setupSeconds: z.number().positive().default(30),
+      /** A session with no bytes either way for this long is closed (0: never). */
+      idleSeconds: z.number().min(0).default(3600),
+    })
+    .default({ setupSeconds: 30, idleSeconds: 3600 }),
 });
 
 /**

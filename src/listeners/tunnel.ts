@@ -13,11 +13,21 @@ export interface TunnelOptions {
   heloName?: string;
   /** Timeout for connect, greeting, EHLO, STARTTLS and handshake. */
   setupTimeoutMs?: number;
+  /** Close a session with no traffic either way for this long; 0 or absent: never. */
+  idleTimeoutMs?: number;
   dial: DialContext;
 }
 
 export function tunnelOptionsFromConfig(l: TunnelListenerConfig, target: TlsTarget, dial: DialContext): TunnelOptions {
-  return { target, starttls: l.upstream.starttls, heloName: l.upstream.heloName, dial };
+  const setupTimeoutMs = l.timeouts.setupSeconds * 1000;
+  return {
+    target,
+    starttls: l.upstream.starttls,
+    heloName: l.upstream.heloName,
+    setupTimeoutMs,
+    idleTimeoutMs: l.timeouts.idleSeconds * 1000,
+    dial: { ...dial, handshakeTimeoutMs: setupTimeoutMs },
+  };
 }
 
 /**
@@ -67,13 +77,18 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
     return;
   }
   if (greeting) client.write(greeting);
-  await relay(client, upstream);
+  await relay(client, upstream, opts.idleTimeoutMs ?? 0);
 }
 
 /** Both directions until both sides are done; the upstream is closed gracefully to keep late tickets. */
-function relay(client: Socket, upstream: UpstreamTls): Promise<void> {
+function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number): Promise<void> {
   const server = upstream.socket;
   return new Promise((resolve) => {
+    if (idleTimeoutMs > 0) {
+      // Each byte relayed is a read on one socket and a write on the other, so a stream flowing
+      // either way keeps both timers fresh; silence on the client side means silence both ways.
+      client.setTimeout(idleTimeoutMs, () => client.destroy());
+    }
     let pending = 2;
     const done = (): void => {
       if (--pending === 0) resolve();

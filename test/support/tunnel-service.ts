@@ -27,6 +27,8 @@ export interface TunnelSetup {
   cache?: Record<string, unknown>;
   allow?: string[];
   name?: string;
+  /** The listener's `timeouts` section. */
+  timeouts?: { setupSeconds?: number; idleSeconds?: number };
 }
 
 /** Starts ticketbooth through `Service.start(config)` with one tunnel listener on an ephemeral port. */
@@ -41,6 +43,7 @@ export async function startTunnelService(setup: TunnelSetup): Promise<TunnelHarn
           listen: '127.0.0.1:0',
           ...(setup.allow ? { allow: setup.allow } : {}),
           upstream: setup.upstream,
+          ...(setup.timeouts ? { timeouts: setup.timeouts } : {}),
         },
       ],
       cache: setup.cache ?? {},
