@@ -10,6 +10,8 @@ export interface Smarthost {
   transactions(): SmtpTransactionEvent[];
   /** Resolves once `n` smtp.transaction events were written. */
   waitForTransactions(n: number, timeoutMs?: number): Promise<SmtpTransactionEvent[]>;
+  /** Resolves once `n` events of this kind were written (e.g. `tls.handshake`, written when the upstream closes). */
+  waitForEvents<K extends AuditEvent['event']>(kind: K, n: number, timeoutMs?: number): Promise<Array<Extract<AuditEvent, { event: K }>>>;
   stop(): Promise<void>;
 }
 
@@ -28,26 +30,33 @@ export async function startSmarthost(listener: Record<string, unknown>, top: Rec
   });
   const service = await Service.start(config, audit);
   const transactions = (): SmtpTransactionEvent[] => events.filter((e): e is SmtpTransactionEvent => e.event === 'smtp.transaction');
+  const ofKind = <K extends AuditEvent['event']>(kind: K): Array<Extract<AuditEvent, { event: K }>> =>
+    events.filter((e): e is Extract<AuditEvent, { event: K }> => e.event === kind);
+  const waitForEvents = async <K extends AuditEvent['event']>(kind: K, n: number, timeoutMs = 10_000): Promise<Array<Extract<AuditEvent, { event: K }>>> => {
+    const deadline = Date.now() + timeoutMs;
+    while (ofKind(kind).length < n) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`expected ${n} ${kind} events, saw ${ofKind(kind).length}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return ofKind(kind);
+  };
   return {
     service,
     port: service.addressOf('sh').port,
     events,
     transactions,
     waitForTransactions: async (n, timeoutMs = 10_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (transactions().length < n) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`expected ${n} smtp.transaction events, saw ${transactions().length}`);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, left);
-          waiters.push(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
-      }
+      await waitForEvents('smtp.transaction', n, timeoutMs);
       return transactions();
     },
+    waitForEvents,
     stop: () => service.stop(2000),
   };
 }
