@@ -10,6 +10,9 @@ import { reply, type LocalReply } from './replies.js';
 import { ReplyReader, SmtpProtocolError, type SmtpReply } from './reply-reader.js';
 import { tlsRequired, tlsTargetFor, type HopIdentity, type TlsPolicy } from './tls-policy.js';
 
+/** How long to wait for the first TLS 1.3 ticket before the EHLO inside TLS (it comes within a round trip). */
+const TICKET_WAIT_MS = 50;
+
 export interface UpstreamOptions {
   /** Our EHLO name. */
   heloName: string;
@@ -147,6 +150,10 @@ export class UpstreamSession {
         }
         socket = tls.socket;
         reader = new ReplyReader(socket);
+        // After a full TLS 1.3 handshake the server sends its tickets first. An EHLO sent before they
+        // arrive does not acknowledge them, and a server without TCP_NODELAY (Postfix) then holds its
+        // EHLO reply behind Nagle until our delayed ACK, ~40 ms on Linux: wait for the ticket instead.
+        if (!tls.resumed && tls.protocol === 'TLSv1.3') await tls.sessionArrived(TICKET_WAIT_MS);
         ehlo = await ask(`EHLO ${opts.heloName}`, 'ehlo');
         if (ehlo.code !== 250) throw new UpstreamError(`EHLO inside TLS refused: ${summary(ehlo)}`, 'ehlo', reply(451, '4.4.1', `${label} refused EHLO inside TLS`), true);
         extensions = parseExtensions(ehlo);

@@ -36,6 +36,8 @@ export interface UpstreamTls {
   protocol: string;
   /** Ends our side and waits for the server's close (or the grace), so late tickets are still stored. */
   close(): Promise<void>;
+  /** Resolves true once the server has sent a session or ticket, false after `maxMs` without one. */
+  sessionArrived(maxMs: number): Promise<boolean>;
 }
 
 /**
@@ -74,7 +76,13 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   // Sessions may arrive before or after secureConnect (TLS 1.2: right after; 1.3: later): chain
   // their storage so the audit line counts all that came before it is written.
   let storing: Promise<unknown> = Promise.resolve();
+  let sessionSeen = false;
+  const sessionWaiters = new Set<() => void>();
   socket.on('session', (der: Buffer) => {
+    sessionSeen = true;
+    // Wake waiters on a later turn: this event fires inside TLSWrap's read, where a write made by
+    // a waiter resumed now (a microtask) reaches OpenSSL but is never flushed to the socket.
+    for (const w of sessionWaiters) setImmediate(w);
     storing = storing
       .then(async () => {
         const stored = await ctx.cache.received(key, der);
@@ -153,6 +161,20 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     resumed: event.resumed,
     protocol: event.protocol ?? 'unknown',
     close: () => closeGracefully(socket, ctx.closeGraceMs ?? 2000),
+    sessionArrived: (maxMs) =>
+      sessionSeen
+        ? new Promise<boolean>((resolve) => setImmediate(resolve, true))
+        : new Promise<boolean>((resolve) => {
+            const done = (seen: boolean): void => {
+              clearTimeout(timer);
+              sessionWaiters.delete(arrived);
+              resolve(seen);
+            };
+            const arrived = (): void => done(true);
+            const timer = setTimeout(() => done(false), maxMs);
+            sessionWaiters.add(arrived);
+            socket.once('close', () => done(sessionSeen));
+          }),
   };
 }
 
