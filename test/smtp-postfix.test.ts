@@ -22,6 +22,40 @@ const MESSAGES = 12;
  * no TLS, one connection per message) → ticketbooth (mode mx, MX from dnsmasq) → Postfix
  * (destination: STARTTLS, TLS 1.3 only, maildir delivery).
  */
+/** dest.test's MX, served by dnsmasq, is a Postfix with STARTTLS on TLS 1.3 only that logs resumption. */
+async function startDestination(): Promise<{ dns: Dnsmasq; dest: Postfix }> {
+  const mxAddress = await freeLoopbackAddress(25);
+  const cert = makeCert(['mx.dest.test']);
+  const dns = await startDnsmasq({ mx: ['dest.test,mx.dest.test,10'], hosts: [`mx.dest.test,${mxAddress}`] });
+  const dest = await startPostfix({
+    smtpd: `${mxAddress}:25`,
+    maildirDomains: ['dest.test'],
+    main: {
+      myhostname: 'mx.dest.test',
+      smtpd_tls_security_level: 'may',
+      smtpd_tls_cert_file: cert.certFile,
+      smtpd_tls_key_file: cert.keyFile,
+      smtpd_tls_protocols: '>=TLSv1.3',
+      smtpd_tls_loglevel: 'summary, cache',
+    },
+  });
+  return { dns, dest };
+}
+
+/** The legacy MTA: relays everything to ticketbooth in cleartext, one connection per message. */
+async function startLegacyClient(port: number, relayPort: number, concurrency: number): Promise<Postfix> {
+  return startPostfix({
+    smtpd: `127.0.0.1:${port}`,
+    main: {
+      myhostname: 'legacy.client.test',
+      relayhost: `[127.0.0.1]:${relayPort}`,
+      smtp_tls_security_level: 'none',
+      smtp_connection_cache_on_demand: 'no',
+      smtp_destination_concurrency_limit: String(concurrency),
+    },
+  });
+}
+
 describe('Postfix → ticketbooth (mx) → Postfix over STARTTLS', { skip: missing('postfix', 'dnsmasq', 'swaks') }, () => {
   let dns: Dnsmasq;
   let dest: Postfix;
@@ -31,21 +65,7 @@ describe('Postfix → ticketbooth (mx) → Postfix over STARTTLS', { skip: missi
   let legacyPort = 0;
 
   before(async () => {
-    const mxAddress = await freeLoopbackAddress(25);
-    const cert = makeCert(['mx.dest.test']);
-    dns = await startDnsmasq({ mx: ['dest.test,mx.dest.test,10'], hosts: [`mx.dest.test,${mxAddress}`] });
-    dest = await startPostfix({
-      smtpd: `${mxAddress}:25`,
-      maildirDomains: ['dest.test'],
-      main: {
-        myhostname: 'mx.dest.test',
-        smtpd_tls_security_level: 'may',
-        smtpd_tls_cert_file: cert.certFile,
-        smtpd_tls_key_file: cert.keyFile,
-        smtpd_tls_protocols: '>=TLSv1.3',
-        smtpd_tls_loglevel: 'summary, cache',
-      },
-    });
+    ({ dns, dest } = await startDestination());
 
     const audit = new AuditLog();
     audit.on('event', (e) => events.push(e));
@@ -63,16 +83,7 @@ dns: { servers: ["${dns.server}"] }
     const tbPort = service.addressOf('smarthost').port;
 
     legacyPort = await freeTcpPort();
-    legacy = await startPostfix({
-      smtpd: `127.0.0.1:${legacyPort}`,
-      main: {
-        myhostname: 'legacy.client.test',
-        relayhost: `[127.0.0.1]:${tbPort}`,
-        smtp_tls_security_level: 'none',
-        smtp_connection_cache_on_demand: 'no',
-        smtp_destination_concurrency_limit: '4',
-      },
-    });
+    legacy = await startLegacyClient(legacyPort, tbPort, 4);
   });
 
   after(async () => {
@@ -133,33 +144,10 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
   let legacyPort = 0;
 
   before(async () => {
-    const mxAddress = await freeLoopbackAddress(25);
-    const cert = makeCert(['mx.dest.test']);
-    dns = await startDnsmasq({ mx: ['dest.test,mx.dest.test,10'], hosts: [`mx.dest.test,${mxAddress}`] });
-    dest = await startPostfix({
-      smtpd: `${mxAddress}:25`,
-      maildirDomains: ['dest.test'],
-      main: {
-        myhostname: 'mx.dest.test',
-        smtpd_tls_security_level: 'may',
-        smtpd_tls_cert_file: cert.certFile,
-        smtpd_tls_key_file: cert.keyFile,
-        smtpd_tls_protocols: '>=TLSv1.3',
-        smtpd_tls_loglevel: 'summary, cache',
-      },
-    });
+    ({ dns, dest } = await startDestination());
     sh = await startSmarthost({ route: { mode: 'mx' }, tls: { level: 'may' } }, { cache: { reuse: 'adaptive' }, dns: { servers: [dns.server] } });
     legacyPort = await freeTcpPort();
-    legacy = await startPostfix({
-      smtpd: `127.0.0.1:${legacyPort}`,
-      main: {
-        myhostname: 'legacy.client.test',
-        relayhost: `[127.0.0.1]:${sh.port}`,
-        smtp_tls_security_level: 'none',
-        smtp_connection_cache_on_demand: 'no',
-        smtp_destination_concurrency_limit: String(REUSE_CONCURRENCY),
-      },
-    });
+    legacy = await startLegacyClient(legacyPort, sh.port, REUSE_CONCURRENCY);
   });
 
   after(async () => {
