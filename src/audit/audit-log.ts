@@ -32,7 +32,8 @@ export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
 
   record(event: AuditEvent): void {
     const line = { time: new Date().toISOString(), ...event };
-    this.logger.info({ message: line });
+    // After close the file is gone: winston would throw "write after end". Subscribers still hear it.
+    if (!this.closing) this.logger.info({ message: line });
     this.emit('event', line);
   }
 

@@ -24,6 +24,9 @@ export interface TcpListenerOptions {
  * The part every listener shares: bind (loopback unless configured), admit only allowed clients,
  * bound the connection count, and on shutdown stop accepting and let open sessions finish.
  */
+/** Longer than the dialer's close grace (2 s), so a cut session's upstream close completes. */
+const CUT_SETTLE_MS = 3000;
+
 export class TcpListener {
   private readonly server: Server;
   private readonly allow: AllowList;
@@ -59,6 +62,11 @@ export class TcpListener {
     await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
     for (const s of this.open) s.destroy();
+    // Cut sessions still end their upstreams gracefully (late tickets, the audit line): let them
+    // settle, briefly, before the caller closes the store and the log under them.
+    let cutTimer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.sessions]), new Promise((resolve) => (cutTimer = setTimeout(resolve, CUT_SETTLE_MS)))]);
+    clearTimeout(cutTimer);
     await closed;
   }
 
