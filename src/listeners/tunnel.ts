@@ -84,6 +84,12 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
 function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number): Promise<void> {
   const server = upstream.socket;
   return new Promise((resolve) => {
+    // The client may have gone while the upstream was being set up (a health check's connect and
+    // RST): its 'close' and 'end' have fired already, so look at its state, not only its events.
+    if (client.destroyed) {
+      void upstream.close().then(() => resolve());
+      return;
+    }
     if (idleTimeoutMs > 0) {
       // Each byte relayed is a read on one socket and a write on the other, so a stream flowing
       // either way keeps both timers fresh; silence on the client side means silence both ways.
@@ -103,7 +109,9 @@ function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number): Pr
     server.pipe(client);
     // The client's FIN goes on to the server, whose reply still flows back (half-close); a client
     // that cannot be written to any more is gone: close upstream gracefully, keeping late tickets.
-    client.once('end', () => (client.writable ? server.end() : void upstream.close()));
+    const onClientEnd = (): void => (client.writable ? void server.end() : void upstream.close());
+    if (client.readableEnded) onClientEnd();
+    else client.once('end', onClientEnd);
     server.once('close', () => {
       if (!client.destroyed) client.end();
     });
