@@ -32,8 +32,13 @@ export class Service {
     const service = new Service(config, cache, audit);
     try {
       for (const l of config.listeners) {
-        const listener = buildListener(l, { cache, audit, dns: config.dns });
-        await listener.start();
+        let listener: Listener;
+        try {
+          listener = buildListener(l, { cache, audit, dns: config.dns });
+          await listener.start();
+        } catch (err) {
+          throw new Error(`listener ${l.name}: ${(err as Error).message}`, { cause: err });
+        }
         service.listeners.push(listener);
       }
       if (config.admin) {
@@ -52,10 +57,12 @@ export class Service {
     return l.address();
   }
 
-  /** Stop accepting, let sessions finish within the timeout, close the store and the log. */
   private stopping?: Promise<void>;
 
-  /** Idempotent: a second call (a second signal) waits for the first. */
+  /**
+   * Stop accepting, let sessions finish within the timeout, close the store and the log.
+   * Idempotent: a second call (a second signal) waits for the first.
+   */
   stop(timeoutMs = this.config.shutdownTimeoutSeconds * 1000): Promise<void> {
     this.stopping ??= this.shutdown(timeoutMs);
     return this.stopping;

@@ -82,6 +82,16 @@ describe('config validation', () => {
     rejects('listeners:\n  - name: x\n    type: teleport\n    listen: "1"\n', /listeners\[0\]\.type/);
   });
 
+  test('a port past 65535 and an allow entry that is no CIDR name their keys', () => {
+    rejects(GOOD.replace('listen: 127.0.0.1:0', 'listen: 127.0.0.1:70000'), /listeners\[0\]\.listen: port must be at most 65535/);
+    rejects(GOOD.replace('    upstream:', '    allow: [10.0.0.0/33]\n    upstream:'), /listeners\[0\]\.allow\[0\]: "10\.0\.0\.0\/33" is not an address or CIDR range/);
+  });
+
+  test('ciphers that match nothing fail the start, naming the listener and the upstream', async () => {
+    const c = loadConfig(file(GOOD.replace('port: 465', 'port: 465\n      ciphers: NO-SUCH-CIPHER')));
+    await assert.rejects(Service.start(c), /listener smtps: upstream 127\.0\.0\.1:465: .*cipher/i);
+  });
+
   test('duplicate listener names', () => {
     const twice = `${GOOD}  - name: smtps\n    type: tunnel\n    listen: 127.0.0.1:0\n    upstream: { host: 127.0.0.1, port: 466 }\n`;
     rejects(twice, /listeners\[1\]\.name: duplicate listener name "smtps"/);

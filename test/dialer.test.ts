@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { MemoryTicketStore } from '../src/resumption/memory-store.js';
 import { ResumptionCache } from '../src/resumption/policy.js';
 import type { StoredTicket } from '../src/resumption/store.js';
-import type { TlsTarget } from '../src/upstream/tls-target.js';
+import { keyOf, type TlsTarget } from '../src/upstream/tls-target.js';
 import { makeCert, type CertPair } from './support/certs.js';
 import { Dialer } from './support/dial.js';
 import { missing } from './support/interop.js';
@@ -53,6 +53,20 @@ describe('upstream dialer', { skip: missing('openssl') }, () => {
     const second = await dialer.get(target);
     assert.equal(second.verdict, 'New', 'nothing kept, nothing offered');
     assert.equal(second.event.offered, 'none');
+    await dialer.close();
+  });
+
+  test('a stored session OpenSSL cannot decode costs a full handshake, never the connection', async () => {
+    const store = new MemoryTicketStore(10);
+    const cache = new ResumptionCache(store, { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never' });
+    // What a corrupt shared-store entry looks like to the dialer: bytes that are no DER session.
+    await store.insertTls13Ticket(keyOf(target).id, { session: Buffer.from('not a session'), hash: 'c0ffeec0ffee', expiresAt: Date.now() + 60_000 }, 8, Date.now());
+    const dialer = new Dialer(cache);
+    const r = await dialer.get(target);
+    assert.equal(r.verdict, 'New', 'the server completed a full handshake');
+    assert.equal(r.event.offered, 'tls13-ticket');
+    assert.equal(r.event.fullCause, 'refused', 'the audit line says the offer did not resume');
+    assert.equal(r.event.ticketsReceived, 2, 'and the fresh tickets were kept');
     await dialer.close();
   });
 });

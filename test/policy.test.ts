@@ -31,6 +31,31 @@ const hashOf = (der: Buffer): string => {
   return ticketHash(info.ticket && info.ticket.length > 0 ? info.ticket : info.sessionId);
 };
 
+/** Re-encodes a DER session SEQUENCE without its context-tagged field [n]. */
+function withoutField(der: Buffer, n: number): Buffer {
+  const tlv = (buf: Buffer, at: number): { start: number; end: number; body: number } => {
+    let len = buf[at + 1]!;
+    let body = at + 2;
+    if (len & 0x80) {
+      const k = len & 0x7f;
+      len = 0;
+      for (let i = 0; i < k; i++) len = len * 256 + buf[body + i]!;
+      body += k;
+    }
+    return { start: at, end: body + len, body };
+  };
+  const outer = tlv(der, 0);
+  const parts: Buffer[] = [];
+  for (let at = outer.body; at < outer.end; ) {
+    const el = tlv(der, at);
+    if (der[at] !== (0xa0 | n)) parts.push(der.subarray(el.start, el.end));
+    at = el.end;
+  }
+  const content = Buffer.concat(parts);
+  const len = content.length < 0x80 ? Buffer.from([content.length]) : content.length < 0x100 ? Buffer.from([0x81, content.length]) : Buffer.from([0x82, content.length >> 8, content.length & 0xff]);
+  return Buffer.concat([Buffer.from([0x30]), len, content]);
+}
+
 describe('resumption policy with real sessions', { skip }, () => {
   let cert: CertPair;
   const servers = new Map<SServerMode, SServer>();
@@ -57,6 +82,18 @@ describe('resumption policy with real sessions', { skip }, () => {
 
   before(() => {
     cert = makeCert(['localhost']);
+  });
+
+  test('a TLS 1.3 ticket whose lifetime is 0 is discarded, never stored (RFC 8446 4.6.1)', async () => {
+    const [der] = await fullHandshakes('tls13', 1);
+    assert.ok((parseSession(der!).lifetimeHint ?? 0) > 0, 'a real ticket carries its lifetime');
+    const zero = withoutField(der!, 9); // OpenSSL writes a zero lifetime by leaving [9] out
+    assert.equal(parseSession(zero).lifetimeHint, undefined);
+    const cache = policy();
+    assert.equal(await cache.received(KEY, zero), undefined);
+    assert.equal(await cache.ticketsLeft(KEY), 0);
+    assert.ok(await cache.received(KEY, der!), 'the same ticket with its lifetime is kept');
+    assert.equal(await cache.ticketsLeft(KEY), 1);
   });
   after(async () => {
     for (const s of servers.values()) await s.stop();

@@ -39,6 +39,12 @@ export class ReopenableFile extends Transport {
   override log(info: Record<string | symbol, unknown>, next: () => void): void {
     const line = `${String(info[MESSAGE])}\n`;
     const s = this.stream;
+    if (s.destroyed || s.errored) {
+      // The file failed (full disk, I/O error) and said so once: drop the line rather than wait for
+      // a 'drain' that never comes, which would hold every later line in memory and hang shutdown.
+      next();
+      return;
+    }
     const ok = s.write(line);
     this.size += Buffer.byteLength(line);
     if (this.rotation.maxSize !== undefined && this.size >= this.rotation.maxSize) this.rotate();
@@ -59,12 +65,12 @@ export class ReopenableFile extends Transport {
   async reopen(): Promise<void> {
     const old = this.stream;
     this.stream = this.open();
-    await new Promise<void>((resolve) => old.end(resolve));
+    await endStream(old);
   }
 
-  /** Ends with the logger: 'finish' comes once the file holds every line. */
+  /** Ends with the logger: 'finish' comes once the file holds every line (or the file had failed). */
   override _final(callback: (err?: Error | null) => void): void {
-    this.stream.end(() => callback());
+    void endStream(this.stream).then(() => callback());
   }
 
   /** Shifts `file.N-1` → `file.N` … `file` → `file.1`, then reopens; the old stream finishes into `file.1`. */
@@ -81,16 +87,34 @@ export class ReopenableFile extends Transport {
       this.size = 0; // keep writing to the same file rather than retrying on every line
       return;
     }
-    void this.reopen();
+    this.reopen().catch((err: unknown) => {
+      // No new file (out of descriptors or inodes): keep writing to the old stream, now `file.1`.
+      process.stderr.write(`ticketbooth: audit log ${this.filename}: reopen after rotation failed: ${(err as Error).message}\n`);
+      this.size = 0;
+    });
   }
 
   /** Opened synchronously: the file exists once the log or a reopen starts, and a bad path fails at once. */
   private open(): WriteStream {
-    const fd = openSync(this.filename, 'a');
+    let fd: number;
+    try {
+      fd = openSync(this.filename, 'a');
+    } catch (err) {
+      throw new Error(`audit.file ${this.filename}: cannot open: ${(err as Error).message}`, { cause: err });
+    }
     this.size = fstatSync(fd).size;
     const stream = createWriteStream(this.filename, { fd });
     // A full disk must not stop the proxy: say so once per stream, keep serving.
     stream.once('error', (err) => process.stderr.write(`ticketbooth: audit log ${this.filename}: ${err.message}\n`));
     return stream;
   }
+}
+
+/** Resolves once the stream has ended or, failed, been destroyed: end() on a destroyed stream never calls back. */
+function endStream(s: WriteStream): Promise<void> {
+  if (s.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    s.once('close', () => resolve());
+    s.end();
+  });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { allowList, hostPort } from './common.js';
 
 /**
  * The `type: http` listener: an HTTP forward proxy for legacy clients that send plain `http://`
@@ -6,7 +7,6 @@ import { z } from 'zod';
  * the shape reads in one place; schema.ts lists it in `listenerSchemas`.
  */
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-_]*):\d{1,5}$|^\d{1,5}$/, 'expected HOST:PORT');
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 /** true: chain and name checked; `chain`: chain only; false: not checked (explicit opt-out). */
 const verify = z.union([z.boolean(), z.literal('chain')]);
@@ -28,7 +28,7 @@ export const httpListenerSchema = z.strictObject({
   name: z.string().min(1),
   type: z.literal('http'),
   listen: hostPort,
-  allow: z.array(z.string().min(1)).default(['127.0.0.0/8', '::1/128']),
+  allow: allowList,
   maxConnections: z.number().int().positive().default(1000),
   /** Per origin, keyed by `host` or `host:port` as the client writes it in its `http://` URL. */
   upstreams: z.record(z.string().regex(/^[^\s/]+$/, 'expected a host or host:port'), httpOriginSchema).default({}),

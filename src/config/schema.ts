@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import { hostPort, allowList } from './common.js';
 import { adminSchema } from './admin-schema.js';
 import { httpListenerSchema } from './http-schema.js';
 import { dnsSchema, smtpListenerSchema } from './smtp-schema.js';
 
 /** `HOST:PORT`, `[v6]:PORT`; the host defaults to loopback when only a port is given. */
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-_]*):\d{1,5}$|^\d{1,5}$/, 'expected HOST:PORT');
 
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 
@@ -28,7 +28,6 @@ export const upstreamSchema = z.strictObject({
   heloName: z.string().min(1).optional(),
 });
 
-const allowList = z.array(z.string().min(1)).default(['127.0.0.0/8', '::1/128']);
 
 export const tunnelListenerSchema = z.strictObject({
   name: z.string().min(1),

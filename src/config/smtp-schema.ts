@@ -1,11 +1,11 @@
 import { z } from 'zod';
+import { allowList, hostPort } from './common.js';
 
 /**
  * The `type: smtp` listener (a smarthost) and the top-level `dns` section. Kept apart from
  * schema.ts so the SMTP shape reads in one place; schema.ts lists it in `listenerSchemas`.
  */
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-_]*):\d{1,5}$|^\d{1,5}$/, 'expected HOST:PORT');
 const port = z.number().int().min(1).max(65535);
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 
@@ -61,7 +61,7 @@ export const smtpListenerSchema = z.strictObject({
   name: z.string().min(1),
   type: z.literal('smtp'),
   listen: hostPort,
-  allow: z.array(z.string().min(1)).default(['127.0.0.0/8', '::1/128']),
+  allow: allowList,
   maxConnections: z.number().int().positive().default(100),
   /** Greeting and EHLO name, on both sides; default the system's host name. */
   hostname: z.string().min(1).optional(),

@@ -15,6 +15,9 @@ export async function listenOn(server: Server, listen: string): Promise<AddressI
     server.once('error', reject);
     server.listen({ host, port }, () => {
       server.off('error', reject);
+      // An accept failure (ENFILE, ENOBUFS) is an 'error' on the server: without a listener it
+      // would end the process. Say it and keep serving the connections already open.
+      server.on('error', (err) => process.stderr.write(`ticketbooth: ${listen}: ${err.message}\n`));
       resolve();
     });
   });

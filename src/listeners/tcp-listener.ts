@@ -20,13 +20,13 @@ export interface TcpListenerOptions {
   refuse?(socket: Socket, reason: 'allow-list' | 'connection-limit'): void;
 }
 
+/** Longer than the dialer's close grace (2 s), so a cut session's upstream close completes. */
+const CUT_SETTLE_MS = 3000;
+
 /**
  * The part every listener shares: bind (loopback unless configured), admit only allowed clients,
  * bound the connection count, and on shutdown stop accepting and let open sessions finish.
  */
-/** Longer than the dialer's close grace (2 s), so a cut session's upstream close completes. */
-const CUT_SETTLE_MS = 3000;
-
 export class TcpListener {
   private readonly server: Server;
   private readonly allow: AllowList;

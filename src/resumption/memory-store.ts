@@ -39,7 +39,6 @@ export class MemoryTicketStore implements TicketStore {
       while (this.recency.size >= this.maxDestinations) {
         const oldest = this.recency.keys().next().value as string;
         this.cache.del(oldest); // the 'del' handler drops it from recency
-        this.recency.delete(oldest);
       }
     } else {
       this.cache.ttl(key, SEVEN_DAYS_S);

@@ -78,6 +78,9 @@ export class ResumptionCache {
     }
     const identity = info.ticket && info.ticket.length > 0 ? info.ticket : info.sessionId;
     if (identity.length === 0) return undefined;
+    // A TLS 1.3 ticket with lifetime 0 must be discarded at once (RFC 8446 4.6.1); OpenSSL leaves
+    // zero fields out of the DER, so for TLS 1.3 "no hint" is that zero.
+    if (info.version === 'TLSv1.3' && !(info.lifetimeHint && info.lifetimeHint > 0)) return undefined;
     const stored: StoredTicket = { session: der, hash: ticketHash(identity), expiresAt: this.expiry(info) };
     if (stored.expiresAt <= this.clock()) return undefined;
     if (info.version === 'TLSv1.3') {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { TlsTarget } from './tls-target.js';
 
@@ -14,7 +15,7 @@ export function targetFromConfig(u: UpstreamConfig): TlsTarget {
   if ((u.cert === undefined) !== (u.key === undefined)) {
     throw new Error(`upstream ${u.host}:${u.port}: cert and key go together`);
   }
-  return {
+  const target: TlsTarget = {
     host: u.host,
     port: u.port,
     servername: u.servername,
@@ -26,4 +27,12 @@ export function targetFromConfig(u: UpstreamConfig): TlsTarget {
     cert: u.cert === undefined ? undefined : read(u.cert, 'cert'),
     key: u.key === undefined ? undefined : read(u.key, 'key'),
   };
+  // What tls.connect would otherwise reject on every connection (a cipher string nothing matches,
+  // a key that does not fit its certificate, a CA file that is no PEM) fails the start instead.
+  try {
+    createSecureContext({ ca: target.ca, cert: target.cert, key: target.key, ciphers: target.ciphers, minVersion: target.minVersion, maxVersion: target.maxVersion });
+  } catch (err) {
+    throw new Error(`upstream ${u.host}:${u.port}: ${(err as Error).message}`, { cause: err });
+  }
+  return target;
 }

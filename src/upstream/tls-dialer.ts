@@ -69,7 +69,17 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     handshakeMs: 0,
   };
 
-  const socket = connect({ ...connectOptions(target), ...(offer.session ? { session: offer.session } : {}), ...(over ? { socket: over } : {}) });
+  let socket: TLSSocket;
+  try {
+    socket = connect({ ...connectOptions(target), ...(offer.session ? { session: offer.session } : {}), ...(over ? { socket: over } : {}) });
+  } catch (err) {
+    // Synchronous failures are the target's (no cipher matches, a cert that does not fit its key):
+    // still one audit line, so a misconfiguration is not silent.
+    event.error = (err as Error).message;
+    event.errorCode = errorCodeOf(err);
+    ctx.audit.record(event);
+    throw new UpstreamTlsError(`${key.destination}: ${(err as Error).message}`, 'ERR_UPSTREAM_TLS', { cause: err });
+  }
   let tcpUp = over !== undefined;
   if (!tcpUp) socket.once('connect', () => (tcpUp = true));
 
@@ -102,7 +112,8 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     audited = true;
     await storing.catch(() => undefined);
     event.ticketsLeft = await ctx.cache.ticketsLeft(key).catch(() => 0);
-    ctx.audit.record(event);
+    // A copy: tickets arriving later must not change a line winston may not have written yet.
+    ctx.audit.record({ ...event, receivedHashes: [...event.receivedHashes] });
   };
 
   try {
@@ -126,7 +137,8 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     });
   } catch (err) {
     socket.destroy();
-    await ctx.cache.outcome(key, offer, { resumed: false }).catch(() => undefined);
+    // No outcome for the cache: a refused connect, a timeout or a bad certificate says nothing
+    // about whether the server takes tickets (a restart must not end adaptive reuse there).
     if (!tcpUp) {
       audited = true;
       recordUpstreamError(ctx.audit, { listener: ctx.listener, destination: key.destination, stage: 'connect', started }, err);
@@ -156,11 +168,12 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     void writeAudit();
   });
 
+  let closing: Promise<void> | undefined; // one graceful close, however many parties ask for it
   return {
     socket,
     resumed: event.resumed,
     protocol: event.protocol ?? 'unknown',
-    close: () => closeGracefully(socket, ctx.closeGraceMs ?? 2000),
+    close: () => (closing ??= closeGracefully(socket, ctx.closeGraceMs ?? 2000)),
     sessionArrived: (maxMs) =>
       sessionSeen
         ? new Promise<boolean>((resolve) => setImmediate(resolve, true))
@@ -168,12 +181,14 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
             const done = (seen: boolean): void => {
               clearTimeout(timer);
               sessionWaiters.delete(arrived);
+              socket.off('close', closed);
               resolve(seen);
             };
             const arrived = (): void => done(true);
+            const closed = (): void => done(sessionSeen);
             const timer = setTimeout(() => done(false), maxMs);
             sessionWaiters.add(arrived);
-            socket.once('close', () => done(sessionSeen));
+            socket.once('close', closed);
           }),
   };
 }
