@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { MemoryTicketStore } from '../src/resumption/memory-store.js';
 import { ResumptionCache } from '../src/resumption/policy.js';
 import type { StoredTicket } from '../src/resumption/store.js';
+import { dialTls } from '../src/upstream/tls-dialer.js';
 import { keyOf, type TlsTarget } from '../src/upstream/tls-target.js';
 import { makeCert, type CertPair } from './support/certs.js';
 import { Dialer } from './support/dial.js';
@@ -53,6 +54,23 @@ describe('upstream dialer', { skip: missing('openssl') }, () => {
     const second = await dialer.get(target);
     assert.equal(second.verdict, 'New', 'nothing kept, nothing offered');
     assert.equal(second.event.offered, 'none');
+    await dialer.close();
+  });
+
+  test('a failed connection teaches the cache nothing: adaptive reuse survives an upstream restart', async () => {
+    const own = await startSServer('tls13', cert);
+    const t: TlsTarget = { host: own.host, port: own.port, servername: 'localhost', ca: cert.cert, verify: 'name' };
+    const store = new MemoryTicketStore(10);
+    const cache = new ResumptionCache(store, { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'adaptive' });
+    const dialer = new Dialer(cache);
+    assert.equal((await dialer.get(t)).verdict, 'New');
+    const key = keyOf(t);
+    while ((await store.takeTls13Ticket(key.id, Date.now())).ticket) {
+      // spend the fresh tickets so that the next offer is a re-offer
+    }
+    await own.stop(); // the upstream goes away: the re-offered ticket meets a refused connect
+    await assert.rejects(dialTls(t, dialer.ctx), /ECONNREFUSED/);
+    assert.equal((await store.facts(key.id)).refusesReuse, false, 'a refused connect is not a refused ticket');
     await dialer.close();
   });
 
