@@ -102,6 +102,19 @@ describe('audit report on hand-written logs', () => {
     assert.equal(r.destinations[0].verdict.reusedTickets, 'refused');
   });
 
+  test('reused tickets: one refusal among many acceptances is no anti-replay; an expired re-offer is no refusal', async () => {
+    const reoffer = (i: number, over: Partial<HandshakeEvent>): string =>
+      hs({ time: minute(i), offered: 'tls13-ticket', offeredHash: 'aaaaaaaaaaaa', reoffered: i > 0, resumed: true, fullCause: undefined, ...over });
+    const mostlyAccepted = [0, 1, 2, 3, 4].map((i) => reoffer(i, {}));
+    mostlyAccepted.push(reoffer(5, { resumed: false, fullCause: 'refused' })); // a key rotation, say
+    const e = { destination: 'mx.e.test:25', offeredHash: 'eeeeeeeeeeee' };
+    const onlyExpired = [reoffer(0, e), reoffer(1, { ...e, resumed: false, fullCause: 'expired' })];
+    const r = await auditReport({ files: [file([...mostlyAccepted, ...onlyExpired])], format: 'json' });
+    const verdict = (d: string): string => r.destinations.find((x) => x.destination === d)!.verdict.reusedTickets;
+    assert.equal(verdict('mx.a.test:25'), 'accepted');
+    assert.equal(verdict('mx.e.test:25'), 'untested');
+  });
+
   test('repeats further apart than --ticket-window are not matched', async () => {
     const f = file([
       hs({ time: minute(0), offered: 'tls13-ticket', offeredHash: '0000000000aa', resumed: true, fullCause: undefined }),

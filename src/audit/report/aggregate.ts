@@ -103,11 +103,14 @@ export class HandshakeStats {
       case 'tls12-session':
         this.offered[e.offered]++;
     }
+    // A full handshake after a second offer is a refusal only when the cause says so: an expired
+    // ticket or a version-mixed balancer says nothing about single use (old lines have no cause).
+    const refused = !e.resumed && (e.fullCause === undefined || e.fullCause === 'refused');
     if (e.reoffered) {
       this.reoffered++;
       if (!e.error) {
         if (e.resumed) this.reofferedResumed++;
-        else this.reofferedRefused++;
+        else if (refused) this.reofferedRefused++;
       }
     }
     if (repeat) {
@@ -116,7 +119,7 @@ export class HandshakeStats {
       else this.repeatUnattributed++;
       if (!e.error) {
         if (e.resumed) this.repeatResumed++;
-        else this.repeatRefused++;
+        else if (refused) this.repeatRefused++;
       }
     }
     if (e.error) {

@@ -5,7 +5,7 @@ import type { HandshakeStats } from './aggregate.js';
  * - k: tickets it hands out after a full TLS 1.3 handshake (the most frequent count);
  * - renews: does a resumed handshake bring a new ticket (most of them do);
  * - reused tickets: refused (anti-replay: a ticket offered a second time got a full handshake),
- *   accepted, or untested (nothing was ever offered twice);
+ *   accepted, or untested (nothing was ever offered twice); the majority of second offers decides;
  * - ceiling: the share of connections strictly single-use tickets can resume at best: k/(k+1)
  *   when it does not renew, about 1 when it renews, 1 for TLS 1.2 (the session is multi-use).
  */
@@ -27,7 +27,10 @@ export function verdictOf(s: HandshakeStats): Verdict {
   const resumed13 = total(s.tls13TicketsAfterResumed);
   const renewing = resumed13 - s.tls13TicketsAfterResumed[0];
   const renews = resumed13 === 0 ? 'unknown' : renewing * 2 > resumed13 ? 'yes' : 'no';
-  const reusedTickets = s.reofferedRefused + s.repeatRefused > 0 ? 'refused' : s.reofferedResumed + s.repeatResumed > 0 ? 'accepted' : 'untested';
+  // One refusal among many acceptances is a key rotation or a restart, not anti-replay.
+  const refusedReuse = s.reofferedRefused + s.repeatRefused;
+  const acceptedReuse = s.reofferedResumed + s.repeatResumed;
+  const reusedTickets = refusedReuse === 0 && acceptedReuse === 0 ? 'untested' : refusedReuse > acceptedReuse ? 'refused' : 'accepted';
   const tls12 = s.versions.get('TLSv1.2') ?? 0;
   const tls13 = s.versions.get('TLSv1.3') ?? 0;
 
