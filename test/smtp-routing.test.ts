@@ -17,6 +17,7 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
   let good: FaultServer;
   let direct: FaultServer;
   let relayHop: FaultServer;
+  let stalled: FaultServer;
   let sh: Smarthost;
   let cert: CertPair;
   let deadAddress: string;
@@ -29,9 +30,18 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     const directAddress = await freeLoopbackAddress(port);
     direct = await startFaultServer({ host: directAddress, port, name: 'amx.test' });
     relayHop = await startFaultServer({ name: 'relay.hop.test' });
+    const stalledAddress = await freeLoopbackAddress(port);
+    stalled = await startFaultServer({ host: stalledAddress, port, fault: 'stall-greeting', name: 'mx1.stall.test' });
     dns = await startDnsmasq({
-      mx: ['dest.test,mx1.dest.test,10', 'dest.test,mx2.dest.test,20'],
-      hosts: [`mx1.dest.test,${deadAddress}`, 'mx2.dest.test,127.0.0.1', `amx.test,${directAddress}`, `secure.test,127.0.0.1`],
+      mx: [
+        'dest.test,mx1.dest.test,10', 'dest.test,mx2.dest.test,20',
+        'stall.test,mx1.stall.test,10', 'stall.test,mx2.dest.test,20',
+        'slow.test,mx1.stall.test,10', 'slow.test,mx2.stall.test,20', 'slow.test,mx2.dest.test,30',
+      ],
+      hosts: [
+        `mx1.dest.test,${deadAddress}`, 'mx2.dest.test,127.0.0.1', `amx.test,${directAddress}`, `secure.test,127.0.0.1`,
+        `mx1.stall.test,${stalledAddress}`, `mx2.stall.test,${stalledAddress}`,
+      ],
       rawRecords: ['null.test,15,000000'],
     });
     sh = await startSmarthost(
@@ -51,7 +61,7 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
   after(async () => {
     await sh?.stop();
     await dns?.stop();
-    for (const s of [good, direct, relayHop]) await s?.stop();
+    for (const s of [good, direct, relayHop, stalled]) await s?.stop();
   });
 
   async function deliver(rcpt: string, id: string): Promise<{ rcpt: string; final: number }> {
@@ -92,6 +102,60 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     assert.equal((await deliver('user@routed.test', 'transport')).final, 250);
     assert.equal((await deliver('user@a.sub.test', 'transport-sub')).final, 250);
     assert.equal(relayHop.stored.length, 2);
+  });
+
+  /** A smarthost whose upstream replies may take 10 s, but one host's setup only 1 s. */
+  async function boundedSetup(rcptBudgetSeconds: number): Promise<Smarthost> {
+    return startSmarthost(
+      {
+        route: { mode: 'mx', port: good.port },
+        tls: { level: 'may' },
+        timeouts: { idleSeconds: 10, dataSeconds: 5, connectSeconds: 1, replySeconds: 10, dataDoneSeconds: 5, setupSeconds: 1, rcptBudgetSeconds },
+      },
+      { dns: { servers: [dns.server] } },
+    );
+  }
+
+  test('a first MX that stalls its greeting costs setupSeconds, not replySeconds: the backup MX delivers', async () => {
+    const s = await boundedSetup(8);
+    try {
+      const before = good.stored.length;
+      const d = await dial(s.port);
+      await d.cmd('EHLO client.test');
+      assert.equal((await d.cmd('MAIL FROM:<a@client.test>')).code, 250);
+      // The legacy client's own RCPT timeout (Postfix smtp_rcpt_timeout, scaled down): 4 s < replySeconds.
+      d.write('RCPT TO:<user@stall.test>\r\n');
+      assert.equal((await d.read(4000)).code, 250);
+      const r = await d.cmd('DATA');
+      assert.equal(r.code, 354);
+      d.write(message('stalled-mx1').replace(/^\./gm, '..') + '.\r\n');
+      assert.equal((await d.read(5000)).code, 250);
+      d.close();
+      assert.equal(good.stored.length, before + 1, 'delivered once, via MX2');
+      assert.ok(stalled.connections >= 1, 'MX1 was tried first');
+      const [tx] = await s.waitForTransactions(1);
+      assert.match(tx!.nextHop!, /^mx2\.dest\.test\[127\.0\.0\.1\]/);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('the RCPT budget ends the MX walk: 451 4.4.1 before the client would time out, the third MX never dialed', async () => {
+    const s = await boundedSetup(1.5);
+    try {
+      const goodBefore = good.connections;
+      const stalledBefore = stalled.connections;
+      const d = await dial(s.port);
+      await d.cmd('EHLO client.test');
+      assert.equal((await d.cmd('MAIL FROM:<a@client.test>')).code, 250);
+      d.write('RCPT TO:<user@slow.test>\r\n');
+      assert.match((await d.read(4000)).raw, /^451 4\.4\.1/);
+      assert.equal(stalled.connections - stalledBefore, 2, 'MX1 for 1 s, MX2 for the 0.5 s left');
+      assert.equal(good.connections, goodBefore, 'MX3 is not tried once the budget is spent');
+      d.close();
+    } finally {
+      await s.stop();
+    }
   });
 
   test('secure checks the next-hop domain, verify the MX host name', async () => {

@@ -86,8 +86,18 @@ export const smtpListenerSchema = z.strictObject({
       replySeconds: seconds.default(300),
       /** The upstream's reply to the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
       dataDoneSeconds: seconds.default(600),
+      /**
+       * One upstream host's whole setup (connect, greeting, EHLO, STARTTLS, TLS, AUTH): a stalled
+       * first MX must leave time for the next one within the client's own RCPT timeout.
+       */
+      setupSeconds: seconds.default(60),
+      /**
+       * Total time a client's RCPT may wait for a next hop (DNS and every host tried); then 451.
+       * Below Postfix's smtp_rcpt_timeout (300 s) so the client gets an answer, not a timeout.
+       */
+      rcptBudgetSeconds: seconds.default(240),
     })
-    .default({ idleSeconds: 300, dataSeconds: 180, connectSeconds: 30, replySeconds: 300, dataDoneSeconds: 600 }),
+    .default({ idleSeconds: 300, dataSeconds: 180, connectSeconds: 30, replySeconds: 300, dataDoneSeconds: 600, setupSeconds: 60, rcptBudgetSeconds: 240 }),
   /** Envelope addresses in the audit log: none, domains only, or full addresses. */
   logAddresses: z.enum(['none', 'domain', 'full']).default('none'),
 });

@@ -42,6 +42,8 @@ export class SmtpListener extends TcpListener {
         connectMs: t.connectSeconds * 1000,
         replyMs: t.replySeconds * 1000,
         dataDoneMs: t.dataDoneSeconds * 1000,
+        setupMs: t.setupSeconds * 1000,
+        rcptBudgetMs: t.rcptBudgetSeconds * 1000,
       },
     };
     super({

@@ -225,16 +225,18 @@ class SmtpServerSession {
     if (tx.hop && tx.hop.key !== key) {
       return this.answer(tx, reply(452, '4.5.3', 'this recipient has another next hop; send it in a new transaction'));
     }
+    // The client's own RCPT timeout (Postfix: 300 s) runs from here: answer before it fires.
+    const budgetEnd = performance.now() + this.opts.upstream.rcptBudgetMs;
     if (!tx.hop) {
       tx.hop = { key, route, domain };
-      tx.hopFailure = await this.openHop(tx);
+      tx.hopFailure = await this.openHop(tx, budgetEnd);
     }
     if (tx.hopFailure) return this.answer(tx, tx.hopFailure);
 
     const upstream = tx.upstream!;
     let r: Reply;
     try {
-      r = passable(await upstream.command(`RCPT TO:<${address}>`), upstream);
+      r = passable(await upstream.command(`RCPT TO:<${address}>`, budgetLeft(budgetEnd, this.opts.upstream.replyMs)), upstream);
     } catch (err) {
       r = this.upstreamFailed(tx, err);
     }
@@ -244,7 +246,7 @@ class SmtpServerSession {
   }
 
   /** Connects (or reuses) the transaction's next hop and sends MAIL FROM; returns a reply on failure. */
-  private async openHop(tx: Transaction): Promise<Reply | undefined> {
+  private async openHop(tx: Transaction, budgetEnd: number): Promise<Reply | undefined> {
     const { route, domain, key } = tx.hop!;
     for (let attempt = 0; attempt < 2; attempt++) {
       let upstream: UpstreamSession | undefined;
@@ -257,7 +259,7 @@ class SmtpServerSession {
         this.dropSpare();
         const resolved = await this.opts.router.resolve(route, domain);
         if (!resolved.ok) return resolved.reply;
-        const opened = await this.connectFirst(resolved.candidates, route);
+        const opened = await this.connectFirst(resolved.candidates, route, budgetEnd);
         if (!(opened instanceof UpstreamSession)) return opened;
         upstream = opened;
       }
@@ -274,7 +276,7 @@ class SmtpServerSession {
       if (tx.smtputf8) params += ' SMTPUTF8';
       let r: SmtpReply;
       try {
-        r = await upstream.command(`MAIL FROM:<${tx.from.address}>${params}`);
+        r = await upstream.command(`MAIL FROM:<${tx.from.address}>${params}`, budgetLeft(budgetEnd, this.opts.upstream.replyMs));
       } catch (err) {
         if (reused) continue; // the kept connection had gone stale: once more on a fresh one
         return this.upstreamFailed(tx, err);
@@ -290,12 +292,20 @@ class SmtpServerSession {
     return reply(451, '4.4.2', 'next hop connection failed');
   }
 
-  /** The hosts in order; the first that takes the connection (and TLS as the policy demands) wins. */
-  private async connectFirst(candidates: Array<Parameters<typeof UpstreamSession.open>[0]>, route: Route): Promise<UpstreamSession | Reply> {
+  /**
+   * The hosts in order; the first that takes the connection (and TLS as the policy demands) wins.
+   * Each host gets `setupMs` at most, and no host is tried once the RCPT budget is spent.
+   */
+  private async connectFirst(candidates: Array<Parameters<typeof UpstreamSession.open>[0]>, route: Route, budgetEnd: number): Promise<UpstreamSession | Reply> {
     let last: UpstreamError | undefined;
     for (const c of candidates) {
+      const now = performance.now();
+      if (now >= budgetEnd) {
+        const why = last ? `; last: ${last.reply.text}` : '';
+        return reply(451, '4.4.1', `no next hop ready within ${this.opts.upstream.rcptBudgetMs / 1000}s${why}`);
+      }
       try {
-        return await UpstreamSession.open(c, route.tls, route.auth, this.opts.upstream);
+        return await UpstreamSession.open(c, route.tls, route.auth, this.opts.upstream, Math.min(now + this.opts.upstream.setupMs, budgetEnd));
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err;
         last = err;
@@ -496,6 +506,11 @@ class SmtpServerSession {
     if (!this.socket.destroyed) this.socket.end();
     await Promise.allSettled(this.closing);
   }
+}
+
+/** A reply wait: `replyMs`, but never past the RCPT budget (at least 1 ms, so it still times out cleanly). */
+function budgetLeft(budgetEnd: number, replyMs: number): number {
+  return Math.max(1, Math.min(replyMs, budgetEnd - performance.now()));
 }
 
 /**

@@ -21,6 +21,10 @@ export interface UpstreamOptions {
   connectMs: number;
   replyMs: number;
   dataDoneMs: number;
+  /** Bounds one host's whole setup, connect to ready for MAIL (every read before MAIL). */
+  setupMs: number;
+  /** Bounds a client's RCPT wait for its next hop: DNS and every host tried. */
+  rcptBudgetMs: number;
 }
 
 export type UpstreamStage = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'auth' | 'transaction';
@@ -70,14 +74,21 @@ export class UpstreamSession {
    * One host under the policy; `may` retries once in cleartext after a failed STARTTLS or handshake.
    * Every attempt that fails before TLS writes an `upstream.error` line (a failed handshake: the
    * dialer's `tls.handshake`); the cleartext retry's own failure is marked `cleartextFallback`.
+   * `deadline` (a `performance.now()` time) ends the host's setup, the cleartext retry included.
    */
-  static async open(hop: HopIdentity, policy: TlsPolicy, auth: Credentials | undefined, opts: UpstreamOptions): Promise<UpstreamSession> {
+  static async open(
+    hop: HopIdentity,
+    policy: TlsPolicy,
+    auth: Credentials | undefined,
+    opts: UpstreamOptions,
+    deadline = performance.now() + opts.setupMs,
+  ): Promise<UpstreamSession> {
     try {
-      return await UpstreamSession.openOnce(hop, policy, auth, opts, policy.level !== 'none', false);
+      return await UpstreamSession.openOnce(hop, policy, auth, opts, policy.level !== 'none', false, deadline);
     } catch (err) {
       const tlsFailed = err instanceof UpstreamError && (err.stage === 'tls' || err.stage === 'starttls');
       if (!tlsFailed || policy.level !== 'may') throw err;
-      return UpstreamSession.openOnce(hop, policy, auth, opts, false, true);
+      return UpstreamSession.openOnce(hop, policy, auth, opts, false, true, deadline);
     }
   }
 
@@ -88,7 +99,10 @@ export class UpstreamSession {
     opts: UpstreamOptions,
     startTls: boolean,
     cleartextFallback: boolean,
+    deadline: number,
   ): Promise<UpstreamSession> {
+    // Each wait is its own timeout, capped by what is left of the host's setup time.
+    const within = (ms: number): number => Math.max(1, Math.min(ms, deadline - performance.now()));
     const label = hop.hostName === hop.connect ? `${hop.connect}:${hop.port}` : `${hop.hostName}[${hop.connect}]:${hop.port}`;
     const attempt = { listener: opts.dial.listener, destination: `${hop.connect}:${hop.port}`, started: performance.now(), cleartextFallback };
     // Set once the handshake is attempted: from then on failures are the dialer's (or the transaction's) to report.
@@ -100,7 +114,7 @@ export class UpstreamSession {
     };
     let raw: Socket;
     try {
-      raw = await connectTcp(hop.connect, hop.port, opts.connectMs);
+      raw = await connectTcp(hop.connect, hop.port, within(opts.connectMs));
     } catch (err) {
       throw audited(new UpstreamError((err as Error).message, 'connect', reply(451, '4.4.1', `cannot connect to ${label}`), true, { cause: err }));
     }
@@ -110,7 +124,7 @@ export class UpstreamSession {
     let tls: UpstreamTls | undefined;
     const read = async (stage: UpstreamStage): Promise<SmtpReply> => {
       try {
-        return await reader.read(opts.replyMs);
+        return await reader.read(within(opts.replyMs));
       } catch (err) {
         throw lost(err, stage, label);
       }
@@ -144,7 +158,7 @@ export class UpstreamSession {
         const target = tlsTargetFor(policy, hop, ehloName)!;
         tlsAttempted = true;
         try {
-          tls = await dialTls(target, { ...opts.dial, handshakeTimeoutMs: opts.connectMs }, raw);
+          tls = await dialTls(target, { ...opts.dial, handshakeTimeoutMs: within(opts.connectMs) }, raw);
         } catch (err) {
           throw new UpstreamError((err as Error).message, 'tls', reply(451, '4.7.5', `TLS with ${label} failed: ${(err as Error).message}`), true);
         }
