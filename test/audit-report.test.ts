@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
 import type { HandshakeEvent } from '../src/audit/events.js';
+import { Aggregator } from '../src/audit/report/aggregate.js';
 import { LogHistogram } from '../src/audit/report/histogram.js';
 import { OfferedTickets } from '../src/audit/report/offered-tickets.js';
 import type { AuditReport } from '../src/audit/report/report.js';
@@ -113,6 +114,18 @@ describe('audit report on hand-written logs', () => {
     const verdict = (d: string): string => r.destinations.find((x) => x.destination === d)!.verdict.reusedTickets;
     assert.equal(verdict('mx.a.test:25'), 'accepted');
     assert.equal(verdict('mx.e.test:25'), 'untested');
+  });
+
+  test('HTML series are kept for a bounded set of destinations, the busiest among them', () => {
+    const agg = new Aggregator({ series: true });
+    // One busy destination among 500 one-off ones (a relay talking to many MX hosts).
+    for (let i = 0; i < 500; i++) {
+      agg.addLine(hs({ time: minute(i % 60), destination: `mx${i}.test:25` }));
+      agg.addLine(hs({ time: minute(i % 60), destination: 'busy.test:25' }));
+    }
+    assert.equal(agg.destinations.size, 501, 'every destination is still counted');
+    assert.ok(agg.series.size <= 64, `series kept: ${agg.series.size}`);
+    assert.ok(agg.series.has('busy.test:25'), 'the busiest keeps its series');
   });
 
   test('repeats further apart than --ticket-window are not matched', async () => {

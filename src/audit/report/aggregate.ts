@@ -224,6 +224,9 @@ export interface InputCounts {
   pooledHandshakes: number;
 }
 
+/** Destinations whose time series are kept for the HTML charts (which draw the 8 busiest). */
+const MAX_SERIES = 64;
+
 export class Aggregator {
   readonly destinations = new Map<string, HandshakeStats>();
   readonly input: InputCounts = { lines: 0, blank: 0, malformed: 0, truncated: 0, otherEvents: 0, filteredOut: 0, handshakes: 0, smtpTransactions: 0, clientsRefused: 0, upstreamErrors: 0, pooledHandshakes: 0 };
@@ -336,12 +339,32 @@ export class Aggregator {
       const sample = { timeMs, resumed: e.resumed, failed: e.error !== undefined, handshakeMs: e.handshakeMs, ticketsLeft: e.ticketsLeft };
       let series = this.series.get(destination);
       if (!series) {
+        if (this.series.size >= MAX_SERIES) this.dropQuietestSeries();
         series = new Series(this.axis);
         this.series.set(destination, series);
       }
       series.add(sample);
       this.overallSeries.add(sample);
     }
+  }
+
+  /**
+   * The charts draw the busiest destinations only, so series are kept for at most MAX_SERIES of
+   * them (space-saving: a newcomer replaces the quietest so far). A busy destination keeps its
+   * series from the moment it first overtook the quietest; one that was evicted early and came back
+   * shows only its later buckets. Without this, a relay to 20,000 MX hosts held 20,000 series.
+   */
+  private dropQuietestSeries(): void {
+    let quietest: string | undefined;
+    let least = Infinity;
+    for (const d of this.series.keys()) {
+      const n = this.destinations.get(d)?.connections ?? 0;
+      if (n < least) {
+        least = n;
+        quietest = d;
+      }
+    }
+    if (quietest !== undefined) this.series.delete(quietest);
   }
 
   /** All destinations' failed attempts together. */
