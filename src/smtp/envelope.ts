@@ -71,7 +71,7 @@ function validLocal(local: string): boolean {
 }
 
 export function validDomain(domain: string): boolean {
-  if (domain.startsWith('[')) return /^\[(?:[0-9.]+|IPv6:[0-9A-Fa-f:.]+)\]$/.test(domain);
+  if (domain.startsWith('[')) return /^\[(?:[0-9.]+|IPv6:[0-9A-Fa-f:.]+)\]$/i.test(domain);
   if (domain.length > 255) return false;
   return domain.split('.').every((label) => LABEL.test(label));
 }

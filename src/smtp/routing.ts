@@ -78,7 +78,8 @@ export class Router {
       const host = route.host!;
       return { ok: true, candidates: [{ connect: host, port: route.port, hostName: host, nextHop: host }] };
     }
-    const literal = /^\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]$/.exec(domain);
+    // Case-insensitive: the envelope parser lower-cases domains, so the tag arrives as `ipv6:`.
+    const literal = /^\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]$/i.exec(domain);
     if (literal) {
       const ip = literal[1]!;
       if (isIP(ip) === 0) return fail(550, '5.1.2', `bad address literal ${domain}`);

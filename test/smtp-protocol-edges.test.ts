@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { describe, test } from 'node:test';
+import { smtpListenerSchema } from '../src/config/smtp-schema.js';
+import { Router } from '../src/smtp/routing.js';
+import { dial, message, sendMessage } from './support/smtp-client.js';
+import { startFaultServer } from './support/smtp-fault-server.js';
+import { startSmarthost } from './support/smarthost.js';
+
+const timeouts = { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 };
+
+/** Whether this machine can listen on ::1 (containers without IPv6 loopback cannot). */
+async function hasIpv6Loopback(): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(0, '::1', () => server.close(() => resolve(true)));
+  });
+}
+
+describe('smtp listener: address literals', () => {
+  test('an [IPv6:...] literal routes to that address, whatever the case of its tag', async () => {
+    const l = smtpListenerSchema.parse({ name: 'sh', type: 'smtp', listen: '127.0.0.1:0', route: { mode: 'mx', port: 2525 }, tls: { level: 'none' } });
+    const router = new Router(l, undefined);
+    const route = router.routeFor('[ipv6:::1]');
+    for (const domain of ['[ipv6:::1]', '[IPv6:::1]', '[IPV6:::1]']) {
+      const r = await router.resolve(route, domain);
+      assert.ok(r.ok, domain);
+      assert.deepEqual(r.candidates.map((c) => `${c.connect}:${c.port}`), ['::1:2525'], domain);
+    }
+  });
+
+  test('RCPT TO:<u@[IPv6:::1]> is delivered to the next hop on ::1', async (t) => {
+    if (!(await hasIpv6Loopback())) return t.skip('no IPv6 loopback on this machine (the routing itself is tested above)');
+    const hop = await startFaultServer({ host: '::1' });
+    const sh = await startSmarthost({ route: { mode: 'mx', port: hop.port }, tls: { level: 'none' }, timeouts });
+    try {
+      const d = await dial(sh.port);
+      await d.cmd('EHLO client.test');
+      const sent = await sendMessage(d, 'a@client.test', ['u@[IPv6:::1]'], message('ipv6-literal'));
+      d.close();
+      assert.equal(sent.replies[1]!.code, 250, sent.replies[1]!.raw);
+      assert.equal(sent.final.code, 250);
+      assert.equal(hop.stored.length, 1);
+      assert.deepEqual(hop.stored[0]!.to, ['<u@[IPv6:::1]>']);
+    } finally {
+      await sh.stop();
+      await hop.stop();
+    }
+  });
+});
