@@ -49,3 +49,38 @@ describe('smtp listener: address literals', () => {
     }
   });
 });
+
+describe('smtp listener: out-of-protocol upstream replies', () => {
+  const cases: Array<['data-250' | 'dot-354', string]> = [
+    ['data-250', 'DATA answered 250'],
+    ['dot-354', 'the final dot answered 354'],
+  ];
+  for (const [fault, what] of cases) {
+    test(`${what}: the client gets 451 4.5.0, the upstream connection is dropped, the retry is stored once`, async () => {
+      const hop = await startFaultServer({ fault });
+      const sh = await startSmarthost({ route: { mode: 'relay', host: '127.0.0.1', port: hop.port }, tls: { level: 'none' }, timeouts });
+      try {
+        const d = await dial(sh.port);
+        await d.cmd('EHLO client.test');
+        const sent = await sendMessage(d, 'a@client.test', ['b@dest.test'], message(fault));
+        assert.match(sent.final.raw, /^451 4\.5\.0/, sent.final.raw);
+        assert.equal(sent.replies.filter((r) => r.code === 354).length, fault === 'dot-354' ? 1 : 0, 'only our own 354 reaches the client');
+        await hop.closedConnections(1); // the session with the unknown state is not kept
+        assert.equal(hop.stored.length, 0);
+        const [tx] = await sh.waitForTransactions(1);
+        assert.equal(tx!.code, 451);
+        assert.match(tx!.error!, /answered/);
+
+        hop.fault = 'none';
+        const again = await sendMessage(d, 'a@client.test', ['b@dest.test'], message(fault));
+        assert.equal(again.final.code, 250);
+        assert.equal(hop.stored.length, 1);
+        assert.equal(hop.connections, 2, 'a fresh connection for the retry');
+        d.close();
+      } finally {
+        await sh.stop();
+        await hop.stop();
+      }
+    });
+  }
+});

@@ -337,6 +337,8 @@ class SmtpServerSession {
     } catch (err) {
       r = this.upstreamFailed(tx, err);
     }
+    // DATA gets 354, or a refusal; a 2xx here would tell the client its message was taken.
+    if (r.code < 400 && r.code !== 354) r = outOfProtocol(tx, upstream, 'DATA', r.code);
     if (r.code !== 354) return this.finish(tx, r, true);
     this.send(reply(354, '', 'End data with <CR><LF>.<CR><LF>'));
     return this.finish(tx, await this.relayMessage(tx, upstream), false);
@@ -384,11 +386,13 @@ class SmtpServerSession {
       tx.error = `lost the connection to ${upstream.label} in DATA`;
       return reply(451, '4.4.2', `lost the connection to ${upstream.label} in DATA; try again later`);
     }
+    let r: Reply;
     try {
-      return passable(await upstream.endData(), upstream);
+      r = passable(await upstream.endData(), upstream);
     } catch (err) {
       return this.upstreamFailed(tx, err);
     }
+    return r.code >= 300 && r.code < 400 ? outOfProtocol(tx, upstream, 'the end of data', r.code) : r;
   }
 
   /**
@@ -506,6 +510,13 @@ class SmtpServerSession {
     if (!this.socket.destroyed) this.socket.end();
     await Promise.allSettled(this.closing);
   }
+}
+
+/** A reply the command does not allow: the connection's state is unknown, so it is dropped and the mail kept. */
+function outOfProtocol(tx: Transaction, upstream: UpstreamSession, what: string, code: number): LocalReply {
+  upstream.abort();
+  tx.error = `${upstream.label} answered ${what} with ${code}`;
+  return reply(451, '4.5.0', `${upstream.label} answered ${what} out of protocol`);
 }
 
 /** A reply wait: `replyMs`, but never past the RCPT budget (at least 1 ms, so it still times out cleanly). */

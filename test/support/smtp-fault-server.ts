@@ -17,7 +17,11 @@ export type Fault =
   | 'stall-greeting'
   | 'stall-after-dot'
   | 'reject-rcpt'
-  | 'tempfail-data';
+  | 'tempfail-data'
+  /** Answers DATA with 250 instead of 354 (out of protocol). */
+  | 'data-250'
+  /** Answers the final dot with 354 (out of protocol); stores nothing. */
+  | 'dot-354';
 
 export interface FaultServerOptions {
   host?: string;
@@ -214,6 +218,10 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
           say('451 4.3.0 Try again');
           continue;
         }
+        if (state.fault === 'data-250') {
+          say('250 2.0.0 Ok');
+          continue;
+        }
         say('354 End data with <CR><LF>.<CR><LF>');
         const lines: Buffer[] = [];
         let seen = 0;
@@ -228,6 +236,10 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         }
         if (state.fault === 'drop-after-dot') return drop();
         if (state.fault === 'stall-after-dot') continue; // never answers the dot
+        if (state.fault === 'dot-354') {
+          say('354 go on');
+          continue;
+        }
         state.stored.push({ from, to, body: Buffer.concat(lines), tls });
         say(`250 2.0.0 Ok: queued as Q${state.stored.length}`);
       } else if (verb === 'RSET') {
