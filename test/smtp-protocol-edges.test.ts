@@ -84,3 +84,27 @@ describe('smtp listener: out-of-protocol upstream replies', () => {
     });
   }
 });
+
+describe('smtp listener: upstream connections are never leaked', () => {
+  test('MAIL refused by a next hop that is out of step: the client gets the refusal, the upstream is closed at once', async () => {
+    const hop = await startFaultServer({ fault: 'mail-refused-twice' });
+    const sh = await startSmarthost({ route: { mode: 'relay', host: '127.0.0.1', port: hop.port }, tls: { level: 'none' }, timeouts });
+    try {
+      const d = await dial(sh.port);
+      await d.cmd('EHLO client.test');
+      assert.equal((await d.cmd('MAIL FROM:<a@client.test>')).code, 250);
+      assert.match((await d.cmd('RCPT TO:<b@dest.test>')).raw, /^550 5\.7\.1/);
+      // The client session is still open: only closing the out-of-step upstream ends this connection.
+      const closed = await Promise.race([
+        hop.closedConnections(1).then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3000).unref()),
+      ]);
+      assert.ok(closed, 'the upstream connection was closed while the client stayed connected');
+      assert.equal((await d.cmd('RSET')).code, 250);
+      d.close();
+    } finally {
+      await sh.stop();
+      await hop.stop();
+    }
+  });
+});

@@ -287,6 +287,7 @@ class SmtpServerSession {
         return undefined;
       }
       if (upstream.alive) this.spare = { key, session: upstream };
+      else upstream.abort(); // out of step or closing: neither kept nor left open
       return passed;
     }
     return reply(451, '4.4.2', 'next hop connection failed');

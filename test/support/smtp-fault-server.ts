@@ -21,7 +21,9 @@ export type Fault =
   /** Answers DATA with 250 instead of 354 (out of protocol). */
   | 'data-250'
   /** Answers the final dot with 354 (out of protocol); stores nothing. */
-  | 'dot-354';
+  | 'dot-354'
+  /** Refuses MAIL and sends a second, unasked reply behind the refusal (out of step). */
+  | 'mail-refused-twice';
 
 export interface FaultServerOptions {
   host?: string;
@@ -202,6 +204,10 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
           continue;
         }
         if (state.fault === 'drop-after-mail') return drop();
+        if (state.fault === 'mail-refused-twice') {
+          say('550 5.7.1 Sender refused\r\n250 2.1.0 Ok');
+          continue;
+        }
         from = l.slice(10);
         to = [];
         say('250 2.1.0 Ok');
