@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { smtpListenerSchema } from '../src/config/smtp-schema.js';
 import { Router } from '../src/smtp/routing.js';
@@ -102,6 +102,31 @@ describe('smtp listener: upstream connections are never leaked', () => {
       assert.ok(closed, 'the upstream connection was closed while the client stayed connected');
       assert.equal((await d.cmd('RSET')).code, 250);
       d.close();
+    } finally {
+      await sh.stop();
+      await hop.stop();
+    }
+  });
+});
+
+describe('smtp listener: a client that half-closes', () => {
+  test('a whole pipelined transaction, QUIT, then FIN: the client still gets the 250 for its message and the 221', async () => {
+    const hop = await startFaultServer();
+    const sh = await startSmarthost({ route: { mode: 'relay', host: '127.0.0.1', port: hop.port }, tls: { level: 'none' }, timeouts });
+    try {
+      const socket = connect({ host: '127.0.0.1', port: sh.port });
+      socket.on('error', () => undefined);
+      let received = '';
+      socket.on('data', (c: Buffer) => (received += c.toString('latin1')));
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      const body = message('half-close').replace(/^\./gm, '..');
+      socket.end(`EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<b@dest.test>\r\nDATA\r\n${body}.\r\nQUIT\r\n`);
+      await closed;
+      const codes = received.split('\r\n').filter((l) => /^\d{3} /.test(l)).map((l) => l.slice(0, 3));
+      assert.deepEqual(codes, ['220', '250', '250', '250', '354', '250', '221'], received);
+      assert.match(received, /250 2\.0\.0 Ok: queued as Q1\r\n221 /);
+      assert.equal(hop.stored.length, 1);
     } finally {
       await sh.stop();
       await hop.stop();

@@ -52,6 +52,9 @@ export class SmtpListener extends TcpListener {
       allow: l.allow,
       maxConnections: l.maxConnections,
       audit: deps.audit,
+      // A client may send `.` and QUIT, then its FIN: the reply to the dot must still reach it, or
+      // it retries a message the next hop already took (a duplicate).
+      allowHalfOpen: true,
       serve: (socket) => serveSmtp(socket, { ...session, draining: this.draining.signal }),
       refuse: (socket, why) =>
         socket.write(
