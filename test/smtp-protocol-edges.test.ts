@@ -133,3 +133,37 @@ describe('smtp listener: a client that half-closes', () => {
     }
   });
 });
+
+describe('smtp listener: abandoned transactions', () => {
+  test('MAIL, RCPT, RSET is marked abandoned in the audit line and counted as result="abandoned", not 2xx', async () => {
+    const hop = await startFaultServer();
+    const sh = await startSmarthost(
+      { route: { mode: 'relay', host: '127.0.0.1', port: hop.port }, tls: { level: 'none' }, timeouts },
+      { admin: { listen: '127.0.0.1:0' } },
+    );
+    try {
+      const d = await dial(sh.port);
+      await d.cmd('EHLO client.test');
+      assert.equal((await d.cmd('MAIL FROM:<>')).code, 250);
+      assert.equal((await d.cmd('RCPT TO:<probe@dest.test>')).code, 250);
+      assert.equal((await d.cmd('RSET')).code, 250);
+      const sent = await sendMessage(d, 'a@client.test', ['b@dest.test'], message('after-probe'));
+      assert.equal(sent.final.code, 250);
+      d.close();
+      const [probe, delivered] = await sh.waitForTransactions(2);
+      assert.equal(probe!.code, 250);
+      assert.equal(probe!.abandoned, true);
+      assert.equal(delivered!.abandoned, undefined);
+      assert.equal(hop.stored.length, 1);
+
+      const text = await (await fetch(`http://127.0.0.1:${sh.service.admin!.address().port}/metrics`)).text();
+      const count = (result: string): number | undefined =>
+        Number(new RegExp(`^ticketbooth_smtp_transactions_total\\{[^}]*result="${result}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      assert.equal(count('abandoned'), 1, text);
+      assert.equal(count('2xx'), 1);
+    } finally {
+      await sh.stop();
+      await hop.stop();
+    }
+  });
+});

@@ -74,7 +74,7 @@ export class Metrics {
     });
     this.smtpTransactions = new Counter({
       name: 'ticketbooth_smtp_transactions_total',
-      help: 'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx)',
+      help: 'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx), or abandoned by the client after a 2xx RCPT',
       labelNames: ['listener', 'result'],
       registers,
     });
@@ -126,7 +126,8 @@ export class Metrics {
       case 'tls.handshake':
         return this.observeHandshake(e);
       case 'smtp.transaction':
-        this.smtpTransactions.inc({ listener: e.listener, result: `${Math.floor(e.code / 100)}xx` });
+        // A probe (MAIL, RCPT 250, RSET) is no delivery; an abandon after a 4xx/5xx stays a failure.
+        this.smtpTransactions.inc({ listener: e.listener, result: e.abandoned && e.code < 400 ? 'abandoned' : `${Math.floor(e.code / 100)}xx` });
         return;
       case 'client.refused':
         this.clientsRefused.inc({ listener: e.listener, reason: e.reason });

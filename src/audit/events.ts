@@ -55,6 +55,11 @@ export interface SmtpTransactionEvent {
   from?: string;
   to?: string[];
   error?: string;
+  /**
+   * The client ended the transaction (RSET, EHLO, QUIT, disconnect) before any reply to DATA or to
+   * the end of data: `code` is then a RCPT reply, not a verdict on a message (e.g. an address probe).
+   */
+  abandoned?: boolean;
 }
 
 export interface ClientRefusedEvent {

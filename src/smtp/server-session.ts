@@ -432,7 +432,7 @@ class SmtpServerSession {
     this.tx = undefined;
     if (tx.hop) {
       tx.error ??= 'abandoned by the client';
-      this.audit(tx);
+      this.audit(tx, true);
     }
     const up = tx.upstream;
     if (up?.alive && tx.hop) {
@@ -457,7 +457,8 @@ class SmtpServerSession {
     this.spare = undefined;
   }
 
-  private audit(tx: Transaction): void {
+  /** `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
+  private audit(tx: Transaction, abandoned = false): void {
     const event: SmtpTransactionEvent = {
       event: 'smtp.transaction',
       listener: this.opts.listener,
@@ -474,6 +475,7 @@ class SmtpServerSession {
       event.to = tx.recipients.map((r) => forLog(r, this.opts.logAddresses)!);
     }
     if (tx.error) event.error = tx.error;
+    if (abandoned) event.abandoned = true;
     this.opts.audit.record(event);
   }
 
@@ -504,7 +506,7 @@ class SmtpServerSession {
     this.tx = undefined;
     if (tx?.hop) {
       tx.error ??= 'client went away';
-      this.audit(tx);
+      this.audit(tx, true);
     }
     if (tx?.upstream) this.closing.push(tx.upstream.quit());
     this.dropSpare();
