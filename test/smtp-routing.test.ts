@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { makeCert, type CertPair } from './support/certs.js';
+import { policyFor, tlsTargetFor } from '../src/smtp/tls-policy.js';
+import { keyOf } from '../src/upstream/tls-target.js';
 import { startDnsmasq, type Dnsmasq } from './support/dnsmasq.js';
 import { missing } from './support/interop.js';
 import { freeLoopbackAddress } from './support/ports.js';
@@ -18,6 +20,8 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
   let direct: FaultServer;
   let relayHop: FaultServer;
   let stalled: FaultServer;
+  let subdomainCert: CertPair;
+  let underNextHop: FaultServer;
   let sh: Smarthost;
   let cert: CertPair;
   let deadAddress: string;
@@ -32,15 +36,20 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     relayHop = await startFaultServer({ name: 'relay.hop.test' });
     const stalledAddress = await freeLoopbackAddress(port);
     stalled = await startFaultServer({ host: stalledAddress, port, fault: 'stall-greeting', name: 'mx1.stall.test' });
+    subdomainCert = makeCert(['mx1.example.test']);
+    const underAddress = await freeLoopbackAddress(port);
+    underNextHop = await startFaultServer({ host: underAddress, port, cert: subdomainCert, starttls: true, name: 'mx1.example.test' });
     dns = await startDnsmasq({
       mx: [
         'dest.test,mx1.dest.test,10', 'dest.test,mx2.dest.test,20',
         'stall.test,mx1.stall.test,10', 'stall.test,mx2.dest.test,20',
         'slow.test,mx1.stall.test,10', 'slow.test,mx2.stall.test,20', 'slow.test,mx2.dest.test,30',
+        'example.test,mx1.example.test,10',
       ],
       hosts: [
         `mx1.dest.test,${deadAddress}`, 'mx2.dest.test,127.0.0.1', `amx.test,${directAddress}`, `secure.test,127.0.0.1`,
         `mx1.stall.test,${stalledAddress}`, `mx2.stall.test,${stalledAddress}`,
+        `mx1.example.test,${underAddress}`, `other.test,${underAddress}`,
       ],
       rawRecords: ['null.test,15,000000'],
     });
@@ -61,7 +70,7 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
   after(async () => {
     await sh?.stop();
     await dns?.stop();
-    for (const s of [good, direct, relayHop, stalled]) await s?.stop();
+    for (const s of [good, direct, relayHop, stalled, underNextHop]) await s?.stop();
   });
 
   async function deliver(rcpt: string, id: string): Promise<{ rcpt: string; final: number }> {
@@ -183,5 +192,35 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     assert.match((await d.cmd('RCPT TO:<user@secure.test>')).raw, /^451 4\.7\.5/);
     d.close();
     await s.stop();
+  });
+
+  test('secure takes a certificate for a name under the next-hop domain (Postfix dot-nexthop), not one elsewhere', async () => {
+    const s = await startSmarthost(
+      { route: { mode: 'mx', port: good.port }, tls: { level: 'secure', ca: subdomainCert.certFile }, timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 } },
+      { dns: { servers: [dns.server] } },
+    );
+    try {
+      const d = await dial(s.port);
+      await d.cmd('EHLO client.test');
+      // example.test's MX presents mx1.example.test: under the next hop, accepted.
+      const r = await sendMessage(d, 'a@client.test', ['user@example.test'], message('dot-nexthop'));
+      assert.equal(r.final.code, 250, r.final.raw);
+      assert.equal(underNextHop.stored.length, 1);
+      assert.equal(underNextHop.stored[0]!.tls, true);
+      // other.test's (implicit) MX is the same host: mx1.example.test is not under other.test.
+      await d.cmd('MAIL FROM:<a@client.test>');
+      assert.match((await d.cmd('RCPT TO:<user@other.test>')).raw, /^451 4\.7\.5/);
+      assert.equal(underNextHop.stored.length, 1);
+      d.close();
+    } finally {
+      await s.stop();
+    }
+    // The match rule is part of the trust decision: a session made under dot-nexthop is never offered under exact.
+    const hop = { connect: '127.0.0.1', port: 25, hostName: 'mx1.example.test', nextHop: 'example.test' };
+    const mx = tlsTargetFor(policyFor('mx', { level: 'secure' }, undefined, () => ''), hop, 'mx1.example.test')!;
+    const relay = tlsTargetFor(policyFor('relay', { level: 'secure' }, undefined, () => ''), hop, 'mx1.example.test')!;
+    assert.equal(mx.verifyMatch, 'dot-nexthop');
+    assert.equal(relay.verifyMatch, undefined);
+    assert.notEqual(keyOf(mx).id, keyOf(relay).id);
   });
 });

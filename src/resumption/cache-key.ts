@@ -15,6 +15,8 @@ export interface TrustInputs {
   verify: 'none' | 'chain' | 'name';
   /** The name the certificate must match when verify is `name` (defaults to servername). */
   verifyName?: string;
+  /** How `verifyName` is matched: exactly, or also any name under it (Postfix's dot-nexthop). */
+  verifyMatch?: 'exact' | 'dot-nexthop';
   minVersion?: string;
   maxVersion?: string;
   ciphers?: string;
@@ -57,6 +59,8 @@ export function cacheKey(t: TrustInputs): CacheKey {
     t.ciphers ?? '',
     t.clientCert === undefined ? '' : digest(t.clientCert),
     (t.ehloName ?? '').toLowerCase(),
+    // Appended only when not exact, so keys made before this field existed stay valid.
+    ...(t.verifyMatch === 'dot-nexthop' ? ['dot-nexthop'] : []),
   ]);
   const id = createHash('sha256').update(canonical).digest('hex');
   return { id, short: id.slice(0, 12), destination: `${t.host}:${t.port}` };

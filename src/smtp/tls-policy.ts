@@ -9,7 +9,8 @@ import type { TlsTarget } from '../upstream/tls-target.js';
  *   cleartext on a new connection to the same host (what Postfix does);
  * - encrypt: TLS required, certificate not checked;
  * - verify: TLS required, chain and the MX host name (mode mx) or relay host checked;
- * - secure: TLS required, chain and the next-hop domain (mode mx) or relay host checked.
+ * - secure: TLS required, chain and the next-hop domain or a name under it (mode mx), or the
+ *   relay host (mode relay), checked.
  * Required levels never fall back: the host counts as failed and the next MX host is tried.
  */
 export interface TlsPolicy {
@@ -19,6 +20,11 @@ export interface TlsPolicy {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   ciphers?: string;
+  /**
+   * Under `secure`, how the next-hop name is matched: mode mx also takes names under the domain
+   * (Postfix's default smtp_tls_secure_cert_match = nexthop, dot-nexthop); mode relay exactly.
+   */
+  secureMatch: 'exact' | 'dot-nexthop';
 }
 
 export function tlsRequired(level: TlsLevel): boolean {
@@ -36,6 +42,7 @@ export function policyFor(
   const level = t.level ?? (mode === 'mx' ? 'may' : 'secure');
   return {
     level,
+    secureMatch: mode === 'mx' ? 'dot-nexthop' : 'exact',
     ...(t.ca !== undefined ? { ca: readCa(t.ca) } : {}),
     ...(t.minVersion ? { minVersion: t.minVersion } : {}),
     ...(t.maxVersion ? { maxVersion: t.maxVersion } : {}),
@@ -64,6 +71,7 @@ export function tlsTargetFor(policy: TlsPolicy, hop: HopIdentity, ehloName: stri
     ...(policy.ca !== undefined ? { ca: policy.ca } : {}),
     verify: checked ? 'name' : 'none',
     ...(checked ? { verifyName: policy.level === 'secure' ? hop.nextHop : hop.hostName } : {}),
+    ...(policy.level === 'secure' && policy.secureMatch === 'dot-nexthop' && isIP(hop.nextHop) === 0 ? { verifyMatch: 'dot-nexthop' as const } : {}),
     ...(policy.minVersion ? { minVersion: policy.minVersion } : {}),
     ...(policy.maxVersion ? { maxVersion: policy.maxVersion } : {}),
     ...(policy.ciphers ? { ciphers: policy.ciphers } : {}),

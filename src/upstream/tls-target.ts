@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { checkServerIdentity } from 'node:tls';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { cacheKey, type CacheKey } from '../resumption/cache-key.js';
 
 /** Everything that decides how one upstream TLS connection is made and trusted. */
@@ -15,6 +15,8 @@ export interface TlsTarget {
   verify: 'name' | 'chain' | 'none';
   /** The name the certificate must carry under `name` (defaults to servername, then host). */
   verifyName?: string;
+  /** exact (default): the certificate names `verifyName`; dot-nexthop: or any name under it. */
+  verifyMatch?: 'exact' | 'dot-nexthop';
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   ciphers?: string;
@@ -37,6 +39,7 @@ export function keyOf(t: TlsTarget): CacheKey {
     ca: t.ca,
     verify: t.verify,
     verifyName: t.verifyName,
+    verifyMatch: t.verifyMatch,
     minVersion: t.minVersion,
     maxVersion: t.maxVersion,
     ciphers: t.ciphers,
@@ -64,6 +67,23 @@ export function connectOptions(t: TlsTarget): ConnectionOptions {
     opts.key = t.key;
   }
   opts.checkServerIdentity =
-    t.verify === 'name' ? (_host, cert) => checkServerIdentity(verifyName, cert) : () => undefined;
+    t.verify !== 'name'
+      ? () => undefined
+      : t.verifyMatch === 'dot-nexthop'
+        ? (_host, cert) => {
+            const err = checkServerIdentity(verifyName, cert);
+            return err && namesUnder(cert, verifyName) ? undefined : err;
+          }
+        : (_host, cert) => checkServerIdentity(verifyName, cert);
   return opts;
+}
+
+/** Whether a DNS name in the certificate lies under `domain` (`mx1.example.org`, `*.example.org` for `example.org`). */
+function namesUnder(cert: PeerCertificate, domain: string): boolean {
+  const suffix = '.' + domain.toLowerCase().replace(/\.$/, '');
+  const names = (cert.subjectaltname ?? '')
+    .split(', ')
+    .filter((e) => e.startsWith('DNS:'))
+    .map((e) => e.slice(4).toLowerCase().replace(/\.$/, ''));
+  return names.some((n) => n.endsWith(suffix) && n.length > suffix.length);
 }
