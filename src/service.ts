@@ -8,6 +8,7 @@ import { HttpEgressListener } from './listeners/http-egress.js';
 import type { Listener } from './listeners/listener.js';
 import { SmtpListener } from './listeners/smtp-listener.js';
 import { TcpListener } from './listeners/tcp-listener.js';
+import { refusalLine } from './smtp/replies.js';
 import { serveTunnel, tunnelOptionsFromConfig } from './listeners/tunnel.js';
 import { ResumptionCache } from './resumption/policy.js';
 import { createStore } from './resumption/create-store.js';
@@ -97,7 +98,7 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps): Listener {
         audit: deps.audit,
         allowHalfOpen: true,
         serve: (socket) => serveTunnel(socket, tunnel),
-        refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusal(why)) : undefined,
+        refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusalLine(why)) : undefined,
       });
     }
     case 'smtp':
@@ -105,8 +106,4 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps): Listener {
     case 'http':
       return new HttpEgressListener({ ...l, audit: deps.audit, dial, origins: originResolver(l) });
   }
-}
-
-function refusal(reason: 'allow-list' | 'connection-limit'): string {
-  return reason === 'allow-list' ? '554 5.7.1 ticketbooth: access denied\r\n' : '421 4.7.0 ticketbooth: too many connections\r\n';
 }

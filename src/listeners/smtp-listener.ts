@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { DnsConfig, SmtpListenerConfig } from '../config/smtp-schema.js';
 import type { ResumptionCache } from '../resumption/policy.js';
+import { refusalLine } from '../smtp/replies.js';
 import { Router } from '../smtp/routing.js';
 import { serveSmtp } from '../smtp/server-session.js';
 import { TcpListener } from './tcp-listener.js';
@@ -56,12 +57,7 @@ export class SmtpListener extends TcpListener {
       // it retries a message the next hop already took (a duplicate).
       allowHalfOpen: true,
       serve: (socket) => serveSmtp(socket, { ...session, draining: this.draining.signal }),
-      refuse: (socket, why) =>
-        socket.write(
-          why === 'allow-list'
-            ? `554 5.7.1 ${name} ticketbooth: access denied\r\n`
-            : `421 4.7.0 ${name} ticketbooth: too many connections, try again later\r\n`,
-        ),
+      refuse: (socket, why) => socket.write(refusalLine(why, name)),
     });
   }
 

@@ -24,3 +24,9 @@ export function format(r: Reply): string {
 export function reply(code: number, enhanced: string, text: string): LocalReply {
   return { code, enhanced, text };
 }
+
+/** What a refused SMTP client hears before the close: 554 outside the allow list, 421 over the limit. */
+export function refusalLine(reason: 'allow-list' | 'connection-limit', hostname?: string): string {
+  const who = hostname ? `${hostname} ticketbooth` : 'ticketbooth';
+  return reason === 'allow-list' ? `554 5.7.1 ${who}: access denied\r\n` : `421 4.7.0 ${who}: too many connections, try again later\r\n`;
+}
