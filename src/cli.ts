@@ -112,7 +112,11 @@ async function run(config: Config): Promise<void> {
   }
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal while draining is an operator who will not wait: cut everything now.
+      process.stderr.write(`ticketbooth: ${signal} again: exiting without waiting for open sessions\n`);
+      process.exit(1);
+    }
     stopping = true;
     process.stderr.write(`ticketbooth: ${signal}: draining (up to ${config.shutdownTimeoutSeconds}s)\n`);
     service.stop().then(

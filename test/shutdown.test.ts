@@ -132,6 +132,25 @@ describe('shutdown of the real CLI process', { skip: missing('openssl') }, () =>
     });
   }
 
+  test('a second signal while draining exits at once with 1, without waiting for the open session', async () => {
+    const server = await startNodeTlsServer({ cert });
+    const cli = await startCli(server, cert, 30);
+    try {
+      const { socket } = await openSession(cli.port);
+      socket.write('RECV 10\nhello');
+      await cli.waitFor(/"event":"tls\.handshake"/);
+      cli.child.kill('SIGTERM');
+      await cli.waitFor(/SIGTERM: draining/);
+      cli.child.kill('SIGINT');
+      await cli.waitFor(/SIGINT again: exiting/);
+      assert.equal(await cli.exit, 1, 'well before the 30 s shutdown timeout');
+      socket.destroy();
+    } finally {
+      cli.child.kill('SIGKILL');
+      await server.stop();
+    }
+  });
+
   test('a session that does not finish is cut at shutdownTimeoutSeconds, and the exit is still 0', async () => {
     const server = await startNodeTlsServer({ cert });
     const cli = await startCli(server, cert, 1);
