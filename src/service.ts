@@ -7,7 +7,7 @@ import type { DnsConfig } from './config/smtp-schema.js';
 import { HttpEgressListener } from './listeners/http-egress.js';
 import type { Listener } from './listeners/listener.js';
 import { SmtpListener } from './listeners/smtp-listener.js';
-import { TcpListener } from './listeners/tcp-listener.js';
+import { admission, TcpListener } from './listeners/tcp-listener.js';
 import { refusalLine } from './smtp/replies.js';
 import { serveTunnel, tunnelOptionsFromConfig } from './listeners/tunnel.js';
 import { ResumptionCache } from './resumption/policy.js';
@@ -91,11 +91,7 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps): Listener {
     case 'tunnel': {
       const tunnel = tunnelOptionsFromConfig(l, targetFromConfig(l.upstream), dial);
       return new TcpListener({
-        name: l.name,
-        listen: l.listen,
-        allow: l.allow,
-        maxConnections: l.maxConnections,
-        audit: deps.audit,
+        ...admission(l, deps.audit),
         allowHalfOpen: true,
         serve: (socket) => serveTunnel(socket, tunnel),
         refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusalLine(why)) : undefined,

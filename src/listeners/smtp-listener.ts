@@ -5,7 +5,7 @@ import type { ResumptionCache } from '../resumption/policy.js';
 import { refusalLine } from '../smtp/replies.js';
 import { Router } from '../smtp/routing.js';
 import { serveSmtp } from '../smtp/server-session.js';
-import { TcpListener } from './tcp-listener.js';
+import { admission, TcpListener } from './tcp-listener.js';
 
 export interface SmtpListenerDeps {
   cache: ResumptionCache;
@@ -48,11 +48,7 @@ export class SmtpListener extends TcpListener {
       },
     };
     super({
-      name: l.name,
-      listen: l.listen,
-      allow: l.allow,
-      maxConnections: l.maxConnections,
-      audit: deps.audit,
+      ...admission(l, deps.audit),
       // A client may send `.` and QUIT, then its FIN: the reply to the dot must still reach it, or
       // it retries a message the next hop already took (a duplicate).
       allowHalfOpen: true,

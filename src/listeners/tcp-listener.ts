@@ -20,6 +20,14 @@ export interface TcpListenerOptions {
   refuse?(socket: Socket, reason: 'allow-list' | 'connection-limit'): void;
 }
 
+/** The admission part of a listener's config (every listener type has these keys). */
+export function admission(
+  l: { name: string; listen: string; allow: readonly string[]; maxConnections: number },
+  audit: AuditLog,
+): Pick<TcpListenerOptions, 'name' | 'listen' | 'allow' | 'maxConnections' | 'audit'> {
+  return { name: l.name, listen: l.listen, allow: l.allow, maxConnections: l.maxConnections, audit };
+}
+
 /** Longer than the dialer's close grace (2 s), so a cut session's upstream close completes. */
 const CUT_SETTLE_MS = 3000;
 

@@ -37,8 +37,6 @@ export const OTHER_DESTINATIONS = '(other destinations)';
 export const MAX_TICKETS_COUNTED = 16;
 const MAX_DISTINCT = 8;
 
-export const FULL_CAUSES: readonly FullHandshakeCause[] = ['nothing-offered', 'expired', 'refused', 'version-mismatch'];
-
 export class HandshakeStats {
   connections = 0;
   failed = 0;
