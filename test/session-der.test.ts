@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { parseSession, SessionParseError } from '../src/resumption/session-der.js';
+import { unwrapSession } from '../src/resumption/session-envelope.js';
 import { makeCert, type CertPair } from './support/certs.js';
 import { missing } from './support/interop.js';
 import { getTls, startNodeTlsServer, startSServer, type SServerMode } from './support/servers.js';
@@ -24,9 +25,9 @@ interface OpenSslView {
   sessionId: Buffer;
 }
 
-function openSslView(der: Buffer): OpenSslView {
+function openSslView(session: Buffer): OpenSslView {
   const file = join(dir, `s-${Math.random().toString(36).slice(2)}.der`);
-  writeFileSync(file, der);
+  writeFileSync(file, unwrapSession(session).der); // OpenSSL reads the DER, not Node's envelope
   const text = execFileSync('openssl', ['sess_id', '-inform', 'DER', '-in', file, '-noout', '-text'], { encoding: 'utf8' });
   const field = (re: RegExp): string | undefined => re.exec(text)?.[1];
   const ticketHex = /TLS session ticket:\n((?:\s+[0-9a-f]{4} - .*\n)+)/.exec(text)?.[1];
@@ -115,7 +116,7 @@ describe('session DER reader on buffers from real servers', { skip: missing('ope
     const server = await startSServer('tls13', cert);
     let der: Buffer;
     try {
-      der = (await getTls({ host: server.host, port: server.port, servername: 'localhost', ca: cert.cert })).sessions[0];
+      der = unwrapSession((await getTls({ host: server.host, port: server.port, servername: 'localhost', ca: cert.cert })).sessions[0]).der;
     } finally {
       await server.stop();
     }

@@ -24,6 +24,7 @@ export class Metrics {
   private readonly handshakes: Counter<'listener' | 'destination_class' | 'protocol' | 'offered' | 'resumed'>;
   private readonly fullHandshakes: Counter<'listener' | 'destination_class' | 'cause'>;
   private readonly ticketsReceived: Counter<'listener' | 'destination_class'>;
+  private readonly sessionsUnreadable: Counter<'listener'>;
   private readonly reoffers: Counter<'listener' | 'destination_class' | 'resumed'>;
   private readonly upstreamErrors: Counter<'listener' | 'destination_class' | 'cause' | 'stage'>;
   private readonly handshakeSeconds: Histogram<'listener' | 'resumed'>;
@@ -49,6 +50,12 @@ export class Metrics {
       name: 'ticketbooth_tls_tickets_received_total',
       help: 'TLS 1.3 tickets and TLS 1.2 sessions received from upstreams and stored',
       labelNames: ['listener', 'destination_class'],
+      registers,
+    });
+    this.sessionsUnreadable = new Counter({
+      name: 'ticketbooth_sessions_unreadable_total',
+      help: 'Sessions or tickets received from upstreams that could not be read, so were not kept (resumption is off there)',
+      labelNames: ['listener'],
       registers,
     });
     this.reoffers = new Counter({
@@ -84,6 +91,8 @@ export class Metrics {
       labelNames: ['listener', 'reason'],
       registers,
     });
+    // Zero from the start, so a rate or an alert on it works before the first unreadable session.
+    for (const l of sources.listeners) this.sessionsUnreadable.inc({ listener: l.name }, 0);
     const store = sources.store;
     const size = async (): Promise<{ destinations: number; tickets: number }> => store.size();
     new Gauge({
@@ -149,6 +158,7 @@ export class Metrics {
     this.handshakes.inc({ ...base, protocol, offered: e.offered, resumed });
     if (!e.resumed) this.fullHandshakes.inc({ ...base, cause: e.fullCause ?? 'unknown' });
     if (e.ticketsReceived > 0) this.ticketsReceived.inc(base, e.ticketsReceived);
+    if (e.ticketsUnreadable) this.sessionsUnreadable.inc({ listener: e.listener }, e.ticketsUnreadable);
     if (e.reoffered) this.reoffers.inc({ ...base, resumed });
     this.handshakeSeconds.observe({ listener: e.listener, resumed }, e.handshakeMs / 1000);
   }

@@ -29,6 +29,8 @@ export interface HandshakeEvent {
   fullCause?: FullHandshakeCause;
   /** Tickets (TLS 1.3) or sessions (TLS 1.2) received on this connection. */
   ticketsReceived: number;
+  /** Sessions the server sent that could not be read (so not kept); absent when none. */
+  ticketsUnreadable?: number;
   /** Hashes of what was received, newest last. */
   receivedHashes: string[];
   /** TLS 1.3 tickets left in the slot after this connection. */

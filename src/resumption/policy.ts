@@ -1,5 +1,6 @@
 import type { CacheKey } from './cache-key.js';
-import { parseSession, type SessionInfo } from './session-der.js';
+import { parseSession, SessionParseError, type SessionInfo } from './session-der.js';
+import type { UnreadableReason } from './session-error.js';
 import type { NegotiatedVersion, StoredTicket, TicketStore } from './store.js';
 import { ticketHash } from './ticket-hash.js';
 
@@ -34,6 +35,16 @@ export interface Offer {
   emptyBecause?: 'empty' | 'expired';
 }
 
+/** What became of a session the server handed out. */
+export type Received =
+  | { kind: 'stored'; info: SessionInfo; hash: string }
+  /** Resumption cannot work with what this runtime hands out: counted, audited, said on stderr. */
+  | { kind: 'unreadable'; reason: UnreadableReason }
+  /** Read, and rightly not kept (lifetime 0, expired on arrival, no identity, another version). */
+  | { kind: 'not-resumable' };
+
+const NOT_RESUMABLE: Received = { kind: 'not-resumable' };
+
 export type FullHandshakeCause = 'nothing-offered' | 'expired' | 'refused' | 'version-mismatch';
 
 const SEVEN_DAYS_S = 7 * 24 * 3600;
@@ -66,31 +77,33 @@ export class ResumptionCache {
   }
 
   /**
-   * Stores a session Node handed out in a `'session'` event. Returns what was stored (for the audit
-   * line), or undefined when the buffer held nothing resumable.
+   * Stores a session Node handed out in a `'session'` event, whole (Node's envelope included: it
+   * is what `tls.connect` takes back). Says what became of it, for the audit line.
    */
-  async received(key: CacheKey, der: Buffer): Promise<{ info: SessionInfo; hash: string } | undefined> {
+  async received(key: CacheKey, buf: Buffer): Promise<Received> {
     let info: SessionInfo;
     try {
-      info = parseSession(der);
-    } catch {
-      return undefined; // an unreadable buffer is not worth a failed connection
+      info = parseSession(buf);
+    } catch (err) {
+      // Never worth a failed connection, never silent: the caller counts and reports it.
+      if (err instanceof SessionParseError) return { kind: 'unreadable', reason: err.reason };
+      throw err;
     }
     const identity = info.ticket && info.ticket.length > 0 ? info.ticket : info.sessionId;
-    if (identity.length === 0) return undefined;
+    if (identity.length === 0) return NOT_RESUMABLE;
     // A TLS 1.3 ticket with lifetime 0 must be discarded at once (RFC 8446 4.6.1); OpenSSL leaves
     // zero fields out of the DER, so for TLS 1.3 "no hint" is that zero.
-    if (info.version === 'TLSv1.3' && !(info.lifetimeHint && info.lifetimeHint > 0)) return undefined;
-    const stored: StoredTicket = { session: der, hash: ticketHash(identity), expiresAt: this.expiry(info) };
-    if (stored.expiresAt <= this.clock()) return undefined;
+    if (info.version === 'TLSv1.3' && !(info.lifetimeHint && info.lifetimeHint > 0)) return NOT_RESUMABLE;
+    const stored: StoredTicket = { session: buf, hash: ticketHash(identity), expiresAt: this.expiry(info) };
+    if (stored.expiresAt <= this.clock()) return NOT_RESUMABLE;
     if (info.version === 'TLSv1.3') {
       await this.store.insertTls13Ticket(key.id, stored, this.options.ticketsPerDestination, this.clock());
     } else if (info.version === 'TLSv1.2') {
       await this.store.setTls12Session(key.id, stored);
     } else {
-      return undefined;
+      return NOT_RESUMABLE;
     }
-    return { info, hash: stored.hash };
+    return { kind: 'stored', info, hash: stored.hash };
   }
 
   /** Learns from a finished handshake; returns why it was a full handshake, if it was. */

@@ -1,8 +1,14 @@
+import { SessionParseError } from './session-error.js';
+import { unwrapSession } from './session-envelope.js';
+
 /**
- * Reads the few fields ticketbooth needs from the DER session buffer Node hands out
- * (OpenSSL's i2d_SSL_SESSION). Small on purpose: a SEQUENCE of five universal fields,
- * then optional EXPLICIT context-tagged fields; tags we do not know are skipped.
+ * Reads the few fields ticketbooth needs from a session buffer Node hands out: OpenSSL's
+ * i2d_SSL_SESSION, bare (Node 20) or inside Node's envelope (22+, see session-envelope.ts).
+ * Small on purpose: a SEQUENCE of five universal fields, then optional EXPLICIT context-tagged
+ * fields; tags we do not know are skipped.
  */
+
+export { SessionParseError } from './session-error.js';
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3' | 'other';
 
@@ -16,10 +22,8 @@ export interface SessionInfo {
   ticket?: Buffer;
   /** The TLS 1.2 session id (empty for stateless tickets). */
   sessionId: Buffer;
-}
-
-export class SessionParseError extends Error {
-  readonly code = 'ERR_SESSION_DER';
+  /** The name Node bound the session to (its envelope); undefined for bare DER. */
+  boundTo?: string;
 }
 
 interface Tlv {
@@ -29,24 +33,24 @@ interface Tlv {
 }
 
 function readTlv(buf: Buffer, offset: number): Tlv {
-  if (offset + 2 > buf.length) throw new SessionParseError(`truncated TLV at ${offset}`);
+  if (offset + 2 > buf.length) throw new SessionParseError('malformed-der', `truncated TLV at ${offset}`);
   const tag = buf[offset];
-  if ((tag & 0x1f) === 0x1f) throw new SessionParseError(`multi-byte tag at ${offset}`);
+  if ((tag & 0x1f) === 0x1f) throw new SessionParseError('malformed-der', `multi-byte tag at ${offset}`);
   let len = buf[offset + 1];
   let pos = offset + 2;
   if (len & 0x80) {
     const n = len & 0x7f;
-    if (n === 0 || n > 4 || pos + n > buf.length) throw new SessionParseError(`bad length at ${offset}`);
+    if (n === 0 || n > 4 || pos + n > buf.length) throw new SessionParseError('malformed-der', `bad length at ${offset}`);
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[pos + i];
     pos += n;
   }
-  if (pos + len > buf.length) throw new SessionParseError(`value overruns buffer at ${offset}`);
+  if (pos + len > buf.length) throw new SessionParseError('malformed-der', `value overruns buffer at ${offset}`);
   return { tag, value: buf.subarray(pos, pos + len), next: pos + len };
 }
 
 function readUint(value: Buffer): number {
-  if (value.length > 7) throw new SessionParseError('integer too large');
+  if (value.length > 7) throw new SessionParseError('malformed-der', 'integer too large');
   let n = 0;
   for (const b of value) n = n * 256 + b;
   return n;
@@ -55,7 +59,7 @@ function readUint(value: Buffer): number {
 /** The universal INTEGER or OCTET STRING inside an EXPLICIT context tag. */
 function inner(value: Buffer, expectTag: number): Buffer {
   const tlv = readTlv(value, 0);
-  if (tlv.tag !== expectTag) throw new SessionParseError(`expected tag ${expectTag}, got ${tlv.tag}`);
+  if (tlv.tag !== expectTag) throw new SessionParseError('malformed-der', `expected tag ${expectTag}, got ${tlv.tag}`);
   return tlv.value;
 }
 
@@ -64,14 +68,16 @@ const OCTET_STRING = 0x04;
 const SEQUENCE = 0x30;
 const CONTEXT = 0xa0; // context-specific, constructed
 
-export function parseSession(der: Buffer): SessionInfo {
+export function parseSession(buf: Buffer): SessionInfo {
+  const { der, servername } = unwrapSession(buf);
   const outer = readTlv(der, 0);
-  if (outer.tag !== SEQUENCE) throw new SessionParseError('not a DER SEQUENCE');
+  if (outer.tag !== SEQUENCE) throw new SessionParseError('malformed-der', 'not a DER SEQUENCE');
+  if (outer.next !== der.length) throw new SessionParseError('malformed-der', 'bytes after the session');
   const body = outer.value;
   let pos = 0;
   const field = (tag: number): Buffer => {
     const tlv = readTlv(body, pos);
-    if (tlv.tag !== tag) throw new SessionParseError(`expected tag ${tag} at ${pos}, got ${tlv.tag}`);
+    if (tlv.tag !== tag) throw new SessionParseError('malformed-der', `expected tag ${tag} at ${pos}, got ${tlv.tag}`);
     pos = tlv.next;
     return tlv.value;
   };
@@ -85,6 +91,7 @@ export function parseSession(der: Buffer): SessionInfo {
     version: sslVersion === 0x0304 ? 'TLSv1.3' : sslVersion === 0x0303 ? 'TLSv1.2' : 'other',
     issuedAt: 0,
     sessionId: Buffer.from(sessionId),
+    ...(servername !== undefined ? { boundTo: servername } : {}),
   };
   while (pos < body.length) {
     const tlv = readTlv(body, pos);

@@ -3,6 +3,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { HandshakeEvent } from '../audit/events.js';
 import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
+import { warnUnreadableOnce } from '../resumption/unreadable-warning.js';
 import { errorCodeOf } from './error-code.js';
 import { recordUpstreamError } from './record-failure.js';
 import { connectOptions, keyOf, servernameOf, type TlsTarget } from './tls-target.js';
@@ -95,10 +96,13 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     for (const w of sessionWaiters) setImmediate(w);
     storing = storing
       .then(async () => {
-        const stored = await ctx.cache.received(key, der);
-        if (stored) {
+        const got = await ctx.cache.received(key, der);
+        if (got.kind === 'stored') {
           event.ticketsReceived++;
-          event.receivedHashes.push(stored.hash);
+          event.receivedHashes.push(got.hash);
+        } else if (got.kind === 'unreadable') {
+          event.ticketsUnreadable = (event.ticketsUnreadable ?? 0) + 1;
+          warnUnreadableOnce(got.reason, key.destination);
         }
       })
       // A store that fails costs this ticket, never the next ones, the connection or the process

@@ -52,6 +52,8 @@ export class HandshakeStats {
   /** Tickets or sessions received, per successful full and resumed handshake (any version). */
   receivedAfterFull = 0;
   receivedAfterResumed = 0;
+  /** Sessions the servers sent that ticketbooth could not read (resumption off there). */
+  ticketsUnreadable = 0;
   /** TLS 1.3 only: how many handshakes received 0, 1, 2, ... tickets. */
   tls13TicketsAfterFull = new Uint32Array(MAX_TICKETS_COUNTED + 1);
   tls13TicketsAfterResumed = new Uint32Array(MAX_TICKETS_COUNTED + 1);
@@ -129,6 +131,7 @@ export class HandshakeStats {
     if (tls13) this.tls13++;
     else if (e.protocol === 'TLSv1.2') this.tls12++;
     else if (e.protocol) increment(this.otherVersions, this.otherVersions.has(e.protocol) || this.otherVersions.size < MAX_DISTINCT ? e.protocol : 'other');
+    this.ticketsUnreadable += Math.max(0, (e.ticketsUnreadable ?? 0) | 0);
     const tickets = Math.min(MAX_TICKETS_COUNTED, Math.max(0, e.ticketsReceived | 0));
     if (e.resumed) {
       this.resumed++;
@@ -155,7 +158,7 @@ export class HandshakeStats {
 
   /** Adds another destination's figures (for the overall view, built once at the end). */
   merge(o: HandshakeStats): void {
-    for (const k of ['connections', 'failed', 'resumed', 'full', 'tls13', 'tls12', 'receivedAfterFull', 'receivedAfterResumed', 'reoffered', 'reofferedResumed', 'reofferedRefused', 'repeatOffers', 'repeatAdaptive', 'repeatUnattributed', 'repeatResumed', 'repeatRefused', 'ticketsLeft'] as const) {
+    for (const k of ['connections', 'failed', 'resumed', 'full', 'tls13', 'tls12', 'receivedAfterFull', 'receivedAfterResumed', 'ticketsUnreadable', 'reoffered', 'reofferedResumed', 'reofferedRefused', 'repeatOffers', 'repeatAdaptive', 'repeatUnattributed', 'repeatResumed', 'repeatRefused', 'ticketsLeft'] as const) {
       this[k] += o[k];
     }
     for (const k of Object.keys(this.fullByCause) as (keyof HandshakeStats['fullByCause'])[]) this.fullByCause[k] += o.fullByCause[k];
@@ -408,6 +411,7 @@ function isHandshake(r: Record<string, unknown>): r is HandshakeEvent & Record<s
   if (typeof r.destination !== 'string' || typeof r.resumed !== 'boolean' || typeof r.offered !== 'string') return false;
   if (typeof r.ticketsReceived !== 'number') r.ticketsReceived = 0;
   if (typeof r.ticketsLeft !== 'number') r.ticketsLeft = 0;
+  if (r.ticketsUnreadable !== undefined && typeof r.ticketsUnreadable !== 'number') delete r.ticketsUnreadable;
   if (typeof r.handshakeMs !== 'number') r.handshakeMs = NaN;
   if (typeof r.reoffered !== 'boolean') r.reoffered = false;
   if (typeof r.servername !== 'string') r.servername = '';

@@ -65,7 +65,7 @@ function statsLines(s: StatsReport): string[] {
     `connections ${s.connections}, resumed ${s.resumed} (${pct(s.resumedShare)}), full ${s.full}, failed ${s.failed}${s.failed ? ` (${entries(s.errors)})` : ''}`,
     `full handshakes by cause: nothing offered ${c['nothing-offered']}, expired ${c.expired}, refused ${c.refused}, version mismatch ${c['version-mismatch']}${c.unknown ? `, unknown ${c.unknown}` : ''}`,
     `TLS versions: ${entries(s.versions) || 'none'}`,
-    `tickets received per full handshake ${num(s.ticketsPerFull)}, per resumed ${num(s.ticketsPerResumed)}`,
+    `tickets received per full handshake ${num(s.ticketsPerFull)}, per resumed ${num(s.ticketsPerResumed)}; unreadable, not kept ${s.ticketsUnreadable}`,
     `adaptive reuse: ${s.adaptiveReuse.reoffered} spent tickets offered again, ${s.adaptiveReuse.resumed} resumed, ${s.adaptiveReuse.refused} refused`,
     `single-use violations (a ticket offered twice): ${s.singleUseViolations.total} (adaptive reuse ${s.singleUseViolations.adaptive}, unattributed ${s.singleUseViolations.unattributed})`,
     `handshake ms: full ${pq(s.handshakeMs.full)}, resumed ${pq(s.handshakeMs.resumed)}`,

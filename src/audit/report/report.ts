@@ -44,6 +44,8 @@ export interface StatsReport {
   errors: Record<string, number>;
   ticketsPerFull: number | null;
   ticketsPerResumed: number | null;
+  /** Sessions received that could not be read, so were not kept. */
+  ticketsUnreadable: number;
   adaptiveReuse: { reoffered: number; resumed: number; refused: number };
   singleUseViolations: { total: number; adaptive: number; unattributed: number };
   handshakeMs: { full: Percentiles; resumed: Percentiles };
@@ -163,6 +165,7 @@ function statsReport(s: HandshakeStats): StatsReport {
     errors: Object.fromEntries(s.errors),
     ticketsPerFull: s.full === 0 ? null : round(s.receivedAfterFull / s.full, 2),
     ticketsPerResumed: s.resumed === 0 ? null : round(s.receivedAfterResumed / s.resumed, 2),
+    ticketsUnreadable: s.ticketsUnreadable,
     adaptiveReuse: { reoffered: s.reoffered, resumed: s.reofferedResumed, refused: s.reofferedRefused },
     singleUseViolations: { total: s.repeatOffers, adaptive: s.repeatAdaptive, unattributed: s.repeatUnattributed },
     handshakeMs: {

@@ -48,6 +48,8 @@ export function verdictOf(s: HandshakeStats): Verdict {
   }
 
   const phrases: string[] = [];
+  // First: it explains every other figure (nothing kept, so nothing resumed).
+  if (s.ticketsUnreadable > 0) phrases.push(`${s.ticketsUnreadable} sessions unreadable, not kept: check the Node.js runtime`);
   if (k !== null) phrases.push(`k=${k} tickets per full handshake`);
   if (renews === 'yes') phrases.push('renews on resumption');
   else if (renews === 'no') phrases.push('no renewal on resumption');
