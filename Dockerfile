@@ -2,7 +2,7 @@
 # Every step here is one .ci/run also exercises on a clean Debian machine (npm ci, npm run build,
 # the built CLI starting), since no container engine runs where this is developed.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +10,7 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # The system CA store for upstream verification (verify: true uses Node's bundled and system CAs).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \

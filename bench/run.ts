@@ -14,6 +14,7 @@ import * as handshakeTime from './handshake-time.js';
 import * as resumption from './resumption.js';
 import type { Section } from './section.js';
 import * as smtp from './smtp.js';
+import * as starttls from './starttls.js';
 import * as throughput from './throughput.js';
 
 interface Entry {
@@ -24,6 +25,7 @@ interface Entry {
 /** Add a section here: an id for the command line and its module's run(). */
 const SECTIONS: Entry[] = [
   { id: 'resumption', run: resumption.run },
+  { id: 'starttls', run: starttls.run },
   { id: 'handshake-time', run: handshakeTime.run },
   { id: 'throughput', run: throughput.run },
   { id: 'smtp', run: smtp.run },

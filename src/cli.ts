@@ -100,7 +100,14 @@ function tunnelConfig(f: TunnelFlags): Config {
   return parseConfig(JSON.stringify(doc), 'command line');
 }
 
+/** The Node.js lines tested in CI; others may work but are not supported (Node 20 is end of life). */
+const SUPPORTED_NODE = [22, 24, 26];
+
 async function run(config: Config): Promise<void> {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (!SUPPORTED_NODE.includes(major)) {
+    process.stderr.write(`ticketbooth: Node ${process.version} is not a supported runtime (tested: ${SUPPORTED_NODE.join(', ')})\n`);
+  }
   const service = await Service.start(config);
   for (const l of service.listeners) {
     const a = l.address();

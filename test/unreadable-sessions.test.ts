@@ -48,7 +48,7 @@ describe('sessions that cannot be read are counted, audited, reported and said',
         b.write('2', '\0nodejs:tls:session:'.length, 'latin1');
         args[0] = b;
       }
-      return realEmit.call(this, name, ...args);
+      return (realEmit as (this: TLSSocket, n: string | symbol, ...a: unknown[]) => boolean).call(this, name, ...args);
     } as typeof realEmit;
     process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
       stderr.push(String(chunk));
