@@ -64,12 +64,25 @@ export interface SmtpTransactionEvent {
   abandoned?: boolean;
 }
 
+/** allow-list: outside `allow`; connection-limit: `maxConnections` reached; client-limit: `maxConnectionsPerClient` reached by its address. */
+export type RefusalReason = 'allow-list' | 'connection-limit' | 'client-limit';
+
 export interface ClientRefusedEvent {
   event: 'client.refused';
   time?: string;
   listener: string;
   client: string;
-  reason: 'allow-list' | 'connection-limit';
+  reason: RefusalReason;
+}
+
+/**
+ * A client that was gone (reset) before it could be admitted: its address can no longer be read,
+ * so none is claimed, and it is no refusal.
+ */
+export interface ClientGoneEvent {
+  event: 'client.gone';
+  time?: string;
+  listener: string;
 }
 
 /** Where an upstream attempt failed before any TLS handshake started. */
@@ -95,4 +108,4 @@ export interface UpstreamErrorEvent {
   cleartextFallback?: boolean;
 }
 
-export type AuditEvent = HandshakeEvent | SmtpTransactionEvent | ClientRefusedEvent | UpstreamErrorEvent;
+export type AuditEvent = HandshakeEvent | SmtpTransactionEvent | ClientRefusedEvent | ClientGoneEvent | UpstreamErrorEvent;

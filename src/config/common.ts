@@ -7,6 +7,9 @@ export const hostPort = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-_]*):\d{1,5}$|^\d{1,5}$/, 'expected HOST:PORT')
   .refine((v) => Number(/(\d+)$/.exec(v)?.[1]) <= 65535, 'port must be at most 65535');
 
+/** Open connections one client address may hold; default (in `admission`): half of `maxConnections`. */
+export const maxConnectionsPerClient = z.number().int().positive().optional();
+
 /** Client addresses or CIDR ranges a listener serves; loopback only by default. */
 export const allowList = z
   .array(z.string().min(1))

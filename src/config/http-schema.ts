@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { allowList, hostPort } from './common.js';
+import { allowList, hostPort, maxConnectionsPerClient } from './common.js';
 
 /**
  * The `type: http` listener: an HTTP forward proxy for legacy clients that send plain `http://`
@@ -30,6 +30,7 @@ export const httpListenerSchema = z.strictObject({
   listen: hostPort,
   allow: allowList,
   maxConnections: z.number().int().positive().default(1000),
+  maxConnectionsPerClient,
   /** Per origin, keyed by `host` or `host:port` as the client writes it in its `http://` URL. */
   upstreams: z.record(z.string().regex(/^[^\s/]+$/, 'expected a host or host:port'), httpOriginSchema).default({}),
   /** For origins not in `upstreams`: certificates verified, system CAs unless `ca` is given. */

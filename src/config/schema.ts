@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { hostPort, allowList } from './common.js';
+import { hostPort, allowList, maxConnectionsPerClient } from './common.js';
 import { adminSchema } from './admin-schema.js';
 import { httpListenerSchema } from './http-schema.js';
 import { dnsSchema, smtpListenerSchema } from './smtp-schema.js';
@@ -35,6 +35,7 @@ export const tunnelListenerSchema = z.strictObject({
   listen: hostPort,
   allow: allowList,
   maxConnections: z.number().int().positive().default(1000),
+  maxConnectionsPerClient,
   upstream: upstreamSchema,
   timeouts: z
     .strictObject({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { allowList, hostPort } from './common.js';
+import { allowList, hostPort, maxConnectionsPerClient } from './common.js';
 
 /**
  * The `type: smtp` listener (a smarthost) and the top-level `dns` section. Kept apart from
@@ -63,6 +63,7 @@ export const smtpListenerSchema = z.strictObject({
   listen: hostPort,
   allow: allowList,
   maxConnections: z.number().int().positive().default(100),
+  maxConnectionsPerClient,
   /** Greeting and EHLO name, on both sides; default the system's host name. */
   hostname: z.string().min(1).optional(),
   route: smtpRouteSchema,
@@ -76,10 +77,18 @@ export const smtpListenerSchema = z.strictObject({
   maxRecipients: z.number().int().positive().default(1000),
   timeouts: z
     .strictObject({
-      /** Waiting for the client's next command (RFC 5321 4.5.3.2.7: 5 minutes). */
+      /**
+       * Waiting for the client's next command (RFC 5321 4.5.3.2.7: 5 minutes): a deadline for the
+       * whole line, not reset by partial bytes; also how long unread replies may wait.
+       */
       idleSeconds: seconds.default(300),
       /** Between two chunks of the client's message (RFC 5321 4.5.3.2.5: 3 minutes). */
       dataSeconds: seconds.default(180),
+      /**
+       * Bytes/s a message must average: all of DATA gets `dataSeconds` plus 1 s per this many bytes
+       * (Postfix's smtpd_min_data_rate, 500). 0: only the per-chunk timeout.
+       */
+      minDataRate: z.number().int().nonnegative().default(500),
       /** Upstream TCP connect, and separately the TLS handshake. */
       connectSeconds: seconds.default(30),
       /** Each upstream reply (RFC 5321 4.5.3.2: 5 minutes). */
@@ -97,7 +106,7 @@ export const smtpListenerSchema = z.strictObject({
        */
       rcptBudgetSeconds: seconds.default(240),
     })
-    .default({ idleSeconds: 300, dataSeconds: 180, connectSeconds: 30, replySeconds: 300, dataDoneSeconds: 600, setupSeconds: 60, rcptBudgetSeconds: 240 }),
+    .default({ idleSeconds: 300, dataSeconds: 180, minDataRate: 500, connectSeconds: 30, replySeconds: 300, dataDoneSeconds: 600, setupSeconds: 60, rcptBudgetSeconds: 240 }),
   /** Envelope addresses in the audit log: none, domains only, or full addresses. */
   logAddresses: z.enum(['none', 'domain', 'full']).default('none'),
 });

@@ -1,3 +1,4 @@
+import type { RefusalReason } from '../audit/events.js';
 import { once } from 'node:events';
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -7,13 +8,14 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { OriginResolver } from '../upstream/http-origin.js';
 import { dialTls, UpstreamTlsError, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
 import type { Listener } from './listener.js';
-import { TcpListener } from './tcp-listener.js';
+import { admission, TcpListener } from './tcp-listener.js';
 
 export interface HttpEgressOptions {
   name: string;
   listen: string;
   allow: readonly string[];
   maxConnections: number;
+  maxConnectionsPerClient?: number;
   audit: AuditLog;
   dial: DialContext;
   origins: OriginResolver;
@@ -39,11 +41,7 @@ export class HttpEgressListener implements Listener {
     this.proxy = new ProxyServer({ port: 0, prepareRequestFunction: (r) => this.prepare(r) });
     this.proxy.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.track(req.socket, res));
     this.tcp = new TcpListener({
-      name: options.name,
-      listen: options.listen,
-      allow: options.allow,
-      maxConnections: options.maxConnections,
-      audit: options.audit,
+      ...admission(options, options.audit),
       serve: (socket) => this.serve(socket),
       refuse: (socket, reason) => socket.write(refusal(reason)),
     });
@@ -129,11 +127,11 @@ class DialedAgent extends Agent {
   }
 }
 
-function refusal(reason: 'allow-list' | 'connection-limit'): string {
+function refusal(reason: RefusalReason): string {
   const [status, text] =
     reason === 'allow-list'
       ? ['403 Forbidden', 'ticketbooth: this client may not use the proxy\n']
-      : ['503 Service Unavailable', 'ticketbooth: too many connections\n'];
+      : ['503 Service Unavailable', `ticketbooth: too many connections${reason === 'client-limit' ? ' from this client' : ''}\n`];
   return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`;
 }
 

@@ -34,6 +34,7 @@ export class SmtpListener extends TcpListener {
       maxRecipients: l.maxRecipients,
       idleMs: t.idleSeconds * 1000,
       dataMs: t.dataSeconds * 1000,
+      minDataRate: t.minDataRate,
       logAddresses: l.logAddresses,
       audit: deps.audit,
       router,

@@ -1,5 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { RefusalReason } from '../audit/events.js';
 import { AllowList } from './allow-list.js';
 import { listenOn } from './listen-address.js';
 
@@ -8,6 +9,8 @@ export interface TcpListenerOptions {
   listen: string;
   allow: readonly string[];
   maxConnections: number;
+  /** Open connections one client address may hold (Postfix's smtpd_client_connection_count_limit). */
+  maxConnectionsPerClient: number;
   audit: AuditLog;
   /** Serves one admitted client; resolves when the session is over. */
   serve(socket: Socket): Promise<void>;
@@ -17,15 +20,17 @@ export interface TcpListenerOptions {
    */
   allowHalfOpen?: boolean;
   /** What a refused client gets before the close (SMTP sends 554 or 421); default nothing. */
-  refuse?(socket: Socket, reason: 'allow-list' | 'connection-limit'): void;
+  refuse?(socket: Socket, reason: RefusalReason): void;
 }
 
 /** The admission part of a listener's config (every listener type has these keys). */
 export function admission(
-  l: { name: string; listen: string; allow: readonly string[]; maxConnections: number },
+  l: { name: string; listen: string; allow: readonly string[]; maxConnections: number; maxConnectionsPerClient?: number },
   audit: AuditLog,
-): Pick<TcpListenerOptions, 'name' | 'listen' | 'allow' | 'maxConnections' | 'audit'> {
-  return { name: l.name, listen: l.listen, allow: l.allow, maxConnections: l.maxConnections, audit };
+): Pick<TcpListenerOptions, 'name' | 'listen' | 'allow' | 'maxConnections' | 'maxConnectionsPerClient' | 'audit'> {
+  // Default: no one address takes more than half the slots (100 → 50, Postfix's per-client default).
+  const perClient = l.maxConnectionsPerClient ?? Math.ceil(l.maxConnections / 2);
+  return { name: l.name, listen: l.listen, allow: l.allow, maxConnections: l.maxConnections, maxConnectionsPerClient: perClient, audit };
 }
 
 /** Longer than the dialer's close grace (2 s), so a cut session's upstream close completes. */
@@ -39,6 +44,8 @@ export class TcpListener {
   private readonly server: Server;
   private readonly allow: AllowList;
   private readonly open = new Set<Socket>();
+  /** Open connections per client address (entries leave at 0: the map is bounded by `open`). */
+  private readonly perClient = new Map<string, number>();
   private readonly sessions = new Set<Promise<void>>();
 
   constructor(private readonly options: TcpListenerOptions) {
@@ -80,12 +87,21 @@ export class TcpListener {
 
   private admit(socket: Socket): void {
     socket.on('error', () => undefined); // a reset client is not our error; sessions see 'close'
-    const client = `${socket.remoteAddress}:${socket.remotePort}`;
-    const reason = !this.allow.allows(socket.remoteAddress)
+    const address = socket.remoteAddress;
+    if (address === undefined) {
+      // Reset before we got to it: nothing to serve, no address to name, and no refusal.
+      this.options.audit.record({ event: 'client.gone', listener: this.options.name });
+      socket.destroy();
+      return;
+    }
+    const client = `${address}:${socket.remotePort}`;
+    const reason: RefusalReason | undefined = !this.allow.allows(address)
       ? 'allow-list'
       : this.open.size >= this.options.maxConnections
         ? 'connection-limit'
-        : undefined;
+        : (this.perClient.get(address) ?? 0) >= this.options.maxConnectionsPerClient
+          ? 'client-limit'
+          : undefined;
     if (reason) {
       this.options.audit.record({ event: 'client.refused', listener: this.options.name, client, reason });
       this.options.refuse?.(socket, reason);
@@ -94,11 +110,15 @@ export class TcpListener {
       return;
     }
     this.open.add(socket);
+    this.perClient.set(address, (this.perClient.get(address) ?? 0) + 1);
     const session = this.options
       .serve(socket)
       .catch(() => undefined)
       .finally(() => {
         this.open.delete(socket);
+        const left = (this.perClient.get(address) ?? 1) - 1;
+        if (left > 0) this.perClient.set(address, left);
+        else this.perClient.delete(address);
         this.sessions.delete(session);
         if (!socket.destroyed) socket.destroy();
       });

@@ -1,8 +1,10 @@
+import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 
 /** One command line from the client, or why there is none. */
 export type CommandLine =
-  | { kind: 'line'; text: string }
+  /** `badUtf8`: the bytes are not valid UTF-8, so `text` (with U+FFFD) is not what the client sent. */
+  | { kind: 'line'; text: string; badUtf8?: true }
   /** Ended in a bare LF, or held a CR not followed by LF: RFC 5321 2.3.8 forbids both. */
   | { kind: 'bad-eol' }
   | { kind: 'nul' }
@@ -126,5 +128,5 @@ function classify(line: Buffer, maxLength: number): CommandLine {
   if (body.includes(0x0d)) return { kind: 'bad-eol' };
   if (body.includes(0x00)) return { kind: 'nul' };
   if (body.length > maxLength) return { kind: 'too-long' };
-  return { kind: 'line', text: body.toString('utf8') };
+  return isUtf8(body) ? { kind: 'line', text: body.toString('utf8') } : { kind: 'line', text: body.toString('utf8'), badUtf8: true };
 }

@@ -1,3 +1,4 @@
+import type { RefusalReason } from '../audit/events.js';
 import type { SmtpReply } from './reply-reader.js';
 
 /** A reply ticketbooth makes itself: code, enhanced status code (RFC 3463), text. */
@@ -26,7 +27,8 @@ export function reply(code: number, enhanced: string, text: string): LocalReply 
 }
 
 /** What a refused SMTP client hears before the close: 554 outside the allow list, 421 over the limit. */
-export function refusalLine(reason: 'allow-list' | 'connection-limit', hostname?: string): string {
+export function refusalLine(reason: RefusalReason, hostname?: string): string {
   const who = hostname ? `${hostname} ticketbooth` : 'ticketbooth';
-  return reason === 'allow-list' ? `554 5.7.1 ${who}: access denied\r\n` : `421 4.7.0 ${who}: too many connections, try again later\r\n`;
+  if (reason === 'allow-list') return `554 5.7.1 ${who}: access denied\r\n`;
+  return `421 4.7.0 ${who}: too many connections${reason === 'client-limit' ? ' from your address' : ''}, try again later\r\n`;
 }

@@ -17,6 +17,8 @@ export interface SmtpSessionOptions {
   maxRecipients: number;
   idleMs: number;
   dataMs: number;
+  /** DATA must keep up this many bytes/s on average beyond `dataMs` (0: no overall deadline). */
+  minDataRate: number;
   logAddresses: 'none' | 'domain' | 'full';
   audit: AuditLog;
   router: Router;
@@ -27,6 +29,11 @@ export interface SmtpSessionOptions {
 
 /** RFC 5321 leaves room for extension parameters; Postfix's limit. */
 const MAX_COMMAND = 2048;
+/**
+ * Replies the client has not read yet, beyond which no further command is read: a client that
+ * pipelines and never reads then costs this much, not a reply per command sent.
+ */
+const REPLY_HIGH_WATER = 16 * 1024;
 /** After this many errors the client is told 421 and dropped (Postfix's smtpd_hard_error_limit is 20). */
 const MAX_ERRORS = 10;
 const NON_SMTP = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT)$/;
@@ -86,6 +93,7 @@ class SmtpServerSession {
     this.send(reply(220, '', `${this.opts.hostname} ESMTP ticketbooth`));
     try {
       for (;;) {
+        if (!(await this.repliesRead())) break;
         const line = await this.input.readLine(MAX_COMMAND, this.opts.idleMs, this.opts.draining);
         const next = await this.handle(line);
         if (next === 'close') break;
@@ -116,14 +124,42 @@ class SmtpServerSession {
       case 'nul':
         return this.error(reply(500, '5.5.2', 'NUL character in command'));
       case 'line':
-        return this.dispatch(line.text);
+        return this.dispatch(line.text, line.badUtf8 === true);
     }
   }
 
-  private async dispatch(text: string): Promise<'close' | undefined> {
+  /**
+   * Back-pressure: while more than REPLY_HIGH_WATER of replies wait unread, read no command (as a
+   * synchronous server would not). False when the client read nothing for the idle timeout.
+   */
+  private repliesRead(): Promise<boolean> {
+    const socket = this.socket;
+    if (socket.writableLength <= REPLY_HIGH_WATER) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        socket.off('drain', drained);
+        socket.off('close', closed);
+        if (!ok) socket.destroy(); // it reads nothing: a 421 would only join the queue
+        resolve(ok);
+      };
+      const drained = (): void => done(true);
+      const closed = (): void => done(false);
+      const timer = setTimeout(() => done(false), this.opts.idleMs);
+      socket.once('drain', drained);
+      socket.once('close', closed);
+    });
+  }
+
+  private async dispatch(text: string, badUtf8: boolean): Promise<'close' | undefined> {
     const sp = text.indexOf(' ');
     const verb = (sp < 0 ? text : text.slice(0, sp)).toUpperCase();
     const arg = sp < 0 ? '' : text.slice(sp + 1).trim();
+    // An address is relayed as sent or not at all: invalid UTF-8 would reach the next hop rewritten.
+    if (badUtf8 && (verb === 'MAIL' || verb === 'RCPT')) {
+      const r = reply(553, '5.6.7', 'address is not valid UTF-8 (RFC 6531)');
+      return this.tx && verb === 'RCPT' ? this.answer(this.tx, r) : this.refuse(r);
+    }
     switch (verb) {
       case 'EHLO':
       case 'HELO':
@@ -349,8 +385,14 @@ class SmtpServerSession {
   private async relayMessage(tx: Transaction, upstream: UpstreamSession): Promise<Reply> {
     const scanner = new DataScanner(this.opts.maxLineLength, this.opts.maxMessageSize);
     let upstreamOk = true;
+    // Postfix's smtpd_min_data_rate: the whole of DATA gets `dataMs`, plus 1 s per `minDataRate`
+    // bytes received, so a client trickling bytes cannot hold its slot by resetting a timer.
+    const started = performance.now();
+    let received = 0;
     for (;;) {
-      const chunk = await this.input.readChunk(this.opts.dataMs);
+      const deadline = this.opts.minDataRate > 0 ? started + this.opts.dataMs + (received * 1000) / this.opts.minDataRate : Infinity;
+      const chunk = await this.input.readChunk(Math.max(0, Math.min(this.opts.dataMs, deadline - performance.now())));
+      if (typeof chunk !== 'string') received += chunk.length;
       if (chunk === 'timeout' || chunk === 'closed') {
         upstream.abort(); // no final dot: the next hop drops the partial message
         tx.messageSize = scanner.size;
