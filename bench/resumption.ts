@@ -68,6 +68,22 @@ interface Scenario {
 const sServer = (mode: SServerMode) => (cert: CertPair) => startSServer(mode, cert);
 const nodeServer = (cert: CertPair) => startNodeTlsServer({ cert });
 
+/** haproxy round robin over a TLS 1.2 node (tickets) and a TLS 1.3 node refusing reuse. */
+async function versionMixed(cert: CertPair): Promise<Upstream> {
+  const a = await startSServer('tls12-tickets', cert);
+  const b = await startSServer('tls13-anti-replay', cert);
+  const lb = await startHaproxy([a, b]);
+  return {
+    host: lb.host,
+    port: lb.port,
+    stop: async () => {
+      await lb.stop();
+      await a.stop();
+      await b.stop();
+    },
+  };
+}
+
 const SCENARIOS: Scenario[] = [
   {
     id: 'antiReplaySequential',
@@ -120,26 +136,32 @@ const SCENARIOS: Scenario[] = [
     id: 'versionMixed',
     label: '12 sequential, haproxy round robin over TLS 1.2 + TLS 1.3 s_server',
     skip: missing('haproxy'),
-    upstream: async (cert) => {
-      const a = await startSServer('tls12-tickets', cert);
-      const b = await startSServer('tls13-anti-replay', cert);
-      const lb = await startHaproxy([a, b]);
-      return {
-        host: lb.host,
-        port: lb.port,
-        stop: async () => {
-          await lb.stop();
-          await a.stop();
-          await b.stop();
-        },
-      };
-    },
+    upstream: versionMixed,
     rounds: 12,
     goal: { share: 6 / 12, text: '>= 6 of 12 (measured static best)' },
   },
+  {
+    id: 'versionMixedSequential',
+    label: '60 sequential, same balancer',
+    skip: missing('haproxy'),
+    upstream: versionMixed,
+    rounds: 60,
+    goal: { share: 45 / 60, text: '>= 45 of 60' },
+  },
+  {
+    id: 'versionMixedConcurrent',
+    label: '8 concurrent x 10 rounds, same balancer (rounds 2-10)',
+    skip: missing('haproxy'),
+    upstream: versionMixed,
+    rounds: 10,
+    parallel: 8,
+    warmup: 8,
+    goal: { share: 36 / 72, text: '>= 36 of 72 (best static choice)' },
+  },
 ];
 
-export async function run(): Promise<Section> {
+/** `only`: scenario ids to run (a driver repeating some); default all. */
+export async function run(only?: string[]): Promise<Section> {
   const name = 'Resumption through a tunnel (server verdicts)';
   const skip = missing('openssl');
   if (skip) return { name, lines: [`skipped: ${skip}`] };
@@ -147,7 +169,7 @@ export async function run(): Promise<Section> {
   const rows: string[][] = [];
   const figures: Record<string, Figure> = {};
   const notes: string[] = [];
-  for (const s of SCENARIOS) {
+  for (const s of SCENARIOS.filter((x) => !only || only.includes(x.id))) {
     if (s.skip) {
       rows.push([s.label, '-', '-', '-', s.goal?.text ?? '', `skipped: ${s.skip}`]);
       continue;
