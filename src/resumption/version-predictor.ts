@@ -9,7 +9,7 @@ import type { NegotiatedVersion } from './store.js';
  * So per destination, in process memory, each offer takes the next *place* in an offer-ordered
  * history and its outcome fills the place in. Places still in flight are unknown. The prediction
  * for a new place n: the period p (1..4) that the known places follow best, then v(n - k*p) for the
- * smallest k whose place is known. No clear period: the majority, a tie goes to TLS 1.3. With too
+ * smallest k whose place is known. No clear period (see `period`): the majority, a tie goes to TLS 1.3. With too
  * little of its own history (a fresh process in a fleet, a destination only just seen mixed), the
  * store's shared completion-ordered versions decide.
  *
@@ -22,8 +22,6 @@ export const HISTORY_PLACES = 64;
 const MAX_PERIOD = 4;
 /** Known places needed before the local history outweighs the shared one. */
 const MIN_KNOWN = 4;
-/** A period is clear when at least this share of comparable pairs agree. */
-const CLEAR_AGREEMENT = 0.75;
 /** Destinations tracked at most (least recently used go first): 64 bytes of history each. */
 const MAX_TRACKED = 4096;
 
@@ -152,7 +150,11 @@ export function predictNext(local: string, shared: string): NegotiatedVersion {
   return local.includes('.') ? majority(shared) : followsLast(shared);
 }
 
-/** The period in 1..MAX_PERIOD the known places agree with best (the smallest on a tie), if clear. */
+/**
+ * The period in 1..MAX_PERIOD the known places agree with best (the smallest on a tie), if clear:
+ * its pairs agree at least as often as the commoner version occurs, so guessing by it beats
+ * guessing by count (a swapped pair in an alternation keeps it; a random mix does not).
+ */
 export function period(local: string): number | undefined {
   let best: number | undefined;
   let bestShare = -1;
@@ -170,7 +172,7 @@ export function period(local: string): number | undefined {
       bestShare = agree / pairs;
     }
   }
-  return bestShare >= CLEAR_AGREEMENT ? best : undefined;
+  return bestShare >= majorityShare(local) ? best : undefined;
 }
 
 /**
@@ -200,6 +202,16 @@ function majority(s: string): NegotiatedVersion {
     else if (c === '3') thirteen++;
   }
   return twelve > thirteen ? 'TLSv1.2' : 'TLSv1.3';
+}
+
+function majorityShare(s: string): number {
+  let twelve = 0;
+  let thirteen = 0;
+  for (const c of s) {
+    if (c === '2') twelve++;
+    else if (c === '3') thirteen++;
+  }
+  return Math.max(twelve, thirteen) / Math.max(1, twelve + thirteen);
 }
 
 function isKnown(c: string): boolean {
