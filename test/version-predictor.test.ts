@@ -1,14 +1,19 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
+import { AuditLog } from '../src/audit/audit-log.js';
 import { cacheKey } from '../src/resumption/cache-key.js';
 import { MemoryTicketStore } from '../src/resumption/memory-store.js';
 import { ResumptionCache, type Offer } from '../src/resumption/policy.js';
 import { appendVersion, type NegotiatedVersion, type StoredTicket } from '../src/resumption/store.js';
 import { HISTORY_PLACES, period, predictNext, VersionPredictor, type Turn } from '../src/resumption/version-predictor.js';
+import { dialTls } from '../src/upstream/tls-dialer.js';
+import { keyOf, type TlsTarget } from '../src/upstream/tls-target.js';
+import { freeTcpPort } from './support/ports.js';
 
 /**
  * The version predictor for version-mixed destinations (a balancer over TLS 1.2 and TLS 1.3 nodes),
- * with no server at all: histories in offer order (`2`/`3` known, `.` in flight, `?` unknown), a
+ * with no external program: histories in offer order (`2`/`3` known, `.` in flight, `?` unknown), a
  * round-robin balancer simulated under concurrency, and the policy's offer order.
  */
 
@@ -192,7 +197,7 @@ describe('VersionPredictor: places in offer order', () => {
   });
 });
 
-describe('ResumptionCache on a version-mixed destination (no server: opaque session buffers)', () => {
+describe('ResumptionCache on a version-mixed destination (no TLS server: opaque session buffers)', () => {
   const KEY = cacheKey({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
   const FAR = Date.now() + 3600_000;
   const entry = (name: string): StoredTicket => ({ session: Buffer.from(name), hash: name, expiresAt: FAR });
@@ -208,11 +213,11 @@ describe('ResumptionCache on a version-mixed destination (no server: opaque sess
     }
   }
 
-  const mixedStore = async <S extends MemoryTicketStore>(store: S): Promise<S> => {
-    await store.learn(KEY.id, 'TLSv1.2', false);
-    await store.learn(KEY.id, 'TLSv1.3', false);
-    await store.setTls12Session(KEY.id, entry('tls12'));
-    for (let i = 0; i < 8; i++) await store.insertTls13Ticket(KEY.id, entry(`t${i}`), 8, Date.now());
+  const mixedStore = async <S extends MemoryTicketStore>(store: S, key = KEY): Promise<S> => {
+    await store.learn(key.id, 'TLSv1.2', false);
+    await store.learn(key.id, 'TLSv1.3', false);
+    await store.setTls12Session(key.id, entry('tls12'));
+    for (let i = 0; i < 8; i++) await store.insertTls13Ticket(key.id, entry(`t${i}`), 8, Date.now());
     return store;
   };
   const options = { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never' as const };
@@ -271,6 +276,36 @@ describe('ResumptionCache on a version-mixed destination (no server: opaque sess
       await store.insertTls13Ticket(KEY.id, entry('fresh'), 8, Date.now());
       // Round robin: 2 3 2 3, then TLS 1.2 for a connection the balancer never saw, TLS 1.3 after one it did.
       assert.equal((await cache.offer(KEY)).kind, reachedServer ? 'tls13-ticket' : 'tls12-session', `reachedServer ${reachedServer}`);
+    }
+  });
+
+  test('the dialer gives a failed dial back: refused leaves the order, a handshake cut short keeps its place', async () => {
+    // A TCP server that closes every connection at once: TCP up, no handshake (a balancer with no node left).
+    const closer = createServer((c) => c.destroy());
+    await new Promise<void>((resolve) => closer.listen(0, '127.0.0.1', resolve));
+    const closerPort = (closer.address() as { port: number }).port;
+    const refusedPort = await freeTcpPort();
+    try {
+      for (const [port, reachedServer] of [
+        [refusedPort, false],
+        [closerPort, true],
+      ] as const) {
+        const target: TlsTarget = { host: '127.0.0.1', port, servername: 'localhost', verify: 'name' };
+        const key = keyOf(target);
+        const store = await mixedStore(new MemoryTicketStore(10), key);
+        const cache = new ResumptionCache(store, options);
+        for (const version of ['TLSv1.2', 'TLSv1.3', 'TLSv1.2', 'TLSv1.3'] as const) {
+          const o = await cache.offer(key);
+          await cache.outcome(key, o, { resumed: o.kind === (version === 'TLSv1.2' ? 'tls12-session' : 'tls13-ticket'), version });
+        }
+        const audit = new AuditLog();
+        await assert.rejects(dialTls(target, { listener: 'test', cache, audit, handshakeTimeoutMs: 5000 }));
+        await audit.close();
+        await store.insertTls13Ticket(key.id, entry('fresh'), 8, Date.now());
+        assert.equal((await cache.offer(key)).kind, reachedServer ? 'tls13-ticket' : 'tls12-session', `port ${port}`);
+      }
+    } finally {
+      await new Promise<void>((resolve) => closer.close(() => resolve()));
     }
   });
 });

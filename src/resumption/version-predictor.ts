@@ -9,9 +9,12 @@ import type { NegotiatedVersion } from './store.js';
  * So per destination, in process memory, each offer takes the next *place* in an offer-ordered
  * history and its outcome fills the place in. Places still in flight are unknown. The prediction
  * for a new place n: the period p (1..4) that the known places follow best, then v(n - k*p) for the
- * smallest k whose place is known. No clear period (see `period`): the majority, a tie goes to TLS 1.3. With too
- * little of its own history (a fresh process in a fleet, a destination only just seen mixed), the
- * store's shared completion-ordered versions decide.
+ * smallest k whose place is known. No clear period (see `period`): the majority, a tie goes to
+ * TLS 1.3. With too little of its own history (a fresh process in a fleet, a destination only just
+ * seen mixed), the store's shared completion-ordered versions decide.
+ *
+ * Offers to a tracked destination leave `offer()` in place order and the dialer connects at once;
+ * a host given by name is looked up per connection, which may still reorder them (an IP does not).
  *
  * History string alphabet (oldest first, used by `predictNext` and its tests):
  * `2`/`3` negotiated, `.` in flight, `?` reached the server but no version is known (failed).
