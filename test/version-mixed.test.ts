@@ -11,7 +11,8 @@ import { isHandshake, startTunnelService } from './support/tunnel-service.js';
 /**
  * A load balancer over a TLS 1.2 and a TLS 1.3 node (Debian haproxy, TCP mode, round robin):
  * the slot holds a TLS 1.2 session beside TLS 1.3 tickets, never fails a handshake, and learns
- * which to offer. Measured bound to beat: 6/12 for "prefer TLS 1.3, else TLS 1.2".
+ * which to offer. Measured bounds to beat: 6/12 sequential for "prefer TLS 1.3, else TLS 1.2";
+ * about half of 8 concurrent x 10 rounds for any static choice (stunnel 38/72, a one-slot cache 35).
  */
 
 describe('version-mixed destination behind haproxy', { skip: missing('openssl', 'haproxy') }, () => {
@@ -47,18 +48,25 @@ describe('version-mixed destination behind haproxy', { skip: missing('openssl', 
     });
   }
 
-  test('8 concurrent connections x 3 rounds through the balancer: every handshake succeeds', async () => {
+  test('8 concurrent connections x 10 rounds: rounds 2-10 resume at least half by the servers\' word, none fails', async () => {
     const a = await startSServer('tls12-tickets', cert);
     const b = await startSServer('tls13-anti-replay', cert);
     const lb = await startHaproxy([a, b]);
     const h = await startTunnelService({ upstream: { host: lb.host, port: lb.port, servername: 'localhost', ca: cert.certFile } });
     try {
-      for (let round = 0; round < 3; round++) {
-        const got = await Promise.all(Array.from({ length: 8 }, () => verdictPlain(h.port)));
-        assert.equal(got.length, 8);
+      const rounds: Verdict[][] = [];
+      for (let round = 0; round < 10; round++) {
+        rounds.push(await Promise.all(Array.from({ length: 8 }, () => verdictPlain(h.port)))); // throws on a failed handshake
       }
-      const hs = (await h.waitFor(isHandshake, 24)) as HandshakeEvent[];
-      assert.ok(hs.every((e) => e.error === undefined));
+      const counted = rounds.slice(1).flat();
+      const resumed = counted.filter((v) => v.verdict === 'Reused').length;
+      const trace = rounds.map((r) => r.map((v) => v.verdict[0] + v.protocol.slice(-1)).join(' ')).join(' | ');
+      // The best static choice (always TLS 1.3, or a one-slot cache) resumes about half.
+      assert.ok(resumed >= 36, `resumed ${resumed}/72 in rounds 2-10: ${trace}`);
+      const hs = (await h.waitFor(isHandshake, 80)) as HandshakeEvent[];
+      assert.ok(hs.every((e) => e.error === undefined), 'no failed connection');
+      const all = rounds.flat().filter((v) => v.verdict === 'Reused').length;
+      assert.equal(hs.filter((e) => e.resumed).length, all, 'the audit agrees with the servers');
       const offered = hs.filter((e) => e.offered === 'tls13-ticket').map((e) => e.offeredHash);
       assert.equal(new Set(offered).size, offered.length, 'TLS 1.3 tickets stay single-use on a mixed destination');
     } finally {

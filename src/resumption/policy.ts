@@ -1,15 +1,17 @@
 import type { CacheKey } from './cache-key.js';
 import { parseSession, SessionParseError, type SessionInfo } from './session-der.js';
 import type { UnreadableReason } from './session-error.js';
-import type { NegotiatedVersion, StoredTicket, TicketStore } from './store.js';
+import type { DestinationFacts, NegotiatedVersion, StoredTicket, TicketStore } from './store.js';
 import { ticketHash } from './ticket-hash.js';
+import { VersionPredictor, type VersionPlace } from './version-predictor.js';
 
 /**
  * The resumption policy, in one place:
  * - per destination key, TLS 1.3 tickets are single use (RFC 8446 C.4): one is taken out of the
  *   store before it is offered, and every ticket a connection receives goes in at the front;
  * - the TLS 1.2 session is multi-use, replaced when the server issues a new one;
- * - on a version-mixed destination, offer what the recent negotiations say is likelier to resume;
+ * - on a version-mixed destination (a balancer over TLS 1.2 and TLS 1.3 nodes), offer the kind of
+ *   the version expected next, read from the versions in *offer* order (version-predictor.ts);
  * - `adaptive` reuse: with no fresh ticket, offer the newest spent one again, until the first refusal.
  */
 
@@ -20,6 +22,8 @@ export interface PolicyOptions {
   /** Upper bound on any entry's age, seconds (also capped at 7 days, RFC 8446 4.6.1). */
   maxAgeSeconds: number;
   reuse: ReusePolicy;
+  /** Bounds the version-mixed destinations tracked in memory (at most 4096 either way). */
+  maxDestinations?: number;
 }
 
 export type OfferKind = 'none' | 'tls13-ticket' | 'tls12-session';
@@ -33,6 +37,8 @@ export interface Offer {
   reoffered: boolean;
   /** Why nothing was offered: the slot was empty, or held only expired entries. */
   emptyBecause?: 'empty' | 'expired';
+  /** This connection's place in a version-mixed destination's offer order. */
+  place?: VersionPlace;
 }
 
 /** What became of a session the server handed out. */
@@ -50,18 +56,41 @@ export type FullHandshakeCause = 'nothing-offered' | 'expired' | 'refused' | 've
 const SEVEN_DAYS_S = 7 * 24 * 3600;
 
 export class ResumptionCache {
+  private readonly versions: VersionPredictor;
+
   constructor(
     readonly store: TicketStore,
     readonly options: PolicyOptions,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    this.versions = new VersionPredictor(options.maxDestinations);
+  }
 
-  /** Chooses what to offer on the next connection to `key`; a TLS 1.3 ticket returned here is already spent. */
+  /**
+   * Chooses what to offer on the next connection to `key`; a TLS 1.3 ticket returned here is
+   * already spent. Connect right after it resolves, and report back with `outcome` or `abandoned`.
+   */
   async offer(key: CacheKey): Promise<Offer> {
     const now = this.clock();
     const facts = await this.store.facts(key.id);
+    // From the store's answer to the place taken, nothing awaits: places follow call order.
+    const { expect, place } = this.versions.reserve(key.id, facts.recentVersions);
+    try {
+      const chosen = await this.choose(key, now, facts, expect);
+      return place ? { ...chosen, place } : chosen;
+    } catch (err) {
+      place?.release(false);
+      throw err;
+    } finally {
+      // A balancer assigns nodes in connection order: offers to one mixed destination leave in
+      // the order of their places (store calls may finish out of order), and the caller connects next.
+      if (place) await place.inTurn();
+    }
+  }
+
+  private async choose(key: CacheKey, now: number, facts: DestinationFacts, expect: NegotiatedVersion): Promise<Offer> {
     const tls12 = await this.store.tls12Session(key.id, now);
-    if (tls12 && prefersTls12(facts.recentVersions)) {
+    if (tls12 && expect === 'TLSv1.2') {
       return { kind: 'tls12-session', session: tls12.session, hash: tls12.hash, reoffered: false };
     }
     const taken = await this.store.takeTls13Ticket(key.id, now);
@@ -113,12 +142,18 @@ export class ResumptionCache {
     result: { resumed: boolean; version?: string },
   ): Promise<FullHandshakeCause | undefined> {
     const version = negotiated(result.version);
+    offer.place?.settle(version);
     const cause = fullHandshakeCause(offer, result);
     const refusedReuse = cause === 'refused' && offer.reoffered;
     // A refused TLS 1.2 session would be refused again: forget it (a new one arrives with this handshake).
     if (cause === 'refused' && offer.kind === 'tls12-session') await this.store.removeTls12Session(key.id);
     await this.store.learn(key.id, version, refusedReuse);
     return cause;
+  }
+
+  /** The handshake never finished; `reachedServer`: TCP was up (a balancer counted the connection). */
+  abandoned(offer: Offer, reachedServer: boolean): void {
+    offer.place?.release(reachedServer);
   }
 
   async ticketsLeft(key: CacheKey): Promise<number> {
@@ -144,27 +179,4 @@ export function fullHandshakeCause(offer: Offer, result: { resumed: boolean; ver
 
 function negotiated(version: string | undefined): NegotiatedVersion | undefined {
   return version === 'TLSv1.3' || version === 'TLSv1.2' ? version : undefined;
-}
-
-/**
- * With both a TLS 1.2 session and TLS 1.3 tickets in hand, guess the version the next handshake
- * will negotiate from what followed the last negotiated version before (a round-robin balancer
- * over one node of each alternates: a majority vote phase-locks against it and resumed 2/12,
- * this resumes every connection from the fourth on). Without such history, the majority; a tie
- * goes to TLS 1.3.
- */
-function prefersTls12(recent: string): boolean {
-  if (recent.length === 0) return false;
-  const last = recent[recent.length - 1];
-  let next2 = 0;
-  let next3 = 0;
-  for (let i = 0; i + 1 < recent.length; i++) {
-    if (recent[i] !== last) continue;
-    if (recent[i + 1] === '2') next2++;
-    else next3++;
-  }
-  if (next2 !== next3) return next2 > next3;
-  let twelve = 0;
-  for (const c of recent) if (c === '2') twelve++;
-  return twelve * 2 > recent.length;
 }

@@ -76,6 +76,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   } catch (err) {
     // Synchronous failures are the target's (no cipher matches, a cert that does not fit its key):
     // still one audit line, so a misconfiguration is not silent.
+    ctx.cache.abandoned(offer, over !== undefined);
     event.error = (err as Error).message;
     event.errorCode = errorCodeOf(err);
     ctx.audit.record(event);
@@ -141,6 +142,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     });
   } catch (err) {
     socket.destroy();
+    ctx.cache.abandoned(offer, tcpUp);
     // No outcome for the cache: a refused connect, a timeout or a bad certificate says nothing
     // about whether the server takes tickets (a restart must not end adaptive reuse there).
     if (!tcpUp) {
