@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cacheKey, type TrustInputs } from '../src/resumption/cache-key.js';
 import { MemoryTicketStore } from '../src/resumption/memory-store.js';
 import { unwrapSession } from '../src/resumption/session-envelope.js';
 import { ResumptionCache } from '../src/resumption/policy.js';
@@ -15,35 +14,6 @@ import { Dialer } from './support/dial.js';
  * decision must never be offered under another: first shown to be a real danger, then shown not
  * to happen through ticketbooth.
  */
-
-describe('trust key: every input of the trust decision splits the cache', () => {
-  const base: TrustInputs = { host: 'mx.example', port: 465, servername: 'mx.example', verify: 'name' };
-  const variants: Array<[string, Partial<TrustInputs>]> = [
-    ['host', { host: 'mx2.example' }],
-    ['port', { port: 587 }],
-    ['servername', { servername: 'other.example' }],
-    ['CA set', { ca: '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n' }],
-    ['verify chain', { verify: 'chain' }],
-    ['verify none', { verify: 'none' }],
-    ['verify name', { verifyName: 'alias.example' }],
-    ['minVersion', { minVersion: 'TLSv1.3' }],
-    ['maxVersion', { maxVersion: 'TLSv1.2' }],
-    ['ciphers', { ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }],
-    ['client certificate', { clientCert: 'CERT' }],
-    ['EHLO name', { ehloName: 'mx1.example' }],
-  ];
-  const baseKey = cacheKey(base);
-  for (const [what, change] of variants) {
-    test(`${what} changes the key`, () => {
-      assert.notEqual(cacheKey({ ...base, ...change }).id, baseKey.id);
-    });
-  }
-  test('the same decision gives the same key; names are case-insensitive; the short form is 12 hex', () => {
-    assert.equal(cacheKey({ ...base, host: 'MX.Example', servername: 'Mx.example' }).id, baseKey.id);
-    assert.match(baseKey.short, /^[0-9a-f]{12}$/);
-    assert.notEqual(cacheKey({ ...base, ca: 'A' }).id, cacheKey({ ...base, ca: 'B' }).id);
-  });
-});
 
 describe('trust key against a real server', { skip: missing('openssl') }, () => {
   let caX: CertPair; // the server's own certificate: its trust anchor

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// Fails when folders under src/ import each other in a cycle (a → b → … → a): the layering the
+// README draws (listeners → upstream → resumption → audit) must hold. Prints each cycle found.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..', 'src');
+const files = readdirSync(root, { recursive: true }).filter((f) => f.endsWith('.ts')).map((f) => join(root, f));
+const edges = new Map(); // folder → Map(folder → an example "file → import")
+for (const file of files) {
+  const from = relative(root, dirname(file)) || '.';
+  const text = readFileSync(file, 'utf8');
+  for (const m of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+    const to = relative(root, dirname(resolve(dirname(file), m[1]))) || '.';
+    if (to === from) continue;
+    if (!edges.has(from)) edges.set(from, new Map());
+    if (!edges.get(from).has(to)) edges.get(from).set(to, `${relative(root, file)} imports ${m[1]}`);
+  }
+}
+
+// Tarjan's strongly connected components: any component of two or more folders is a cycle.
+let index = 0;
+const stack = [];
+const info = new Map();
+const cycles = [];
+function visit(v) {
+  info.set(v, { index, low: index, onStack: true });
+  index++;
+  stack.push(v);
+  for (const w of edges.get(v)?.keys() ?? []) {
+    if (!info.has(w)) {
+      visit(w);
+      info.get(v).low = Math.min(info.get(v).low, info.get(w).low);
+    } else if (info.get(w).onStack) {
+      info.get(v).low = Math.min(info.get(v).low, info.get(w).index);
+    }
+  }
+  if (info.get(v).low === info.get(v).index) {
+    const scc = [];
+    let w;
+    do {
+      w = stack.pop();
+      info.get(w).onStack = false;
+      scc.push(w);
+    } while (w !== v);
+    if (scc.length > 1) cycles.push(scc);
+  }
+}
+for (const v of edges.keys()) if (!info.has(v)) visit(v);
+
+for (const scc of cycles) {
+  const inside = new Set(scc);
+  console.error(`import cycle between src/ folders: ${scc.sort().join(', ')}`);
+  for (const a of scc) for (const [b, why] of edges.get(a) ?? []) if (inside.has(b)) console.error(`  ${a} → ${b}: ${why}`);
+}
+if (cycles.length === 0) console.log(`check-layers: ${edges.size} folders, no import cycle`);
+process.exit(cycles.length ? 1 : 0);
