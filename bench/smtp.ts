@@ -104,7 +104,7 @@ shutdownTimeoutSeconds: 5
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ticketbooth did not start:\n${err}`)), 20_000);
-    child.stderr!.on('data', (c: Buffer) => {
+    child.stderr.on('data', (c: Buffer) => {
       err += c.toString();
       const m = /listening on [^\s]+:(\d+)/.exec(err);
       if (m) {

@@ -55,7 +55,7 @@ test('alternating between two instances, every connection after the first resume
     const [line] = (await via.waitFor(isHandshake, seen + 1)).slice(seen);
     served.push(line as HandshakeEvent);
   }
-  assert.deepEqual(verdicts, ['New', ...Array(9).fill('Reused')]);
+  assert.deepEqual(verdicts, ['New', ...Array<string>(9).fill('Reused')]);
   // Each connection offered a ticket the *other* instance received on the connection before.
   for (let i = 1; i < served.length; i++) {
     assert.equal(served[i].listener, i % 2 === 0 ? 'a' : 'b');

@@ -72,7 +72,7 @@ describe('smtp listener: a client that pipelines and never reads', () => {
       s.resume();
       await new Promise((resolve) => s.once('close', resolve));
       const lines = text.split('\r\n').filter((l) => l !== '');
-      assert.match(lines[0]!, /^220 /);
+      assert.match(lines[0], /^220 /);
       assert.equal(lines.length, 1 + commands + 1);
       assert.ok(lines.slice(1, -1).every((l) => l === '250 2.0.0 Ok'));
       assert.match(lines.at(-1)!, /^221 /);
@@ -102,8 +102,8 @@ describe('smtp listener: envelopes leave as they came, or not at all', () => {
       assert.equal((await d.read()).code, 250);
       await d.cmd('QUIT');
       assert.equal(hop.stored.length, 1);
-      assert.equal(hop.stored[0]!.from, '<ü@client.test> SMTPUTF8');
-      assert.deepEqual(hop.stored[0]!.to, ['<bø@dest.test>']);
+      assert.equal(hop.stored[0].from, '<ü@client.test> SMTPUTF8');
+      assert.deepEqual(hop.stored[0].to, ['<bø@dest.test>']);
       assert.ok(!hop.commands.some((c) => c.line.includes('\ufffd')), 'no replacement character ever went upstream');
     } finally {
       await sh.stop();
@@ -132,8 +132,8 @@ describe('listeners: connections per client address', () => {
       const refused = sh.events.filter((e) => e.event === 'client.refused');
       assert.deepEqual(refused.map((e) => e.event === 'client.refused' && e.reason), ['client-limit']);
       // A slot freed is a slot again.
-      held[0]!.destroy();
-      await new Promise((r) => held[0]!.once('close', r));
+      held[0].destroy();
+      await new Promise((r) => held[0].once('close', r));
       let again: string;
       do {
         const s = await open(sh.port, '127.0.0.1', '127.0.0.1');

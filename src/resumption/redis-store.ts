@@ -186,7 +186,7 @@ export class RedisTicketStore implements TicketStore {
       await redis.ping();
     } catch (err) {
       redis.disconnect();
-      throw new Error(`cache.store: cannot reach Redis at ${redact(options.url)}: ${(err as Error).message}`);
+      throw new Error(`cache.store: cannot reach Redis at ${redact(options.url)}: ${(err as Error).message}`, { cause: err });
     }
     return new RedisTicketStore(redis, options);
   }

@@ -132,7 +132,7 @@ export class VersionPredictor {
 function historyString(h: History): string {
   let s = '';
   for (let seq = Math.max(0, h.next - HISTORY_PLACES); seq < h.next; seq++) {
-    const state = h.places[seq % HISTORY_PLACES]!;
+    const state = h.places[seq % HISTORY_PLACES];
     if (state !== GONE) s += CHAR[state as 0 | 1 | 2 | 3];
   }
   return s;
@@ -144,7 +144,7 @@ export function predictNext(local: string, shared: string): NegotiatedVersion {
   if (known >= MIN_KNOWN) {
     const p = period(local);
     if (p !== undefined) {
-      for (let i = local.length - p; i >= 0; i -= p) if (isKnown(local[i]!)) return asVersion(local[i]!);
+      for (let i = local.length - p; i >= 0; i -= p) if (isKnown(local[i])) return asVersion(local[i]);
     }
     return majority(local);
   }
@@ -165,7 +165,7 @@ export function period(local: string): number | undefined {
     let pairs = 0;
     let agree = 0;
     for (let i = p; i < local.length; i++) {
-      if (!isKnown(local[i]!) || !isKnown(local[i - p]!)) continue;
+      if (!isKnown(local[i]) || !isKnown(local[i - p])) continue;
       pairs++;
       if (local[i] === local[i - p]) agree++;
     }

@@ -43,7 +43,7 @@ describe('resumption policy (captured sessions, injected clock)', () => {
       assert.deepEqual([o.kind, o.reoffered], ['tls13-ticket', false]);
       offered.push(o.hash!);
     }
-    assert.deepEqual(offered, [tls13[5]!, tls13[4]!, tls13[3]!, tls13[2]!].map(hashOf));
+    assert.deepEqual(offered, [tls13[5], tls13[4], tls13[3], tls13[2]].map(hashOf));
     const empty = await cache.offer(KEY);
     assert.deepEqual([empty.kind, empty.emptyBecause], ['none', 'empty']);
   });
@@ -60,34 +60,34 @@ describe('resumption policy (captured sessions, injected clock)', () => {
   test('expiry from the lifetime hint; maxAgeSeconds caps it; a session past its lifetime is not stored', async () => {
     const clock = { now: issuedMs };
     const cache = policy({}, clock);
-    await cache.received(KEY, tls13[5]!);
+    await cache.received(KEY, tls13[5]);
     clock.now = issuedMs + 299_000;
     assert.equal((await cache.offer(KEY)).kind, 'tls13-ticket');
-    await cache.received(KEY, tls13[4]!);
+    await cache.received(KEY, tls13[4]);
     clock.now = issuedMs + 300_000;
     const late = await cache.offer(KEY);
     assert.deepEqual([late.kind, late.emptyBecause], ['none', 'expired']);
     assert.equal(await cache.outcome(KEY, late, { resumed: false, version: 'TLSv1.3' }), 'expired');
-    assert.equal((await cache.received(KEY, tls13[3]!)).kind, 'not-resumable');
+    assert.equal((await cache.received(KEY, tls13[3])).kind, 'not-resumable');
 
     const capped = { now: issuedMs };
     const short = policy({ maxAgeSeconds: 60 }, capped);
-    await short.received(KEY, tls13[5]!);
+    await short.received(KEY, tls13[5]);
     capped.now = issuedMs + 61_000;
     assert.equal((await short.offer(KEY)).kind, 'none');
   });
 
   test('TLS 1.2: one multi-use session, offered again and again, replaced by a newer one', async () => {
     const cache = policy();
-    await cache.received(KEY, tls12[0]!);
-    for (let i = 0; i < 3; i++) assert.equal((await cache.offer(KEY)).hash, ticketHash(parseSession(tls12[0]!).ticket!));
-    await cache.received(KEY, tls12[1]!);
-    assert.equal((await cache.offer(KEY)).hash, ticketHash(parseSession(tls12[1]!).ticket!));
+    await cache.received(KEY, tls12[0]);
+    for (let i = 0; i < 3; i++) assert.equal((await cache.offer(KEY)).hash, ticketHash(parseSession(tls12[0]).ticket!));
+    await cache.received(KEY, tls12[1]);
+    assert.equal((await cache.offer(KEY)).hash, ticketHash(parseSession(tls12[1]).ticket!));
   });
 
   test('adaptive reuse: with no fresh ticket the newest spent one is offered again, until one refusal', async () => {
     const cache = policy({ reuse: 'adaptive' });
-    await cache.received(KEY, tls13[0]!);
+    await cache.received(KEY, tls13[0]);
     const first = await cache.offer(KEY);
     assert.equal(first.reoffered, false);
     await cache.outcome(KEY, first, { resumed: true, version: 'TLSv1.3' });

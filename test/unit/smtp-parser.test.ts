@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DataScanner } from '../../src/smtp/data-stream.js';
+import { DataScanner, type ScanResult } from '../../src/smtp/data-stream.js';
 import { parseEnvelopeArg } from '../../src/smtp/envelope.js';
 
 /** The smarthost's parsers without a socket: envelope syntax and the DATA scanner. */
@@ -37,13 +37,13 @@ describe('DATA scanner', () => {
   const scan = (chunks: string[], maxLine = 998, maxSize = 1 << 20) => {
     const s = new DataScanner(maxLine, maxSize);
     const forwarded: Buffer[] = [];
-    let last;
+    let last: ScanResult = { done: false };
     for (const c of chunks) {
       last = s.push(Buffer.from(c, 'latin1'));
       if (last.forward) forwarded.push(last.forward);
       if (last.done || last.fatal) break;
     }
-    return { s, last: last!, forwarded: Buffer.concat(forwarded).toString('latin1') };
+    return { s, last, forwarded: Buffer.concat(forwarded).toString('latin1') };
   };
 
   test('lines go on unchanged (still dot-stuffed); the end-of-data line and what follows are split off', () => {

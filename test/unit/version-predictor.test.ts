@@ -30,7 +30,7 @@ function shuffled<T>(xs: T[], rnd: () => number): T[] {
   const out = [...xs];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
+    [out[i], out[j]] = [out[j], out[i]];
   }
   return out;
 }
@@ -174,8 +174,8 @@ describe('VersionPredictor: places in offer order', () => {
       }
       for (const t of turns) void t.place?.inTurn();
       for (const i of shuffled([...turns.keys()], rnd)) {
-        turns[i]!.place?.settle(versions[i]);
-        shared = appendVersion(shared, versions[i]!);
+        turns[i].place?.settle(versions[i]);
+        shared = appendVersion(shared, versions[i]);
       }
     }
     return { right, counted };
@@ -248,8 +248,8 @@ describe('ResumptionCache on a version-mixed destination (no TLS server: opaque 
       await Promise.all(Array.from({ length: 8 }, () => cache.offer(KEY).then((o) => order.push(o))));
       const versions = order.map((): NegotiatedVersion => (rr++ % 2 === 0 ? 'TLSv1.2' : 'TLSv1.3'));
       for (const i of shuffled([...order.keys()], rnd)) {
-        const offer = order[i]!;
-        const version = versions[i]!;
+        const offer = order[i];
+        const version = versions[i];
         const resumed = offer.kind === (version === 'TLSv1.2' ? 'tls12-session' : 'tls13-ticket');
         if (r > 0) {
           n++;
