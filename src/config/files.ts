@@ -12,7 +12,7 @@ export function readConfigFile(file: string, what: string, where?: string): stri
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // Node's text repeats the code and the path: `ENOENT: no such file or directory, open '/x'`.
-    const why = e.code ? `${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')} (${e.code})` : e.message;
+    const why = e.code ? `${e.message.replace(/^\w+: /, '').replace(/, \w+(?: '.*')?$/, '')} (${e.code})` : e.message;
     throw new ConfigError(`${where ? `${where}: ` : ''}cannot read ${what} file ${file}: ${why}`, { cause: err });
   }
 }

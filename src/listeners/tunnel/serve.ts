@@ -8,7 +8,7 @@ import { oneLine } from '../../util/text.js';
 
 export interface TunnelOptions {
   target: TlsTarget;
-  starttls?: 'smtp' | undefined;
+  starttls?: 'smtp';
   /** The name in ticketbooth's own EHLO before STARTTLS. */
   heloName: string;
   /** Timeout for connect, greeting, EHLO, STARTTLS and handshake. */
