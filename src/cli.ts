@@ -5,6 +5,8 @@ import type { Config } from './config/schema.js';
 import { Service } from './service.js';
 import { auditCommand, type AuditFlags } from './audit/report/audit-command.js';
 import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
+import { splitHostPort } from './net/listen-address.js';
+import { SEVEN_DAYS_S } from './util/time.js';
 
 const program = new Command()
   .name('ticketbooth')
@@ -42,7 +44,7 @@ program
   .option('--until <time>', 'only records before this ISO 8601 time')
   .option('--dest <dest>', 'only destinations equal to HOST:PORT or containing this text')
   .option('--format <format>', 'text | json | html', 'text')
-  .option('--ticket-window <seconds>', 'how far apart two offers of one ticket still count as reuse', '604800')
+  .option('--ticket-window <seconds>', 'how far apart two offers of one ticket still count as reuse', String(SEVEN_DAYS_S))
   .option('--max-destinations <n>', 'destinations reported one by one; further ones are pooled (bounds memory)', '20000')
   .option('-o, --output <file>', 'write the report here instead of stdout')
   .action(async (files: string[], opts: AuditFlags) => {
@@ -71,9 +73,9 @@ interface TunnelFlags {
 }
 
 function hostPort(value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
-  if (!m) throw new InvalidArgumentError(`"${value}" is not HOST:PORT`);
-  return { host: m[1] ?? m[2], port: Number(m[3]) };
+  const hp = splitHostPort(value);
+  if (!hp?.host) throw new InvalidArgumentError(`"${value}" is not HOST:PORT`);
+  return hp;
 }
 
 /** The one-line tunnel is a config like any other, validated by the same schema. */

@@ -3,17 +3,19 @@ import type { AdminServer } from './admin/admin-server.js';
 import { startAdmin } from './admin/start-admin.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Config, ListenerConfig } from './config/schema.js';
-import type { DnsConfig } from './config/smtp-schema.js';
-import { HttpEgressListener } from './listeners/http-egress.js';
-import type { Listener } from './listeners/listener.js';
-import { SmtpListener } from './listeners/smtp-listener.js';
-import { admission, TcpListener } from './listeners/tcp-listener.js';
-import { refusalLine } from './smtp/replies.js';
-import { serveTunnel, tunnelOptionsFromConfig } from './listeners/tunnel.js';
-import { ResumptionCache } from './resumption/policy.js';
+import { create as http } from './listeners/http/index.js';
+import type { Listener, ListenerDeps, ListenerFactory } from './listeners/listener.js';
+import { create as smtp } from './listeners/smtp/index.js';
+import { create as tunnel } from './listeners/tunnel/index.js';
 import { createStore } from './resumption/create-store.js';
-import { originResolver } from './upstream/http-origin.js';
-import { targetFromConfig } from './upstream/target-from-config.js';
+import { ResumptionCache } from './resumption/policy.js';
+
+/** One factory per listener type; each type's folder under listeners/ holds all of it. */
+const factories: { [T in ListenerConfig['type']]: ListenerFactory<Extract<ListenerConfig, { type: T }>> } = { tunnel, smtp, http };
+
+function buildListener<C extends ListenerConfig>(l: C, deps: ListenerDeps): Listener {
+  return (factories[l.type] as ListenerFactory<C>)(l, deps);
+}
 
 /** A running ticketbooth: its listeners, the shared resumption cache and the audit log. */
 export class Service {
@@ -75,31 +77,5 @@ export class Service {
     await this.admin?.stop();
     await this.cache.store.close();
     await this.audit.close();
-  }
-}
-
-interface ListenerDeps {
-  cache: ResumptionCache;
-  audit: AuditLog;
-  dns?: DnsConfig;
-}
-
-/** One case per listener type; each type's session logic lives in its own module under listeners/. */
-function buildListener(l: ListenerConfig, deps: ListenerDeps): Listener {
-  const dial = { listener: l.name, cache: deps.cache, audit: deps.audit };
-  switch (l.type) {
-    case 'tunnel': {
-      const tunnel = tunnelOptionsFromConfig(l, targetFromConfig(l.upstream), dial);
-      return new TcpListener({
-        ...admission(l, deps.audit),
-        allowHalfOpen: true,
-        serve: (socket) => serveTunnel(socket, tunnel),
-        refuse: l.upstream.starttls === 'smtp' ? (s, why) => s.write(refusalLine(why)) : undefined,
-      });
-    }
-    case 'smtp':
-      return new SmtpListener(l, deps);
-    case 'http':
-      return new HttpEgressListener({ ...l, audit: deps.audit, dial, origins: originResolver(l) });
   }
 }

@@ -149,7 +149,7 @@ describe('listeners: connections per client address', () => {
 
   test('defaults to half of maxConnections (Postfix: 50 of 100)', async () => {
     const { smtpListenerSchema } = await import('../src/config/smtp-schema.js');
-    const { admission } = await import('../src/listeners/tcp-listener.js');
+    const { admission } = await import('../src/net/admission.js');
     const { AuditLog } = await import('../src/audit/audit-log.js');
     const l = smtpListenerSchema.parse({ name: 's', type: 'smtp', listen: '1', route: { mode: 'mx' } });
     assert.equal(admission(l, new AuditLog()).maxConnectionsPerClient, 50);

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { listenOn } from '../listeners/listen-address.js';
+import { listenOn } from '../net/listen-address.js';
 import type { Metrics } from './metrics.js';
 
 export interface Readiness {

@@ -1,4 +1,5 @@
 import type { ListenerConfig } from '../config/schema.js';
+import { splitHostPort } from '../net/listen-address.js';
 
 /**
  * Metric labels must stay few: a destination's label is its listener's configured upstream
@@ -37,6 +38,5 @@ function classesOf(l: ListenerConfig): { fixed: Set<string>; fallback: string } 
 }
 
 function hostOf(destination: string): string {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(destination);
-  return m ? (m[1] ?? m[2]) : destination;
+  return splitHostPort(destination)?.host || destination;
 }

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/load.js';
-import { parseListen } from '../listeners/listen-address.js';
+import { parseListen } from '../net/listen-address.js';
 
 export interface HealthFlags {
   url?: string;

@@ -34,44 +34,39 @@ export class Metrics {
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
-    this.handshakes = new Counter({
-      name: 'ticketbooth_tls_handshakes_total',
-      help: 'Upstream TLS handshakes completed, by what was offered and whether it resumed',
-      labelNames: ['listener', 'destination_class', 'protocol', 'offered', 'resumed'],
-      registers,
-    });
-    this.fullHandshakes = new Counter({
-      name: 'ticketbooth_tls_full_handshakes_total',
-      help: 'Full (not resumed) upstream handshakes by cause: nothing-offered, expired, refused, version-mismatch',
-      labelNames: ['listener', 'destination_class', 'cause'],
-      registers,
-    });
-    this.ticketsReceived = new Counter({
-      name: 'ticketbooth_tls_tickets_received_total',
-      help: 'TLS 1.3 tickets and TLS 1.2 sessions received from upstreams and stored',
-      labelNames: ['listener', 'destination_class'],
-      registers,
-    });
-    this.sessionsUnreadable = new Counter({
-      name: 'ticketbooth_sessions_unreadable_total',
-      help: 'Sessions or tickets received from upstreams that could not be read, so were not kept (resumption is off there)',
-      labelNames: ['listener'],
-      registers,
-    });
-    this.reoffers = new Counter({
-      name: 'ticketbooth_tls_ticket_reoffers_total',
-      help: 'Spent TLS 1.3 tickets offered again (reuse: adaptive), by whether the server resumed',
-      labelNames: ['listener', 'destination_class', 'resumed'],
-      registers,
-    });
-    this.upstreamErrors = new Counter({
-      name: 'ticketbooth_upstream_errors_total',
-      help:
-        'Failed upstream attempts by cause (connect, timeout, closed, certificate, tls, protocol, other) and stage ' +
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
+      new Counter({ name, help, labelNames, registers });
+    this.handshakes = counter(
+      'ticketbooth_tls_handshakes_total',
+      'Upstream TLS handshakes completed, by what was offered and whether it resumed',
+      ['listener', 'destination_class', 'protocol', 'offered', 'resumed'],
+    );
+    this.fullHandshakes = counter(
+      'ticketbooth_tls_full_handshakes_total',
+      'Full (not resumed) upstream handshakes by cause: nothing-offered, expired, refused, version-mismatch',
+      ['listener', 'destination_class', 'cause'],
+    );
+    this.ticketsReceived = counter(
+      'ticketbooth_tls_tickets_received_total',
+      'TLS 1.3 tickets and TLS 1.2 sessions received from upstreams and stored',
+      ['listener', 'destination_class'],
+    );
+    this.sessionsUnreadable = counter(
+      'ticketbooth_sessions_unreadable_total',
+      'Sessions or tickets received from upstreams that could not be read, so were not kept (resumption is off there)',
+      ['listener'],
+    );
+    this.reoffers = counter(
+      'ticketbooth_tls_ticket_reoffers_total',
+      'Spent TLS 1.3 tickets offered again (reuse: adaptive), by whether the server resumed',
+      ['listener', 'destination_class', 'resumed'],
+    );
+    this.upstreamErrors = counter(
+      'ticketbooth_upstream_errors_total',
+      'Failed upstream attempts by cause (connect, timeout, closed, certificate, tls, protocol, other) and stage ' +
         '(connect, greeting, ehlo, starttls, injection; tls for a failed handshake)',
-      labelNames: ['listener', 'destination_class', 'cause', 'stage'],
-      registers,
-    });
+      ['listener', 'destination_class', 'cause', 'stage'],
+    );
     this.handshakeSeconds = new Histogram({
       name: 'ticketbooth_tls_handshake_duration_seconds',
       help: 'Upstream TLS handshake time (connect to secure), full vs resumed',
@@ -79,38 +74,29 @@ export class Metrics {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.smtpTransactions = new Counter({
-      name: 'ticketbooth_smtp_transactions_total',
-      help: 'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx), or abandoned by the client after a 2xx RCPT',
-      labelNames: ['listener', 'result'],
-      registers,
-    });
-    this.clientsRefused = new Counter({
-      name: 'ticketbooth_clients_refused_total',
-      help: 'Client connections refused (allow-list, connection-limit)',
-      labelNames: ['listener', 'reason'],
-      registers,
-    });
+    this.smtpTransactions = counter(
+      'ticketbooth_smtp_transactions_total',
+      'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx), or abandoned by the client after a 2xx RCPT',
+      ['listener', 'result'],
+    );
+    this.clientsRefused = counter('ticketbooth_clients_refused_total', 'Client connections refused (allow-list, connection-limit)', ['listener', 'reason']);
     // Zero from the start, so a rate or an alert on it works before the first unreadable session.
     for (const l of sources.listeners) this.sessionsUnreadable.inc({ listener: l.name }, 0);
+    // Both store gauges come from one size() (not cheap on Redis): callers at the same scrape share it.
     const store = sources.store;
-    const size = async (): Promise<{ destinations: number; tickets: number }> => store.size();
-    new Gauge({
-      name: 'ticketbooth_tickets_cached',
-      help: 'TLS 1.3 tickets held in the store, all destinations',
-      registers,
-      async collect() {
-        this.set((await size()).tickets);
-      },
-    });
-    new Gauge({
-      name: 'ticketbooth_destinations_cached',
-      help: 'Destinations (trust keys) with a slot in the store',
-      registers,
-      async collect() {
-        this.set((await size()).destinations);
-      },
-    });
+    let counting: Promise<{ destinations: number; tickets: number }> | undefined;
+    const size = (): Promise<{ destinations: number; tickets: number }> => (counting ??= store.size().finally(() => (counting = undefined)));
+    const storeGauge = (name: string, help: string, of: 'tickets' | 'destinations'): Gauge =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          this.set((await size())[of]);
+        },
+      });
+    storeGauge('ticketbooth_tickets_cached', 'TLS 1.3 tickets held in the store, all destinations', 'tickets');
+    storeGauge('ticketbooth_destinations_cached', 'Destinations (trust keys) with a slot in the store', 'destinations');
     const listeners = sources.listeners;
     new Gauge({
       name: 'ticketbooth_active_connections',

@@ -30,7 +30,10 @@ export async function startAdmin(config: AdminConfig, deps: AdminDeps): Promise<
   return admin;
 }
 
-/** Ready: every configured listener is bound and the ticket store answers. */
+/**
+ * Ready: every configured listener is bound and the ticket store answers a ping (a Redis store
+ * that is away fails it, although connections still go through, resuming nothing).
+ */
 async function readiness(deps: AdminDeps): Promise<Readiness> {
   const problems: string[] = [];
   for (const c of deps.listenerConfigs) {
@@ -41,7 +44,7 @@ async function readiness(deps: AdminDeps): Promise<Readiness> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      deps.store.size(),
+      deps.store.ping(),
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS))),
     ]);
   } catch (err) {

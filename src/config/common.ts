@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AllowList } from '../listeners/allow-list.js';
+import { parseAddressRange } from '../util/address-range.js';
 
 /** `HOST:PORT`, `[v6]:PORT`, or `PORT` alone (then loopback); the port 0–65535. */
 export const hostPort = z
@@ -7,8 +7,7 @@ export const hostPort = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-_]*):\d{1,5}$|^\d{1,5}$/, 'expected HOST:PORT')
   .refine((v) => Number(/(\d+)$/.exec(v)?.[1]) <= 65535, 'port must be at most 65535');
 
-/** Open connections one client address may hold; default (in `admission`): half of `maxConnections`. */
-export const maxConnectionsPerClient = z.number().int().positive().optional();
+export const port = z.number().int().min(1).max(65535);
 
 /** Client addresses or CIDR ranges a listener serves; loopback only by default. */
 export const allowList = z
@@ -17,9 +16,32 @@ export const allowList = z
   .superRefine((cidrs, ctx) => {
     cidrs.forEach((cidr, i) => {
       try {
-        new AllowList([cidr]);
-      } catch {
-        ctx.addIssue({ code: 'custom', path: [i], message: `"${cidr}" is not an address or CIDR range` });
+        parseAddressRange(cidr);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: [i], message: (err as Error).message });
       }
     });
   });
+
+/**
+ * The keys every listener type has (the admission part: see src/net/admission.ts), with the
+ * type's default connection limit. Spread into each type's schema, which then goes through
+ * `withClientLimit`.
+ */
+export function listenerFields(defaultMaxConnections: number) {
+  return {
+    name: z.string().min(1),
+    listen: hostPort,
+    allow: allowList,
+    maxConnections: z.number().int().positive().default(defaultMaxConnections),
+    /** Open connections one client address may hold; default: half of `maxConnections`. */
+    maxConnectionsPerClient: z.number().int().positive().optional(),
+  };
+}
+
+/** The per-client default: no one address takes more than half the slots (Postfix: 50 of 100). */
+export function withClientLimit<L extends { maxConnections: number; maxConnectionsPerClient?: number | undefined }>(
+  l: L,
+): L & { maxConnectionsPerClient: number } {
+  return { ...l, maxConnectionsPerClient: l.maxConnectionsPerClient ?? Math.ceil(l.maxConnections / 2) };
+}

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { allowList, hostPort, maxConnectionsPerClient } from './common.js';
+import { listenerFields, port, withClientLimit } from './common.js';
+import { tlsVersion, verify } from './tls.js';
 
 /**
  * The `type: http` listener: an HTTP forward proxy for legacy clients that send plain `http://`
@@ -7,14 +8,10 @@ import { allowList, hostPort, maxConnectionsPerClient } from './common.js';
  * the shape reads in one place; schema.ts lists it in `listenerSchemas`.
  */
 
-const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
-/** true: chain and name checked; `chain`: chain only; false: not checked (explicit opt-out). */
-const verify = z.union([z.boolean(), z.literal('chain')]);
-
 /** How to reach one origin over TLS; every field falls back to `defaults`, then to the request. */
 export const httpOriginSchema = z.strictObject({
   /** The TLS port; default: the port in the request URL, else 443. */
-  port: z.number().int().min(1).max(65535).optional(),
+  port: port.optional(),
   /** SNI and the name to verify; default: the host of the request URL. */
   servername: z.string().min(1).optional(),
   /** PEM CA bundle file; default: `defaults.ca`, else the system CAs. */
@@ -24,18 +21,16 @@ export const httpOriginSchema = z.strictObject({
   maxVersion: tlsVersion.optional(),
 });
 
-export const httpListenerSchema = z.strictObject({
-  name: z.string().min(1),
-  type: z.literal('http'),
-  listen: hostPort,
-  allow: allowList,
-  maxConnections: z.number().int().positive().default(1000),
-  maxConnectionsPerClient,
-  /** Per origin, keyed by `host` or `host:port` as the client writes it in its `http://` URL. */
-  upstreams: z.record(z.string().regex(/^[^\s/]+$/, 'expected a host or host:port'), httpOriginSchema).default({}),
-  /** For origins not in `upstreams`: certificates verified, system CAs unless `ca` is given. */
-  defaults: z.strictObject({ verify: verify.default(true), ca: z.string().min(1).optional() }).default({ verify: true }),
-});
+export const httpListenerSchema = z
+  .strictObject({
+    type: z.literal('http'),
+    ...listenerFields(1000),
+    /** Per origin, keyed by `host` or `host:port` as the client writes it in its `http://` URL. */
+    upstreams: z.record(z.string().regex(/^[^\s/]+$/, 'expected a host or host:port'), httpOriginSchema).default({}),
+    /** For origins not in `upstreams`: certificates verified, system CAs unless `ca` is given. */
+    defaults: z.strictObject({ verify: verify.default(true), ca: z.string().min(1).optional() }).prefault({}),
+  })
+  .transform(withClientLimit);
 
 export type HttpListenerConfig = z.infer<typeof httpListenerSchema>;
 export type HttpOriginConfig = z.infer<typeof httpOriginSchema>;

@@ -1,13 +1,11 @@
 import { z } from 'zod';
-import { allowList, hostPort, maxConnectionsPerClient } from './common.js';
+import { hostPort, listenerFields, port, withClientLimit } from './common.js';
+import { tlsVersion } from './tls.js';
 
 /**
  * The `type: smtp` listener (a smarthost) and the top-level `dns` section. Kept apart from
  * schema.ts so the SMTP shape reads in one place; schema.ts lists it in `listenerSchemas`.
  */
-
-const port = z.number().int().min(1).max(65535);
-const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 
 /** Postfix's level names (smtp_tls_security_level). */
 export const tlsLevels = ['none', 'may', 'encrypt', 'verify', 'secure'] as const;
@@ -57,59 +55,57 @@ export const smtpRouteSchema = z.discriminatedUnion('mode', [
 
 const seconds = z.number().positive();
 
-export const smtpListenerSchema = z.strictObject({
-  name: z.string().min(1),
-  type: z.literal('smtp'),
-  listen: hostPort,
-  allow: allowList,
-  maxConnections: z.number().int().positive().default(100),
-  maxConnectionsPerClient,
-  /** Greeting and EHLO name, on both sides; default the system's host name. */
-  hostname: z.string().min(1).optional(),
-  route: smtpRouteSchema,
-  tls: smtpTlsSchema.optional(),
-  /** Per-domain overrides: `example.org` matches that domain, `.example.org` its subdomains. */
-  transport: z.record(z.string().min(1), smtpRouteSchema).default({}),
-  /** Advertised as SIZE; larger messages get 552 5.3.4. */
-  maxMessageSize: z.number().int().positive().default(50 * 1024 * 1024),
-  /** Longest text line in a message, without CRLF (RFC 5322 2.1.1: 998). */
-  maxLineLength: z.number().int().min(78).default(998),
-  maxRecipients: z.number().int().positive().default(1000),
-  timeouts: z
-    .strictObject({
-      /**
-       * Waiting for the client's next command (RFC 5321 4.5.3.2.7: 5 minutes): a deadline for the
-       * whole line, not reset by partial bytes; also how long unread replies may wait.
-       */
-      idleSeconds: seconds.default(300),
-      /** Between two chunks of the client's message (RFC 5321 4.5.3.2.5: 3 minutes). */
-      dataSeconds: seconds.default(180),
-      /**
-       * Bytes/s a message must average: all of DATA gets `dataSeconds` plus 1 s per this many bytes
-       * (Postfix's smtpd_min_data_rate, 500). 0: only the per-chunk timeout.
-       */
-      minDataRate: z.number().int().nonnegative().default(500),
-      /** Upstream TCP connect, and separately the TLS handshake. */
-      connectSeconds: seconds.default(30),
-      /** Each upstream reply (RFC 5321 4.5.3.2: 5 minutes). */
-      replySeconds: seconds.default(300),
-      /** The upstream's reply to the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
-      dataDoneSeconds: seconds.default(600),
-      /**
-       * One upstream host's whole setup (connect, greeting, EHLO, STARTTLS, TLS, AUTH): a stalled
-       * first MX must leave time for the next one within the client's own RCPT timeout.
-       */
-      setupSeconds: seconds.default(60),
-      /**
-       * Total time a client's RCPT may wait for a next hop (DNS and every host tried); then 451.
-       * Below Postfix's smtp_rcpt_timeout (300 s) so the client gets an answer, not a timeout.
-       */
-      rcptBudgetSeconds: seconds.default(240),
-    })
-    .default({ idleSeconds: 300, dataSeconds: 180, minDataRate: 500, connectSeconds: 30, replySeconds: 300, dataDoneSeconds: 600, setupSeconds: 60, rcptBudgetSeconds: 240 }),
-  /** Envelope addresses in the audit log: none, domains only, or full addresses. */
-  logAddresses: z.enum(['none', 'domain', 'full']).default('none'),
-});
+export const smtpListenerSchema = z
+  .strictObject({
+    type: z.literal('smtp'),
+    ...listenerFields(100),
+    /** Greeting and EHLO name, on both sides; default the system's host name. */
+    hostname: z.string().min(1).optional(),
+    route: smtpRouteSchema,
+    tls: smtpTlsSchema.optional(),
+    /** Per-domain overrides: `example.org` matches that domain, `.example.org` its subdomains. */
+    transport: z.record(z.string().min(1), smtpRouteSchema).default({}),
+    /** Advertised as SIZE; larger messages get 552 5.3.4. */
+    maxMessageSize: z.number().int().positive().default(50 * 1024 * 1024),
+    /** Longest text line in a message, without CRLF (RFC 5322 2.1.1: 998). */
+    maxLineLength: z.number().int().min(78).default(998),
+    maxRecipients: z.number().int().positive().default(1000),
+    timeouts: z
+      .strictObject({
+        /**
+         * Waiting for the client's next command (RFC 5321 4.5.3.2.7: 5 minutes): a deadline for the
+         * whole line, not reset by partial bytes; also how long unread replies may wait.
+         */
+        idleSeconds: seconds.default(300),
+        /** Between two chunks of the client's message (RFC 5321 4.5.3.2.5: 3 minutes). */
+        dataSeconds: seconds.default(180),
+        /**
+         * Bytes/s a message must average: all of DATA gets `dataSeconds` plus 1 s per this many bytes
+         * (Postfix's smtpd_min_data_rate, 500). 0: only the per-chunk timeout.
+         */
+        minDataRate: z.number().int().nonnegative().default(500),
+        /** Upstream TCP connect, and separately the TLS handshake. */
+        connectSeconds: seconds.default(30),
+        /** Each upstream reply (RFC 5321 4.5.3.2: 5 minutes). */
+        replySeconds: seconds.default(300),
+        /** The upstream's reply to the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
+        dataDoneSeconds: seconds.default(600),
+        /**
+         * One upstream host's whole setup (connect, greeting, EHLO, STARTTLS, TLS, AUTH): a stalled
+         * first MX must leave time for the next one within the client's own RCPT timeout.
+         */
+        setupSeconds: seconds.default(60),
+        /**
+         * Total time a client's RCPT may wait for a next hop (DNS and every host tried); then 451.
+         * Below Postfix's smtp_rcpt_timeout (300 s) so the client gets an answer, not a timeout.
+         */
+        rcptBudgetSeconds: seconds.default(240),
+      })
+      .prefault({}),
+    /** Envelope addresses in the audit log: none, domains only, or full addresses. */
+    logAddresses: z.enum(['none', 'domain', 'full']).default('none'),
+  })
+  .transform(withClientLimit);
 
 export const dnsSchema = z.strictObject({
   /** `IP` or `IP:PORT` (`[v6]:PORT`); the system resolver's servers when absent. */

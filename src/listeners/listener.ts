@@ -1,8 +1,11 @@
 import type { AddressInfo } from 'node:net';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { DnsConfig } from '../config/smtp-schema.js';
+import type { ResumptionCache } from '../resumption/policy.js';
 
 /**
  * What the service needs of any listener: start, report its address and load, stop gracefully.
- * TcpListener has this shape; a listener built on another server (the HTTP proxy) has it too.
+ * Every listener type is a TcpListener (src/net/) with its own way of serving a client.
  */
 export interface Listener {
   readonly name: string;
@@ -12,3 +15,17 @@ export interface Listener {
   /** Stops accepting; open sessions may finish within `timeoutMs`, the rest are cut. */
   stop(timeoutMs: number): Promise<void>;
 }
+
+/** What the service shares with every listener it builds. */
+export interface ListenerDeps {
+  cache: ResumptionCache;
+  audit: AuditLog;
+  /** The resolver settings for MX routing (the config's `dns` section). */
+  dns: DnsConfig;
+}
+
+/**
+ * Each listener type's folder exports one of these as `create`: it turns the listener's config
+ * into runtime settings once (files read, seconds in milliseconds), so a bad file fails the start.
+ */
+export type ListenerFactory<C> = (config: C, deps: ListenerDeps) => Listener;

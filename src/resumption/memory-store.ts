@@ -120,6 +120,9 @@ export class MemoryTicketStore implements TicketStore {
     return { destinations: this.cache.keys().length, tickets };
   }
 
+  /** Always answers: the store is this process. */
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     this.cache.close();
   }

@@ -287,6 +287,15 @@ export class RedisTicketStore implements TicketStore {
     });
   }
 
+  /** One PING, not guarded: while Redis is away this rejects (fast: no offline queue). */
+  async ping(): Promise<void> {
+    try {
+      await this.redis.ping();
+    } catch (err) {
+      throw new Error(`Redis at ${redact(this.options.url)} does not answer: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async close(): Promise<void> {
     try {
       await this.redis.quit();

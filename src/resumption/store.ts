@@ -46,8 +46,13 @@ export interface TicketStore {
   /** Appends a negotiated version and/or marks reuse refused. */
   learn(key: string, version: NegotiatedVersion | undefined, refusedReuse: boolean): Promise<void>;
 
-  /** Counts for metrics: destinations with a slot, tickets held. */
+  /** Counts for metrics: destinations with a slot, tickets held. Not cheap on a shared store. */
   size(): Promise<{ destinations: number; tickets: number }>;
+  /**
+   * Resolves when the store can answer now; rejects, saying why, when it cannot (Redis away). The
+   * readiness probe: cheap, and not degraded like the verbs above, which answer "nothing" instead.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

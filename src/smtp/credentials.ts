@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
+import { readConfigFile } from '../config/files.js';
 import type { SmtpAuthConfig } from '../config/smtp-schema.js';
 
 /**
@@ -42,12 +42,8 @@ export class Credentials {
 export function loadCredentials(cfg: SmtpAuthConfig, where: string, env: NodeJS.ProcessEnv = process.env): Credentials {
   let password: string | undefined;
   if (cfg.passwordFile !== undefined) {
-    try {
-      // One trailing newline is the editor's, not the password's.
-      password = readFileSync(cfg.passwordFile, 'utf8').replace(/\r?\n$/, '');
-    } catch (err) {
-      throw new Error(`${where}: cannot read passwordFile ${cfg.passwordFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
+    // One trailing newline is the editor's, not the password's.
+    password = readConfigFile(cfg.passwordFile, 'password', where).replace(/\r?\n$/, '');
   } else if (cfg.passwordEnv !== undefined) {
     password = env[cfg.passwordEnv];
     if (password === undefined) throw new Error(`${where}: environment variable ${cfg.passwordEnv} is not set`);

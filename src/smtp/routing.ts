@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { readConfigFile } from '../config/files.js';
 import type { DnsConfig, SmtpListenerConfig, SmtpRouteConfig } from '../config/smtp-schema.js';
 import { Credentials, loadCredentials } from './credentials.js';
 import { policyFor, type HopIdentity, type TlsPolicy } from './tls-policy.js';
@@ -30,13 +30,7 @@ export class Router {
   private readonly resolver: Resolver;
 
   constructor(l: SmtpListenerConfig, dns: DnsConfig | undefined) {
-    const ca = (file: string): string => {
-      try {
-        return readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new Error(`listener ${l.name}: cannot read ca file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-      }
-    };
+    const ca = (file: string): string => readConfigFile(file, 'ca');
     const build = (name: string, r: SmtpRouteConfig): Route => ({
       name,
       mode: r.mode,

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readConfigFile } from '../config/files.js';
 import type { HttpListenerConfig } from '../config/http-schema.js';
+import { verifyMode } from '../config/tls.js';
 import type { TlsTarget } from './tls-target.js';
 
 /** Maps the host and port of a client's `http://` URL to the TLS origin to dial. */
@@ -11,13 +12,7 @@ export type OriginResolver = (host: string, urlPort: number | undefined) => TlsT
  * else the listener's defaults (verification on).
  */
 export function originResolver(l: HttpListenerConfig): OriginResolver {
-  const read = (file: string, where: string): string => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new Error(`listener ${l.name}: ${where}: cannot read ca file ${file}: ${(err as Error).message}`);
-    }
-  };
+  const read = (file: string, where: string): string => readConfigFile(file, 'ca', where);
   const defaultCa = l.defaults.ca === undefined ? undefined : read(l.defaults.ca, 'defaults');
   const table = new Map(
     Object.entries(l.upstreams).map(([origin, u]) => [
@@ -25,8 +20,6 @@ export function originResolver(l: HttpListenerConfig): OriginResolver {
       { ...u, ca: u.ca === undefined ? defaultCa : read(u.ca, `upstreams.${origin}`) },
     ]),
   );
-  const mode = (v: boolean | 'chain'): TlsTarget['verify'] => (v === true ? 'name' : v === 'chain' ? 'chain' : 'none');
-
   return (host, urlPort) => {
     const h = host.toLowerCase();
     const u = (urlPort === undefined ? undefined : table.get(`${h}:${urlPort}`)) ?? table.get(h);
@@ -35,7 +28,7 @@ export function originResolver(l: HttpListenerConfig): OriginResolver {
       port: u?.port ?? urlPort ?? 443,
       servername: u?.servername,
       ca: u ? u.ca : defaultCa,
-      verify: mode(u?.verify ?? l.defaults.verify),
+      verify: verifyMode(u?.verify ?? l.defaults.verify),
       minVersion: u?.minVersion,
       maxVersion: u?.maxVersion,
     };

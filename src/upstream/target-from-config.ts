@@ -1,17 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { readConfigFile } from '../config/files.js';
 import type { UpstreamConfig } from '../config/schema.js';
+import { verifyMode } from '../config/tls.js';
 import type { TlsTarget } from './tls-target.js';
 
 /** Reads the files a configured upstream names (once, at start) into a dialable target. */
 export function targetFromConfig(u: UpstreamConfig): TlsTarget {
-  const read = (file: string, what: string): string => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new Error(`upstream ${u.host}:${u.port}: cannot read ${what} file ${file}: ${(err as Error).message}`);
-    }
-  };
+  const read = (file: string, what: string): string => readConfigFile(file, what, `upstream ${u.host}:${u.port}`);
   if ((u.cert === undefined) !== (u.key === undefined)) {
     throw new Error(`upstream ${u.host}:${u.port}: cert and key go together`);
   }
@@ -20,7 +15,7 @@ export function targetFromConfig(u: UpstreamConfig): TlsTarget {
     port: u.port,
     servername: u.servername,
     ca: u.ca === undefined ? undefined : read(u.ca, 'ca'),
-    verify: u.verify === true ? 'name' : u.verify === 'chain' ? 'chain' : 'none',
+    verify: verifyMode(u.verify),
     minVersion: u.minVersion,
     maxVersion: u.maxVersion,
     ciphers: u.ciphers,

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { HandshakeEvent } from '../audit/events.js';
+import { CLOSE_GRACE_MS } from '../net/grace.js';
 import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
 import { warnUnreadableOnce } from '../resumption/unreadable-warning.js';
 import { errorCodeOf } from './error-code.js';
@@ -179,7 +180,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     socket,
     resumed: event.resumed,
     protocol: event.protocol ?? 'unknown',
-    close: () => (closing ??= closeGracefully(socket, ctx.closeGraceMs ?? 2000)),
+    close: () => (closing ??= closeGracefully(socket, ctx.closeGraceMs ?? CLOSE_GRACE_MS)),
     sessionArrived: (maxMs) =>
       sessionSeen
         ? new Promise<boolean>((resolve) => setImmediate(resolve, true))

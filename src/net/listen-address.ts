@@ -1,9 +1,15 @@
 import type { AddressInfo, Server } from 'node:net';
 
+/** Splits `HOST:PORT` or `[v6]:PORT` (the host unbracketed; empty for `:PORT`); undefined for anything else. */
+export function splitHostPort(value: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value);
+  return m ? { host: m[1] ?? m[2] ?? '', port: Number(m[3]) } : undefined;
+}
+
 /** Splits `HOST:PORT`, `[v6]:PORT` or `PORT` (loopback). */
 export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (m) return { host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3]) };
+  const hp = splitHostPort(listen);
+  if (hp) return { host: hp.host || '127.0.0.1', port: hp.port };
   if (/^\d+$/.test(listen)) return { host: '127.0.0.1', port: Number(listen) };
   throw new Error(`listen: "${listen}" is not HOST:PORT`);
 }

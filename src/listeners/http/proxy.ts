@@ -1,22 +1,14 @@
-import type { RefusalReason } from '../audit/events.js';
 import { once } from 'node:events';
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RequestError, Server as ProxyServer, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
-import type { AuditLog } from '../audit/audit-log.js';
-import type { OriginResolver } from '../upstream/http-origin.js';
-import { dialTls, UpstreamTlsError, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
-import type { Listener } from './listener.js';
-import { admission, TcpListener } from './tcp-listener.js';
+import type { RefusalReason } from '../../audit/events.js';
+import type { OriginResolver } from '../../upstream/http-origin.js';
+import { dialTls, UpstreamTlsError, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
+import { oneLine } from '../../util/text.js';
 
-export interface HttpEgressOptions {
-  name: string;
-  listen: string;
-  allow: readonly string[];
-  maxConnections: number;
-  maxConnectionsPerClient?: number;
-  audit: AuditLog;
+export interface HttpProxyOptions {
   dial: DialContext;
   origins: OriginResolver;
 }
@@ -30,46 +22,25 @@ export interface HttpEgressOptions {
  * not tunnel a client's TLS. Admission (allow list, connection limit, graceful stop) is the shared
  * TcpListener's; proxy-chain's HTTP server never listens itself, it is handed admitted sockets.
  */
-export class HttpEgressListener implements Listener {
-  private readonly tcp: TcpListener;
+export class HttpProxy {
   private readonly proxy: ProxyServer;
   /** Requests in progress per client connection: idle keep-alive connections close at stop. */
   private readonly busy = new Map<Socket, number>();
   private stopping = false;
 
-  constructor(private readonly options: HttpEgressOptions) {
+  constructor(private readonly options: HttpProxyOptions) {
     this.proxy = new ProxyServer({ port: 0, prepareRequestFunction: (r) => this.prepare(r) });
     this.proxy.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.track(req.socket, res));
-    this.tcp = new TcpListener({
-      ...admission(options, options.audit),
-      serve: (socket) => this.serve(socket),
-      refuse: (socket, reason) => socket.write(refusal(reason)),
-    });
   }
 
-  get name(): string {
-    return this.tcp.name;
-  }
-
-  get activeConnections(): number {
-    return this.tcp.activeConnections;
-  }
-
-  start(): Promise<AddressInfo> {
-    return this.tcp.start();
-  }
-
-  address(): AddressInfo {
-    return this.tcp.address();
-  }
-
-  async stop(timeoutMs: number): Promise<void> {
+  /** Shutdown has begun: idle keep-alive connections close now, busy ones after their response. */
+  drain(): void {
     this.stopping = true;
     for (const [socket, n] of this.busy) if (n === 0) socket.end();
-    await this.tcp.stop(timeoutMs);
   }
 
-  private serve(socket: Socket): Promise<void> {
+  /** Serves one admitted client connection (any number of requests); resolves when it closes. */
+  serve(socket: Socket): Promise<void> {
     const closed = once(socket, 'close').then(() => undefined);
     this.busy.set(socket, 0);
     socket.once('close', () => this.busy.delete(socket));
@@ -127,14 +98,11 @@ class DialedAgent extends Agent {
   }
 }
 
-function refusal(reason: RefusalReason): string {
+/** The HTTP answer a refused client gets before the close. */
+export function refusal(reason: RefusalReason): string {
   const [status, text] =
     reason === 'allow-list'
       ? ['403 Forbidden', 'ticketbooth: this client may not use the proxy\n']
       : ['503 Service Unavailable', `ticketbooth: too many connections${reason === 'client-limit' ? ' from this client' : ''}\n`];
   return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/[\r\n]+/g, ' ').slice(0, 300);
 }

@@ -1,17 +1,10 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { AuditLog } from '../audit/audit-log.js';
 import type { RefusalReason } from '../audit/events.js';
-import { AllowList } from './allow-list.js';
+import { Gate, type AdmissionOptions } from './admission.js';
+import { CUT_SETTLE_MS } from './grace.js';
 import { listenOn } from './listen-address.js';
 
-export interface TcpListenerOptions {
-  name: string;
-  listen: string;
-  allow: readonly string[];
-  maxConnections: number;
-  /** Open connections one client address may hold (Postfix's smtpd_client_connection_count_limit). */
-  maxConnectionsPerClient: number;
-  audit: AuditLog;
+export interface TcpListenerOptions extends AdmissionOptions {
   /** Serves one admitted client; resolves when the session is over. */
   serve(socket: Socket): Promise<void>;
   /**
@@ -21,20 +14,12 @@ export interface TcpListenerOptions {
   allowHalfOpen?: boolean;
   /** What a refused client gets before the close (SMTP sends 554 or 421); default nothing. */
   refuse?(socket: Socket, reason: RefusalReason): void;
+  /**
+   * Called once when stop begins, before open sessions are awaited: tell idle clients to go
+   * (SMTP's 421, an HTTP keep-alive connection's close) instead of waiting out their timeouts.
+   */
+  drain?(): void;
 }
-
-/** The admission part of a listener's config (every listener type has these keys). */
-export function admission(
-  l: { name: string; listen: string; allow: readonly string[]; maxConnections: number; maxConnectionsPerClient?: number },
-  audit: AuditLog,
-): Pick<TcpListenerOptions, 'name' | 'listen' | 'allow' | 'maxConnections' | 'maxConnectionsPerClient' | 'audit'> {
-  // Default: no one address takes more than half the slots (100 → 50, Postfix's per-client default).
-  const perClient = l.maxConnectionsPerClient ?? Math.ceil(l.maxConnections / 2);
-  return { name: l.name, listen: l.listen, allow: l.allow, maxConnections: l.maxConnections, maxConnectionsPerClient: perClient, audit };
-}
-
-/** Longer than the dialer's close grace (2 s), so a cut session's upstream close completes. */
-const CUT_SETTLE_MS = 3000;
 
 /**
  * The part every listener shares: bind (loopback unless configured), admit only allowed clients,
@@ -42,14 +27,12 @@ const CUT_SETTLE_MS = 3000;
  */
 export class TcpListener {
   private readonly server: Server;
-  private readonly allow: AllowList;
+  private readonly gate: Gate;
   private readonly open = new Set<Socket>();
-  /** Open connections per client address (entries leave at 0: the map is bounded by `open`). */
-  private readonly perClient = new Map<string, number>();
   private readonly sessions = new Set<Promise<void>>();
 
   constructor(private readonly options: TcpListenerOptions) {
-    this.allow = new AllowList(options.allow);
+    this.gate = new Gate(options);
     this.server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false }, (socket) => this.admit(socket));
   }
 
@@ -72,6 +55,7 @@ export class TcpListener {
   /** Stops accepting; waits for open sessions up to `timeoutMs`, then cuts the rest. */
   async stop(timeoutMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.options.drain?.();
     let timer: NodeJS.Timeout | undefined;
     const drained = Promise.allSettled([...this.sessions]);
     await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
@@ -95,13 +79,7 @@ export class TcpListener {
       return;
     }
     const client = `${address}:${socket.remotePort}`;
-    const reason: RefusalReason | undefined = !this.allow.allows(address)
-      ? 'allow-list'
-      : this.open.size >= this.options.maxConnections
-        ? 'connection-limit'
-        : (this.perClient.get(address) ?? 0) >= this.options.maxConnectionsPerClient
-          ? 'client-limit'
-          : undefined;
+    const reason = this.gate.enter(address);
     if (reason) {
       this.options.audit.record({ event: 'client.refused', listener: this.options.name, client, reason });
       this.options.refuse?.(socket, reason);
@@ -110,15 +88,12 @@ export class TcpListener {
       return;
     }
     this.open.add(socket);
-    this.perClient.set(address, (this.perClient.get(address) ?? 0) + 1);
     const session = this.options
       .serve(socket)
       .catch(() => undefined)
       .finally(() => {
         this.open.delete(socket);
-        const left = (this.perClient.get(address) ?? 1) - 1;
-        if (left > 0) this.perClient.set(address, left);
-        else this.perClient.delete(address);
+        this.gate.leave(address);
         this.sessions.delete(session);
         if (!socket.destroyed) socket.destroy();
       });

@@ -1,17 +1,12 @@
 import ipaddr from 'ipaddr.js';
+import { parseAddressRange, type AddressRange } from '../util/address-range.js';
 
 /** Client addresses a listener serves: CIDR ranges, IPv4-mapped IPv6 addresses seen as IPv4. */
 export class AllowList {
-  private readonly ranges: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>;
+  private readonly ranges: AddressRange[];
 
   constructor(cidrs: readonly string[]) {
-    this.ranges = cidrs.map((c) => {
-      try {
-        return c.includes('/') ? ipaddr.parseCIDR(c) : ([ipaddr.parse(c), c.includes(':') ? 128 : 32] as [ipaddr.IPv4 | ipaddr.IPv6, number]);
-      } catch {
-        throw new Error(`allow: "${c}" is not an address or CIDR range`);
-      }
-    });
+    this.ranges = cidrs.map(parseAddressRange);
   }
 
   allows(address: string | undefined): boolean {

@@ -1,33 +1,21 @@
 import type { Socket } from 'node:net';
-import { hostname } from 'node:os';
-import type { TunnelListenerConfig } from '../config/schema.js';
-import { recordUpstreamError } from '../upstream/record-failure.js';
-import { negotiateStarttls, StarttlsError, StarttlsReadError } from '../upstream/smtp-starttls.js';
-import { connectTcp } from '../upstream/tcp-connect.js';
-import { dialTls, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
-import type { TlsTarget } from '../upstream/tls-target.js';
+import { recordUpstreamError } from '../../upstream/record-failure.js';
+import { negotiateStarttls, StarttlsError, StarttlsReadError } from '../../upstream/smtp-starttls.js';
+import { connectTcp } from '../../upstream/tcp-connect.js';
+import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
+import type { TlsTarget } from '../../upstream/tls-target.js';
+import { oneLine } from '../../util/text.js';
 
 export interface TunnelOptions {
   target: TlsTarget;
   starttls?: 'smtp';
-  heloName?: string;
+  /** The name in ticketbooth's own EHLO before STARTTLS. */
+  heloName: string;
   /** Timeout for connect, greeting, EHLO, STARTTLS and handshake. */
-  setupTimeoutMs?: number;
-  /** Close a session with no traffic either way for this long; 0 or absent: never. */
-  idleTimeoutMs?: number;
+  setupTimeoutMs: number;
+  /** Close a session with no traffic either way for this long; 0: never. */
+  idleTimeoutMs: number;
   dial: DialContext;
-}
-
-export function tunnelOptionsFromConfig(l: TunnelListenerConfig, target: TlsTarget, dial: DialContext): TunnelOptions {
-  const setupTimeoutMs = l.timeouts.setupSeconds * 1000;
-  return {
-    target,
-    starttls: l.upstream.starttls,
-    heloName: l.upstream.heloName,
-    setupTimeoutMs,
-    idleTimeoutMs: l.timeouts.idleSeconds * 1000,
-    dial: { ...dial, handshakeTimeoutMs: setupTimeoutMs },
-  };
 }
 
 /**
@@ -39,7 +27,7 @@ export function tunnelOptionsFromConfig(l: TunnelListenerConfig, target: TlsTarg
  */
 export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<void> {
   client.pause();
-  const timeout = opts.setupTimeoutMs ?? 30_000;
+  const timeout = opts.setupTimeoutMs;
   let upstream: UpstreamTls;
   let greeting: string | undefined;
   try {
@@ -51,7 +39,7 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
       });
       let negotiated;
       try {
-        negotiated = await negotiateStarttls(raw, opts.heloName ?? hostname(), timeout);
+        negotiated = await negotiateStarttls(raw, opts.heloName, timeout);
       } catch (err) {
         raw.destroy();
         const stage = err instanceof StarttlsError || err instanceof StarttlsReadError ? err.stage : 'starttls';
@@ -77,7 +65,7 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
     return;
   }
   if (greeting) client.write(greeting);
-  await relay(client, upstream, opts.idleTimeoutMs ?? 0);
+  await relay(client, upstream, opts.idleTimeoutMs);
 }
 
 /** Both directions until both sides are done; the upstream is closed gracefully to keep late tickets. */
@@ -117,8 +105,4 @@ function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number): Pr
     });
     client.resume();
   });
-}
-
-function oneLine(s: string): string {
-  return s.replace(/[\r\n]+/g, ' ').slice(0, 300);
 }

@@ -1,0 +1,52 @@
+import { hostname } from 'node:os';
+import type { SmtpListenerConfig } from '../../config/smtp-schema.js';
+import { admission } from '../../net/admission.js';
+import { TcpListener } from '../../net/tcp-listener.js';
+import { refusalLine } from '../../smtp/replies.js';
+import { Router } from '../../smtp/routing.js';
+import { serveSmtp } from '../../smtp/server-session.js';
+import type { ListenerFactory } from '../listener.js';
+
+/**
+ * The `type: smtp` listener: a smarthost. TcpListener does bind, allow list (refused clients get
+ * 554), connection limit and shutdown; on stop, idle clients are told 421 at once instead of
+ * waiting out their idle timeout.
+ */
+export const create: ListenerFactory<SmtpListenerConfig> = (l, deps) => {
+  // Reads CA and password files now: a bad path fails at start, not on the first message.
+  const router = new Router(l, deps.dns);
+  const name = l.hostname ?? hostname();
+  const t = l.timeouts;
+  const session = {
+    listener: l.name,
+    hostname: name,
+    maxMessageSize: l.maxMessageSize,
+    maxLineLength: l.maxLineLength,
+    maxRecipients: l.maxRecipients,
+    idleMs: t.idleSeconds * 1000,
+    dataMs: t.dataSeconds * 1000,
+    minDataRate: t.minDataRate,
+    logAddresses: l.logAddresses,
+    audit: deps.audit,
+    router,
+    upstream: {
+      heloName: name,
+      dial: { listener: l.name, cache: deps.cache, audit: deps.audit },
+      connectMs: t.connectSeconds * 1000,
+      replyMs: t.replySeconds * 1000,
+      dataDoneMs: t.dataDoneSeconds * 1000,
+      setupMs: t.setupSeconds * 1000,
+      rcptBudgetMs: t.rcptBudgetSeconds * 1000,
+    },
+  };
+  const draining = new AbortController();
+  return new TcpListener({
+    ...admission(l, deps.audit),
+    // A client may send `.` and QUIT, then its FIN: the reply to the dot must still reach it, or
+    // it retries a message the next hop already took (a duplicate).
+    allowHalfOpen: true,
+    serve: (socket) => serveSmtp(socket, { ...session, draining: draining.signal }),
+    refuse: (socket, why) => socket.write(refusalLine(why, name)),
+    drain: () => draining.abort(),
+  });
+};
