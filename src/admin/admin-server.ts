@@ -7,6 +7,8 @@ export interface Readiness {
   ready: boolean;
   /** What is not ready, one phrase each. */
   problems: string[];
+  /** What works less well but does not stop traffic (a ticket store away: full handshakes). */
+  degraded?: string[];
 }
 
 export interface AdminServerOptions {
@@ -63,7 +65,8 @@ export class AdminServer {
         return send(res, 200, 'ok\n');
       case '/readyz': {
         const r = this.draining ? { ready: false, problems: ['shutting down'] } : await this.options.readiness();
-        return send(res, r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready: ${r.problems.join('; ')}\n`);
+        const degraded = r.degraded?.length ? ` (degraded: ${r.degraded.join('; ')})` : '';
+        return send(res, r.ready ? 200 : 503, r.ready ? `ready${degraded}\n` : `not ready: ${r.problems.join('; ')}\n`);
       }
       default:
         return send(res, 404, 'not found: try /metrics, /healthz, /readyz\n');

@@ -31,11 +31,13 @@ export async function startAdmin(config: AdminConfig, deps: AdminDeps): Promise<
 }
 
 /**
- * Ready: every configured listener is bound and the ticket store answers a ping (a Redis store
- * that is away fails it, although connections still go through, resuming nothing).
+ * Ready: every configured listener is bound. A ticket store that does not answer its ping is
+ * *degraded*, not unready: connections still go through (full handshakes), and with one Redis
+ * shared by a fleet, failing readiness would take every instance out of rotation at once.
  */
 async function readiness(deps: AdminDeps): Promise<Readiness> {
   const problems: string[] = [];
+  const degraded: string[] = [];
   for (const c of deps.listenerConfigs) {
     const l = deps.listeners.find((x) => x.name === c.name);
     const bound = l?.address();
@@ -48,9 +50,9 @@ async function readiness(deps: AdminDeps): Promise<Readiness> {
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS))),
     ]);
   } catch (err) {
-    problems.push(`ticket store: ${(err as Error).message}`);
+    degraded.push(`ticket store: ${(err as Error).message}`);
   } finally {
     clearTimeout(timer);
   }
-  return { ready: problems.length === 0, problems };
+  return { ready: problems.length === 0, problems, degraded };
 }
