@@ -5,8 +5,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RequestError, Server as ProxyServer, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 import type { AuditLog } from '../audit/audit-log.js';
+import { UpstreamError } from '../errors/index.js';
 import type { OriginResolver } from '../upstream/http-origin.js';
-import { dialTls, UpstreamTlsError, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
+import { dialTls, type DialContext, type UpstreamTls } from '../upstream/tls-dialer.js';
 import type { Listener } from './listener.js';
 import { admission, TcpListener } from './tcp-listener.js';
 
@@ -104,7 +105,7 @@ export class HttpEgressListener implements Listener {
     try {
       upstream = await dialTls(target, this.options.dial);
     } catch (err) {
-      const status = err instanceof UpstreamTlsError && err.code === 'ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
+      const status = err instanceof UpstreamError && err.code === 'ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
       // The dialer's messages already name host:port.
       throw new RequestError(`ticketbooth: no TLS connection to the origin: ${oneLine((err as Error).message)}\n`, status);
     }

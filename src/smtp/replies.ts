@@ -1,5 +1,5 @@
 import type { RefusalReason } from '../audit/events.js';
-import type { SmtpReply } from './reply-reader.js';
+import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 
 /** A reply ticketbooth makes itself: code, enhanced status code (RFC 3463), text. */
 export interface LocalReply {
