@@ -27,7 +27,13 @@ export interface Relayed {
  * A message that cannot be relayed whole is never ended with a dot: the connection is dropped, so
  * the next hop drops the partial message. `tx` gets the size seen and, on failure, the reason.
  */
-export async function relayMessage(input: ClientInput, upstream: SmtpClient, tx: { messageSize: number; error?: string }, limits: DataLimits, replyMs: number): Promise<Relayed> {
+export async function relayMessage(
+  input: ClientInput,
+  upstream: SmtpClient,
+  tx: { messageSize: number; error?: string },
+  limits: DataLimits,
+  replyMs: number,
+): Promise<Relayed> {
   const scanner = new DataScanner(limits.maxLineLength, limits.maxMessageSize);
   const dropped = (r: Reply, fatal = false): Relayed => {
     upstream.abort();
@@ -61,7 +67,9 @@ export async function relayMessage(input: ClientInput, upstream: SmtpClient, tx:
   }
   if (scanner.spoiled === 'too-big') return dropped(reply(552, '5.3.4', 'message size exceeds fixed limit'));
   if (scanner.spoiled === 'nul') return dropped(reply(554, '5.6.0', 'message contains a NUL character; not relayed'));
-  if (scanner.spoiled) return dropped(reply(554, '5.6.0', `message has a line longer than ${limits.maxLineLength} characters; not relayed`));
+  if (scanner.spoiled) {
+    return dropped(reply(554, '5.6.0', `message has a line longer than ${limits.maxLineLength} characters; not relayed`));
+  }
   if (!upstreamOk || upstream.closed) {
     tx.error = `lost the connection to ${upstream.label} in DATA`;
     return dropped(reply(451, '4.4.2', `lost the connection to ${upstream.label} in DATA; try again later`));

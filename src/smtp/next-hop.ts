@@ -1,9 +1,9 @@
-import { UpstreamError } from '../errors/index.js';
+import { UpstreamError, type UpstreamStage } from '../errors/index.js';
 import { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { DialContext } from '../upstream/tls-dialer.js';
-import type { Credentials } from './credentials.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
-import { tlsRequired, tlsTargetFor, type HopIdentity, type TlsPolicy } from './tls-policy.js';
+import type { Route } from './routing.js';
+import { tlsRequired, tlsTargetFor, type HopIdentity } from './tls-policy.js';
 import { hopFailureReply } from './upstream-replies.js';
 
 export interface UpstreamOptions {
@@ -27,14 +27,17 @@ export interface HopFailure {
   tryNext: boolean;
 }
 
+/** What opening a host takes from the route: its TLS policy and credentials. */
+type HopRoute = Pick<Route, 'tls' | 'auth'>;
+
 /** Stages whose failure TLS level `may` answers with a cleartext retry (as Postfix does). */
-const TLS_STAGES: ReadonlySet<UpstreamError['stage']> = new Set(['starttls', 'injection', 'tls']);
+const TLS_STAGES: ReadonlySet<UpstreamStage> = new Set(['starttls', 'injection', 'tls']);
 
 /**
  * The hosts in order; the first that takes the connection (and TLS as the policy demands) wins.
  * Each host gets `setupMs` at most, and no host is tried once the RCPT budget is spent.
  */
-export async function connectFirst(candidates: HopIdentity[], policy: TlsPolicy, auth: Credentials | undefined, opts: UpstreamOptions, budgetEnd: number): Promise<SmtpClient | Reply> {
+export async function connectFirst(candidates: HopIdentity[], route: HopRoute, opts: UpstreamOptions, budgetEnd: number): Promise<SmtpClient | Reply> {
   let last: HopFailure | undefined;
   for (const c of candidates) {
     const now = performance.now();
@@ -42,7 +45,7 @@ export async function connectFirst(candidates: HopIdentity[], policy: TlsPolicy,
       const why = last ? `; last: ${last.reply.text}` : '';
       return reply(451, '4.4.1', `no next hop ready within ${opts.rcptBudgetMs / 1000}s${why}`);
     }
-    const opened = await openNextHop(c, policy, auth, opts, Math.min(now + opts.setupMs, budgetEnd));
+    const opened = await openNextHop(c, route, opts, Math.min(now + opts.setupMs, budgetEnd));
     if (opened instanceof SmtpClient) return opened;
     last = opened;
     if (!opened.tryNext) break;
@@ -57,16 +60,16 @@ export async function connectFirst(candidates: HopIdentity[], policy: TlsPolicy,
  * own `upstream.error` is marked `cleartextFallback`. `deadline` (a `performance.now()` time) ends
  * the host's setup, the cleartext retry included.
  */
-export async function openNextHop(hop: HopIdentity, policy: TlsPolicy, auth: Credentials | undefined, opts: UpstreamOptions, deadline: number): Promise<SmtpClient | HopFailure> {
-  const first = await openOnce(hop, policy, auth, opts, deadline, policy.level !== 'none');
-  if (first instanceof SmtpClient || policy.level !== 'may' || !TLS_STAGES.has(first.error.stage)) return first;
-  return openOnce(hop, policy, auth, opts, deadline, false, true);
+export async function openNextHop(hop: HopIdentity, route: HopRoute, opts: UpstreamOptions, deadline: number): Promise<SmtpClient | HopFailure> {
+  const level = route.tls.level;
+  const first = await openOnce(hop, route, opts, deadline, level !== 'none');
+  if (first instanceof SmtpClient || level !== 'may' || !TLS_STAGES.has(first.error.stage)) return first;
+  return openOnce(hop, route, opts, deadline, false, true);
 }
 
 async function openOnce(
   hop: HopIdentity,
-  policy: TlsPolicy,
-  auth: Credentials | undefined,
+  { tls: policy, auth }: HopRoute,
   opts: UpstreamOptions,
   deadline: number,
   startTls: boolean,
@@ -99,6 +102,10 @@ async function openOnce(
   } catch (err) {
     client?.abort();
     if (!(err instanceof UpstreamError)) throw err;
-    return { error: err, reply: hopFailureReply(err, label, { ehloRequired, secure: client?.secure ?? false }), tryNext: err.code !== 'ERR_AUTH_FAILED' };
+    return {
+      error: err,
+      reply: hopFailureReply(err, label, { ehloRequired, secure: client?.secure ?? false }),
+      tryNext: err.code !== 'ERR_AUTH_FAILED',
+    };
   }
 }

@@ -297,7 +297,8 @@ class SmtpServerSession {
 
   /** `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
   private audit(tx: Transaction, abandoned = false): void {
-    this.opts.audit.record(transactionEvent(tx, { listener: this.opts.listener, client: this.client, logAddresses: this.opts.logAddresses }, abandoned));
+    const { listener, logAddresses } = this.opts;
+    this.opts.audit.record(transactionEvent(tx, { listener, client: this.client, logAddresses }, abandoned));
   }
 
   private answer(tx: Transaction, r: Reply): undefined {

@@ -32,7 +32,13 @@ export interface Transaction {
  * (the route's hosts in order), then MAIL FROM with the client's parameters. Sets `tx.upstream`;
  * returns what every recipient gets instead when that fails.
  */
-export async function startUpstream(tx: Transaction, reuse: ConnectionReuse, router: Router, opts: UpstreamOptions, budgetEnd: number): Promise<Reply | undefined> {
+export async function startUpstream(
+  tx: Transaction,
+  reuse: ConnectionReuse,
+  router: Router,
+  opts: UpstreamOptions,
+  budgetEnd: number,
+): Promise<Reply | undefined> {
   const { route, domain, key } = tx.hop!;
   for (let attempt = 0; attempt < 2; attempt++) {
     let upstream = reuse.take(key);
@@ -40,7 +46,7 @@ export async function startUpstream(tx: Transaction, reuse: ConnectionReuse, rou
     if (!upstream) {
       const resolved = await router.resolve(route, domain);
       if (!resolved.ok) return resolved.reply;
-      const opened = await connectFirst(resolved.candidates, route.tls, route.auth, opts, budgetEnd);
+      const opened = await connectFirst(resolved.candidates, route, opts, budgetEnd);
       if (!(opened instanceof SmtpClient)) return opened;
       upstream = opened;
     }
@@ -89,8 +95,15 @@ export function budgetLeft(budgetEnd: number, replyMs: number): number {
   return Math.max(1, Math.min(replyMs, budgetEnd - performance.now()));
 }
 
+/** Who a transaction line is about, and how much of the envelope it may say. */
+export interface TransactionLogging {
+  listener: string;
+  client: string;
+  logAddresses: 'none' | 'domain' | 'full';
+}
+
 /** The `smtp.transaction` line. `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
-export function transactionEvent(tx: Transaction, who: { listener: string; client: string; logAddresses: 'none' | 'domain' | 'full' }, abandoned: boolean): SmtpTransactionEvent {
+export function transactionEvent(tx: Transaction, who: TransactionLogging, abandoned: boolean): SmtpTransactionEvent {
   const event: SmtpTransactionEvent = {
     event: 'smtp.transaction',
     listener: who.listener,

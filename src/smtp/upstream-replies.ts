@@ -18,7 +18,8 @@ export function hopFailureReply(err: UpstreamError, label: string, ctx: { ehloRe
       return reply(451, '4.4.1', `${label} greeted with ${err.replyCode}`);
     case 'ERR_SMTP_PROTOCOL':
       if (ctx.secure) return reply(451, '4.4.1', `${label} refused EHLO inside TLS`);
-      return ctx.ehloRequired ? reply(451, '4.7.4', `${label} refused EHLO; TLS is required`) : reply(451, '4.4.1', `${label} refused HELO`);
+      if (ctx.ehloRequired) return reply(451, '4.7.4', `${label} refused EHLO; TLS is required`);
+      return reply(451, '4.4.1', `${label} refused HELO`);
     case 'ERR_NO_STARTTLS':
       return reply(451, '4.7.4', `TLS is required, but ${label} does not offer STARTTLS`);
     case 'ERR_STARTTLS_REFUSED':
