@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { before, describe, test } from 'node:test';
 import type { HandshakeEvent } from '../src/audit/events.js';
-import { ReplyReader, type SmtpReply } from '../src/smtp/reply-reader.js';
+import { ReplyReader, type SmtpReply } from '../src/upstream/smtp-client/reply-reader.js';
 import { makeCert, type CertPair } from './support/certs.js';
 import { missing } from './support/interop.js';
 import { startSmtpServer, type SmtpServerOptions, type SmtpTestServer } from './support/servers.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { before, describe, test } from 'node:test';
 import type { HandshakeEvent } from '../src/audit/events.js';
-import { ReplyReader } from '../src/smtp/reply-reader.js';
+import { ReplyReader } from '../src/upstream/smtp-client/reply-reader.js';
 import { makeCert, type CertPair } from './support/certs.js';
 import { missing } from './support/interop.js';
 import { startHaproxy, startSmtpServer, startSServer, verdictPlain, type SServerMode, type Verdict } from './support/servers.js';

@@ -1,5 +1,6 @@
 import type { RefusalReason } from '../audit/events.js';
-import type { SmtpReply } from './reply-reader.js';
+import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
+import { oneLine } from '../util/text.js';
 
 /** A reply ticketbooth makes itself: code, enhanced status code (RFC 3463), text. */
 export interface LocalReply {
@@ -18,8 +19,7 @@ export function isLocal(r: Reply): r is LocalReply {
 /** One line, CRLF-terminated; the text is cut to keep within RFC 5321's 512-octet reply line. */
 export function format(r: Reply): string {
   if (!isLocal(r)) return r.raw;
-  const text = r.text.replace(/[\r\n]+/g, ' ').slice(0, 400);
-  return `${r.code} ${r.enhanced ? r.enhanced + ' ' : ''}${text}\r\n`;
+  return `${r.code} ${r.enhanced ? r.enhanced + ' ' : ''}${oneLine(r.text, 400)}\r\n`;
 }
 
 export function reply(code: number, enhanced: string, text: string): LocalReply {

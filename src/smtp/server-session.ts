@@ -1,24 +1,20 @@
 import type { Socket } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { SmtpTransactionEvent } from '../audit/events.js';
+import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import { ClientInput, type CommandLine } from './client-input.js';
-import { DataScanner } from './data-stream.js';
-import { forLog, parseEnvelopeArg, type EnvelopeArg } from './envelope.js';
+import { ConnectionReuse } from './connection-reuse.js';
+import { relayMessage, type DataLimits } from './data-relay.js';
+import { parseEnvelopeArg } from './envelope.js';
+import type { UpstreamOptions } from './next-hop.js';
 import { format, isLocal, reply, type LocalReply, type Reply } from './replies.js';
-import type { SmtpReply } from './reply-reader.js';
-import type { Route, Router } from './routing.js';
-import { UpstreamError, UpstreamSession, type UpstreamOptions } from './upstream-session.js';
+import type { Router } from './routing.js';
+import { budgetLeft, startUpstream, transactionEvent, type Transaction } from './transaction.js';
+import { outOfProtocol, upstreamReply } from './upstream-replies.js';
 
-export interface SmtpSessionOptions {
+export interface SmtpSessionOptions extends DataLimits {
   listener: string;
-  hostname: string;
-  maxMessageSize: number;
-  maxLineLength: number;
   maxRecipients: number;
   idleMs: number;
-  dataMs: number;
-  /** DATA must keep up this many bytes/s on average beyond `dataMs` (0: no overall deadline). */
-  minDataRate: number;
   logAddresses: 'none' | 'domain' | 'full';
   audit: AuditLog;
   router: Router;
@@ -38,24 +34,6 @@ const REPLY_HIGH_WATER = 16 * 1024;
 const MAX_ERRORS = 10;
 const NON_SMTP = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT)$/;
 
-interface Transaction {
-  started: number;
-  from: EnvelopeArg;
-  size?: number;
-  body?: '7BIT' | '8BITMIME';
-  smtputf8: boolean;
-  /** Fixed by the first RCPT: every recipient of the transaction goes there. */
-  hop?: { key: string; route: Route; domain: string };
-  /** Why the hop cannot be used; every recipient for it gets this. */
-  hopFailure?: Reply;
-  /** Holds this transaction's MAIL FROM. */
-  upstream?: UpstreamSession;
-  recipients: string[];
-  lastCode: number;
-  messageSize: number;
-  error?: string;
-}
-
 /** Serves one client of an SMTP listener until QUIT, a fatal error, a timeout or the listener stopping. */
 export function serveSmtp(socket: Socket, opts: SmtpSessionOptions): Promise<void> {
   return new SmtpServerSession(socket, opts).run();
@@ -74,10 +52,7 @@ class SmtpServerSession {
   private tx?: Transaction;
   private errors = 0;
   /** An upstream connection kept between transactions of this client, for the same hop. */
-  private spare?: { key: string; session: UpstreamSession };
-  private readonly closing: Array<Promise<void>> = [];
-  /** Set when the session must close after the current reply (timeout or bare LF in DATA). */
-  private fatal = false;
+  private readonly reuse = new ConnectionReuse();
 
   constructor(
     private readonly socket: Socket,
@@ -265,101 +240,15 @@ class SmtpServerSession {
     const budgetEnd = performance.now() + this.opts.upstream.rcptBudgetMs;
     if (!tx.hop) {
       tx.hop = { key, route, domain };
-      tx.hopFailure = await this.openHop(tx, budgetEnd);
+      tx.hopFailure = await startUpstream(tx, this.reuse, this.opts.router, this.opts.upstream, budgetEnd);
     }
     if (tx.hopFailure) return this.answer(tx, tx.hopFailure);
 
     const upstream = tx.upstream!;
-    let r: Reply;
-    try {
-      r = passable(await upstream.command(`RCPT TO:<${address}>`, budgetLeft(budgetEnd, this.opts.upstream.replyMs)), upstream);
-    } catch (err) {
-      r = this.upstreamFailed(tx, err);
-    }
+    const r = await upstreamReply(tx, upstream, upstream.command(`RCPT TO:<${address}>`, budgetLeft(budgetEnd, this.opts.upstream.replyMs)));
     if (isLocal(r) && r.code === 451) tx.hopFailure = r;
     if (r.code >= 200 && r.code < 300) tx.recipients.push(address);
     return this.answer(tx, r);
-  }
-
-  /** Connects (or reuses) the transaction's next hop and sends MAIL FROM; returns a reply on failure. */
-  private async openHop(tx: Transaction, budgetEnd: number): Promise<Reply | undefined> {
-    const { route, domain, key } = tx.hop!;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let upstream: UpstreamSession | undefined;
-      let reused = false;
-      if (this.spare?.key === key && this.spare.session.alive) {
-        upstream = this.spare.session;
-        reused = true;
-        this.spare = undefined;
-      } else {
-        this.dropSpare();
-        const resolved = await this.opts.router.resolve(route, domain);
-        if (!resolved.ok) return resolved.reply;
-        const opened = await this.connectFirst(resolved.candidates, route, budgetEnd);
-        if (!(opened instanceof UpstreamSession)) return opened;
-        upstream = opened;
-      }
-
-      const mismatch = this.unsupported(tx, upstream);
-      if (mismatch) {
-        this.spare = { key, session: upstream };
-        return mismatch;
-      }
-      const ext = upstream.extensions;
-      let params = '';
-      if (tx.size !== undefined && ext.has('SIZE')) params += ` SIZE=${tx.size}`;
-      if (tx.body && ext.has('8BITMIME')) params += ` BODY=${tx.body}`;
-      if (tx.smtputf8) params += ' SMTPUTF8';
-      let r: SmtpReply;
-      try {
-        r = await upstream.command(`MAIL FROM:<${tx.from.address}>${params}`, budgetLeft(budgetEnd, this.opts.upstream.replyMs));
-      } catch (err) {
-        if (reused) continue; // the kept connection had gone stale: once more on a fresh one
-        return this.upstreamFailed(tx, err);
-      }
-      const passed = passable(r, upstream);
-      if (r.code >= 200 && r.code < 300) {
-        tx.upstream = upstream;
-        return undefined;
-      }
-      if (upstream.alive) this.spare = { key, session: upstream };
-      else upstream.abort(); // out of step or closing: neither kept nor left open
-      return passed;
-    }
-    return reply(451, '4.4.2', 'next hop connection failed');
-  }
-
-  /**
-   * The hosts in order; the first that takes the connection (and TLS as the policy demands) wins.
-   * Each host gets `setupMs` at most, and no host is tried once the RCPT budget is spent.
-   */
-  private async connectFirst(candidates: Array<Parameters<typeof UpstreamSession.open>[0]>, route: Route, budgetEnd: number): Promise<UpstreamSession | Reply> {
-    let last: UpstreamError | undefined;
-    for (const c of candidates) {
-      const now = performance.now();
-      if (now >= budgetEnd) {
-        const why = last ? `; last: ${last.reply.text}` : '';
-        return reply(451, '4.4.1', `no next hop ready within ${this.opts.upstream.rcptBudgetMs / 1000}s${why}`);
-      }
-      try {
-        return await UpstreamSession.open(c, route.tls, route.auth, this.opts.upstream, Math.min(now + this.opts.upstream.setupMs, budgetEnd));
-      } catch (err) {
-        if (!(err instanceof UpstreamError)) throw err;
-        last = err;
-        if (!err.tryNext) break;
-      }
-    }
-    return last?.reply ?? reply(451, '4.4.1', 'no next hop to try');
-  }
-
-  /** Extensions the client used that the next hop lacks: refused, never downgraded (RFC 6152, 6531, 1870). */
-  private unsupported(tx: Transaction, upstream: UpstreamSession): LocalReply | undefined {
-    const ext = upstream.extensions;
-    if (tx.smtputf8 && !ext.has('SMTPUTF8')) return reply(553, '5.6.7', `SMTPUTF8 is required, but was not offered by ${upstream.label}`);
-    if (tx.body === '8BITMIME' && !ext.has('8BITMIME')) return reply(554, '5.6.3', `8BITMIME is required, but was not offered by ${upstream.label}; conversion would alter the message`);
-    const limit = Number(ext.get('SIZE') ?? '0');
-    if (tx.size !== undefined && limit > 0 && tx.size > limit) return reply(552, '5.3.4', `message size exceeds the limit of ${upstream.label} (${limit})`);
-    return undefined;
   }
 
   private async data(arg: string): Promise<'close' | undefined> {
@@ -368,99 +257,26 @@ class SmtpServerSession {
     if (!tx) return this.error(reply(503, '5.5.1', 'need MAIL command'));
     if (tx.recipients.length === 0) return this.error(reply(554, '5.5.1', 'no valid recipients'));
     const upstream = tx.upstream!;
-    let r: Reply;
-    try {
-      r = passable(await upstream.command('DATA'), upstream);
-    } catch (err) {
-      r = this.upstreamFailed(tx, err);
-    }
+    let r = await upstreamReply(tx, upstream, upstream.command('DATA'));
     // DATA gets 354, or a refusal; a 2xx here would tell the client its message was taken.
     if (r.code < 400 && r.code !== 354) r = outOfProtocol(tx, upstream, 'DATA', r.code);
     if (r.code !== 354) return this.finish(tx, r, true);
     this.send(reply(354, '', 'End data with <CR><LF>.<CR><LF>'));
-    return this.finish(tx, await this.relayMessage(tx, upstream), false);
-  }
-
-  /** Streams the message; returns what the client gets for it, or 'close'-worthy failures as 421/521. */
-  private async relayMessage(tx: Transaction, upstream: UpstreamSession): Promise<Reply> {
-    const scanner = new DataScanner(this.opts.maxLineLength, this.opts.maxMessageSize);
-    let upstreamOk = true;
-    // Postfix's smtpd_min_data_rate: the whole of DATA gets `dataMs`, plus 1 s per `minDataRate`
-    // bytes received, so a client trickling bytes cannot hold its slot by resetting a timer.
-    const started = performance.now();
-    let received = 0;
-    for (;;) {
-      const deadline = this.opts.minDataRate > 0 ? started + this.opts.dataMs + (received * 1000) / this.opts.minDataRate : Infinity;
-      const chunk = await this.input.readChunk(Math.max(0, Math.min(this.opts.dataMs, deadline - performance.now())));
-      if (typeof chunk !== 'string') received += chunk.length;
-      if (chunk === 'timeout' || chunk === 'closed') {
-        upstream.abort(); // no final dot: the next hop drops the partial message
-        tx.messageSize = scanner.size;
-        this.fatal = true;
-        return chunk === 'timeout' ? reply(421, '4.4.2', `${this.opts.hostname} timeout exceeded in DATA, closing`) : reply(451, '4.4.2', 'client closed the connection in DATA');
-      }
-      const res = scanner.push(chunk);
-      tx.messageSize = scanner.size;
-      if (res.fatal) {
-        upstream.abort();
-        this.fatal = true;
-        return reply(521, '5.5.2', `${this.opts.hostname} bare <LF> or <CR> in message, closing`);
-      }
-      if (res.forward && upstreamOk) {
-        if (upstream.closed) upstreamOk = false;
-        else if (!upstream.write(res.forward) && !(await upstream.drained(this.opts.upstream.replyMs))) {
-          upstreamOk = false;
-          upstream.abort();
-        }
-      }
-      if (res.done) {
-        this.input.unshift(res.rest ?? Buffer.alloc(0));
-        break;
-      }
-    }
-    if (scanner.spoiled) {
-      upstream.abort();
-      if (scanner.spoiled === 'too-big') return reply(552, '5.3.4', 'message size exceeds fixed limit');
-      if (scanner.spoiled === 'nul') return reply(554, '5.6.0', 'message contains a NUL character; not relayed');
-      return reply(554, '5.6.0', `message has a line longer than ${this.opts.maxLineLength} characters; not relayed`);
-    }
-    if (!upstreamOk || upstream.closed) {
-      upstream.abort();
-      tx.error = `lost the connection to ${upstream.label} in DATA`;
-      return reply(451, '4.4.2', `lost the connection to ${upstream.label} in DATA; try again later`);
-    }
-    let r: Reply;
-    try {
-      r = passable(await upstream.endData(), upstream);
-    } catch (err) {
-      return this.upstreamFailed(tx, err);
-    }
-    return r.code >= 300 && r.code < 400 ? outOfProtocol(tx, upstream, 'the end of data', r.code) : r;
+    const relayed = await relayMessage(this.input, upstream, tx, this.opts, this.opts.upstream.replyMs);
+    return this.finish(tx, relayed.reply, false, relayed.fatal);
   }
 
   /**
    * Ends the transaction after DATA: audit, then keep the upstream for the client's next
    * transaction if it is clean. `upstreamInTransaction`: the next hop refused DATA and still holds
-   * the envelope, so it needs an RSET first.
+   * the envelope, so it needs an RSET first. `fatal`: the session closes after this reply.
    */
-  private async finish(tx: Transaction, r: Reply, upstreamInTransaction: boolean): Promise<'close' | undefined> {
+  private async finish(tx: Transaction, r: Reply, upstreamInTransaction: boolean, fatal = false): Promise<'close' | undefined> {
     this.answer(tx, r);
     this.tx = undefined;
     this.audit(tx);
-    const up = tx.upstream;
-    if (up && tx.hop) {
-      if (up.alive && upstreamInTransaction) {
-        const rs = await up.command('RSET').catch(() => undefined);
-        if (rs?.code !== 250) up.abort();
-      }
-      if (up.alive) {
-        this.dropSpare();
-        this.spare = { key: tx.hop.key, session: up };
-      } else {
-        this.closing.push(up.close());
-      }
-    }
-    if (this.fatal) {
+    if (tx.upstream && tx.hop) await this.reuse.release(tx.hop.key, tx.upstream, upstreamInTransaction);
+    if (fatal) {
       this.input.discard();
       return 'close';
     }
@@ -476,49 +292,13 @@ class SmtpServerSession {
       tx.error ??= 'abandoned by the client';
       this.audit(tx, true);
     }
-    const up = tx.upstream;
-    if (up?.alive && tx.hop) {
-      const r = await up.command('RSET').catch(() => undefined);
-      if (r?.code === 250 && up.alive) {
-        this.dropSpare();
-        this.spare = { key: tx.hop.key, session: up };
-        return;
-      }
-    }
-    if (up) this.closing.push(up.quit());
-  }
-
-  private upstreamFailed(tx: Transaction, err: unknown): LocalReply {
-    if (!(err instanceof UpstreamError)) throw err;
-    tx.error = err.message;
-    return err.reply;
-  }
-
-  private dropSpare(): void {
-    if (this.spare) this.closing.push(this.spare.session.quit());
-    this.spare = undefined;
+    if (tx.upstream && tx.hop) await this.reuse.release(tx.hop.key, tx.upstream, true);
   }
 
   /** `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
   private audit(tx: Transaction, abandoned = false): void {
-    const event: SmtpTransactionEvent = {
-      event: 'smtp.transaction',
-      listener: this.opts.listener,
-      client: this.client,
-      ...(tx.upstream || tx.hop ? { nextHop: tx.upstream?.label ?? `${tx.hop!.route.mode}:${tx.hop!.route.host ?? tx.hop!.domain}` } : {}),
-      recipients: tx.recipients.length,
-      size: tx.messageSize,
-      code: tx.lastCode,
-      ms: Math.round(performance.now() - tx.started),
-    };
-    const from = forLog(tx.from.address, this.opts.logAddresses);
-    if (from !== undefined) {
-      event.from = from;
-      event.to = tx.recipients.map((r) => forLog(r, this.opts.logAddresses)!);
-    }
-    if (tx.error) event.error = tx.error;
-    if (abandoned) event.abandoned = true;
-    this.opts.audit.record(event);
+    const { listener, logAddresses } = this.opts;
+    this.opts.audit.record(transactionEvent(tx, { listener, client: this.client, logAddresses }, abandoned));
   }
 
   private answer(tx: Transaction, r: Reply): undefined {
@@ -550,37 +330,8 @@ class SmtpServerSession {
       tx.error ??= 'client went away';
       this.audit(tx, true);
     }
-    if (tx?.upstream) this.closing.push(tx.upstream.quit());
-    this.dropSpare();
+    if (tx?.upstream) this.reuse.discard(tx.upstream);
     if (!this.socket.destroyed) this.socket.end();
-    await Promise.allSettled(this.closing);
+    await this.reuse.close();
   }
-}
-
-/** A reply the command does not allow: the connection's state is unknown, so it is dropped and the mail kept. */
-function outOfProtocol(tx: Transaction, upstream: UpstreamSession, what: string, code: number): LocalReply {
-  upstream.abort();
-  tx.error = `${upstream.label} answered ${what} with ${code}`;
-  return reply(451, '4.5.0', `${upstream.label} answered ${what} out of protocol`);
-}
-
-/** A reply wait: `replyMs`, but never past the RCPT budget (at least 1 ms, so it still times out cleanly). */
-function budgetLeft(budgetEnd: number, replyMs: number): number {
-  return Math.max(1, Math.min(replyMs, budgetEnd - performance.now()));
-}
-
-/**
- * An upstream reply as the client may see it. A 421 means the next hop is closing, not us: the
- * client gets 451 and keeps its session. Codes outside 2xx-5xx are a protocol error.
- */
-function passable(r: SmtpReply, upstream: UpstreamSession): Reply {
-  if (r.code === 421) {
-    upstream.abort();
-    return reply(451, '4.4.2', `${upstream.label} is closing: ${r.lines.join(' ').slice(0, 200)}`);
-  }
-  if (r.code < 200 || r.code >= 600) {
-    upstream.abort();
-    return reply(451, '4.5.0', `${upstream.label} answered out of protocol`);
-  }
-  return r;
 }

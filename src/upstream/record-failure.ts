@@ -1,31 +1,35 @@
 import type { AuditLog } from '../audit/audit-log.js';
-import type { UpstreamErrorEvent, UpstreamErrorStage } from '../audit/events.js';
+import type { UpstreamErrorEvent } from '../audit/events.js';
+import { isBeforeTls, type UpstreamError } from '../errors/index.js';
+import { msSince } from '../util/elapsed.js';
+import { oneLine } from '../util/text.js';
 import { errorCodeOf } from './error-code.js';
 
-export interface FailedAttempt {
+export interface Attempt {
   listener: string;
   /** host:port, as the dialer writes it in `tls.handshake`. */
   destination: string;
-  stage: UpstreamErrorStage;
   /** `performance.now()` when the attempt began. */
   started: number;
   cleartextFallback?: boolean;
 }
 
 /**
- * Writes the `upstream.error` line for one attempt that failed before TLS. The text is the
- * error's message (ours name host:port and at most an SMTP reply's first 200 characters, never
- * anything the client sent), on one line.
+ * Writes the `upstream.error` line for one attempt that failed before TLS, at the error's stage
+ * (a later failure is told elsewhere: nothing is written). The text is the error's message (ours
+ * name host:port and at most an SMTP reply's first 200 characters, never anything the client
+ * sent), on one line.
  */
-export function recordUpstreamError(audit: AuditLog, attempt: FailedAttempt, err: unknown): void {
+export function recordUpstreamError(audit: AuditLog, attempt: Attempt, err: UpstreamError): void {
+  if (!isBeforeTls(err.stage)) return;
   const event: UpstreamErrorEvent = {
     event: 'upstream.error',
     listener: attempt.listener,
     destination: attempt.destination,
-    stage: attempt.stage,
+    stage: err.stage,
     errorCode: errorCodeOf(err),
-    error: (err instanceof Error ? err.message : String(err)).replace(/[\r\n]+/g, ' ').slice(0, 300),
-    ms: Math.round((performance.now() - attempt.started) * 100) / 100,
+    error: oneLine(err.message),
+    ms: msSince(attempt.started),
     ...(attempt.cleartextFallback ? { cleartextFallback: true } : {}),
   };
   audit.record(event);

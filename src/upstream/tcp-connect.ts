@@ -1,16 +1,21 @@
 import { connect, type Socket } from 'node:net';
+import { UpstreamError } from '../errors/index.js';
 
-/** A plain TCP connection with a deadline; the error names the destination and keeps Node's code. */
+/**
+ * A plain TCP connection with a deadline. A failure is an `UpstreamError` at stage `connect` that
+ * names the destination and keeps Node's error (`ECONNREFUSED`, `EHOSTUNREACH` ...) as its cause;
+ * `ERR_UPSTREAM_TIMEOUT` when our deadline passed first.
+ */
 export function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new TcpConnectError(`connect to ${host}:${port} timed out`, 'ERR_UPSTREAM_TIMEOUT'));
+      reject(new UpstreamError(`connect to ${host}:${port} timed out`, 'connect', 'ERR_UPSTREAM_TIMEOUT'));
     }, timeoutMs);
     const onError = (err: NodeJS.ErrnoException): void => {
       clearTimeout(timer);
-      reject(new TcpConnectError(`connect to ${host}:${port}: ${err.message}`, err.code ?? 'ERR_UPSTREAM_CONNECT', { cause: err }));
+      reject(new UpstreamError(`connect to ${host}:${port}: ${err.message}`, 'connect', 'ERR_UPSTREAM_CONNECT', { cause: err }));
     };
     socket.once('error', onError);
     socket.once('connect', () => {
@@ -20,15 +25,4 @@ export function connectTcp(host: string, port: number, timeoutMs: number): Promi
       resolve(socket);
     });
   });
-}
-
-export class TcpConnectError extends Error {
-  constructor(
-    message: string,
-    /** Node's code (`ECONNREFUSED`, `EHOSTUNREACH` ...), or `ERR_UPSTREAM_TIMEOUT` when our deadline passed first. */
-    readonly code: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }

@@ -3,8 +3,10 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { HandshakeEvent } from '../audit/events.js';
 import { CLOSE_GRACE_MS } from '../net/grace.js';
+import { UpstreamError } from '../errors/index.js';
 import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
 import { warnUnreadableOnce } from '../resumption/unreadable-warning.js';
+import { msSince } from '../util/elapsed.js';
 import { errorCodeOf } from './error-code.js';
 import { recordUpstreamError } from './record-failure.js';
 import { connectOptions, keyOf, servernameOf, type TlsTarget } from './tls-target.js';
@@ -19,17 +21,6 @@ export interface DialContext {
   closeGraceMs?: number;
   /** Write the audit line this long after the handshake if the connection is still open. */
   auditWindowMs?: number;
-}
-
-/** `code` is the kind, for callers; the audit line's `errorCode` is the wrapped error's own (see error-code.ts). */
-export class UpstreamTlsError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'ERR_UPSTREAM_TLS' | 'ERR_UPSTREAM_TIMEOUT' | 'ERR_UPSTREAM_CONNECT' | 'ERR_UPSTREAM_CLOSED',
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 export interface UpstreamTls {
@@ -47,7 +38,9 @@ export interface UpstreamTls {
  * server hands out (TLS 1.3 tickets come in `'session'` events after `secureConnect`), tells
  * the cache how it went, and writes one `tls.handshake` audit line. A TCP connection that never
  * came up is no handshake: that attempt is an `upstream.error` line with stage `connect`.
- * With `over`, TLS starts on an existing socket (after STARTTLS).
+ * With `over`, TLS starts on an existing socket (after STARTTLS). A failure is an `UpstreamError`
+ * at stage `tls` (`connect` when TCP never came up); its `code` is the kind, for callers, and the
+ * audit line's `errorCode` the wrapped error's own (see error-code.ts).
  */
 export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket): Promise<UpstreamTls> {
   const key = keyOf(target);
@@ -81,10 +74,11 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     event.error = (err as Error).message;
     event.errorCode = errorCodeOf(err);
     ctx.audit.record(event);
-    throw new UpstreamTlsError(`${key.destination}: ${(err as Error).message}`, 'ERR_UPSTREAM_TLS', { cause: err });
+    throw new UpstreamError(`${key.destination}: ${(err as Error).message}`, 'tls', 'ERR_UPSTREAM_TLS', { cause: err });
   }
   let tcpUp = over !== undefined;
   if (!tcpUp) socket.once('connect', () => (tcpUp = true));
+  const stage = (): 'connect' | 'tls' => (tcpUp ? 'tls' : 'connect');
 
   // Sessions may arrive before or after secureConnect (TLS 1.2: right after; 1.3: later): chain
   // their storage so the audit line counts all that came before it is written.
@@ -125,7 +119,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new UpstreamTlsError(`TLS handshake with ${key.destination} timed out`, 'ERR_UPSTREAM_TIMEOUT'));
+        reject(new UpstreamError(`TLS handshake with ${key.destination} timed out`, stage(), 'ERR_UPSTREAM_TIMEOUT'));
       }, ctx.handshakeTimeoutMs ?? 15_000);
       socket.once('secureConnect', () => {
         clearTimeout(timer);
@@ -134,11 +128,11 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         const code = !tcpUp || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_TLS';
-        reject(new UpstreamTlsError(`${key.destination}: ${err.message}`, code, { cause: err }));
+        reject(new UpstreamError(`${key.destination}: ${err.message}`, stage(), code, { cause: err }));
       });
       socket.once('close', () => {
         clearTimeout(timer);
-        reject(new UpstreamTlsError(`${key.destination} closed the connection during the TLS handshake`, 'ERR_UPSTREAM_CLOSED'));
+        reject(new UpstreamError(`${key.destination} closed the connection during the TLS handshake`, stage(), 'ERR_UPSTREAM_CLOSED'));
       });
     });
   } catch (err) {
@@ -148,17 +142,17 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     // about whether the server takes tickets (a restart must not end adaptive reuse there).
     if (!tcpUp) {
       audited = true;
-      recordUpstreamError(ctx.audit, { listener: ctx.listener, destination: key.destination, stage: 'connect', started }, err);
+      recordUpstreamError(ctx.audit, { listener: ctx.listener, destination: key.destination, started }, err as UpstreamError);
       throw err;
     }
-    event.handshakeMs = round(performance.now() - started);
+    event.handshakeMs = msSince(started);
     event.error = (err as Error).message;
     event.errorCode = errorCodeOf(err);
     await writeAudit();
     throw err;
   }
 
-  event.handshakeMs = round(performance.now() - started);
+  event.handshakeMs = msSince(started);
   event.resumed = socket.isSessionReused();
   event.protocol = socket.getProtocol() ?? undefined;
   event.cipher = socket.getCipher()?.name;
@@ -212,8 +206,4 @@ export function closeGracefully(socket: TLSSocket, graceMs: number): Promise<voi
     socket.resume(); // read to the server's FIN
     socket.end();
   });
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { ReplyReader, type SmtpReply } from '../../src/smtp/reply-reader.js';
+import { ReplyReader, type SmtpReply } from '../../src/upstream/smtp-client/reply-reader.js';
 
 /** A hand-driven SMTP client for tests: write exactly the bytes a case needs, read the replies. */
 export interface SmtpDialogue {

@@ -5,7 +5,8 @@ import type { Duplex } from 'node:stream';
 import { RequestError, Server as ProxyServer, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 import type { RefusalReason } from '../../audit/events.js';
 import type { OriginResolver } from '../../upstream/http-origin.js';
-import { dialTls, UpstreamTlsError, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
+import { UpstreamError } from '../../errors/index.js';
+import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import { oneLine } from '../../util/text.js';
 
 export interface HttpProxyOptions {
@@ -75,7 +76,7 @@ export class HttpProxy {
     try {
       upstream = await dialTls(target, this.options.dial);
     } catch (err) {
-      const status = err instanceof UpstreamTlsError && err.code === 'ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
+      const status = err instanceof UpstreamError && err.code === 'ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
       // The dialer's messages already name host:port.
       throw new RequestError(`ticketbooth: no TLS connection to the origin: ${oneLine((err as Error).message)}\n`, status);
     }

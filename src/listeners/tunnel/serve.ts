@@ -1,7 +1,5 @@
 import type { Socket } from 'node:net';
-import { recordUpstreamError } from '../../upstream/record-failure.js';
-import { negotiateStarttls, StarttlsError, StarttlsReadError } from '../../upstream/smtp-starttls.js';
-import { connectTcp } from '../../upstream/tcp-connect.js';
+import { dialStarttls } from '../../upstream/smtp-client/dial-starttls.js';
 import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import type { TlsTarget } from '../../upstream/tls-target.js';
 import { oneLine } from '../../util/text.js';
@@ -32,27 +30,7 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
   let greeting: string | undefined;
   try {
     if (opts.starttls === 'smtp') {
-      const attempt = { listener: opts.dial.listener, destination: `${opts.target.host}:${opts.target.port}`, started: performance.now() };
-      const raw = await connectTcp(opts.target.host, opts.target.port, timeout).catch((err: unknown) => {
-        recordUpstreamError(opts.dial.audit, { ...attempt, stage: 'connect' }, err);
-        throw err;
-      });
-      let negotiated;
-      try {
-        negotiated = await negotiateStarttls(raw, opts.heloName, timeout);
-      } catch (err) {
-        raw.destroy();
-        const stage = err instanceof StarttlsError || err instanceof StarttlsReadError ? err.stage : 'starttls';
-        recordUpstreamError(opts.dial.audit, { ...attempt, stage }, err);
-        throw err;
-      }
-      try {
-        greeting = negotiated.greeting.raw;
-        upstream = await dialTls({ ...opts.target, ehloName: negotiated.ehloName }, opts.dial, raw);
-      } catch (err) {
-        raw.destroy();
-        throw err;
-      }
+      ({ upstream, greeting } = await dialStarttls(opts.target, opts.heloName, timeout, opts.dial));
     } else {
       upstream = await dialTls(opts.target, opts.dial);
     }

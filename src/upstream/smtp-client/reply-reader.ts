@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { SmtpClosedError, SmtpSyntaxError, SmtpTimeoutError, SmtpTooLongError, type SmtpReplyError } from '../../errors/index.js';
 
 /** One SMTP reply: code and its lines' text (RFC 5321 4.2). */
 export interface SmtpReply {
@@ -8,37 +9,28 @@ export interface SmtpReply {
   raw: string;
 }
 
-export class SmtpProtocolError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'ERR_SMTP_SYNTAX' | 'ERR_SMTP_TIMEOUT' | 'ERR_SMTP_CLOSED' | 'ERR_SMTP_TOO_LONG',
-  ) {
-    super(message);
-  }
-}
-
 const MAX_REPLY_LINE = 4096;
 const MAX_REPLY_LINES = 200;
 
 /**
  * Reads SMTP replies from a client-side stream. Bytes past the reply being read stay buffered,
  * so a caller can tell when a server sent more than it should have (`pending`), which is how
- * STARTTLS response injection is caught.
+ * STARTTLS response injection is caught. A failed read throws one of the `SmtpReplyError`s.
  */
 export class ReplyReader {
   private buffer: Buffer = Buffer.alloc(0);
   private waiter?: () => void;
-  private ended?: Error;
+  private ended?: SmtpReplyError;
   private readonly onData = (chunk: Buffer): void => {
     this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
     this.waiter?.();
   };
   private readonly onEnd = (): void => {
-    this.ended ??= new SmtpProtocolError('connection closed by server', 'ERR_SMTP_CLOSED');
+    this.ended ??= new SmtpClosedError('connection closed by server');
     this.waiter?.();
   };
   private readonly onError = (err: Error): void => {
-    this.ended ??= new SmtpProtocolError(`connection error: ${err.message}`, 'ERR_SMTP_CLOSED');
+    this.ended ??= new SmtpClosedError(`connection error: ${err.message}`);
     this.waiter?.();
   };
 
@@ -62,13 +54,13 @@ export class ReplyReader {
       const line = await this.readLine(timeoutMs);
       raw += line + '\r\n';
       const m = /^(\d{3})([ -])(.*)$/.exec(line) ?? /^(\d{3})()$/.exec(line);
-      if (!m) throw new SmtpProtocolError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`, 'ERR_SMTP_SYNTAX');
+      if (!m) throw new SmtpSyntaxError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
       const lineCode = Number(m[1]);
-      if (code !== 0 && lineCode !== code) throw new SmtpProtocolError('reply code changed inside a multi-line reply', 'ERR_SMTP_SYNTAX');
+      if (code !== 0 && lineCode !== code) throw new SmtpSyntaxError('reply code changed inside a multi-line reply');
       code = lineCode;
       lines.push(m[3] ?? '');
       if (m[2] !== '-') return { code, lines, raw };
-      if (lines.length > MAX_REPLY_LINES) throw new SmtpProtocolError('reply has too many lines', 'ERR_SMTP_TOO_LONG');
+      if (lines.length > MAX_REPLY_LINES) throw new SmtpTooLongError('reply has too many lines');
     }
   }
 
@@ -94,10 +86,10 @@ export class ReplyReader {
         this.buffer = this.buffer.subarray(nl + 1);
         return line;
       }
-      if (this.buffer.length > MAX_REPLY_LINE) throw new SmtpProtocolError('reply line too long', 'ERR_SMTP_TOO_LONG');
+      if (this.buffer.length > MAX_REPLY_LINE) throw new SmtpTooLongError('reply line too long');
       if (this.ended) throw this.ended;
       const left = deadline - Date.now();
-      if (left <= 0) throw new SmtpProtocolError('timed out waiting for the server', 'ERR_SMTP_TIMEOUT');
+      if (left <= 0) throw new SmtpTimeoutError('timed out waiting for the server');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(finish, left);
         function finish(): void {

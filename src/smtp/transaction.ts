@@ -1,0 +1,125 @@
+import type { SmtpTransactionEvent } from '../audit/events.js';
+import { SmtpClient } from '../upstream/smtp-client/client.js';
+import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
+import type { ConnectionReuse } from './connection-reuse.js';
+import { forLog, type EnvelopeArg } from './envelope.js';
+import { connectFirst, type UpstreamOptions } from './next-hop.js';
+import { reply, type LocalReply, type Reply } from './replies.js';
+import type { Route, Router } from './routing.js';
+import { passable, transactionFailed } from './upstream-replies.js';
+
+/** One client transaction, relayed as one upstream transaction. */
+export interface Transaction {
+  started: number;
+  from: EnvelopeArg;
+  size?: number;
+  body?: '7BIT' | '8BITMIME';
+  smtputf8: boolean;
+  /** Fixed by the first RCPT: every recipient of the transaction goes there. */
+  hop?: { key: string; route: Route; domain: string };
+  /** Why the hop cannot be used; every recipient for it gets this. */
+  hopFailure?: Reply;
+  /** Holds this transaction's MAIL FROM. */
+  upstream?: SmtpClient;
+  recipients: string[];
+  lastCode: number;
+  messageSize: number;
+  error?: string;
+}
+
+/**
+ * The upstream side of the transaction's first RCPT: a kept connection to its hop, else a new one
+ * (the route's hosts in order), then MAIL FROM with the client's parameters. Sets `tx.upstream`;
+ * returns what every recipient gets instead when that fails.
+ */
+export async function startUpstream(
+  tx: Transaction,
+  reuse: ConnectionReuse,
+  router: Router,
+  opts: UpstreamOptions,
+  budgetEnd: number,
+): Promise<Reply | undefined> {
+  const { route, domain, key } = tx.hop!;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let upstream = reuse.take(key);
+    const reused = upstream !== undefined;
+    if (!upstream) {
+      const resolved = await router.resolve(route, domain);
+      if (!resolved.ok) return resolved.reply;
+      const opened = await connectFirst(resolved.candidates, route, opts, budgetEnd);
+      if (!(opened instanceof SmtpClient)) return opened;
+      upstream = opened;
+    }
+
+    const mismatch = unsupported(tx, upstream);
+    if (mismatch) {
+      reuse.keep(key, upstream);
+      return mismatch;
+    }
+    const ext = upstream.extensions;
+    let params = '';
+    if (tx.size !== undefined && ext.has('SIZE')) params += ` SIZE=${tx.size}`;
+    if (tx.body && ext.has('8BITMIME')) params += ` BODY=${tx.body}`;
+    if (tx.smtputf8) params += ' SMTPUTF8';
+    let r: SmtpReply;
+    try {
+      r = await upstream.command(`MAIL FROM:<${tx.from.address}>${params}`, budgetLeft(budgetEnd, opts.replyMs));
+    } catch (err) {
+      if (reused) continue; // the kept connection had gone stale: once more on a fresh one
+      return transactionFailed(tx, err, upstream);
+    }
+    const passed = passable(r, upstream);
+    if (r.code >= 200 && r.code < 300) {
+      tx.upstream = upstream;
+      return undefined;
+    }
+    if (upstream.alive) reuse.keep(key, upstream);
+    else upstream.abort(); // out of step or closing: neither kept nor left open
+    return passed;
+  }
+  return reply(451, '4.4.2', 'next hop connection failed');
+}
+
+/** Extensions the client used that the next hop lacks: refused, never downgraded (RFC 6152, 6531, 1870). */
+function unsupported(tx: Transaction, upstream: SmtpClient): LocalReply | undefined {
+  const ext = upstream.extensions;
+  if (tx.smtputf8 && !ext.has('SMTPUTF8')) return reply(553, '5.6.7', `SMTPUTF8 is required, but was not offered by ${upstream.label}`);
+  if (tx.body === '8BITMIME' && !ext.has('8BITMIME')) return reply(554, '5.6.3', `8BITMIME is required, but was not offered by ${upstream.label}; conversion would alter the message`);
+  const limit = Number(ext.get('SIZE') ?? '0');
+  if (tx.size !== undefined && limit > 0 && tx.size > limit) return reply(552, '5.3.4', `message size exceeds the limit of ${upstream.label} (${limit})`);
+  return undefined;
+}
+
+/** A reply wait: `replyMs`, but never past the RCPT budget (at least 1 ms, so it still times out cleanly). */
+export function budgetLeft(budgetEnd: number, replyMs: number): number {
+  return Math.max(1, Math.min(replyMs, budgetEnd - performance.now()));
+}
+
+/** Who a transaction line is about, and how much of the envelope it may say. */
+export interface TransactionLogging {
+  listener: string;
+  client: string;
+  logAddresses: 'none' | 'domain' | 'full';
+}
+
+/** The `smtp.transaction` line. `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
+export function transactionEvent(tx: Transaction, who: TransactionLogging, abandoned: boolean): SmtpTransactionEvent {
+  const event: SmtpTransactionEvent = {
+    event: 'smtp.transaction',
+    listener: who.listener,
+    client: who.client,
+    ...(tx.upstream || tx.hop ? { nextHop: tx.upstream?.label ?? `${tx.hop!.route.mode}:${tx.hop!.route.host ?? tx.hop!.domain}` } : {}),
+    recipients: tx.recipients.length,
+    size: tx.messageSize,
+    code: tx.lastCode,
+    ms: Math.round(performance.now() - tx.started),
+  };
+  const from = forLog(tx.from.address, who.logAddresses);
+  if (from !== undefined) {
+    event.from = from;
+    event.to = tx.recipients.map((r) => forLog(r, who.logAddresses)!);
+  }
+  if (tx.error) event.error = tx.error;
+  if (abandoned) event.abandoned = true;
+  return event;
+}
