@@ -11,11 +11,18 @@ export default tseslint.config(
     rules: {
       // A store implements an async interface; the in-memory one has nothing to await.
       '@typescript-eslint/require-await': 'off',
+      // `_name`: a parameter an override must declare and does not use.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       // node:test's describe/test return promises the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [
         'error',
         { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'test', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
       ],
     },
+  },
+  {
+    // Test servers hand out bound closures (`const { stop } = await startX()`), not methods.
+    files: ['test/**/*.ts'],
+    rules: { '@typescript-eslint/unbound-method': 'off' },
   },
 );

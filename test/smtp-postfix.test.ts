@@ -194,7 +194,7 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
       offers.set(e.offeredHash, [...(offers.get(e.offeredHash) ?? []), e.reoffered]);
     }
     for (const [hash, marks] of offers) {
-      assert.equal(marks.filter((m) => !m).length, 1, `ticket ${hash}: offered fresh exactly once (${marks})`);
+      assert.equal(marks.filter((m) => !m).length, 1, `ticket ${hash}: offered fresh exactly once (${marks.join(',')})`);
     }
     const reoffered = handshakes.filter((e) => e.reoffered);
     // Each full handshake brought one ticket, used fresh at most once: every resumption beyond those was a re-offer.

@@ -40,10 +40,10 @@ describe('smtp listener: address literals', () => {
       await d.cmd('EHLO client.test');
       const sent = await sendMessage(d, 'a@client.test', ['u@[IPv6:::1]'], message('ipv6-literal'));
       d.close();
-      assert.equal(sent.replies[1]!.code, 250, sent.replies[1]!.raw);
+      assert.equal(sent.replies[1].code, 250, sent.replies[1].raw);
       assert.equal(sent.final.code, 250);
       assert.equal(hop.stored.length, 1);
-      assert.deepEqual(hop.stored[0]!.to, ['<u@[IPv6:::1]>']);
+      assert.deepEqual(hop.stored[0].to, ['<u@[IPv6:::1]>']);
     } finally {
       await sh.stop();
       await hop.stop();
@@ -69,8 +69,8 @@ describe('smtp listener: out-of-protocol upstream replies', () => {
         await hop.closedConnections(1); // the session with the unknown state is not kept
         assert.equal(hop.stored.length, 0);
         const [tx] = await sh.waitForTransactions(1);
-        assert.equal(tx!.code, 451);
-        assert.match(tx!.error!, /answered/);
+        assert.equal(tx.code, 451);
+        assert.match(tx.error!, /answered/);
 
         hop.fault = 'none';
         const again = await sendMessage(d, 'a@client.test', ['b@dest.test'], message(fault));
@@ -152,9 +152,9 @@ describe('smtp listener: abandoned transactions', () => {
       assert.equal(sent.final.code, 250);
       d.close();
       const [probe, delivered] = await sh.waitForTransactions(2);
-      assert.equal(probe!.code, 250);
-      assert.equal(probe!.abandoned, true);
-      assert.equal(delivered!.abandoned, undefined);
+      assert.equal(probe.code, 250);
+      assert.equal(probe.abandoned, true);
+      assert.equal(delivered.abandoned, undefined);
       assert.equal(hop.stored.length, 1);
 
       const text = await (await fetch(`http://127.0.0.1:${sh.service.admin!.address().port}/metrics`)).text();

@@ -78,14 +78,14 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     await d.cmd('EHLO client.test');
     const r = await sendMessage(d, 'a@client.test', [rcpt], message(id));
     d.close();
-    return { rcpt: r.replies[1]!.raw, final: r.final.code };
+    return { rcpt: r.replies[1].raw, final: r.final.code };
   }
 
   test('MX hosts in preference order: the first refuses, the second takes it over STARTTLS', async () => {
     const r = await deliver('user@dest.test', 'mx-order');
     assert.equal(r.final, 250);
     assert.equal(good.stored.length, 1);
-    assert.equal(good.stored[0]!.tls, true);
+    assert.equal(good.stored[0].tls, true);
     const tx = sh.transactions().at(-1)!;
     assert.match(tx.nextHop!, /^mx2\.dest\.test\[127\.0\.0\.1\]/);
     assert.deepEqual([tx.from, tx.to], ['client.test', ['dest.test']], 'domains only, as configured');
@@ -143,7 +143,7 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
       assert.equal(good.stored.length, before + 1, 'delivered once, via MX2');
       assert.ok(stalled.connections >= 1, 'MX1 was tried first');
       const [tx] = await s.waitForTransactions(1);
-      assert.match(tx!.nextHop!, /^mx2\.dest\.test\[127\.0\.0\.1\]/);
+      assert.match(tx.nextHop!, /^mx2\.dest\.test\[127\.0\.0\.1\]/);
     } finally {
       await s.stop();
     }
@@ -206,7 +206,7 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
       const r = await sendMessage(d, 'a@client.test', ['user@example.test'], message('dot-nexthop'));
       assert.equal(r.final.code, 250, r.final.raw);
       assert.equal(underNextHop.stored.length, 1);
-      assert.equal(underNextHop.stored[0]!.tls, true);
+      assert.equal(underNextHop.stored[0].tls, true);
       // other.test's (implicit) MX is the same host: mx1.example.test is not under other.test.
       await d.cmd('MAIL FROM:<a@client.test>');
       assert.match((await d.cmd('RCPT TO:<user@other.test>')).raw, /^451 4\.7\.5/);

@@ -107,7 +107,7 @@ describe('smtp listener: the client side of the conversation', () => {
     d.write(Array.from({ length: 12 }, (_, i) => `\x01\x02garbage ${i}\r\n`).join(''));
     const replies = [];
     for (let i = 0; i < 11; i++) replies.push((await d.read()).code);
-    assert.deepEqual(replies, [...Array(10).fill(500), 421]);
+    assert.deepEqual(replies, [...Array<number>(10).fill(500), 421]);
     await d.closed();
     assert.equal(hop.connections, connections);
   });

@@ -27,9 +27,7 @@ describe('sessions that cannot be read are counted, audited, reported and said',
   const events: AuditEvent[] = [];
   const stderr: string[] = [];
   // Saved to be put back: these are called with their own `this` below.
-  // eslint-disable-next-line @typescript-eslint/unbound-method
   const realEmit = TLSSocket.prototype.emit;
-  // eslint-disable-next-line @typescript-eslint/unbound-method
   const realWrite = process.stderr.write;
 
   before(async () => {

@@ -79,7 +79,7 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
   const one = <T extends AuditEvent>(listener: string, is: (e: AuditEvent) => e is T): T => {
     const hits = lines.filter((e): e is T => is(e) && (e as { listener?: string }).listener === listener);
     assert.equal(hits.length, 1, `${listener}: one line of its kind, saw ${JSON.stringify(lines.filter((e) => (e as { listener?: string }).listener === listener))}`);
-    return hits[0]!;
+    return hits[0];
   };
   const linesOf = (listener: string): AuditEvent[] => lines.filter((e) => (e as { listener?: string }).listener === listener);
 
@@ -137,7 +137,7 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
     const e = one('smtp-refused', isUpstreamError);
     assert.deepEqual([e.stage, e.errorCode], ['connect', 'ECONNREFUSED']);
     assert.equal(linesOf('smtp-refused').length, 1);
-    assert.match(replies['smtp-refused']!, /^421 4\.7\.0 /);
+    assert.match(replies['smtp-refused'], /^421 4\.7\.0 /);
   });
 
   test('no STARTTLS offered: stage starttls, ERR_NO_STARTTLS; the server saw only our EHLO', () => {
@@ -237,11 +237,11 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
     const port = await freeTcpPort();
     const { sh, replies } = await relay(port, { level: 'none' });
     try {
-      assert.match(replies[1]!, /^451 4\.4\.1/);
+      assert.match(replies[1], /^451 4\.4\.1/);
       const errors = sh.events.filter(isUpstreamError);
       assert.equal(errors.length, 1);
-      assert.deepEqual([errors[0]!.listener, errors[0]!.destination, errors[0]!.stage, errors[0]!.errorCode], ['sh', `127.0.0.1:${port}`, 'connect', 'ECONNREFUSED']);
-      assert.equal(errors[0]!.cleartextFallback, undefined);
+      assert.deepEqual([errors[0].listener, errors[0].destination, errors[0].stage, errors[0].errorCode], ['sh', `127.0.0.1:${port}`, 'connect', 'ECONNREFUSED']);
+      assert.equal(errors[0].cleartextFallback, undefined);
       assert.equal(sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'connect', stage: 'connect' }), 1);
     } finally {
       await sh.stop();
@@ -255,7 +255,7 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
       try {
         const [e, more] = sh.events.filter(isUpstreamError);
         assert.equal(more, undefined);
-        assert.deepEqual([e!.stage, e!.errorCode], ['greeting', 'ERR_SMTP_TIMEOUT']);
+        assert.deepEqual([e.stage, e.errorCode], ['greeting', 'ERR_SMTP_TIMEOUT']);
         assert.equal(sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'timeout', stage: 'greeting' }), 1);
       } finally {
         await sh.stop();
@@ -316,7 +316,7 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
       try {
         const failed = sh.events.filter(isHandshake).filter((e) => e.error !== undefined);
         assert.equal(failed.length, 1);
-        assert.equal(causeOfCode(failed[0]!.errorCode!), 'certificate', failed[0]!.errorCode);
+        assert.equal(causeOfCode(failed[0].errorCode!), 'certificate', failed[0].errorCode);
         assert.equal(sh.events.filter(isUpstreamError).length, 0, 'the handshake line is the attempt\'s one line');
         assert.equal(sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'certificate', stage: 'tls' }), 1);
       } finally {

@@ -32,7 +32,9 @@ export async function healthCommand(f: HealthFlags): Promise<number> {
 function readyzOf(file: string): string {
   const admin = loadConfig(file).admin;
   if (!admin) throw new Error(`${file}: no admin section, so nothing to probe`);
-  let { host, port } = parseListen(admin.listen);
+  const listen = parseListen(admin.listen);
+  const port = listen.port;
+  let host = listen.host;
   if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
   if (host === '::') host = '::1';
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`;

@@ -25,7 +25,7 @@ export async function startAdmin(config: AdminConfig, deps: AdminDeps): Promise<
     await admin.start();
   } catch (err) {
     metrics.close();
-    throw new Error(`admin listener ${config.listen}: ${(err as Error).message}`);
+    throw new Error(`admin listener ${config.listen}: ${(err as Error).message}`, { cause: err });
   }
   return admin;
 }

@@ -35,14 +35,14 @@ export function parseEnvelopeArg(arg: string, keyword: 'FROM' | 'TO'): EnvelopeP
   const params = new Map<string, string | undefined>();
   for (const word of tail.split(' ').filter((w) => w !== '')) {
     const p = PARAM.exec(word);
-    if (!p || params.has(p[1]!.toUpperCase())) return { ok: false, reason: 'syntax' };
-    params.set(p[1]!.toUpperCase(), p[2]);
+    if (!p || params.has(p[1].toUpperCase())) return { ok: false, reason: 'syntax' };
+    params.set(p[1].toUpperCase(), p[2]);
   }
 
   // A source route (`@a,@b:user@c`) must be accepted and ignored (RFC 5321 4.1.2, C).
   const route = /^@[^:]+:/.exec(path);
   if (route) path = path.slice(route[0].length);
-  const utf8 = /[^\x00-\x7f]/.test(path);
+  const utf8 = /[\u0080-\u{10FFFF}]/u.test(path);
   if (path === '') return keyword === 'FROM' ? { ok: true, arg: { address: '', domain: '', utf8, params } } : { ok: false, reason: 'address' };
   if (keyword === 'TO' && path.toLowerCase() === 'postmaster') return { ok: true, arg: { address: path, domain: '', utf8, params } };
   const at = path.lastIndexOf('@');

@@ -75,7 +75,7 @@ export class Router {
     // Case-insensitive: the envelope parser lower-cases domains, so the tag arrives as `ipv6:`.
     const literal = /^\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]$/i.exec(domain);
     if (literal) {
-      const ip = literal[1]!;
+      const ip = literal[1];
       if (isIP(ip) === 0) return fail(550, '5.1.2', `bad address literal ${domain}`);
       return { ok: true, candidates: [{ connect: ip, port: route.port, hostName: ip, nextHop: ip }] };
     }

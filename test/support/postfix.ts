@@ -102,7 +102,7 @@ export async function startPostfix(opts: PostfixOptions): Promise<Postfix> {
     // `postfix start` explains its failures only on a terminal: `script` gives it one.
     await run('script', ['-qc', `postfix -c ${configDir} start`, '/dev/null']);
   } catch (err) {
-    throw new Error(`postfix start failed: ${(err as { stdout?: string }).stdout ?? String(err)}`);
+    throw new Error(`postfix start failed: ${(err as { stdout?: string }).stdout ?? String(err)}`, { cause: err });
   }
   const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const newDir = join(mailBase, 'box', 'new');

@@ -154,7 +154,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       const l = await line();
       if (l === undefined) return;
       state.commands.push({ tls, line: l });
-      const verb = l.split(' ')[0]!.toUpperCase();
+      const verb = l.split(' ')[0].toUpperCase();
       if (verb === 'EHLO') {
         const ext = [...(opts.extensions ?? ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'SIZE 10240000'])];
         if (opts.starttls && context && !tls) ext.push('STARTTLS');
@@ -184,8 +184,8 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         attach(secure);
       } else if (verb === 'AUTH' && opts.auth) {
         const [, mech, initial] = l.split(' ');
-        let user = '';
-        let pass = '';
+        let user: string;
+        let pass: string;
         if (mech?.toUpperCase() === 'PLAIN') {
           const parts = Buffer.from(initial ?? '', 'base64').toString('utf8').split('\0');
           user = parts[1] ?? '';
