@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { cacheKey, type CacheKey } from '../resumption/cache-key.js';
+import { secureContextFor } from './secure-context.js';
 
 /** Everything that decides how one upstream TLS connection is made and trusted. */
 export interface TlsTarget {
@@ -52,20 +53,9 @@ export function keyOf(t: TlsTarget): CacheKey {
 export function connectOptions(t: TlsTarget): ConnectionOptions {
   const servername = servernameOf(t);
   const verifyName = t.verifyName ?? servername;
-  const opts: ConnectionOptions = {
-    host: t.host,
-    port: t.port,
-    rejectUnauthorized: t.verify !== 'none',
-    minVersion: t.minVersion ?? 'TLSv1.2',
-    maxVersion: t.maxVersion ?? 'TLSv1.3',
-  };
+  // CA set, client certificate, ciphers and version bounds live in the shared context.
+  const opts: ConnectionOptions = { host: t.host, port: t.port, rejectUnauthorized: t.verify !== 'none', secureContext: secureContextFor(t) };
   if (isIP(servername) === 0) opts.servername = servername; // SNI carries names only (RFC 6066 3)
-  if (t.ca !== undefined) opts.ca = t.ca;
-  if (t.ciphers !== undefined) opts.ciphers = t.ciphers;
-  if (t.cert !== undefined && t.key !== undefined) {
-    opts.cert = t.cert;
-    opts.key = t.key;
-  }
   opts.checkServerIdentity =
     t.verify !== 'name'
       ? () => undefined
