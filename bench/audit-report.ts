@@ -78,7 +78,19 @@ export function generateLog(file: string, lines = LINES): number {
     const r = rnd();
     if (r < 0.25) {
       const code = rnd() < 0.95 ? 250 : rnd() < 0.7 ? 451 : 550;
-      chunk.push(JSON.stringify({ time, event: 'smtp.transaction', listener: 'smtp', client: '127.0.0.1:40000', nextHop: pick().name, recipients: 1, size: 2000 + Math.floor(rnd() * 50_000), code, ms: 40 + rnd() * 200 }));
+      chunk.push(
+        JSON.stringify({
+          time,
+          event: 'smtp.transaction',
+          listener: 'smtp',
+          client: '127.0.0.1:40000',
+          nextHop: pick().name,
+          recipients: 1,
+          size: 2000 + Math.floor(rnd() * 50_000),
+          code,
+          ms: 40 + rnd() * 200,
+        }),
+      );
     } else if (r < 0.252) {
       chunk.push(JSON.stringify({ time, event: 'client.refused', listener: 'smtp', client: '10.0.0.9:5555', reason: 'allow-list' }));
     } else if (r < 0.2521) {
@@ -94,9 +106,19 @@ export function generateLog(file: string, lines = LINES): number {
 
   function handshake(d: (typeof dests)[number], time: string): HandshakeEvent {
     const e: HandshakeEvent = {
-      time, event: 'tls.handshake', listener: 'smtp', destination: d.name, servername: d.name.split(':')[0],
-      key: d.name.slice(0, 8), offered: 'none', reoffered: false, resumed: false, ticketsReceived: 0,
-      receivedHashes: [], ticketsLeft: 0, handshakeMs: 0,
+      time,
+      event: 'tls.handshake',
+      listener: 'smtp',
+      destination: d.name,
+      servername: d.name.split(':')[0],
+      key: d.name.slice(0, 8),
+      offered: 'none',
+      reoffered: false,
+      resumed: false,
+      ticketsReceived: 0,
+      receivedHashes: [],
+      ticketsLeft: 0,
+      handshakeMs: 0,
     };
     if (rnd() < 0.01) {
       e.error = rnd() < 0.5 ? `${d.name}: connect ECONNREFUSED` : `TLS handshake with ${d.name} timed out`;
@@ -217,7 +239,12 @@ export async function run(): Promise<Section> {
       `${(r.seconds / baseline.seconds).toFixed(1).padStart(5)}x the empty-log time  ${(LINES / Math.max(0.001, r.seconds - baseline.seconds) / 1e6).toFixed(2)} M lines/s net`;
     const goal = (r: ChildRun): boolean => r.seconds < 10 && r.maxRssMiB < 200;
     const figures: Record<string, Figure> = {};
-    for (const [id, r] of [['text', text], ['json', json], ['html', html], ['gzip', gzipped]] as const) {
+    for (const [id, r] of [
+      ['text', text],
+      ['json', json],
+      ['html', html],
+      ['gzip', gzipped],
+    ] as const) {
       figures[`${id}_seconds`] = { value: round2(r.seconds), unit: 's', goal: '< 10 s', met: r.seconds < 10 };
       figures[`${id}_peak_rss`] = { value: round2(r.maxRssMiB), unit: 'MiB', goal: '< 200 MiB', met: r.maxRssMiB < 200 };
     }

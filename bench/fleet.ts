@@ -57,7 +57,9 @@ export async function benchFleet(): Promise<string[]> {
     const redisUs = await storeCycles(shared, cycles);
     await memory.close();
     await shared.close();
-    out.push(`store take+insert: memory ${memUs.toFixed(1)} µs, redis ${redisUs.toFixed(1)} µs per connection (x${(redisUs / memUs).toFixed(0)})`);
+    out.push(
+      `store take+insert: memory ${memUs.toFixed(1)} µs, redis ${redisUs.toFixed(1)} µs per connection (x${(redisUs / memUs).toFixed(0)})`,
+    );
 
     const upstream = { host: 'localhost', port: server.port, ca: cert.certFile };
     const one = await startTunnelService({ name: 'memory', upstream });
@@ -69,8 +71,12 @@ export async function benchFleet(): Promise<string[]> {
     const n = 60;
     const m = await connections([one], n);
     const f = await connections([a, b], n);
-    out.push(`60 connections, memory store, one instance: ${m.resumed}/${n} resumed; handshake full ${m.fullMs} ms, resumed ${m.resumedMs} ms`);
-    out.push(`60 connections, redis store, alternating two instances: ${f.resumed}/${n} resumed; handshake full ${f.fullMs} ms, resumed ${f.resumedMs} ms`);
+    out.push(
+      `60 connections, memory store, one instance: ${m.resumed}/${n} resumed; handshake full ${m.fullMs} ms, resumed ${m.resumedMs} ms`,
+    );
+    out.push(
+      `60 connections, redis store, alternating two instances: ${f.resumed}/${n} resumed; handshake full ${f.fullMs} ms, resumed ${f.resumedMs} ms`,
+    );
     out.push(`resumed handshake, redis fleet / memory: x${(f.resumedMs / m.resumedMs).toFixed(2)}`);
   } finally {
     for (const s of started) await s.stop();

@@ -6,7 +6,15 @@
 import type { HandshakeEvent } from '../src/audit/events.js';
 import { makeCert, type CertPair } from '../test/support/certs.js';
 import { missing, which } from '../test/support/interop.js';
-import { getTls, parseVerdict, startHaproxy, startNodeTlsServer, startSServer, verdictPlain, type SServerMode } from '../test/support/servers.js';
+import {
+  getTls,
+  parseVerdict,
+  startHaproxy,
+  startNodeTlsServer,
+  startSServer,
+  verdictPlain,
+  type SServerMode,
+} from '../test/support/servers.js';
 import { startStunnelClient } from '../test/support/stunnel.js';
 import { isHandshake, startTunnelService } from '../test/support/tunnel-service.js';
 import { pct, table, type Figure, type Section } from './section.js';
@@ -60,7 +68,11 @@ async function drivePeer(peer: Peer, cert: CertPair, upstream: Upstream, n: numb
     if (peer === 'stunnel') {
       const st = await startStunnelClient(upstream, cert);
       try {
-        return { reused: await runRounds(n, parallel, async () => (await verdictPlain(st.port)).verdict === 'Reused'), disagreements: 0, failures: 0 };
+        return {
+          reused: await runRounds(n, parallel, async () => (await verdictPlain(st.port)).verdict === 'Reused'),
+          disagreements: 0,
+          failures: 0,
+        };
       } finally {
         await st.stop();
       }
@@ -68,7 +80,13 @@ async function drivePeer(peer: Peer, cert: CertPair, upstream: Upstream, n: numb
     // Node's tls.connect with one "latest session" slot, as https.Agent keeps per destination.
     let slot: Buffer | undefined;
     const one = async (): Promise<boolean> => {
-      const got = await getTls({ host: upstream.host, port: upstream.port, servername: 'localhost', ca: cert.cert, ...(slot ? { session: slot } : {}) });
+      const got = await getTls({
+        host: upstream.host,
+        port: upstream.port,
+        servername: 'localhost',
+        ca: cert.cert,
+        ...(slot ? { session: slot } : {}),
+      });
       if (got.sessions.length > 0) slot = got.sessions[got.sessions.length - 1];
       return parseVerdict(got.page).verdict === 'Reused';
     };
@@ -233,7 +251,14 @@ export async function run(only?: string[]): Promise<Section> {
     const counted = out.reused.slice(s.warmup ?? 0);
     const resumed = counted.filter(Boolean).length;
     const met = s.goal ? resumed / counted.length >= s.goal.share - 1e-9 && out.failures === 0 : undefined;
-    rows.push([s.label, String(resumed), String(counted.length), pct(resumed, counted.length), s.goal?.text ?? '', met === undefined ? '' : met ? 'yes' : 'NO']);
+    rows.push([
+      s.label,
+      String(resumed),
+      String(counted.length),
+      pct(resumed, counted.length),
+      s.goal?.text ?? '',
+      met === undefined ? '' : met ? 'yes' : 'NO',
+    ]);
     figures[s.id] = { value: resumed, unit: `resumed of ${counted.length}`, goal: s.goal?.text, met };
     if (out.disagreements > 0) notes.push(`${s.id}: the audit disagreed with the server on ${out.disagreements} connection(s)`);
     if (out.failures > 0) notes.push(`${s.id}: ${out.failures} failed handshake(s)`);

@@ -100,7 +100,9 @@ audit: { file: "${audit}" }
 shutdownTimeoutSeconds: 5
 `,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ticketbooth did not start:\n${err}`)), 20_000);
@@ -209,7 +211,9 @@ export async function run(): Promise<Section> {
     const figures: Record<string, Figure> = {};
 
     // 1. Direct vs through ticketbooth (reuse: never, the default).
-    lines.push(`${'senders'.padEnd(8)} ${'direct (cleartext)'.padStart(20)} ${'via ticketbooth (TLS)'.padStart(22)} ${'ratio'.padStart(6)} ${'resumed at dest'.padStart(16)}`);
+    lines.push(
+      `${'senders'.padEnd(8)} ${'direct (cleartext)'.padStart(20)} ${'via ticketbooth (TLS)'.padStart(22)} ${'ratio'.padStart(6)} ${'resumed at dest'.padStart(16)}`,
+    );
     let totalResumed = 0;
     let totalTls = 0;
     for (const n of CONCURRENCY) {
@@ -225,15 +229,24 @@ export async function run(): Promise<Section> {
           (direct.failed + via.failed > 0 ? `  failures: direct ${direct.failed}, via ${via.failed}` : ''),
       );
     }
-    lines.push(`resumed upstream handshakes seen by the destination: ${share(totalResumed, totalTls)}; Postfix issues one ticket per full handshake and none on resumption, so single use caps this near 50%`);
-    lines.push(`ticketbooth peak RSS: ${tbs.never.peakRssMiB().toFixed(0)} MiB (${idleMiB.toFixed(0)} MiB after start-up), ${SECONDS_PER_RUN} s per run, ${BODY.length} B messages`);
-    figures.resumed_share = { value: Math.round((1000 * totalResumed) / Math.max(1, totalTls)) / 10, unit: `% of ${totalTls} upstream handshakes` };
+    lines.push(
+      `resumed upstream handshakes seen by the destination: ${share(totalResumed, totalTls)}; Postfix issues one ticket per full handshake and none on resumption, so single use caps this near 50%`,
+    );
+    lines.push(
+      `ticketbooth peak RSS: ${tbs.never.peakRssMiB().toFixed(0)} MiB (${idleMiB.toFixed(0)} MiB after start-up), ${SECONDS_PER_RUN} s per run, ${BODY.length} B messages`,
+    );
+    figures.resumed_share = {
+      value: Math.round((1000 * totalResumed) / Math.max(1, totalTls)) / 10,
+      unit: `% of ${totalTls} upstream handshakes`,
+    };
     figures.peak_rss = { value: Math.round(tbs.never.peakRssMiB()), unit: 'MiB' };
 
     // 2. reuse: never vs adaptive. Warm the adaptive cache as part 1 warmed never's (and let both logs catch up).
     await throughTicketbooth(dest, tbs.adaptive, 8, 1);
     lines.push('');
-    lines.push(`reuse: never vs adaptive, same destination, ${TURNS.length} alternating turns of ${SECONDS_PER_TURN} s per sender count (${TURNS.map((t) => t[0]).join('')}):`);
+    lines.push(
+      `reuse: never vs adaptive, same destination, ${TURNS.length} alternating turns of ${SECONDS_PER_TURN} s per sender count (${TURNS.map((t) => t[0]).join('')}):`,
+    );
     const rows: string[][] = [];
     const timing: string[][] = [];
     const mismatches: string[] = [];
@@ -253,7 +266,8 @@ export async function run(): Promise<Section> {
         const reoffered = audit.filter((e) => e.reoffered);
         perSecond[policy] = sent / sum((s) => s.load.seconds);
         const agrees = audit.length === destTls && auditResumed === destResumed;
-        if (!agrees) mismatches.push(`${policy}/${n}: audit ${share(auditResumed, audit.length)} vs destination ${share(destResumed, destTls)}`);
+        if (!agrees)
+          mismatches.push(`${policy}/${n}: audit ${share(auditResumed, audit.length)} vs destination ${share(destResumed, destTls)}`);
         rows.push([
           String(n),
           policy,
@@ -280,7 +294,8 @@ export async function run(): Promise<Section> {
         const full = ok.filter((e) => !e.resumed).map((e) => e.handshakeMs);
         const resumed = ok.filter((e) => e.resumed).map((e) => e.handshakeMs);
         const ratio = median(full) / median(resumed);
-        const cell = (xs: number[]): string => (xs.length === 0 ? '-' : `${median(xs).toFixed(2)} / ${percentile(xs, 90).toFixed(2)} (${xs.length})`);
+        const cell = (xs: number[]): string =>
+          xs.length === 0 ? '-' : `${median(xs).toFixed(2)} / ${percentile(xs, 90).toFixed(2)} (${xs.length})`;
         timing.push([String(n), policy, cell(full), cell(resumed), Number.isFinite(ratio) ? ratio.toFixed(2) : '-']);
         if (policy === 'never') {
           figures[`handshake_full_${n}_senders_ms`] = { value: round2(median(full)), unit: 'ms (median, reuse never)' };
@@ -290,12 +305,15 @@ export async function run(): Promise<Section> {
       }
     }
     lines.push(...table(['senders', 'reuse', 'msg/s', 'resumed at dest', 'audit agrees', 'reoffered (resumed)', 'failures'], rows));
-    for (const n of POLICY_SENDERS) lines.push(`adaptive / never, ${n} sender(s): ${figures[`adaptive_over_never_${n}_senders`].value.toFixed(2)}x msg/s`);
+    for (const n of POLICY_SENDERS)
+      lines.push(`adaptive / never, ${n} sender(s): ${figures[`adaptive_over_never_${n}_senders`].value.toFixed(2)}x msg/s`);
     if (mismatches.length > 0) lines.push(`audit and destination disagree: ${mismatches.join('; ')}`);
     lines.push('');
     lines.push('upstream TLS handshake time, audit handshakeMs (median / p90 ms, and how many):');
     lines.push(...table(['senders', 'reuse', 'full', 'resumed', 'full/resumed'], timing));
-    lines.push(`ticketbooth peak RSS: never ${tbs.never.peakRssMiB().toFixed(0)} MiB, adaptive ${tbs.adaptive.peakRssMiB().toFixed(0)} MiB`);
+    lines.push(
+      `ticketbooth peak RSS: never ${tbs.never.peakRssMiB().toFixed(0)} MiB, adaptive ${tbs.adaptive.peakRssMiB().toFixed(0)} MiB`,
+    );
     return { name, lines, figures };
   } finally {
     for (const tb of booths) await tb.stop();

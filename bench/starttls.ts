@@ -21,7 +21,9 @@ export async function run(): Promise<Section> {
   if (skip) return { name, lines: [`skipped: ${skip}`] };
   const cert = makeCert(['localhost']);
   const server = await startSmtpServer({ cert, minVersion: 'TLSv1.3' });
-  const h = await startTunnelService({ upstream: { host: server.host, port: server.port, starttls: 'smtp', servername: 'localhost', ca: cert.certFile } });
+  const h = await startTunnelService({
+    upstream: { host: server.host, port: server.port, starttls: 'smtp', servername: 'localhost', ca: cert.certFile },
+  });
   try {
     for (let i = 0; i < SESSIONS; i++) {
       const d = await dial(h.port);
@@ -34,7 +36,16 @@ export async function run(): Promise<Section> {
     const failed = lines.filter((e) => e.error !== undefined).length;
     const resumed = server.stats.resumed;
     const met = resumed >= GOAL && failed === 0 && server.stats.tlsSessions === SESSIONS;
-    const rows = [[`${SESSIONS} sequential, Node SMTP server (2 tickets, 0 on resumption), never`, String(resumed), String(server.stats.tlsSessions), pct(resumed, server.stats.tlsSessions), `>= ${GOAL} of ${SESSIONS}`, met ? 'yes' : 'NO']];
+    const rows = [
+      [
+        `${SESSIONS} sequential, Node SMTP server (2 tickets, 0 on resumption), never`,
+        String(resumed),
+        String(server.stats.tlsSessions),
+        pct(resumed, server.stats.tlsSessions),
+        `>= ${GOAL} of ${SESSIONS}`,
+        met ? 'yes' : 'NO',
+      ],
+    ];
     const notes = [`audit: ${lines.filter((e) => e.resumed).length} resumed, ${failed} failed`];
     return {
       name,

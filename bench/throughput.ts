@@ -72,7 +72,20 @@ export async function run(): Promise<Section> {
   const serverPort = Number(server.ready[1]);
   const tunnel = await startProcess(
     process.execPath,
-    ['--import', 'tsx', path('../src/cli.ts'), 'tunnel', '--listen', '127.0.0.1:0', '--connect', `127.0.0.1:${serverPort}`, '--servername', 'localhost', '--ca', cert.certFile],
+    [
+      '--import',
+      'tsx',
+      path('../src/cli.ts'),
+      'tunnel',
+      '--listen',
+      '127.0.0.1:0',
+      '--connect',
+      `127.0.0.1:${serverPort}`,
+      '--servername',
+      'localhost',
+      '--ca',
+      cert.certFile,
+    ],
     { ready: /listening on 127\.0\.0\.1:(\d+)/ },
   );
   const tunnelPort = Number(tunnel.ready[1]);

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { startNodeTlsServer } from '../test/support/node-tls-server.js';
 
 const [certFile, keyFile] = process.argv.slice(2);
-const server = await startNodeTlsServer({ cert: { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile, keyFile } });
+const server = await startNodeTlsServer({
+  cert: { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile, keyFile },
+});
 process.stdout.write(`listening on ${server.port}\n`);
 process.on('SIGTERM', () => void server.stop().then(() => process.exit(0)));

@@ -5,7 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', 'src');
-const files = readdirSync(root, { recursive: true }).filter((f) => f.endsWith('.ts')).map((f) => join(root, f));
+const files = readdirSync(root, { recursive: true })
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => join(root, f));
 const edges = new Map(); // folder → Map(folder → an example "file → import")
 for (const file of files) {
   const from = relative(root, dirname(file)) || '.';

@@ -98,13 +98,16 @@ describe('admin listener: metrics, health, readiness', { skip: missing('openssl'
     await until(() => handshakes('good').length === 2, 'the second handshake');
     // A client that stays connected: counted as an active connection.
     held = connect({ host: '127.0.0.1', port: service.addressOf('good').port });
-    await until(() => handshakes('good').length === 3, 'the held connection\'s handshake');
+    await until(() => handshakes('good').length === 3, "the held connection's handshake");
     await getPlain(service.addressOf('down').port);
     await getPlain(service.addressOf('wrong-ca').port);
     await getPlain(service.addressOf('closed').port);
     // A refused connect is no handshake: it is an upstream.error line (stage connect).
     const connectFailed = (): boolean => events.some((e) => e.event === 'upstream.error' && e.listener === 'down');
-    await until(() => connectFailed() && handshakes('wrong-ca').length === 1 && events.some((e) => e.event === 'client.refused'), 'the failures');
+    await until(
+      () => connectFailed() && handshakes('wrong-ca').length === 1 && events.some((e) => e.event === 'client.refused'),
+      'the failures',
+    );
     // No SMTP listener here: the SMTP metric is fed the way the SMTP listener feeds it, through the audit log.
     service.audit.record({ event: 'smtp.transaction', listener: 'smtp', client: '127.0.0.1:1', recipients: 1, size: 10, code: 250, ms: 3 });
     service.audit.record({ event: 'smtp.transaction', listener: 'smtp', client: '127.0.0.1:1', recipients: 1, size: 10, code: 451, ms: 3 });
@@ -121,9 +124,18 @@ describe('admin listener: metrics, health, readiness', { skip: missing('openssl'
     const good = { listener: 'good', destination_class: `127.0.0.1:${server.port}` };
     assert.equal(server.stats.handshakes, 3);
     assert.equal(sample(text, 'ticketbooth_tls_handshakes_total', good), server.stats.handshakes);
-    assert.equal(sample(text, 'ticketbooth_tls_handshakes_total', { ...good, resumed: 'true', offered: 'tls13-ticket', protocol: 'TLSv1.3' }), server.stats.resumed);
-    assert.equal(sample(text, 'ticketbooth_tls_handshakes_total', { ...good, resumed: 'false', offered: 'none' }), server.stats.handshakes - server.stats.resumed);
-    assert.equal(sample(text, 'ticketbooth_tls_full_handshakes_total', { ...good, cause: 'nothing-offered' }), server.stats.handshakes - server.stats.resumed);
+    assert.equal(
+      sample(text, 'ticketbooth_tls_handshakes_total', { ...good, resumed: 'true', offered: 'tls13-ticket', protocol: 'TLSv1.3' }),
+      server.stats.resumed,
+    );
+    assert.equal(
+      sample(text, 'ticketbooth_tls_handshakes_total', { ...good, resumed: 'false', offered: 'none' }),
+      server.stats.handshakes - server.stats.resumed,
+    );
+    assert.equal(
+      sample(text, 'ticketbooth_tls_full_handshakes_total', { ...good, cause: 'nothing-offered' }),
+      server.stats.handshakes - server.stats.resumed,
+    );
     const received = handshakes('good').reduce((n, e) => n + e.ticketsReceived, 0);
     assert.equal(sample(text, 'ticketbooth_tls_tickets_received_total', good), received);
     assert.equal(received, 2 * (server.stats.handshakes - server.stats.resumed), 'Node: 2 tickets per full handshake, none on resumption');
@@ -134,7 +146,11 @@ describe('admin listener: metrics, health, readiness', { skip: missing('openssl'
     const text = await (await fetch(`${admin}/metrics`)).text();
     const size = await service.cache.store.size();
     assert.equal(sample(text, 'ticketbooth_tickets_cached'), size.tickets);
-    assert.equal(size.tickets, 2 * (server.stats.handshakes - server.stats.resumed) - server.stats.resumed, 'single use: each resumption spent one');
+    assert.equal(
+      size.tickets,
+      2 * (server.stats.handshakes - server.stats.resumed) - server.stats.resumed,
+      'single use: each resumption spent one',
+    );
     assert.equal(sample(text, 'ticketbooth_destinations_cached'), size.destinations);
     assert.ok(size.destinations >= 1);
     assert.equal(sample(text, 'ticketbooth_active_connections', { listener: 'good' }), 1);
@@ -172,7 +188,14 @@ describe('readiness while shutting down', { skip: missing('openssl') }, () => {
     const service = await Service.start(
       parseConfig(
         JSON.stringify({
-          listeners: [{ name: 't', type: 'tunnel', listen: '127.0.0.1:0', upstream: { host: '127.0.0.1', port: server.port, servername: 'localhost', ca: cert.certFile } }],
+          listeners: [
+            {
+              name: 't',
+              type: 'tunnel',
+              listen: '127.0.0.1:0',
+              upstream: { host: '127.0.0.1', port: server.port, servername: 'localhost', ca: cert.certFile },
+            },
+          ],
           admin: { listen: '127.0.0.1:0' },
         }),
       ),

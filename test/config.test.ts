@@ -84,7 +84,10 @@ describe('config validation', () => {
 
   test('a port past 65535 and an allow entry that is no CIDR name their keys', () => {
     rejects(GOOD.replace('listen: 127.0.0.1:0', 'listen: 127.0.0.1:70000'), /listeners\[0\]\.listen: port must be at most 65535/);
-    rejects(GOOD.replace('    upstream:', '    allow: [10.0.0.0/33]\n    upstream:'), /listeners\[0\]\.allow\[0\]: "10\.0\.0\.0\/33" is not an address or CIDR range/);
+    rejects(
+      GOOD.replace('    upstream:', '    allow: [10.0.0.0/33]\n    upstream:'),
+      /listeners\[0\]\.allow\[0\]: "10\.0\.0\.0\/33" is not an address or CIDR range/,
+    );
   });
 
   test('ciphers that match nothing fail the start, naming the listener and the upstream', async () => {
@@ -109,7 +112,9 @@ describe('config validation', () => {
 
   test('the CLI exits 2 with the file and key path on a bad config', async () => {
     const f = file(GOOD.replace('port: 465', 'port: 0'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', f], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', f], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));

@@ -78,7 +78,12 @@ describe('upstream dialer', { skip: missing('openssl') }, () => {
     const store = new MemoryTicketStore(10);
     const cache = new ResumptionCache(store, { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never' });
     // What a corrupt shared-store entry looks like to the dialer: bytes that are no DER session.
-    await store.insertTls13Ticket(keyOf(target).id, { session: Buffer.from('not a session'), hash: 'c0ffeec0ffee', expiresAt: Date.now() + 60_000 }, 8, Date.now());
+    await store.insertTls13Ticket(
+      keyOf(target).id,
+      { session: Buffer.from('not a session'), hash: 'c0ffeec0ffee', expiresAt: Date.now() + 60_000 },
+      8,
+      Date.now(),
+    );
     const dialer = new Dialer(cache);
     const r = await dialer.get(target);
     assert.equal(r.verdict, 'New', 'the server completed a full handshake');

@@ -60,7 +60,10 @@ test('alternating between two instances, every connection after the first resume
   for (let i = 1; i < served.length; i++) {
     assert.equal(served[i].listener, i % 2 === 0 ? 'a' : 'b');
     assert.equal(served[i].offered, 'tls13-ticket');
-    assert.ok(served[i - 1].receivedHashes.includes(served[i].offeredHash ?? ''), `connection ${i + 1} offered a ticket from connection ${i}`);
+    assert.ok(
+      served[i - 1].receivedHashes.includes(served[i].offeredHash ?? ''),
+      `connection ${i + 1} offered a ticket from connection ${i}`,
+    );
   }
 });
 
@@ -70,9 +73,7 @@ test('2×N concurrent connections across both instances never offer the same tic
   /** perInstance connections to each instance at once; the servers' verdicts and both instances' audit lines. */
   const burst = async (perInstance: number): Promise<{ verdicts: string[]; lines: HandshakeEvent[] }> => {
     const [seenA, seenB] = [a.handshakes().length, b.handshakes().length];
-    const pages = await Promise.all(
-      Array.from({ length: 2 * perInstance }, (_, i) => verdictPlain((i % 2 === 0 ? a : b).port)),
-    );
+    const pages = await Promise.all(Array.from({ length: 2 * perInstance }, (_, i) => verdictPlain((i % 2 === 0 ? a : b).port)));
     const linesA = (await a.waitFor(isHandshake, seenA + perInstance)).slice(seenA);
     const linesB = (await b.waitFor(isHandshake, seenB + perInstance)).slice(seenB);
     return { verdicts: pages.map((p) => p.verdict), lines: [...linesA, ...linesB] as HandshakeEvent[] };
@@ -88,14 +89,25 @@ test('2×N concurrent connections across both instances never offer the same tic
   const offered = lines.filter((e) => e.offered === 'tls13-ticket');
   assert.ok(offered.length >= stocked, `${offered.length} of ${lines.length} connections offered a ticket; ${stocked} were stocked`);
   for (const name of ['a', 'b']) {
-    assert.ok(lines.some((e) => e.listener === name && e.offered === 'tls13-ticket'), `instance ${name} offered no ticket`);
+    assert.ok(
+      lines.some((e) => e.listener === name && e.offered === 'tls13-ticket'),
+      `instance ${name} offered no ticket`,
+    );
   }
   // Every offered ticket was fresh, so the refusing server resumed each one.
-  assert.ok(offered.every((e) => e.resumed), 'an offered ticket was refused: it had been used before');
+  assert.ok(
+    offered.every((e) => e.resumed),
+    'an offered ticket was refused: it had been used before',
+  );
   assert.equal(verdicts.filter((v) => v === 'Reused').length, offered.length);
 
   // Over the whole file, on both instances: no ticket hash offered twice, no refusal.
-  const hashes = all().filter((e) => e.offered === 'tls13-ticket').map((e) => e.offeredHash);
+  const hashes = all()
+    .filter((e) => e.offered === 'tls13-ticket')
+    .map((e) => e.offeredHash);
   assert.equal(new Set(hashes).size, hashes.length, `a ticket was offered twice: ${hashes.join(' ')}`);
-  assert.ok(all().every((e) => e.fullCause !== 'refused'), 'a ticket was refused as reused');
+  assert.ok(
+    all().every((e) => e.fullCause !== 'refused'),
+    'a ticket was refused as reused',
+  );
 });

@@ -162,13 +162,19 @@ describe('http egress to a Node https origin', () => {
       assert.equal(s.bodySha256, createHash('sha256').update(upload).digest('hex'), 'request body changed on the way');
     }
     // Node's server issues 2 tickets per full handshake and none on resumption: 1 full, then 2 resumed.
-    assert.deepEqual(origin.seen.map((s) => s.resumed), [false, true, true]);
+    assert.deepEqual(
+      origin.seen.map((s) => s.resumed),
+      [false, true, true],
+    );
     const lines = audit.handshakes();
-    assert.deepEqual(lines.map((e) => [e.listener, e.destination, e.offered, e.resumed]), [
-      ['web', `localhost:${origin.port}`, 'none', false],
-      ['web', `localhost:${origin.port}`, 'tls13-ticket', true],
-      ['web', `localhost:${origin.port}`, 'tls13-ticket', true],
-    ]);
+    assert.deepEqual(
+      lines.map((e) => [e.listener, e.destination, e.offered, e.resumed]),
+      [
+        ['web', `localhost:${origin.port}`, 'none', false],
+        ['web', `localhost:${origin.port}`, 'tls13-ticket', true],
+        ['web', `localhost:${origin.port}`, 'tls13-ticket', true],
+      ],
+    );
     assert.equal(lines[0].ticketsReceived, 2);
     assert.notEqual(lines[1].offeredHash, lines[2].offeredHash);
   });
@@ -191,7 +197,10 @@ describe('http egress to a Node https origin', () => {
     // Not in the upstreams table: defaults apply (system CAs), so the test CA is unknown.
     const byIp = await viaProxy(proxyPort, `http://127.0.0.1:${origin.port}/`);
     assert.equal(byIp.status, 502);
-    assert.match(byIp.body.toString(), new RegExp(`no TLS connection to the origin: 127\\.0\\.0\\.1:${origin.port}: .*self-signed certificate`));
+    assert.match(
+      byIp.body.toString(),
+      new RegExp(`no TLS connection to the origin: 127\\.0\\.0\\.1:${origin.port}: .*self-signed certificate`),
+    );
     const failed = await audit.nth(1, (e): e is HandshakeEvent => isHandshake(e) && e.error !== undefined);
     assert.match(failed.error ?? '', /self-signed certificate/);
     assert.equal(failed.destination, `127.0.0.1:${origin.port}`);
@@ -206,7 +215,10 @@ describe('http egress to a Node https origin', () => {
     } finally {
       await other.stop(1000);
     }
-    assert.ok(origin.seen.every((s) => s.host !== `127.0.0.1:${origin.port}`), 'no request reached the origin unverified');
+    assert.ok(
+      origin.seen.every((s) => s.host !== `127.0.0.1:${origin.port}`),
+      'no request reached the origin unverified',
+    );
   });
 
   test('a client outside the allow list gets 403 and a client.refused line; the origin sees nothing', async () => {
@@ -275,7 +287,7 @@ describe('http egress to openssl s_server -www', { skip: missing('openssl') }, (
     await server?.stop();
   });
 
-  test('every request after the first resumes, by the server\'s own verdict', async () => {
+  test("every request after the first resumes, by the server's own verdict", async () => {
     const verdicts: string[] = [];
     for (let i = 1; i <= 6; i++) {
       const r = await viaProxy(service.addressOf('web').port, `http://localhost:${server.port}/`);
@@ -286,7 +298,10 @@ describe('http egress to openssl s_server -www', { skip: missing('openssl') }, (
       await audit.nth(i, isHandshake);
     }
     assert.deepEqual(verdicts, ['New', 'Reused', 'Reused', 'Reused', 'Reused', 'Reused']);
-    const offered = audit.handshakes().slice(1).map((e) => e.offeredHash);
+    const offered = audit
+      .handshakes()
+      .slice(1)
+      .map((e) => e.offeredHash);
     assert.equal(new Set(offered).size, 5, 'each ticket offered once');
   });
 });

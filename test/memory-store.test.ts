@@ -27,7 +27,13 @@ describe('memory store: least recently used destinations are evicted', { skip: m
   test('maxDestinations 2, three servers: the bound holds and the evicted one starts over', async () => {
     const store = new MemoryTicketStore(2);
     const dialer = new Dialer(new ResumptionCache(store, { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never' }));
-    const [a, b, c] = servers.map((s): TlsTarget => ({ host: s.host, port: s.port, servername: 'localhost', ca: cert.cert, verify: 'name' }));
+    const [a, b, c] = servers.map((s): TlsTarget => ({
+      host: s.host,
+      port: s.port,
+      servername: 'localhost',
+      ca: cert.cert,
+      verify: 'name',
+    }));
     const verdict = async (t: TlsTarget): Promise<string | undefined> => {
       const r = await dialer.get(t);
       assert.ok((await store.size()).destinations <= 2, 'never more than maxDestinations slots');
@@ -52,7 +58,8 @@ describe('memory store: least recently used destinations are evicted', { skip: m
     const store = new MemoryTicketStore(100);
     const ticket = { session: Buffer.alloc(800, 1), hash: '000000000000', expiresAt: Date.now() + 60_000 };
     try {
-      for (let i = 0; i < 1000; i++) await store.insertTls13Ticket(`dest-${i}`, { ...ticket, hash: String(i).padStart(12, '0') }, 8, Date.now());
+      for (let i = 0; i < 1000; i++)
+        await store.insertTls13Ticket(`dest-${i}`, { ...ticket, hash: String(i).padStart(12, '0') }, 8, Date.now());
       assert.deepEqual(await store.size(), { destinations: 100, tickets: 100 });
       assert.equal(await store.countTls13Tickets('dest-999', Date.now()), 1);
       assert.equal(await store.countTls13Tickets('dest-0', Date.now()), 0);

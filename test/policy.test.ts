@@ -49,13 +49,18 @@ function withoutField(session: Buffer, n: number): Buffer {
   };
   const outer = tlv(der, 0);
   const parts: Buffer[] = [];
-  for (let at = outer.body; at < outer.end; ) {
+  for (let at = outer.body; at < outer.end;) {
     const el = tlv(der, at);
     if (der[at] !== (0xa0 | n)) parts.push(der.subarray(el.start, el.end));
     at = el.end;
   }
   const content = Buffer.concat(parts);
-  const len = content.length < 0x80 ? Buffer.from([content.length]) : content.length < 0x100 ? Buffer.from([0x81, content.length]) : Buffer.from([0x82, content.length >> 8, content.length & 0xff]);
+  const len =
+    content.length < 0x80
+      ? Buffer.from([content.length])
+      : content.length < 0x100
+        ? Buffer.from([0x81, content.length])
+        : Buffer.from([0x82, content.length >> 8, content.length & 0xff]);
   return Buffer.concat([envelope, Buffer.from([0x30]), len, content]);
 }
 
@@ -81,7 +86,13 @@ describe('resumption policy with real sessions', { skip }, () => {
     }
     return out;
   };
-  const target = (s: { host: string; port: number }): TlsTarget => ({ host: s.host, port: s.port, servername: 'localhost', ca: cert.cert, verify: 'name' });
+  const target = (s: { host: string; port: number }): TlsTarget => ({
+    host: s.host,
+    port: s.port,
+    servername: 'localhost',
+    ca: cert.cert,
+    verify: 'name',
+  });
 
   before(() => {
     cert = makeCert(['localhost']);

@@ -136,7 +136,6 @@ describe('session DER reader on buffers from real servers', { skip: missing('ope
     }
     assert.throws(() => parseSession(Buffer.from('GET / HTTP/1.0\r\n\r\n')), SessionParseError);
   });
-
 });
 
 function readOuter(der: Buffer): { body: Buffer } {

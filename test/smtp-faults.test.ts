@@ -12,7 +12,12 @@ import { startSmarthost } from './support/smarthost.js';
 const timeouts = { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 0.5, dataDoneSeconds: 0.5 };
 
 /** One message through a smarthost relaying to `port` under `tls`; what the client got. */
-async function relayOnce(port: number, id: string, tls: Record<string, unknown> = { level: 'none' }, extra: Record<string, unknown> = {}): Promise<SentMessage & { events: unknown[] }> {
+async function relayOnce(
+  port: number,
+  id: string,
+  tls: Record<string, unknown> = { level: 'none' },
+  extra: Record<string, unknown> = {},
+): Promise<SentMessage & { events: unknown[] }> {
   const sh = await startSmarthost({ route: { mode: 'relay', host: '127.0.0.1', port, ...extra }, tls, timeouts });
   try {
     const d = await dial(sh.port);
@@ -111,7 +116,9 @@ describe('smtp listener: upstream fault matrix', () => {
       const r = await relayOnce(hop.port, 'wrong-cert', { level: 'verify', ca: other.certFile });
       assert.match(r.replies[1].raw, /^451 4\.7\.5/);
       assert.ok(!hop.commands.some((c) => /^(MAIL|RCPT|DATA)/.test(c.line)));
-      assert.ok(r.events.some((e) => (e as { event: string; error?: string }).event === 'tls.handshake' && (e as { error?: string }).error));
+      assert.ok(
+        r.events.some((e) => (e as { event: string; error?: string }).event === 'tls.handshake' && (e as { error?: string }).error),
+      );
       assert.equal(hop.stored.length, 0);
     } finally {
       await hop.stop();

@@ -115,7 +115,13 @@ describe('smtp listener: envelopes leave as they came, or not at all', () => {
 describe('listeners: connections per client address', () => {
   test('one address holds at most maxConnectionsPerClient; another address still gets in', async () => {
     const hop = await startFaultServer();
-    const sh = await startSmarthost({ ...relayTo(hop.port), listen: '127.0.0.1:0', allow: ['127.0.0.0/8'], maxConnections: 10, maxConnectionsPerClient: 3 });
+    const sh = await startSmarthost({
+      ...relayTo(hop.port),
+      listen: '127.0.0.1:0',
+      allow: ['127.0.0.0/8'],
+      maxConnections: 10,
+      maxConnectionsPerClient: 3,
+    });
     const held: Socket[] = [];
     try {
       for (let i = 0; i < 3; i++) {
@@ -130,7 +136,10 @@ describe('listeners: connections per client address', () => {
       held.push(other);
       assert.match(await firstLine(other), /^220 /, 'another address is not kept out');
       const refused = sh.events.filter((e) => e.event === 'client.refused');
-      assert.deepEqual(refused.map((e) => e.event === 'client.refused' && e.reason), ['client-limit']);
+      assert.deepEqual(
+        refused.map((e) => e.event === 'client.refused' && e.reason),
+        ['client-limit'],
+      );
       // A slot freed is a slot again.
       held[0].destroy();
       await new Promise((r) => held[0].once('close', r));

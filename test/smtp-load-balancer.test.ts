@@ -139,7 +139,10 @@ describe('ticketbooth → haproxy round robin → two Postfix nodes with their o
       keysByName.set(h.ehloName, (keysByName.get(h.ehloName) ?? new Set()).add(h.key));
     }
     assert.deepEqual([...keysByName.keys()].sort(), names);
-    assert.ok([...keysByName.values()].every((keys) => keys.size === 1), 'one key per node');
+    assert.ok(
+      [...keysByName.values()].every((keys) => keys.size === 1),
+      'one key per node',
+    );
     const [keyA, keyB] = names.map((n) => [...keysByName.get(n)!][0]);
     assert.notEqual(keyA, keyB);
 
@@ -157,7 +160,10 @@ describe('ticketbooth → haproxy round robin → two Postfix nodes with their o
     }
     assert.equal(crossing, 0, 'no ticket offered across nodes');
     assert.ok(offers.length > 0, 'tickets were offered');
-    assert.ok(offers.every((h) => h.resumed), 'every offered ticket resumed at the node that issued it');
+    assert.ok(
+      offers.every((h) => h.resumed),
+      'every offered ticket resumed at the node that issued it',
+    );
 
     // Each node's own log agrees: its connections, its resumptions, and no ticket it could not read.
     const lines: string[] = [];
@@ -171,8 +177,16 @@ describe('ticketbooth → haproxy round robin → two Postfix nodes with their o
       assert.equal(resumed, mine.filter((h) => h.resumed).length, `${names[i]}: the node and the audit agree on resumptions`);
       // Postfix logs `Decrypting session ticket` only for a ticket under one of its own keys: every
       // ticket offered to this node was one it issued.
-      assert.equal(count(log, /Decrypting session ticket/), mine.filter((h) => h.offeredHash !== undefined).length, `${names[i]}: every offered ticket was its own`);
-      assert.equal(count(log, /Issuing session ticket/), mine.reduce((s, h) => s + h.ticketsReceived, 0), `${names[i]}: tickets issued = tickets ticketbooth stored`);
+      assert.equal(
+        count(log, /Decrypting session ticket/),
+        mine.filter((h) => h.offeredHash !== undefined).length,
+        `${names[i]}: every offered ticket was its own`,
+      );
+      assert.equal(
+        count(log, /Issuing session ticket/),
+        mine.reduce((s, h) => s + h.ticketsReceived, 0),
+        `${names[i]}: tickets issued = tickets ticketbooth stored`,
+      );
       lines.push(`${names[i]}: ${mine.length} connections, ${resumed} resumed`);
     }
     t.diagnostic(`split by EHLO name: ${lines.join('; ')}; ${offers.length} offers, 0 across nodes`);
@@ -254,6 +268,9 @@ async function starttlsHandshake(port: number, session?: Buffer): Promise<{ ehlo
   // QUIT and read to the node's close: a ticket sent after the handshake is read on the way.
   socket.resume();
   socket.write('QUIT\r\n');
-  await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('node did not close after QUIT')), 10_000).unref())]);
+  await Promise.race([
+    closed,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('node did not close after QUIT')), 10_000).unref()),
+  ]);
   return { ehloName, resumed, tickets };
 }

@@ -97,8 +97,20 @@ dns: { servers: ["${dns.server}"] }
     const ids = Array.from({ length: MESSAGES }, (_, i) => `e2e-${i}-${process.pid}`);
     for (const id of ids) {
       await run('swaks', [
-        '--server', '127.0.0.1', '--port', String(legacyPort), '--from', 'sender@legacy.test', '--to', 'user@dest.test',
-        '--header', `Message-Id: <${id}@legacy.test>`, '--header', `Subject: ${id}`, '--body', `body of ${id}`,
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(legacyPort),
+        '--from',
+        'sender@legacy.test',
+        '--to',
+        'user@dest.test',
+        '--header',
+        `Message-Id: <${id}@legacy.test>`,
+        '--header',
+        `Subject: ${id}`,
+        '--body',
+        `body of ${id}`,
       ]);
     }
     const files = await dest.waitForDelivered(MESSAGES, 90_000);
@@ -119,9 +131,15 @@ dns: { servers: ["${dns.server}"] }
 
     const tx = events.filter((e) => e.event === 'smtp.transaction');
     assert.equal(tx.length, MESSAGES);
-    assert.ok(tx.every((e) => e.event === 'smtp.transaction' && e.code === 250 && e.recipients === 1 && e.nextHop?.startsWith('mx.dest.test[')));
+    assert.ok(
+      tx.every((e) => e.event === 'smtp.transaction' && e.code === 250 && e.recipients === 1 && e.nextHop?.startsWith('mx.dest.test[')),
+    );
     const handshakes = events.filter((e) => e.event === 'tls.handshake');
-    assert.equal(handshakes.filter((e) => e.event === 'tls.handshake' && e.resumed).length, resumed, 'our audit log agrees with the destination');
+    assert.equal(
+      handshakes.filter((e) => e.event === 'tls.handshake' && e.resumed).length,
+      resumed,
+      'our audit log agrees with the destination',
+    );
   });
 });
 
@@ -145,7 +163,10 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
 
   before(async () => {
     ({ dns, dest } = await startDestination());
-    sh = await startSmarthost({ route: { mode: 'mx' }, tls: { level: 'may' } }, { cache: { reuse: 'adaptive' }, dns: { servers: [dns.server] } });
+    sh = await startSmarthost(
+      { route: { mode: 'mx' }, tls: { level: 'may' } },
+      { cache: { reuse: 'adaptive' }, dns: { servers: [dns.server] } },
+    );
     legacyPort = await freeTcpPort();
     legacy = await startLegacyClient(legacyPort, sh.port, REUSE_CONCURRENCY);
   });
@@ -161,8 +182,20 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
     const ids = Array.from({ length: REUSE_MESSAGES }, (_, i) => `reuse-${i}-${process.pid}`);
     for (const id of ids) {
       await run('swaks', [
-        '--server', '127.0.0.1', '--port', String(legacyPort), '--from', 'sender@legacy.test', '--to', 'user@dest.test',
-        '--header', `Message-Id: <${id}@legacy.test>`, '--header', `Subject: ${id}`, '--body', `body of ${id}`,
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(legacyPort),
+        '--from',
+        'sender@legacy.test',
+        '--to',
+        'user@dest.test',
+        '--header',
+        `Message-Id: <${id}@legacy.test>`,
+        '--header',
+        `Subject: ${id}`,
+        '--body',
+        `body of ${id}`,
       ]);
     }
     const files = await dest.waitForDelivered(REUSE_MESSAGES, 90_000);
@@ -177,7 +210,9 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
     const destLog = dest.log();
     const tls13 = (destLog.match(/TLS connection established from .*TLSv1\.3/g) ?? []).length;
     const resumed = (destLog.match(/Reusing old session/g) ?? []).length;
-    t.diagnostic(`destination: ${resumed}/${REUSE_MESSAGES} TLS sessions resumed; audit: ${handshakes.filter((e) => e.reoffered).length} re-offered`);
+    t.diagnostic(
+      `destination: ${resumed}/${REUSE_MESSAGES} TLS sessions resumed; audit: ${handshakes.filter((e) => e.reoffered).length} re-offered`,
+    );
     assert.equal(tls13, REUSE_MESSAGES, 'every delivery went over TLS 1.3');
     assert.equal(handshakes.length, REUSE_MESSAGES, 'one upstream handshake per message');
     // The premise of the ceiling: this Postfix hands out one ticket per full handshake, none on resumption.
@@ -199,8 +234,14 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
     const reoffered = handshakes.filter((e) => e.reoffered);
     // Each full handshake brought one ticket, used fresh at most once: every resumption beyond those was a re-offer.
     const fullCount = handshakes.filter((e) => !e.resumed).length;
-    assert.ok(reoffered.length >= resumed - fullCount, `${reoffered.length} re-offers for ${resumed} resumptions from ${fullCount} tickets`);
-    assert.ok(reoffered.every((e) => e.resumed), 'this destination accepts a ticket again');
+    assert.ok(
+      reoffered.length >= resumed - fullCount,
+      `${reoffered.length} re-offers for ${resumed} resumptions from ${fullCount} tickets`,
+    );
+    assert.ok(
+      reoffered.every((e) => e.resumed),
+      'this destination accepts a ticket again',
+    );
   });
 });
 

@@ -21,13 +21,23 @@ async function hasIpv6Loopback(): Promise<boolean> {
 
 describe('smtp listener: address literals', () => {
   test('an [IPv6:...] literal routes to that address, whatever the case of its tag', async () => {
-    const l = smtpListenerSchema.parse({ name: 'sh', type: 'smtp', listen: '127.0.0.1:0', route: { mode: 'mx', port: 2525 }, tls: { level: 'none' } });
+    const l = smtpListenerSchema.parse({
+      name: 'sh',
+      type: 'smtp',
+      listen: '127.0.0.1:0',
+      route: { mode: 'mx', port: 2525 },
+      tls: { level: 'none' },
+    });
     const router = new Router(l, undefined);
     const route = router.routeFor('[ipv6:::1]');
     for (const domain of ['[ipv6:::1]', '[IPv6:::1]', '[IPV6:::1]']) {
       const r = await router.resolve(route, domain);
       assert.ok(r.ok, domain);
-      assert.deepEqual(r.candidates.map((c) => `${c.connect}:${c.port}`), ['::1:2525'], domain);
+      assert.deepEqual(
+        r.candidates.map((c) => `${c.connect}:${c.port}`),
+        ['::1:2525'],
+        domain,
+      );
     }
   });
 
@@ -124,7 +134,10 @@ describe('smtp listener: a client that half-closes', () => {
       const body = message('half-close').replace(/^\./gm, '..');
       socket.end(`EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<b@dest.test>\r\nDATA\r\n${body}.\r\nQUIT\r\n`);
       await closed;
-      const codes = received.split('\r\n').filter((l) => /^\d{3} /.test(l)).map((l) => l.slice(0, 3));
+      const codes = received
+        .split('\r\n')
+        .filter((l) => /^\d{3} /.test(l))
+        .map((l) => l.slice(0, 3));
       assert.deepEqual(codes, ['220', '250', '250', '250', '354', '250', '221'], received);
       assert.match(received, /250 2\.0\.0 Ok: queued as Q1\r\n221 /);
       assert.equal(hop.stored.length, 1);

@@ -41,15 +41,24 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     underNextHop = await startFaultServer({ host: underAddress, port, cert: subdomainCert, starttls: true, name: 'mx1.example.test' });
     dns = await startDnsmasq({
       mx: [
-        'dest.test,mx1.dest.test,10', 'dest.test,mx2.dest.test,20',
-        'stall.test,mx1.stall.test,10', 'stall.test,mx2.dest.test,20',
-        'slow.test,mx1.stall.test,10', 'slow.test,mx2.stall.test,20', 'slow.test,mx2.dest.test,30',
+        'dest.test,mx1.dest.test,10',
+        'dest.test,mx2.dest.test,20',
+        'stall.test,mx1.stall.test,10',
+        'stall.test,mx2.dest.test,20',
+        'slow.test,mx1.stall.test,10',
+        'slow.test,mx2.stall.test,20',
+        'slow.test,mx2.dest.test,30',
         'example.test,mx1.example.test,10',
       ],
       hosts: [
-        `mx1.dest.test,${deadAddress}`, 'mx2.dest.test,127.0.0.1', `amx.test,${directAddress}`, `secure.test,127.0.0.1`,
-        `mx1.stall.test,${stalledAddress}`, `mx2.stall.test,${stalledAddress}`,
-        `mx1.example.test,${underAddress}`, `other.test,${underAddress}`,
+        `mx1.dest.test,${deadAddress}`,
+        'mx2.dest.test,127.0.0.1',
+        `amx.test,${directAddress}`,
+        `secure.test,127.0.0.1`,
+        `mx1.stall.test,${stalledAddress}`,
+        `mx2.stall.test,${stalledAddress}`,
+        `mx1.example.test,${underAddress}`,
+        `other.test,${underAddress}`,
       ],
       rawRecords: ['null.test,15,000000'],
     });
@@ -119,7 +128,15 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
       {
         route: { mode: 'mx', port: good.port },
         tls: { level: 'may' },
-        timeouts: { idleSeconds: 10, dataSeconds: 5, connectSeconds: 1, replySeconds: 10, dataDoneSeconds: 5, setupSeconds: 1, rcptBudgetSeconds },
+        timeouts: {
+          idleSeconds: 10,
+          dataSeconds: 5,
+          connectSeconds: 1,
+          replySeconds: 10,
+          dataDoneSeconds: 5,
+          setupSeconds: 1,
+          rcptBudgetSeconds,
+        },
       },
       { dns: { servers: [dns.server] } },
     );
@@ -171,7 +188,11 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     // mx2.dest.test's certificate names mx2.dest.test and dest.test: both pass.
     for (const level of ['verify', 'secure']) {
       const s = await startSmarthost(
-        { route: { mode: 'mx', port: good.port }, tls: { level, ca: cert.certFile }, timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 } },
+        {
+          route: { mode: 'mx', port: good.port },
+          tls: { level, ca: cert.certFile },
+          timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 },
+        },
         { dns: { servers: [dns.server] } },
       );
       const d = await dial(s.port);
@@ -183,7 +204,11 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     }
     // secure.test's MX is itself (address record) with a certificate that does not name secure.test.
     const s = await startSmarthost(
-      { route: { mode: 'mx', port: good.port }, tls: { level: 'secure', ca: cert.certFile }, timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 } },
+      {
+        route: { mode: 'mx', port: good.port },
+        tls: { level: 'secure', ca: cert.certFile },
+        timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 },
+      },
       { dns: { servers: [dns.server] } },
     );
     const d = await dial(s.port);
@@ -196,7 +221,11 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
 
   test('secure takes a certificate for a name under the next-hop domain (Postfix dot-nexthop), not one elsewhere', async () => {
     const s = await startSmarthost(
-      { route: { mode: 'mx', port: good.port }, tls: { level: 'secure', ca: subdomainCert.certFile }, timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 } },
+      {
+        route: { mode: 'mx', port: good.port },
+        tls: { level: 'secure', ca: subdomainCert.certFile },
+        timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 2, dataDoneSeconds: 2 },
+      },
       { dns: { servers: [dns.server] } },
     );
     try {
@@ -217,8 +246,16 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     }
     // The match rule is part of the trust decision: a session made under dot-nexthop is never offered under exact.
     const hop = { connect: '127.0.0.1', port: 25, hostName: 'mx1.example.test', nextHop: 'example.test' };
-    const mx = tlsTargetFor(policyFor('mx', { level: 'secure' }, undefined, () => ''), hop, 'mx1.example.test')!;
-    const relay = tlsTargetFor(policyFor('relay', { level: 'secure' }, undefined, () => ''), hop, 'mx1.example.test')!;
+    const mx = tlsTargetFor(
+      policyFor('mx', { level: 'secure' }, undefined, () => ''),
+      hop,
+      'mx1.example.test',
+    )!;
+    const relay = tlsTargetFor(
+      policyFor('relay', { level: 'secure' }, undefined, () => ''),
+      hop,
+      'mx1.example.test',
+    )!;
     assert.equal(mx.verifyMatch, 'dot-nexthop');
     assert.equal(relay.verifyMatch, undefined);
     assert.notEqual(keyOf(mx).id, keyOf(relay).id);

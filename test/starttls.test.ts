@@ -161,7 +161,9 @@ describe('SMTP STARTTLS tunnel', { skip: missing('openssl') }, () => {
     const s = await startSmtpServer({ cert });
     const port = s.port;
     await s.stop(); // nobody listens there now
-    const h = await startTunnelService({ upstream: { host: '127.0.0.1', port, starttls: 'smtp', servername: 'localhost', ca: cert.certFile } });
+    const h = await startTunnelService({
+      upstream: { host: '127.0.0.1', port, starttls: 'smtp', servername: 'localhost', ca: cert.certFile },
+    });
     try {
       const c = await Client.open(h.port);
       const reply = await c.read();

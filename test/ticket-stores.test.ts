@@ -89,7 +89,13 @@ test('redis store: while Redis is away it holds nothing and fails nothing, then 
     messages.push(m);
     if (/reconnected/.test(m)) reconnected();
   };
-  const store = await RedisTicketStore.connect({ url: own.url, prefix: freshPrefix(), maxDestinations: 10, onStatus, commandTimeoutMs: 500 });
+  const store = await RedisTicketStore.connect({
+    url: own.url,
+    prefix: freshPrefix(),
+    maxDestinations: 10,
+    onStatus,
+    commandTimeoutMs: 500,
+  });
   let again: RedisServer | undefined;
   try {
     await store.insertTls13Ticket('k', ticket('away1'), 8, NOW);

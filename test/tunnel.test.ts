@@ -36,7 +36,7 @@ function exchange(port: number, send: string | Buffer, opts: { halfClose?: boole
 }
 
 const EXPECT: Record<SServerMode, { protocol: string; offered: HandshakeEvent['offered']; sameHash: boolean }> = {
-  'tls13': { protocol: 'TLSv1.3', offered: 'tls13-ticket', sameHash: false },
+  tls13: { protocol: 'TLSv1.3', offered: 'tls13-ticket', sameHash: false },
   'tls13-anti-replay': { protocol: 'TLSv1.3', offered: 'tls13-ticket', sameHash: false },
   'tls13-stateful': { protocol: 'TLSv1.3', offered: 'tls13-ticket', sameHash: false },
   'tls12-tickets': { protocol: 'TLSv1.2', offered: 'tls12-session', sameHash: true },
@@ -82,12 +82,18 @@ describe('tunnel end to end', { skip: missing('openssl') }, () => {
 
   test('the audit line has every field the issue names', async () => {
     const s = await startSServer('tls13', cert);
-    const h = await startTunnelService({ name: 'smtps', upstream: { host: s.host, port: s.port, servername: 'localhost', ca: cert.certFile } });
+    const h = await startTunnelService({
+      name: 'smtps',
+      upstream: { host: s.host, port: s.port, servername: 'localhost', ca: cert.certFile },
+    });
     try {
       await verdictPlain(h.port);
       await verdictPlain(h.port);
       await h.stop();
-      const lines = readFileSync(h.auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as HandshakeEvent);
+      const lines = readFileSync(h.auditFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as HandshakeEvent);
       assert.equal(lines.length, 2);
       const [full, resumed] = lines;
       for (const e of lines) {
@@ -197,13 +203,16 @@ describe('tunnel end to end', { skip: missing('openssl') }, () => {
       const got = await exchange(h.port, 'GET /\n');
       assert.equal(got.length, 0);
       const [e] = await h.waitFor((x) => x.event === 'client.refused');
-      assert.deepEqual({ ...e, time: undefined, client: undefined }, {
-        event: 'client.refused',
-        listener: 'tunnel',
-        reason: 'allow-list',
-        time: undefined,
-        client: undefined,
-      });
+      assert.deepEqual(
+        { ...e, time: undefined, client: undefined },
+        {
+          event: 'client.refused',
+          listener: 'tunnel',
+          reason: 'allow-list',
+          time: undefined,
+          client: undefined,
+        },
+      );
       assert.match((e as { client: string }).client, /^127\.0\.0\.1:\d+$/);
       assert.equal(node.stats.handshakes, 0);
       assert.equal(h.handshakes().length, 0);
@@ -212,7 +221,6 @@ describe('tunnel end to end', { skip: missing('openssl') }, () => {
       await node.stop();
     }
   });
-
 });
 
 /**
@@ -242,7 +250,12 @@ async function checkAuditHasNoSecrets(h: TunnelHarness): Promise<void> {
     const info = parseSession(der);
     const identity = info.ticket && info.ticket.length > 0 ? info.ticket : info.sessionId;
     for (const bytes of [der, identity, identity.subarray(0, 16)]) {
-      for (const form of [bytes.toString('hex'), bytes.toString('hex').toUpperCase(), bytes.toString('base64'), bytes.toString('base64url')]) {
+      for (const form of [
+        bytes.toString('hex'),
+        bytes.toString('hex').toUpperCase(),
+        bytes.toString('base64'),
+        bytes.toString('base64url'),
+      ]) {
         assert.ok(!log.includes(form), 'a ticket or session appears in the audit log');
       }
     }

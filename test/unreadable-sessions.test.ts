@@ -36,7 +36,14 @@ describe('sessions that cannot be read are counted, audited, reported and said',
     auditFile = join(mkdtempSync(join(tmpdir(), 'tb-unreadable-')), 'audit.jsonl');
     const config = parseConfig(
       JSON.stringify({
-        listeners: [{ name: 'future', type: 'tunnel', listen: '127.0.0.1:0', upstream: { host: '127.0.0.1', port: server.port, servername: 'localhost', ca: cert.certFile } }],
+        listeners: [
+          {
+            name: 'future',
+            type: 'tunnel',
+            listen: '127.0.0.1:0',
+            upstream: { host: '127.0.0.1', port: server.port, servername: 'localhost', ca: cert.certFile },
+          },
+        ],
         admin: { listen: '127.0.0.1:0' },
         audit: { file: auditFile },
         shutdownTimeoutSeconds: 2,
@@ -51,10 +58,10 @@ describe('sessions that cannot be read are counted, audited, reported and said',
       }
       return (realEmit as (this: TLSSocket, n: string | symbol, ...a: unknown[]) => boolean).call(this, name, ...args);
     } as typeof realEmit;
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+    process.stderr.write = (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
       stderr.push(String(chunk));
       return (realWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
-    });
+    };
     service = await Service.start(config);
     service.audit.on('event', (e) => events.push(e));
   });

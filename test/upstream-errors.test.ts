@@ -78,7 +78,11 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
 
   const one = <T extends AuditEvent>(listener: string, is: (e: AuditEvent) => e is T): T => {
     const hits = lines.filter((e): e is T => is(e) && (e as { listener?: string }).listener === listener);
-    assert.equal(hits.length, 1, `${listener}: one line of its kind, saw ${JSON.stringify(lines.filter((e) => (e as { listener?: string }).listener === listener))}`);
+    assert.equal(
+      hits.length,
+      1,
+      `${listener}: one line of its kind, saw ${JSON.stringify(lines.filter((e) => (e as { listener?: string }).listener === listener))}`,
+    );
     return hits[0];
   };
   const linesOf = (listener: string): AuditEvent[] => lines.filter((e) => (e as { listener?: string }).listener === listener);
@@ -91,7 +95,12 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
     injecting = await startSmtpServer({ cert, injectAfterStarttls: '250-mx.evil.test\r\n250 AUTH PLAIN\r\n' });
     closedPort = await freeTcpPort();
     auditFile = join(mkdtempSync(join(tmpdir(), 'tb-upstream-errors-')), 'audit.jsonl');
-    const tunnel = (name: string, upstream: Record<string, unknown>) => ({ name, type: 'tunnel', listen: '127.0.0.1:0', upstream: { host: '127.0.0.1', ...upstream } });
+    const tunnel = (name: string, upstream: Record<string, unknown>) => ({
+      name,
+      type: 'tunnel',
+      listen: '127.0.0.1:0',
+      upstream: { host: '127.0.0.1', ...upstream },
+    });
     const smtp = (port: number, ca = cert.certFile) => ({ port, starttls: 'smtp', servername: 'localhost', ca, heloName: 'tb.test' });
     service = await Service.start(
       parseConfig(
@@ -115,7 +124,10 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
     await Promise.all(names.map(async (n) => (replies[n] = await clientOf(service.addressOf(n).port))));
     metrics = await (await fetch(`http://127.0.0.1:${service.admin!.address().port}/metrics`)).text();
     await service.stop(2000);
-    lines = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);
+    lines = readFileSync(auditFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditEvent);
   });
 
   after(async () => {
@@ -143,7 +155,10 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
   test('no STARTTLS offered: stage starttls, ERR_NO_STARTTLS; the server saw only our EHLO', () => {
     const e = one('no-starttls', isUpstreamError);
     assert.deepEqual([e.stage, e.errorCode, e.destination], ['starttls', 'ERR_NO_STARTTLS', `127.0.0.1:${noStarttls.port}`]);
-    assert.deepEqual(noStarttls.stats.commands.map((c) => c.line), ['EHLO tb.test']);
+    assert.deepEqual(
+      noStarttls.stats.commands.map((c) => c.line),
+      ['EHLO tb.test'],
+    );
     assert.equal(linesOf('no-starttls').length, 1);
   });
 
@@ -155,7 +170,7 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
     assert.equal(linesOf('injection').length, 1);
   });
 
-  test('wrong certificate: tls.handshake with the error\'s own code, of the certificate kind', () => {
+  test("wrong certificate: tls.handshake with the error's own code, of the certificate kind", () => {
     const ca = one('wrong-ca', isHandshake);
     assert.equal(ca.errorCode, 'DEPTH_ZERO_SELF_SIGNED_CERT', 'a self-signed certificate the CA file does not hold');
     const name = one('wrong-name', isHandshake);
@@ -168,7 +183,8 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
   });
 
   test('metrics: ticketbooth_upstream_errors_total by cause and stage', () => {
-    const m = (listener: string, cause: string, stage: string): number => sample(metrics, 'ticketbooth_upstream_errors_total', { listener, cause, stage });
+    const m = (listener: string, cause: string, stage: string): number =>
+      sample(metrics, 'ticketbooth_upstream_errors_total', { listener, cause, stage });
     assert.equal(m('refused', 'connect', 'connect'), 1);
     assert.equal(m('smtp-refused', 'connect', 'connect'), 1);
     assert.equal(m('no-starttls', 'protocol', 'starttls'), 1);
@@ -188,14 +204,22 @@ describe('tunnel: every failed upstream attempt is one audit line with a code', 
     assert.deepEqual(r.upstreamErrors.byCause, { connect: 2, protocol: 2, certificate: 2 });
     assert.deepEqual(r.upstreamErrors.byStage, { connect: 2, starttls: 1, injection: 1, tls: 2 });
     const of = (port: number) => r.upstreamErrors.destinations.find((d) => d.destination === `127.0.0.1:${port}`);
-    assert.deepEqual(of(closedPort), { destination: `127.0.0.1:${closedPort}`, total: 2, byCause: { connect: 2 }, byStage: { connect: 2 } });
+    assert.deepEqual(of(closedPort), {
+      destination: `127.0.0.1:${closedPort}`,
+      total: 2,
+      byCause: { connect: 2 },
+      byStage: { connect: 2 },
+    });
     assert.deepEqual(of(tls.port)?.byCause, { certificate: 2 });
     assert.deepEqual(of(noStarttls.port)?.byStage, { starttls: 1 });
     assert.deepEqual(of(injecting.port)?.byStage, { injection: 1 });
     assert.deepEqual(r.overall.errors, { certificate: 2 }, 'failed handshakes by cause, as before');
 
     const text = formatReport(r, 'text');
-    assert.match(text, /failed upstream attempts: 6 by cause \(connect 2, certificate 2, protocol 2\), by stage \(connect 2, starttls 1, injection 1, tls 2\)/);
+    assert.match(
+      text,
+      /failed upstream attempts: 6 by cause \(connect 2, certificate 2, protocol 2\), by stage \(connect 2, starttls 1, injection 1, tls 2\)/,
+    );
     const row = text.split('\n').find((l) => l.startsWith(`127.0.0.1:${closedPort} `));
     assert.deepEqual(row?.trim().split(/\s+/), [`127.0.0.1:${closedPort}`, '2', '2', '0', '0', '0', '0', '0', '0', 'connect', '2']);
 
@@ -215,7 +239,10 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
 
   /** One message through a smarthost relaying to `port`; the client's replies and the audit events. */
   async function relay(port: number, tls: Record<string, unknown>): Promise<{ sh: Smarthost; replies: string[]; final: number }> {
-    const sh = await startSmarthost({ route: { mode: 'relay', host: '127.0.0.1', port }, tls, timeouts }, { admin: { listen: '127.0.0.1:0' } });
+    const sh = await startSmarthost(
+      { route: { mode: 'relay', host: '127.0.0.1', port }, tls, timeouts },
+      { admin: { listen: '127.0.0.1:0' } },
+    );
     try {
       const d = await dial(sh.port);
       await d.cmd('EHLO client.test');
@@ -240,9 +267,15 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
       assert.match(replies[1], /^451 4\.4\.1/);
       const errors = sh.events.filter(isUpstreamError);
       assert.equal(errors.length, 1);
-      assert.deepEqual([errors[0].listener, errors[0].destination, errors[0].stage, errors[0].errorCode], ['sh', `127.0.0.1:${port}`, 'connect', 'ECONNREFUSED']);
+      assert.deepEqual(
+        [errors[0].listener, errors[0].destination, errors[0].stage, errors[0].errorCode],
+        ['sh', `127.0.0.1:${port}`, 'connect', 'ECONNREFUSED'],
+      );
       assert.equal(errors[0].cleartextFallback, undefined);
-      assert.equal(sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'connect', stage: 'connect' }), 1);
+      assert.equal(
+        sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'connect', stage: 'connect' }),
+        1,
+      );
     } finally {
       await sh.stop();
     }
@@ -256,7 +289,10 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
         const [e, more] = sh.events.filter(isUpstreamError);
         assert.equal(more, undefined);
         assert.deepEqual([e.stage, e.errorCode], ['greeting', 'ERR_SMTP_TIMEOUT']);
-        assert.equal(sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'timeout', stage: 'greeting' }), 1);
+        assert.equal(
+          sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'timeout', stage: 'greeting' }),
+          1,
+        );
       } finally {
         await sh.stop();
       }
@@ -272,8 +308,14 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
       try {
         assert.notEqual(final, 250);
         const errors = sh.events.filter(isUpstreamError);
-        assert.deepEqual(errors.map((e) => [e.stage, e.errorCode]), [['starttls', 'ERR_NO_STARTTLS']]);
-        assert.deepEqual(hop.commands.map((c) => c.line.split(' ')[0]), ['EHLO']);
+        assert.deepEqual(
+          errors.map((e) => [e.stage, e.errorCode]),
+          [['starttls', 'ERR_NO_STARTTLS']],
+        );
+        assert.deepEqual(
+          hop.commands.map((c) => c.line.split(' ')[0]),
+          ['EHLO'],
+        );
         assert.equal(hop.stored.length, 0);
       } finally {
         await sh.stop();
@@ -289,7 +331,10 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
       const encrypt = await relay(server.port, { level: 'encrypt' });
       try {
         assert.notEqual(encrypt.final, 250);
-        assert.deepEqual(encrypt.sh.events.filter(isUpstreamError).map((e) => [e.stage, e.errorCode]), [['injection', 'ERR_STARTTLS_INJECTION']]);
+        assert.deepEqual(
+          encrypt.sh.events.filter(isUpstreamError).map((e) => [e.stage, e.errorCode]),
+          [['injection', 'ERR_STARTTLS_INJECTION']],
+        );
       } finally {
         await encrypt.sh.stop();
       }
@@ -299,7 +344,11 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
         assert.equal(may.final, 250);
         assert.equal(server.stats.messages, 1, 'delivered in cleartext on the retry');
         const errors = may.sh.events.filter(isUpstreamError);
-        assert.deepEqual(errors.map((e) => [e.stage, e.errorCode, e.cleartextFallback]), [['injection', 'ERR_STARTTLS_INJECTION', undefined]], 'the retry succeeded: no line of its own');
+        assert.deepEqual(
+          errors.map((e) => [e.stage, e.errorCode, e.cleartextFallback]),
+          [['injection', 'ERR_STARTTLS_INJECTION', undefined]],
+          'the retry succeeded: no line of its own',
+        );
       } finally {
         await may.sh.stop();
       }
@@ -317,8 +366,11 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
         const failed = sh.events.filter(isHandshake).filter((e) => e.error !== undefined);
         assert.equal(failed.length, 1);
         assert.equal(causeOfCode(failed[0].errorCode!), 'certificate', failed[0].errorCode);
-        assert.equal(sh.events.filter(isUpstreamError).length, 0, 'the handshake line is the attempt\'s one line');
-        assert.equal(sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'certificate', stage: 'tls' }), 1);
+        assert.equal(sh.events.filter(isUpstreamError).length, 0, "the handshake line is the attempt's one line");
+        assert.equal(
+          sample(await scrape(sh), 'ticketbooth_upstream_errors_total', { listener: 'sh', cause: 'certificate', stage: 'tls' }),
+          1,
+        );
       } finally {
         await sh.stop();
       }
@@ -354,7 +406,10 @@ describe('the dialer: a handshake that stalls or is cut carries its own code', (
     const events: AuditEvent[] = [];
     audit.on('event', (e) => events.push(e));
     const cache = new ResumptionCache(new MemoryTicketStore(10), { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never' });
-    const err = await dialTls({ host: '127.0.0.1', port, verify: 'none' }, { listener: 'd', cache, audit, handshakeTimeoutMs: timeoutMs }).then(
+    const err = await dialTls(
+      { host: '127.0.0.1', port, verify: 'none' },
+      { listener: 'd', cache, audit, handshakeTimeoutMs: timeoutMs },
+    ).then(
       () => assert.fail('the dial succeeded'),
       (e: unknown) => e,
     );
@@ -391,22 +446,52 @@ describe('the dialer: a handshake that stalls or is cut carries its own code', (
 describe('causes: by code, and by text only for lines written before errorCode existed', () => {
   test('codes from Node, OpenSSL and ticketbooth map to the fixed set', () => {
     const cases: Array<[string, string]> = [
-      ['ECONNREFUSED', 'connect'], ['EHOSTUNREACH', 'connect'], ['ENOTFOUND', 'connect'],
-      ['ERR_UPSTREAM_TIMEOUT', 'timeout'], ['ETIMEDOUT', 'timeout'], ['ERR_SMTP_TIMEOUT', 'timeout'],
-      ['ECONNRESET', 'closed'], ['ERR_UPSTREAM_CLOSED', 'closed'], ['ERR_SMTP_CLOSED', 'closed'],
-      ['ERR_TLS_CERT_ALTNAME_INVALID', 'certificate'], ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'certificate'],
-      ['DEPTH_ZERO_SELF_SIGNED_CERT', 'certificate'], ['SELF_SIGNED_CERT_IN_CHAIN', 'certificate'], ['CERT_HAS_EXPIRED', 'certificate'],
-      ['HOSTNAME_MISMATCH', 'certificate'], ['ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'certificate'],
-      ['ERR_SSL_WRONG_VERSION_NUMBER', 'tls'], ['ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'tls'], ['EPROTO', 'tls'],
-      ['ERR_NO_STARTTLS', 'protocol'], ['ERR_STARTTLS_INJECTION', 'protocol'], ['ERR_SMTP_GREETING', 'protocol'],
+      ['ECONNREFUSED', 'connect'],
+      ['EHOSTUNREACH', 'connect'],
+      ['ENOTFOUND', 'connect'],
+      ['ERR_UPSTREAM_TIMEOUT', 'timeout'],
+      ['ETIMEDOUT', 'timeout'],
+      ['ERR_SMTP_TIMEOUT', 'timeout'],
+      ['ECONNRESET', 'closed'],
+      ['ERR_UPSTREAM_CLOSED', 'closed'],
+      ['ERR_SMTP_CLOSED', 'closed'],
+      ['ERR_TLS_CERT_ALTNAME_INVALID', 'certificate'],
+      ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'certificate'],
+      ['DEPTH_ZERO_SELF_SIGNED_CERT', 'certificate'],
+      ['SELF_SIGNED_CERT_IN_CHAIN', 'certificate'],
+      ['CERT_HAS_EXPIRED', 'certificate'],
+      ['HOSTNAME_MISMATCH', 'certificate'],
+      ['ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'certificate'],
+      ['ERR_SSL_WRONG_VERSION_NUMBER', 'tls'],
+      ['ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'tls'],
+      ['EPROTO', 'tls'],
+      ['ERR_NO_STARTTLS', 'protocol'],
+      ['ERR_STARTTLS_INJECTION', 'protocol'],
+      ['ERR_SMTP_GREETING', 'protocol'],
       ['ERR_SOMETHING_NEW', 'other'],
     ];
-    assert.deepEqual(cases.map(([code]) => [code, causeOfCode(code)]), cases);
+    assert.deepEqual(
+      cases.map(([code]) => [code, causeOfCode(code)]),
+      cases,
+    );
   });
 
   test('a log mixing old lines (text only) and new ones (errorCode) is counted by cause in the report', async () => {
     const time = '2026-11-01T10:00:00.000Z';
-    const handshake = { time, event: 'tls.handshake', listener: 'l', servername: 's', key: 'k', offered: 'none', reoffered: false, resumed: false, ticketsReceived: 0, receivedHashes: [], ticketsLeft: 0, handshakeMs: 1 };
+    const handshake = {
+      time,
+      event: 'tls.handshake',
+      listener: 'l',
+      servername: 's',
+      key: 'k',
+      offered: 'none',
+      reoffered: false,
+      resumed: false,
+      ticketsReceived: 0,
+      receivedHashes: [],
+      ticketsLeft: 0,
+      handshakeMs: 1,
+    };
     const file = join(mkdtempSync(join(tmpdir(), 'tb-upstream-errors-')), 'mixed.jsonl');
     writeFileSync(
       file,
@@ -415,7 +500,16 @@ describe('causes: by code, and by text only for lines written before errorCode e
         { ...handshake, destination: 'old.test:443', error: 'old.test:443: self-signed certificate' },
         // The text says "certificate", the code says otherwise: the code wins.
         { ...handshake, destination: 'new.test:443', error: 'certificate? no: reset', errorCode: 'ECONNRESET' },
-        { time, event: 'upstream.error', listener: 'l', destination: 'new.test:443', stage: 'ehlo', errorCode: 'ERR_SMTP_PROTOCOL', error: 'EHLO refused', ms: 2 },
+        {
+          time,
+          event: 'upstream.error',
+          listener: 'l',
+          destination: 'new.test:443',
+          stage: 'ehlo',
+          errorCode: 'ERR_SMTP_PROTOCOL',
+          error: 'EHLO refused',
+          ms: 2,
+        },
         { time, event: 'upstream.error', listener: 'l', destination: 'new.test:443', stage: 'made-up', error: 'connect ETIMEDOUT', ms: 2 },
       ]
         .map((l) => JSON.stringify(l))
@@ -423,8 +517,18 @@ describe('causes: by code, and by text only for lines written before errorCode e
     );
     const r = await auditReport({ files: [file], format: 'json' });
     const of = (d: string) => r.upstreamErrors.destinations.find((x) => x.destination === d);
-    assert.deepEqual(of('old.test:443'), { destination: 'old.test:443', total: 2, byCause: { connect: 1, certificate: 1 }, byStage: { tls: 2 } });
-    assert.deepEqual(of('new.test:443'), { destination: 'new.test:443', total: 3, byCause: { timeout: 1, closed: 1, protocol: 1 }, byStage: { ehlo: 1, tls: 1, other: 1 } });
+    assert.deepEqual(of('old.test:443'), {
+      destination: 'old.test:443',
+      total: 2,
+      byCause: { connect: 1, certificate: 1 },
+      byStage: { tls: 2 },
+    });
+    assert.deepEqual(of('new.test:443'), {
+      destination: 'new.test:443',
+      total: 3,
+      byCause: { timeout: 1, closed: 1, protocol: 1 },
+      byStage: { ehlo: 1, tls: 1, other: 1 },
+    });
     assert.deepEqual(r.overall.errors, { connect: 1, certificate: 1, closed: 1 });
     assert.equal(r.input.upstreamErrors, 2);
   });

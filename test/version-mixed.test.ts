@@ -48,7 +48,7 @@ describe('version-mixed destination behind haproxy', { skip: missing('openssl', 
     });
   }
 
-  test('8 concurrent connections x 10 rounds: rounds 2-10 resume at least half by the servers\' word, none fails', async () => {
+  test("8 concurrent connections x 10 rounds: rounds 2-10 resume at least half by the servers' word, none fails", async () => {
     const a = await startSServer('tls12-tickets', cert);
     const b = await startSServer('tls13-anti-replay', cert);
     const lb = await startHaproxy([a, b]);
@@ -64,7 +64,10 @@ describe('version-mixed destination behind haproxy', { skip: missing('openssl', 
       // The best static choice (always TLS 1.3, or a one-slot cache) resumes about half.
       assert.ok(resumed >= 36, `resumed ${resumed}/72 in rounds 2-10: ${trace}`);
       const hs = (await h.waitFor(isHandshake, 80)) as HandshakeEvent[];
-      assert.ok(hs.every((e) => e.error === undefined), 'no failed connection');
+      assert.ok(
+        hs.every((e) => e.error === undefined),
+        'no failed connection',
+      );
       const all = rounds.flat().filter((v) => v.verdict === 'Reused').length;
       assert.equal(hs.filter((e) => e.resumed).length, all, 'the audit agrees with the servers');
       const offered = hs.filter((e) => e.offered === 'tls13-ticket').map((e) => e.offeredHash);
@@ -102,7 +105,10 @@ describe('version-mixed destination behind haproxy', { skip: missing('openssl', 
       const keys = new Map(hs.map((e) => [e.ehloName, e.key]));
       assert.equal(keys.size, 2);
       assert.notEqual(keys.get('mx12.test'), keys.get('mx13.test'));
-      assert.ok(hs.every((e) => e.fullCause !== 'version-mismatch'), 'keyed by EHLO name, no slot sees two versions');
+      assert.ok(
+        hs.every((e) => e.fullCause !== 'version-mismatch'),
+        'keyed by EHLO name, no slot sees two versions',
+      );
     } finally {
       await h.stop();
       await lb.stop();

@@ -79,13 +79,17 @@ export class Metrics {
       'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx), or abandoned by the client after a 2xx RCPT',
       ['listener', 'result'],
     );
-    this.clientsRefused = counter('ticketbooth_clients_refused_total', 'Client connections refused (allow-list, connection-limit)', ['listener', 'reason']);
+    this.clientsRefused = counter('ticketbooth_clients_refused_total', 'Client connections refused (allow-list, connection-limit)', [
+      'listener',
+      'reason',
+    ]);
     // Zero from the start, so a rate or an alert on it works before the first unreadable session.
     for (const l of sources.listeners) this.sessionsUnreadable.inc({ listener: l.name }, 0);
     // Both store gauges come from one size() (not cheap on Redis): callers at the same scrape share it.
     const store = sources.store;
     let counting: Promise<{ destinations: number; tickets: number }> | undefined;
-    const size = (): Promise<{ destinations: number; tickets: number }> => (counting ??= store.size().finally(() => (counting = undefined)));
+    const size = (): Promise<{ destinations: number; tickets: number }> =>
+      (counting ??= store.size().finally(() => (counting = undefined)));
     const storeGauge = (name: string, help: string, of: 'tickets' | 'destinations'): Gauge =>
       new Gauge({
         name,
@@ -122,13 +126,21 @@ export class Metrics {
         return this.observeHandshake(e);
       case 'smtp.transaction':
         // A probe (MAIL, RCPT 250, RSET) is no delivery; an abandon after a 4xx/5xx stays a failure.
-        this.smtpTransactions.inc({ listener: e.listener, result: e.abandoned && e.code < 400 ? 'abandoned' : `${Math.floor(e.code / 100)}xx` });
+        this.smtpTransactions.inc({
+          listener: e.listener,
+          result: e.abandoned && e.code < 400 ? 'abandoned' : `${Math.floor(e.code / 100)}xx`,
+        });
         return;
       case 'client.refused':
         this.clientsRefused.inc({ listener: e.listener, reason: e.reason });
         return;
       case 'upstream.error':
-        this.upstreamErrors.inc({ listener: e.listener, destination_class: this.sources.classify(e.listener, e.destination), cause: upstreamErrorCause(e), stage: e.stage });
+        this.upstreamErrors.inc({
+          listener: e.listener,
+          destination_class: this.sources.classify(e.listener, e.destination),
+          cause: upstreamErrorCause(e),
+          stage: e.stage,
+        });
         return;
     }
   }

@@ -19,7 +19,12 @@ const STORE_TIMEOUT_MS = 2000;
 
 /** Metrics subscribed to the audit log, and the admin listener serving them. */
 export async function startAdmin(config: AdminConfig, deps: AdminDeps): Promise<AdminServer> {
-  const metrics = new Metrics({ audit: deps.audit, store: deps.store, listeners: deps.listeners, classify: destinationClassifier(deps.listenerConfigs) });
+  const metrics = new Metrics({
+    audit: deps.audit,
+    store: deps.store,
+    listeners: deps.listeners,
+    classify: destinationClassifier(deps.listenerConfigs),
+  });
   const admin = new AdminServer({ listen: config.listen, metrics, readiness: () => readiness(deps) });
   try {
     await admin.start();
@@ -47,7 +52,9 @@ async function readiness(deps: AdminDeps): Promise<Readiness> {
   try {
     await Promise.race([
       deps.store.ping(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS))),
+      new Promise(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS)),
+      ),
     ]);
   } catch (err) {
     degraded.push(`ticket store: ${(err as Error).message}`);

@@ -36,7 +36,10 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues
     .slice(0, 5)
     .map((i) => {
-      const path = i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const path = i.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, '');
       const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
       return `${path || '(top level)'}: ${i.message}${keys}`;
     })

@@ -66,7 +66,11 @@ export const smtpListenerSchema = z
     /** Per-domain overrides: `example.org` matches that domain, `.example.org` its subdomains. */
     transport: z.record(z.string().min(1), smtpRouteSchema).default({}),
     /** Advertised as SIZE; larger messages get 552 5.3.4. */
-    maxMessageSize: z.number().int().positive().default(50 * 1024 * 1024),
+    maxMessageSize: z
+      .number()
+      .int()
+      .positive()
+      .default(50 * 1024 * 1024),
     /** Longest text line in a message, without CRLF (RFC 5322 2.1.1: 998). */
     maxLineLength: z.number().int().min(78).default(998),
     maxRecipients: z.number().int().positive().default(1000),
@@ -109,7 +113,10 @@ export const smtpListenerSchema = z
 
 export const dnsSchema = z.strictObject({
   /** `IP` or `IP:PORT` (`[v6]:PORT`); the system resolver's servers when absent. */
-  servers: z.array(hostPort.or(z.string().regex(/^[0-9a-fA-F:.]+$/, 'expected an IP address'))).min(1).optional(),
+  servers: z
+    .array(hostPort.or(z.string().regex(/^[0-9a-fA-F:.]+$/, 'expected an IP address')))
+    .min(1)
+    .optional(),
   timeoutSeconds: seconds.default(5),
   tries: z.number().int().min(1).max(10).default(2),
 });

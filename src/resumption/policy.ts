@@ -136,11 +136,7 @@ export class ResumptionCache {
   }
 
   /** Learns from a finished handshake; returns why it was a full handshake, if it was. */
-  async outcome(
-    key: CacheKey,
-    offer: Offer,
-    result: { resumed: boolean; version?: string },
-  ): Promise<FullHandshakeCause | undefined> {
+  async outcome(key: CacheKey, offer: Offer, result: { resumed: boolean; version?: string }): Promise<FullHandshakeCause | undefined> {
     const version = negotiated(result.version);
     offer.place?.settle(version);
     const cause = fullHandshakeCause(offer, result);

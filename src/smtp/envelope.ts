@@ -43,7 +43,8 @@ export function parseEnvelopeArg(arg: string, keyword: 'FROM' | 'TO'): EnvelopeP
   const route = /^@[^:]+:/.exec(path);
   if (route) path = path.slice(route[0].length);
   const utf8 = /[\u0080-\u{10FFFF}]/u.test(path);
-  if (path === '') return keyword === 'FROM' ? { ok: true, arg: { address: '', domain: '', utf8, params } } : { ok: false, reason: 'address' };
+  if (path === '')
+    return keyword === 'FROM' ? { ok: true, arg: { address: '', domain: '', utf8, params } } : { ok: false, reason: 'address' };
   if (keyword === 'TO' && path.toLowerCase() === 'postmaster') return { ok: true, arg: { address: path, domain: '', utf8, params } };
   const at = path.lastIndexOf('@');
   if (at <= 0) return { ok: false, reason: 'address' };

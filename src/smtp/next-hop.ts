@@ -37,7 +37,12 @@ const TLS_STAGES: ReadonlySet<UpstreamStage> = new Set(['starttls', 'injection',
  * The hosts in order; the first that takes the connection (and TLS as the policy demands) wins.
  * Each host gets `setupMs` at most, and no host is tried once the RCPT budget is spent.
  */
-export async function connectFirst(candidates: HopIdentity[], route: HopRoute, opts: UpstreamOptions, budgetEnd: number): Promise<SmtpClient | Reply> {
+export async function connectFirst(
+  candidates: HopIdentity[],
+  route: HopRoute,
+  opts: UpstreamOptions,
+  budgetEnd: number,
+): Promise<SmtpClient | Reply> {
   let last: HopFailure | undefined;
   for (const c of candidates) {
     const now = performance.now();
@@ -60,7 +65,12 @@ export async function connectFirst(candidates: HopIdentity[], route: HopRoute, o
  * own `upstream.error` is marked `cleartextFallback`. `deadline` (a `performance.now()` time) ends
  * the host's setup, the cleartext retry included.
  */
-export async function openNextHop(hop: HopIdentity, route: HopRoute, opts: UpstreamOptions, deadline: number): Promise<SmtpClient | HopFailure> {
+export async function openNextHop(
+  hop: HopIdentity,
+  route: HopRoute,
+  opts: UpstreamOptions,
+  deadline: number,
+): Promise<SmtpClient | HopFailure> {
   const level = route.tls.level;
   const first = await openOnce(hop, route, opts, deadline, level !== 'none');
   if (first instanceof SmtpClient || level !== 'may' || !TLS_STAGES.has(first.error.stage)) return first;

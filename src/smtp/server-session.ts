@@ -194,7 +194,9 @@ class SmtpServerSession {
     if (this.tx) return this.error(reply(503, '5.5.1', 'nested MAIL command'));
     const parsed = parseEnvelopeArg(arg, 'FROM');
     if (!parsed.ok) {
-      return this.error(parsed.reason === 'syntax' ? reply(501, '5.5.4', 'Syntax: MAIL FROM:<address>') : reply(501, '5.1.7', 'bad sender address syntax'));
+      return this.error(
+        parsed.reason === 'syntax' ? reply(501, '5.5.4', 'Syntax: MAIL FROM:<address>') : reply(501, '5.1.7', 'bad sender address syntax'),
+      );
     }
     const { params } = parsed.arg;
     if (params.size > 0 && !this.esmtp) return this.error(reply(555, '5.5.4', 'parameters need EHLO'));
@@ -222,7 +224,9 @@ class SmtpServerSession {
     if (!tx) return this.error(reply(503, '5.5.1', 'need MAIL command'));
     const parsed = parseEnvelopeArg(arg, 'TO');
     if (!parsed.ok) {
-      return this.error(parsed.reason === 'syntax' ? reply(501, '5.5.4', 'Syntax: RCPT TO:<address>') : reply(501, '5.1.3', 'bad recipient address syntax'));
+      return this.error(
+        parsed.reason === 'syntax' ? reply(501, '5.5.4', 'Syntax: RCPT TO:<address>') : reply(501, '5.1.3', 'bad recipient address syntax'),
+      );
     }
     const { address, domain, utf8, params } = parsed.arg;
     // No DSN offered, so no NOTIFY/ORCPT: taking them and dropping them would alter the request.
@@ -245,7 +249,11 @@ class SmtpServerSession {
     if (tx.hopFailure) return this.answer(tx, tx.hopFailure);
 
     const upstream = tx.upstream!;
-    const r = await upstreamReply(tx, upstream, upstream.command(`RCPT TO:<${address}>`, budgetLeft(budgetEnd, this.opts.upstream.replyMs)));
+    const r = await upstreamReply(
+      tx,
+      upstream,
+      upstream.command(`RCPT TO:<${address}>`, budgetLeft(budgetEnd, this.opts.upstream.replyMs)),
+    );
     if (isLocal(r) && r.code === 451) tx.hopFailure = r;
     if (r.code >= 200 && r.code < 300) tx.recipients.push(address);
     return this.answer(tx, r);

@@ -71,7 +71,9 @@ export function tlsTargetFor(policy: TlsPolicy, hop: HopIdentity, ehloName: stri
     ...(policy.ca !== undefined ? { ca: policy.ca } : {}),
     verify: checked ? 'name' : 'none',
     ...(checked ? { verifyName: policy.level === 'secure' ? hop.nextHop : hop.hostName } : {}),
-    ...(policy.level === 'secure' && policy.secureMatch === 'dot-nexthop' && isIP(hop.nextHop) === 0 ? { verifyMatch: 'dot-nexthop' as const } : {}),
+    ...(policy.level === 'secure' && policy.secureMatch === 'dot-nexthop' && isIP(hop.nextHop) === 0
+      ? { verifyMatch: 'dot-nexthop' as const }
+      : {}),
     ...(policy.minVersion ? { minVersion: policy.minVersion } : {}),
     ...(policy.maxVersion ? { maxVersion: policy.maxVersion } : {}),
     ...(policy.ciphers ? { ciphers: policy.ciphers } : {}),

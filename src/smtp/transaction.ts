@@ -84,9 +84,11 @@ export async function startUpstream(
 function unsupported(tx: Transaction, upstream: SmtpClient): LocalReply | undefined {
   const ext = upstream.extensions;
   if (tx.smtputf8 && !ext.has('SMTPUTF8')) return reply(553, '5.6.7', `SMTPUTF8 is required, but was not offered by ${upstream.label}`);
-  if (tx.body === '8BITMIME' && !ext.has('8BITMIME')) return reply(554, '5.6.3', `8BITMIME is required, but was not offered by ${upstream.label}; conversion would alter the message`);
+  if (tx.body === '8BITMIME' && !ext.has('8BITMIME'))
+    return reply(554, '5.6.3', `8BITMIME is required, but was not offered by ${upstream.label}; conversion would alter the message`);
   const limit = Number(ext.get('SIZE') ?? '0');
-  if (tx.size !== undefined && limit > 0 && tx.size > limit) return reply(552, '5.3.4', `message size exceeds the limit of ${upstream.label} (${limit})`);
+  if (tx.size !== undefined && limit > 0 && tx.size > limit)
+    return reply(552, '5.3.4', `message size exceeds the limit of ${upstream.label} (${limit})`);
   return undefined;
 }
 

@@ -35,7 +35,13 @@ export function secureContextFor(t: TlsTarget): SecureContext {
 
 export function contextId(t: TlsTarget): string {
   const h = createHash('sha256');
-  for (const part of [t.ca ?? '(system)', t.cert !== undefined && t.key !== undefined ? t.cert + t.key : '', t.ciphers ?? '', t.minVersion ?? 'TLSv1.2', t.maxVersion ?? 'TLSv1.3']) {
+  for (const part of [
+    t.ca ?? '(system)',
+    t.cert !== undefined && t.key !== undefined ? t.cert + t.key : '',
+    t.ciphers ?? '',
+    t.minVersion ?? 'TLSv1.2',
+    t.maxVersion ?? 'TLSv1.3',
+  ]) {
     h.update(part).update('\0');
   }
   return h.digest('hex');

@@ -25,7 +25,14 @@ export function targetFromConfig(u: UpstreamConfig): TlsTarget {
   // What tls.connect would otherwise reject on every connection (a cipher string nothing matches,
   // a key that does not fit its certificate, a CA file that is no PEM) fails the start instead.
   try {
-    createSecureContext({ ca: target.ca, cert: target.cert, key: target.key, ciphers: target.ciphers, minVersion: target.minVersion, maxVersion: target.maxVersion });
+    createSecureContext({
+      ca: target.ca,
+      cert: target.cert,
+      key: target.key,
+      ciphers: target.ciphers,
+      minVersion: target.minVersion,
+      maxVersion: target.maxVersion,
+    });
   } catch (err) {
     throw new Error(`upstream ${u.host}:${u.port}: ${(err as Error).message}`, { cause: err });
   }

@@ -66,7 +66,11 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
 
   let socket: TLSSocket;
   try {
-    socket = connect({ ...connectOptions(target), ...(offer.session ? { session: offer.session } : {}), ...(over ? { socket: over } : {}) });
+    socket = connect({
+      ...connectOptions(target),
+      ...(offer.session ? { session: offer.session } : {}),
+      ...(over ? { socket: over } : {}),
+    });
   } catch (err) {
     // Synchronous failures are the target's (no cipher matches, a cert that does not fit its key):
     // still one audit line, so a misconfiguration is not silent.

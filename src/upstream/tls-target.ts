@@ -54,7 +54,12 @@ export function connectOptions(t: TlsTarget): ConnectionOptions {
   const servername = servernameOf(t);
   const verifyName = t.verifyName ?? servername;
   // CA set, client certificate, ciphers and version bounds live in the shared context.
-  const opts: ConnectionOptions = { host: t.host, port: t.port, rejectUnauthorized: t.verify !== 'none', secureContext: secureContextFor(t) };
+  const opts: ConnectionOptions = {
+    host: t.host,
+    port: t.port,
+    rejectUnauthorized: t.verify !== 'none',
+    secureContext: secureContextFor(t),
+  };
   if (isIP(servername) === 0) opts.servername = servername; // SNI carries names only (RFC 6066 3)
   opts.checkServerIdentity =
     t.verify !== 'name'

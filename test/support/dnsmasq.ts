@@ -28,8 +28,16 @@ export interface Dnsmasq {
 export async function startDnsmasq(opts: DnsmasqOptions): Promise<Dnsmasq> {
   const port = await freeUdpPort();
   const args = [
-    '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces',
-    '--listen-address=127.0.0.1', `--port=${port}`, '--log-queries', '--log-facility=-', '--user=root',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--bind-interfaces',
+    '--listen-address=127.0.0.1',
+    `--port=${port}`,
+    '--log-queries',
+    '--log-facility=-',
+    '--user=root',
     ...(opts.local ?? ['test']).map((d) => `--local=/${d}/`),
     ...(opts.mx ?? []).map((m) => `--mx-host=${m}`),
     ...(opts.hosts ?? []).map((h) => `--host-record=${h}`),

@@ -81,7 +81,12 @@ export async function startPostfix(opts: PostfixOptions): Promise<Postfix> {
       : {}),
     ...opts.main,
   };
-  writeFileSync(join(configDir, 'main.cf'), Object.entries(main).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+  writeFileSync(
+    join(configDir, 'main.cf'),
+    Object.entries(main)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n') + '\n',
+  );
 
   // Debian's master.cf: no chroot (column 5), no default port-25 smtpd; then ours.
   const master = readFileSync('/etc/postfix/master.cf', 'utf8')
@@ -123,7 +128,13 @@ export async function startPostfix(opts: PostfixOptions): Promise<Postfix> {
     maildir: newDir,
     log,
     waitForLog: (pattern, count = 1, timeoutMs = 30_000) =>
-      until(() => (log().match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g')) ?? []).length >= count, timeoutMs, `${count} × ${pattern}`),
+      until(
+        () =>
+          (log().match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g')) ?? []).length >=
+          count,
+        timeoutMs,
+        `${count} × ${pattern}`,
+      ),
     delivered,
     waitForDelivered: async (n, timeoutMs = 60_000) => {
       await until(() => delivered().length >= n, timeoutMs, `${n} delivered messages`);
@@ -131,7 +142,11 @@ export async function startPostfix(opts: PostfixOptions): Promise<Postfix> {
     },
     stop: async () => {
       await run('postfix', ['-c', configDir, 'stop']).catch(() => undefined);
-      await until(() => !existsSync(join(queue, 'pid', 'master.pid')) || !masterAlive(join(queue, 'pid', 'master.pid')), 10_000, 'master exit').catch(() => undefined);
+      await until(
+        () => !existsSync(join(queue, 'pid', 'master.pid')) || !masterAlive(join(queue, 'pid', 'master.pid')),
+        10_000,
+        'master exit',
+      ).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -171,9 +186,19 @@ async function waitForPort(host: string, port: number, timeoutMs: number): Promi
 }
 
 function uid(user: string): number {
-  return Number(readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`))?.split(':')[2] ?? NaN);
+  return Number(
+    readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${user}:`))
+      ?.split(':')[2] ?? NaN,
+  );
 }
 
 function gid(group: string): number {
-  return Number(readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`))?.split(':')[2] ?? NaN);
+  return Number(
+    readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${group}:`))
+      ?.split(':')[2] ?? NaN,
+  );
 }

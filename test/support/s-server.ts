@@ -7,7 +7,7 @@ import { startProcess, type RunningProcess } from './process.js';
  */
 export const S_SERVER_MODES = {
   /** Stateless tickets: 2 per full handshake, 1 per resumption, a reused ticket is accepted. */
-  'tls13': ['-tls1_3'],
+  tls13: ['-tls1_3'],
   /** Anti-replay on: a reused ticket is refused (silent full handshake). Renews on resumption. */
   'tls13-anti-replay': ['-tls1_3', '-max_early_data', '16384'],
   /** Stateful (session cache) TLS 1.3 tickets. */

@@ -32,7 +32,11 @@ export async function startSmarthost(listener: Record<string, unknown>, top: Rec
   const transactions = (): SmtpTransactionEvent[] => events.filter((e): e is SmtpTransactionEvent => e.event === 'smtp.transaction');
   const ofKind = <K extends AuditEvent['event']>(kind: K): Array<Extract<AuditEvent, { event: K }>> =>
     events.filter((e): e is Extract<AuditEvent, { event: K }> => e.event === kind);
-  const waitForEvents = async <K extends AuditEvent['event']>(kind: K, n: number, timeoutMs = 10_000): Promise<Array<Extract<AuditEvent, { event: K }>>> => {
+  const waitForEvents = async <K extends AuditEvent['event']>(
+    kind: K,
+    n: number,
+    timeoutMs = 10_000,
+  ): Promise<Array<Extract<AuditEvent, { event: K }>>> => {
     const deadline = Date.now() + timeoutMs;
     while (ofKind(kind).length < n) {
       const left = deadline - Date.now();

@@ -20,7 +20,11 @@ let serial = 0;
 /** A ticket with a random binary session (every byte value, ':' and NUL included, can occur). */
 function ticket(expiresAt = NOW + HOUR, hash?: string): StoredTicket {
   serial++;
-  return { session: Buffer.concat([Buffer.from([0, 0x3a, 0xff, serial & 0xff]), randomBytes(780)]), hash: hash ?? `h${String(serial).padStart(11, '0')}`, expiresAt };
+  return {
+    session: Buffer.concat([Buffer.from([0, 0x3a, 0xff, serial & 0xff]), randomBytes(780)]),
+    hash: hash ?? `h${String(serial).padStart(11, '0')}`,
+    expiresAt,
+  };
 }
 
 export function storeContract(name: string, opts: ContractOptions): void {

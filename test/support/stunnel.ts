@@ -15,7 +15,11 @@ export interface StunnelClient {
  * and `servername`. Its client session cache is one session per service (see resumption-facts.md).
  * It binds port 0 and logs the port it got (`bound to 127.0.0.1:N`), then `Accepting new connections`.
  */
-export async function startStunnelClient(upstream: { host: string; port: number }, cert: CertPair, servername = 'localhost'): Promise<StunnelClient> {
+export async function startStunnelClient(
+  upstream: { host: string; port: number },
+  cert: CertPair,
+  servername = 'localhost',
+): Promise<StunnelClient> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-stunnel-'));
   const file = join(dir, 'stunnel.conf');
   writeFileSync(

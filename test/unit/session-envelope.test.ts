@@ -47,7 +47,11 @@ const bare = fixtures.find((f) => f.name === 'node20-tls13')!.buf;
 describe('session buffers from every Node.js line', () => {
   test('fixtures cover Node 20 (bare DER) and 22, 24, 26 (envelope), TLS 1.2 and 1.3', () => {
     for (const major of [20, 22, 24, 26]) {
-      for (const kind of ['tls12', 'tls13']) assert.ok(fixtures.some((f) => f.name === `node${major}-${kind}`), `node${major}-${kind}`);
+      for (const kind of ['tls12', 'tls13'])
+        assert.ok(
+          fixtures.some((f) => f.name === `node${major}-${kind}`),
+          `node${major}-${kind}`,
+        );
     }
   });
 
@@ -63,7 +67,7 @@ describe('session buffers from every Node.js line', () => {
     });
   }
 
-  test('the envelope is read field by field: the DER inside is the bare reader\'s input', () => {
+  test("the envelope is read field by field: the DER inside is the bare reader's input", () => {
     const inner = unwrapSession(enveloped).der;
     assert.equal(inner[0], 0x30);
     assert.equal(enveloped.length, prefix.length + 2 + 'localhost'.length + inner.length);

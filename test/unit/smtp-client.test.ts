@@ -69,7 +69,7 @@ const ESMTP = (ext: string[]) => (line: string) => {
 };
 
 describe('the SMTP client: stages and codes', () => {
-  test('a greeting other than 220: stage greeting, ERR_SMTP_GREETING, the server\'s code kept; one upstream.error line', async () => {
+  test("a greeting other than 220: stage greeting, ERR_SMTP_GREETING, the server's code kept; one upstream.error line", async () => {
     await withServer({ greeting: '554 5.3.2 go away\r\n', answer: () => undefined }, async (client, events) => {
       const err = await failure(client.greeting());
       assert.deepEqual([err.stage, err.code, err.replyCode], ['greeting', 'ERR_SMTP_GREETING', 554]);
@@ -79,17 +79,23 @@ describe('the SMTP client: stages and codes', () => {
     });
   });
 
-  test('no greeting at all: stage greeting, ERR_SMTP_TIMEOUT (the reader\'s code, kept as the cause)', async () => {
+  test("no greeting at all: stage greeting, ERR_SMTP_TIMEOUT (the reader's code, kept as the cause)", async () => {
     await withServer({ answer: () => undefined }, async (client, events) => {
       const err = await failure(client.greeting());
       assert.deepEqual([err.stage, err.code], ['greeting', 'ERR_SMTP_TIMEOUT']);
       assert.equal((err.cause as { code?: string }).code, 'ERR_SMTP_TIMEOUT');
-      assert.deepEqual(events.map((e) => [e.stage, e.errorCode]), [['greeting', 'ERR_SMTP_TIMEOUT']]);
+      assert.deepEqual(
+        events.map((e) => [e.stage, e.errorCode]),
+        [['greeting', 'ERR_SMTP_TIMEOUT']],
+      );
     });
   });
 
   test('EHLO refused: HELO when allowed (no extensions), else stage ehlo, ERR_SMTP_PROTOCOL', async () => {
-    const script: Script = { greeting: '220 mx.test ESMTP\r\n', answer: (l) => (l.startsWith('EHLO') ? '502 5.5.1 no\r\n' : '250 mx.test\r\n') };
+    const script: Script = {
+      greeting: '220 mx.test ESMTP\r\n',
+      answer: (l) => (l.startsWith('EHLO') ? '502 5.5.1 no\r\n' : '250 mx.test\r\n'),
+    };
     await withServer(script, async (client, events) => {
       await client.greeting();
       await client.hello('tb.test', { heloFallback: true });
@@ -100,7 +106,10 @@ describe('the SMTP client: stages and codes', () => {
       await client.greeting();
       const err = await failure(client.hello('tb.test'));
       assert.deepEqual([err.stage, err.code, err.replyCode], ['ehlo', 'ERR_SMTP_PROTOCOL', 502]);
-      assert.deepEqual(events.map((e) => e.stage), ['ehlo']);
+      assert.deepEqual(
+        events.map((e) => e.stage),
+        ['ehlo'],
+      );
     });
   });
 
@@ -109,18 +118,30 @@ describe('the SMTP client: stages and codes', () => {
       await client.greeting();
       await client.hello('tb.test');
       assert.equal(client.ehloName, 'mx.test');
-      assert.deepEqual([...client.extensions], [['SIZE', '1000'], ['AUTH', 'plain']]);
+      assert.deepEqual(
+        [...client.extensions],
+        [
+          ['SIZE', '1000'],
+          ['AUTH', 'plain'],
+        ],
+      );
       const sent = seen.length;
       const err = await failure(client.requestTls());
       assert.deepEqual([err.stage, err.code], ['starttls', 'ERR_NO_STARTTLS']);
       assert.equal(seen.length, sent, 'no STARTTLS went out');
-      assert.deepEqual(events.map((e) => [e.stage, e.errorCode]), [['starttls', 'ERR_NO_STARTTLS']]);
+      assert.deepEqual(
+        events.map((e) => [e.stage, e.errorCode]),
+        [['starttls', 'ERR_NO_STARTTLS']],
+      );
     });
   });
 
   test('bytes after the 220 to STARTTLS: stage injection, ERR_STARTTLS_INJECTION; STARTTLS refused: ERR_STARTTLS_REFUSED', async () => {
     const ehlo = ESMTP(['STARTTLS']);
-    const inject: Script = { greeting: '220 mx.test\r\n', answer: (l) => (l === 'STARTTLS' ? '220 go ahead\r\n250 AUTH PLAIN\r\n' : ehlo(l)) };
+    const inject: Script = {
+      greeting: '220 mx.test\r\n',
+      answer: (l) => (l === 'STARTTLS' ? '220 go ahead\r\n250 AUTH PLAIN\r\n' : ehlo(l)),
+    };
     await withServer(inject, async (client, events) => {
       await client.greeting();
       await client.hello('tb.test');
@@ -150,7 +171,10 @@ describe('the SMTP client: stages and codes', () => {
   });
 
   test('a server out of step (a reply nothing asked for): the next command fails with ERR_SMTP_OUT_OF_STEP, the connection is dropped', async () => {
-    const script: Script = { greeting: '220 mx.test\r\n', answer: (l) => (l.startsWith('EHLO') ? '250 mx.test\r\n' : '250 ok\r\n250 ok again\r\n') };
+    const script: Script = {
+      greeting: '220 mx.test\r\n',
+      answer: (l) => (l.startsWith('EHLO') ? '250 mx.test\r\n' : '250 ok\r\n250 ok again\r\n'),
+    };
     await withServer(script, async (client) => {
       await client.greeting();
       await client.hello('tb.test');
@@ -163,7 +187,7 @@ describe('the SMTP client: stages and codes', () => {
     });
   });
 
-  test('connection refused: stage connect, the audit line carries Node\'s own code', async () => {
+  test("connection refused: stage connect, the audit line carries Node's own code", async () => {
     const audit = new AuditLog();
     const events: UpstreamErrorEvent[] = [];
     audit.on('event', (e) => {
@@ -173,8 +197,17 @@ describe('the SMTP client: stages and codes', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const err = await failure(SmtpClient.connect('127.0.0.1', closedPort, { connectMs: 1000, replyMs: 300, report: { audit, listener: 'unit', cleartextFallback: true } }));
+    const err = await failure(
+      SmtpClient.connect('127.0.0.1', closedPort, {
+        connectMs: 1000,
+        replyMs: 300,
+        report: { audit, listener: 'unit', cleartextFallback: true },
+      }),
+    );
     assert.deepEqual([err.stage, err.code], ['connect', 'ERR_UPSTREAM_CONNECT']);
-    assert.deepEqual(events.map((e) => [e.stage, e.errorCode, e.destination, e.cleartextFallback]), [['connect', 'ECONNREFUSED', `127.0.0.1:${closedPort}`, true]]);
+    assert.deepEqual(
+      events.map((e) => [e.stage, e.errorCode, e.destination, e.cleartextFallback]),
+      [['connect', 'ECONNREFUSED', `127.0.0.1:${closedPort}`, true]],
+    );
   });
 });

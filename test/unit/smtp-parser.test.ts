@@ -12,8 +12,17 @@ describe('envelope arguments (RFC 5321 4.1.2, RFC 6531)', () => {
       assert.ok(p.ok, arg);
       return p.arg;
     };
-    assert.deepEqual({ ...ok('FROM:<a@Example.ORG> SIZE=10 BODY=8BITMIME', 'FROM'), params: undefined }, { address: 'a@Example.ORG', domain: 'example.org', utf8: false, params: undefined });
-    assert.deepEqual([...ok('FROM:<a@b.example> SIZE=10 SMTPUTF8', 'FROM').params], [['SIZE', '10'], ['SMTPUTF8', undefined]]);
+    assert.deepEqual(
+      { ...ok('FROM:<a@Example.ORG> SIZE=10 BODY=8BITMIME', 'FROM'), params: undefined },
+      { address: 'a@Example.ORG', domain: 'example.org', utf8: false, params: undefined },
+    );
+    assert.deepEqual(
+      [...ok('FROM:<a@b.example> SIZE=10 SMTPUTF8', 'FROM').params],
+      [
+        ['SIZE', '10'],
+        ['SMTPUTF8', undefined],
+      ],
+    );
     assert.equal(ok('FROM:<>', 'FROM').address, '');
     assert.equal(ok('TO:<Postmaster>', 'TO').domain, '');
     assert.equal(ok('TO:<@relay.example,@r2.example:u@dest.example>', 'TO').address, 'u@dest.example');
@@ -23,7 +32,13 @@ describe('envelope arguments (RFC 5321 4.1.2, RFC 6531)', () => {
   });
 
   test('syntax and address errors are told apart', () => {
-    for (const bad of ['FROM:a@b.example', 'FROM:<a@b.example', 'FROM:<a@b.example>x', 'FROM:<a@b.example> SIZE=1 SIZE=2', 'TO:<a b@dest.example>']) {
+    for (const bad of [
+      'FROM:a@b.example',
+      'FROM:<a@b.example',
+      'FROM:<a@b.example>x',
+      'FROM:<a@b.example> SIZE=1 SIZE=2',
+      'TO:<a b@dest.example>',
+    ]) {
       const p = parseEnvelopeArg(bad, bad.startsWith('TO') ? 'TO' : 'FROM');
       assert.equal(p.ok, false, bad);
     }

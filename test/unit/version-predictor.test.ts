@@ -256,7 +256,8 @@ describe('ResumptionCache on a version-mixed destination (no TLS server: opaque 
           if (resumed) right++;
         }
         // The TLS 1.3 node renews on resumption and hands out two tickets after a full handshake.
-        if (version === 'TLSv1.3') for (let k = 0; k < (resumed ? 1 : 2); k++) await store.insertTls13Ticket(KEY.id, entry(`r${r}-${i}-${k}`), 8, Date.now());
+        if (version === 'TLSv1.3')
+          for (let k = 0; k < (resumed ? 1 : 2); k++) await store.insertTls13Ticket(KEY.id, entry(`r${r}-${i}-${k}`), 8, Date.now());
         assert.equal(await cache.outcome(KEY, offer, { resumed, version }), resumed ? undefined : 'version-mismatch');
       }
     }

@@ -53,7 +53,11 @@ export class SmtpClient {
   private dead = false;
 
   /** A TCP connection to host:port within `connectMs`, then the client on it. */
-  static async connect(host: string, port: number, opts: SmtpClientOptions & { connectMs: number; noDelay?: boolean }): Promise<SmtpClient> {
+  static async connect(
+    host: string,
+    port: number,
+    opts: SmtpClientOptions & { connectMs: number; noDelay?: boolean },
+  ): Promise<SmtpClient> {
     const attempt = { destination: `${host}:${port}`, started: performance.now() };
     let socket: Socket;
     try {
@@ -95,7 +99,8 @@ export class SmtpClient {
       this.ehlo = { name: (ehlo.lines[0] ?? '').split(/\s+/)[0] ?? '', extensions: parseExtensions(ehlo) };
       return;
     }
-    if (!heloFallback) throw this.refused(`${this.label} refused EHLO${this.tls ? ' inside TLS' : ''}: ${summary(ehlo)}`, 'ehlo', 'ERR_SMTP_PROTOCOL', ehlo);
+    if (!heloFallback)
+      throw this.refused(`${this.label} refused EHLO${this.tls ? ' inside TLS' : ''}: ${summary(ehlo)}`, 'ehlo', 'ERR_SMTP_PROTOCOL', ehlo);
     const helo = await this.ask(`HELO ${name}`, 'ehlo', 'the reply to HELO');
     if (helo.code !== 250) throw this.refused(`${this.label} refused HELO: ${summary(helo)}`, 'ehlo', 'ERR_SMTP_PROTOCOL', helo);
     this.ehlo = { name: '', extensions: new Map() };
@@ -109,10 +114,15 @@ export class SmtpClient {
   async requestTls(): Promise<Socket> {
     if (!this.extensions.has('STARTTLS')) throw this.refused(`${this.label} does not offer STARTTLS`, 'starttls', 'ERR_NO_STARTTLS');
     const ready = await this.ask('STARTTLS', 'starttls', 'the reply to STARTTLS');
-    if (ready.code !== 220) throw this.refused(`${this.label} refused STARTTLS: ${summary(ready)}`, 'starttls', 'ERR_STARTTLS_REFUSED', ready);
+    if (ready.code !== 220)
+      throw this.refused(`${this.label} refused STARTTLS: ${summary(ready)}`, 'starttls', 'ERR_STARTTLS_REFUSED', ready);
     const injected = this.replies.pending;
     if (injected > 0) {
-      throw this.refused(`${this.label} sent ${injected} bytes after its 220 to STARTTLS (response injection)`, 'injection', 'ERR_STARTTLS_INJECTION');
+      throw this.refused(
+        `${this.label} sent ${injected} bytes after its 220 to STARTTLS (response injection)`,
+        'injection',
+        'ERR_STARTTLS_INJECTION',
+      );
     }
     this.replies.detach();
     this.tlsStarted = true;
@@ -252,12 +262,16 @@ export class SmtpClient {
   /** One reply within `timeoutMs`, else the setup's wait: `replyMs`, capped by the setup deadline. */
   private async read(stage: UpstreamStage, what: string, timeoutMs?: number): Promise<SmtpReply> {
     const deadline = this.opts.setupDeadline;
-    const wait = timeoutMs ?? (deadline === undefined ? this.opts.replyMs : Math.max(1, Math.min(this.opts.replyMs, deadline - performance.now())));
+    const wait =
+      timeoutMs ?? (deadline === undefined ? this.opts.replyMs : Math.max(1, Math.min(this.opts.replyMs, deadline - performance.now())));
     try {
       return await this.replies.read(wait);
     } catch (err) {
       const e = err as SmtpReplyError;
-      const text = e.code === 'ERR_SMTP_TIMEOUT' ? `${this.label} timed out waiting for ${what}` : `lost the connection to ${this.label} waiting for ${what}: ${e.message}`;
+      const text =
+        e.code === 'ERR_SMTP_TIMEOUT'
+          ? `${this.label} timed out waiting for ${what}`
+          : `lost the connection to ${this.label} waiting for ${what}: ${e.message}`;
       throw this.failed(new UpstreamError(text, stage, e.code, { cause: e }));
     }
   }

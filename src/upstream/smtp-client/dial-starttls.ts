@@ -7,7 +7,12 @@ import { SmtpClient } from './client.js';
  * handshake on that connection. Returns the TLS connection and the server's greeting as received,
  * for a client whose own EHLO then travels inside TLS. Each step gets `timeoutMs`.
  */
-export async function dialStarttls(target: TlsTarget, heloName: string, timeoutMs: number, dial: DialContext): Promise<{ upstream: UpstreamTls; greeting: string }> {
+export async function dialStarttls(
+  target: TlsTarget,
+  heloName: string,
+  timeoutMs: number,
+  dial: DialContext,
+): Promise<{ upstream: UpstreamTls; greeting: string }> {
   const client = await SmtpClient.connect(target.host, target.port, { connectMs: timeoutMs, replyMs: timeoutMs, report: dial });
   try {
     const greeting = await client.greeting();
