@@ -134,7 +134,7 @@ const httpRequest: FuzzKind = {
     const w = await s.connect();
     const verb = s.rng.pick(['GET / HTTP/1.1', 'POST /submit HTTP/1.1', 'CONNECT mail.example:25 HTTP/1.1', 'HEAD / HTTP/1.0']);
     s.expect('HTTP request line', await ask(w, `${verb}\r\nHost: x\r\n\r\n`), /^421 /);
-    if (!(await w.waitClosed(5000))) s.expect('close after 421', 'timeout', /^closed$/);
+    if (!(await w.waitClosed(s.closeWaitMs))) s.expect('close after 421', 'timeout', /^closed$/);
     w.close();
   },
 };
@@ -145,7 +145,7 @@ const tooManyErrors: FuzzKind = {
     const w = await s.ready();
     for (let i = 1; i <= 10; i++) s.expect(`error ${i}`, await ask(w, `${s.rng.word(4, 8)}X ${i}\r\n`), /^500 /);
     s.expect('after 10 errors', await w.read(), /^421 4\.7\.0/);
-    if (!(await w.waitClosed(5000))) s.expect('close after 421', 'timeout', /^closed$/);
+    if (!(await w.waitClosed(s.closeWaitMs))) s.expect('close after 421', 'timeout', /^closed$/);
     w.close();
   },
 };

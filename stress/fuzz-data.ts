@@ -39,7 +39,7 @@ function oneMessage(name: string, build: (s: Session) => Partial<Tx> & { lines?:
       const r = await s.send(w, s.tx(over));
       s.expect(name, finalOf(r), want);
       if (then === 'closed') {
-        if (!(await w.waitClosed(5000))) s.expect(`${name}: close after the reply`, 'timeout', /^closed$/);
+        if (!(await w.waitClosed(s.closeWaitMs))) s.expect(`${name}: close after the reply`, 'timeout', /^closed$/);
         return w.close();
       }
       await s.sendValid(w);
@@ -60,7 +60,7 @@ const smuggle: FuzzKind = {
     if (s.rng.chance(0.5)) tx.split = randomSplit(s.rng, 16);
     const r = await s.send(w, tx);
     s.expect(`smuggling shape ${JSON.stringify(shape)}`, finalOf(r), /^521 5\.5\.2/);
-    if (!(await w.waitClosed(5000))) s.expect('close after 521', 'timeout', /^closed$/);
+    if (!(await w.waitClosed(s.closeWaitMs))) s.expect('close after 521', 'timeout', /^closed$/);
     w.close();
   },
 };

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Section } from '../bench/section.js';
 import { parseStressArgs, type SectionId, type StressArgs } from './args.js';
+import { runControl } from './control.js';
 import { runFuzz } from './fuzz.js';
 import { runLoad } from './load.js';
 
@@ -17,7 +18,7 @@ interface Outcome {
 }
 
 const RUNNERS: Record<SectionId, (a: StressArgs) => Promise<Outcome>> = {
-  control: async () => notYet('control'),
+  control: (a) => runControl({ seed: a.seed, built: a.built }),
   load: (a) => runLoad({ smtp: a.load, tunnels: a.tunnels, seed: a.seed, built: a.built }),
   fuzz: (a) =>
     runFuzz({ seed: a.seed, sessions: a.sessions, concurrency: a.concurrency, only: a.only, kinds: a.kinds, maxSeconds: a.maxSeconds, built: a.built }),

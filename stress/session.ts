@@ -20,6 +20,8 @@ export interface Mismatch {
 export class Session {
   private ids = 0;
   private readonly wires: Wire[] = [];
+  /** How long a server close is awaited where one is expected (the negative control's sinks never close). */
+  closeWaitMs = 5000;
 
   constructor(
     readonly index: number,
@@ -97,7 +99,7 @@ export class Session {
   /** QUIT, expecting 221, and wait for the close. */
   async quit(w: Wire): Promise<void> {
     this.expect('QUIT', await w.cmd('QUIT'), /^221 /);
-    await w.waitClosed(5000);
+    await w.waitClosed(this.closeWaitMs);
     w.close();
   }
 }
