@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Section } from '../bench/section.js';
 import { parseStressArgs, type SectionId, type StressArgs } from './args.js';
 import { runControl } from './control.js';
+import { runFaults } from './faults.js';
 import { runFuzz } from './fuzz.js';
 import { runLoad } from './load.js';
 
@@ -22,7 +23,7 @@ const RUNNERS: Record<SectionId, (a: StressArgs) => Promise<Outcome>> = {
   load: (a) => runLoad({ smtp: a.load, tunnels: a.tunnels, seed: a.seed, built: a.built }),
   fuzz: (a) =>
     runFuzz({ seed: a.seed, sessions: a.sessions, concurrency: a.concurrency, only: a.only, kinds: a.kinds, maxSeconds: a.maxSeconds, built: a.built }),
-  faults: async () => notYet('faults'),
+  faults: (a) => runFaults({ repeats: a.faultRepeats, seed: a.seed, built: a.built }),
   memory: async () => notYet('memory'),
 };
 
