@@ -12,6 +12,7 @@ import { runControl } from './control.js';
 import { runFaults } from './faults.js';
 import { runFuzz } from './fuzz.js';
 import { runLoad } from './load.js';
+import { runMemory } from './memory.js';
 
 interface Outcome {
   section: Section;
@@ -24,12 +25,8 @@ const RUNNERS: Record<SectionId, (a: StressArgs) => Promise<Outcome>> = {
   fuzz: (a) =>
     runFuzz({ seed: a.seed, sessions: a.sessions, concurrency: a.concurrency, only: a.only, kinds: a.kinds, maxSeconds: a.maxSeconds, built: a.built }),
   faults: (a) => runFaults({ repeats: a.faultRepeats, seed: a.seed, built: a.built }),
-  memory: async () => notYet('memory'),
+  memory: (a) => runMemory({ seconds: a.memorySeconds, senders: 8, neverReaderMiB: a.neverReaderMiB, built: a.built }),
 };
-
-function notYet(id: string): Outcome {
-  return { section: { name: id, lines: ['not yet'] }, ok: true };
-}
 
 async function main(): Promise<void> {
   let args: StressArgs;
