@@ -74,9 +74,14 @@ export class Wire {
     return this.read(timeoutMs);
   }
 
-  /** `fin`: a normal close; `rst`: a reset (the abrupt end of a crashed or killed client). */
+  /**
+   * `fin`: a normal close; `rst`: a reset (the abrupt end of a crashed or killed client). A reset
+   * is only sent while our side is still open: on a socket already shutting down (the server
+   * closed first, so Node sent our FIN), Node 24's resetAndDestroy() leaves a handle that never
+   * closes, and the process then spins forever at exit.
+   */
   close(how: 'fin' | 'rst' = 'fin'): void {
-    if (how === 'rst') this.socket.resetAndDestroy();
+    if (how === 'rst' && !this.socket.writableEnded && !this.socket.destroyed) this.socket.resetAndDestroy();
     else this.socket.destroy();
   }
 
