@@ -93,19 +93,22 @@ const pipelinedGarbage: FuzzKind = {
     const w = await s.ready();
     const lines = Array.from({ length: s.rng.int(3, 30) }, () => garbageLine(s.rng));
     await w.write(Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\r\n')])));
-    // Every line gets exactly one reply, unless the session ends (421 after 10 errors, 221 to a QUIT-like word).
-    let ended = false;
-    for (let i = 0; i < lines.length && !ended; i++) {
+    // Every line gets exactly one reply, unless the session ends: 221 to a QUIT-like word, 421 to an
+    // HTTP verb (a word can be GET), or the 10th error (every 5xx here is one) gets its reply and
+    // then 421, and the session closes.
+    let errors = 0;
+    for (let i = 0; i < lines.length; i++) {
       const r = await w.read();
       if (typeof r === 'string') {
         s.expect(`reply ${i + 1} of ${lines.length} pipelined lines`, r, /^\d{3} /);
         return w.close();
       }
-      ended = r.code === 421 || r.code === 221;
-    }
-    if (ended) {
-      await w.read(2000); // the 421 for too many errors can follow the 10th error's own reply
-      return w.close();
+      if (r.code === 221 || r.code === 421) return w.close();
+      if (r.code >= 500) errors++;
+      if (errors === 10) {
+        s.expect('after 10 errors', await w.read(), /^421 4\.7\.0/);
+        return w.close();
+      }
     }
     await ask(w, 'RSET\r\n');
     await s.sendValid(w);
