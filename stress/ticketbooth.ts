@@ -22,6 +22,8 @@ export interface Ticketbooth {
   /** Audit lines as parsed JSON (complete after stop()). */
   auditLines(): Array<Record<string, unknown>>;
   output(): string;
+  /** Unlabelled samples of /metrics (`nodejs_heap_size_used_bytes`...): needs `admin` at start. */
+  metrics(): Promise<Map<string, number>>;
   /** SIGTERM, SIGKILL after 3 s; resolves on exit. */
   stop(): Promise<void>;
 }
@@ -29,6 +31,8 @@ export interface Ticketbooth {
 export interface TicketboothOptions {
   /** Run `dist/src/cli.js` (after `npm run build`) instead of the sources through tsx. */
   built?: boolean;
+  /** Serve /metrics on an ephemeral loopback port (heap and external memory, seen from inside). */
+  admin?: boolean;
 }
 
 /** Starts ticketbooth with `config` (listeners on port 0; audit to a file of its own). */
@@ -37,8 +41,10 @@ export async function startTicketbooth(config: { listeners: Array<{ name: string
   const auditFile = join(dir, 'audit.jsonl');
   const configFile = join(dir, 'config.yaml');
   // JSON is YAML: the schema validates it as it would a hand-written file.
-  writeFileSync(configFile, JSON.stringify({ shutdownTimeoutSeconds: 2, audit: { file: auditFile }, ...config }, null, 2));
-  const last = config.listeners.at(-1)!.name;
+  const admin = opts.admin ? { admin: { listen: '127.0.0.1:0' } } : {};
+  writeFileSync(configFile, JSON.stringify({ shutdownTimeoutSeconds: 2, audit: { file: auditFile }, ...admin, ...config }, null, 2));
+  // The admin line comes last when there is one.
+  const last = opts.admin ? 'admin \\(/metrics, /healthz, /readyz\\)' : config.listeners.at(-1)!.name;
   const args = opts.built ? ['dist/src/cli.js'] : ['--import', 'tsx', 'src/cli.ts'];
   let stopped = false;
   let crash: string | undefined;
@@ -73,6 +79,12 @@ export async function startTicketbooth(config: { listeners: Array<{ name: string
         .map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     output: () => proc.output(),
+    metrics: async () => {
+      const port = /ticketbooth: admin \(\S+ \S+ \S+\) listening on \S+:(\d+)/.exec(proc.output())?.[1];
+      if (!port) throw new Error('ticketbooth was started without admin');
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return new Map([...text.matchAll(/^([a-z_]+) ([\d.e+-]+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    },
     stop: async () => {
       if (!stopped) crash = exitedAlready(proc);
       stopped = true;
