@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { CertPair } from './certs.js';
+import { GARBAGE_REPLY, stageAction, type Stage, type StageFault } from './smtp-stage-fault.js';
 
 /**
  * A next hop whose misbehaviour a test chooses: a small SMTP server (net + TLSSocket for
@@ -23,7 +24,10 @@ export type Fault =
   /** Answers the final dot with 354 (out of protocol); stores nothing. */
   | 'dot-354'
   /** Refuses MAIL and sends a second, unasked reply behind the refusal (out of step). */
-  | 'mail-refused-twice';
+  | 'mail-refused-twice'
+  /** Stores the message, then drops the connection before its 250: the sender retries, a duplicate (RFC 1047). */
+  | 'drop-after-storing'
+  | StageFault;
 
 export interface FaultServerOptions {
   host?: string;
@@ -39,13 +43,23 @@ export interface FaultServerOptions {
   auth?: { username: string; password: string };
   fault?: Fault;
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /**
+   * Lines end at any LF, CRLF or not, as lenient servers read them: `\n.\n` then ends the data,
+   * so a smuggled second message would be stored as one (the stress campaign's sink wants to see that).
+   */
+  lenientEol?: boolean;
+  /** What is stored for each accepted message (default: the message): a deliberately faulty sink. */
+  tamper?: (m: StoredMessage, index: number) => StoredMessage[];
 }
 
 export interface StoredMessage {
   from: string;
   to: string[];
-  /** The message as stored: dot-stuffing removed. */
+  /** The message as stored, byte for byte: dot-stuffing removed, line ends as received. */
   body: Buffer;
+  /** The MAIL and RCPT command lines as received, bytes, without their line end. */
+  mailLine: Buffer;
+  rcptLines: Buffer[];
   tls: boolean;
 }
 
@@ -72,6 +86,8 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
   const context = opts.cert ? createSecureContext({ cert: opts.cert.cert, key: opts.cert.key, minVersion: opts.minVersion }) : undefined;
   const sockets = new Set<Socket>();
   let closed = 0;
+  /** Messages answered 250 (or about to be), whatever `tamper` made of them. */
+  let accepted = 0;
   const closeWaiters: Array<{ n: number; resolve: () => void }> = [];
   const state: FaultServer = {
     host,
@@ -125,18 +141,24 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       s.on('error', onEnd);
     };
     attach(raw);
-    const line = async (): Promise<string | undefined> => {
+    /** The next line, with its line end. */
+    const rawLine = async (): Promise<Buffer | undefined> => {
       for (;;) {
-        const nl = buffer.indexOf('\r\n');
+        const nl = opts.lenientEol ? buffer.indexOf(0x0a) : buffer.indexOf('\r\n');
         if (nl >= 0) {
-          const l = buffer.subarray(0, nl).toString('utf8');
-          buffer = buffer.subarray(nl + 2);
+          const end = nl + (opts.lenientEol ? 1 : 2);
+          const l = buffer.subarray(0, end);
+          buffer = buffer.subarray(end);
           return l;
         }
         if (ended) return undefined;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
+    };
+    const line = async (): Promise<string | undefined> => {
+      const l = await rawLine();
+      return l && withoutEol(l).toString('utf8');
     };
     const say = (s: string): void => {
       if (!stream.destroyed) stream.write(s + '\r\n');
@@ -146,15 +168,32 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       raw.destroy();
     };
 
+    /** A stage fault instead of the normal answer: 'end' stops the dialogue, 'skip' the command. */
+    const faulted = (stage: Stage): 'end' | 'skip' | undefined => {
+      const action = stageAction(state.fault, stage);
+      if (action === 'drop') drop();
+      else if (action === 'closing') stream.end('421 4.3.2 shutting down\r\n');
+      else if (action === 'garbage') say(GARBAGE_REPLY);
+      return action === undefined ? undefined : action === 'garbage' ? 'skip' : 'end';
+    };
+
     if (state.fault === 'stall-greeting') return; // says nothing; the client must time out
+    if (faulted('greeting')) return;
     say(`220 ${name} ESMTP fault-server`);
     let from = '';
     let to: string[] = [];
+    let mailLine: Buffer = Buffer.alloc(0);
+    let rcptLines: Buffer[] = [];
     for (;;) {
-      const l = await line();
-      if (l === undefined) return;
+      const input = await rawLine();
+      if (input === undefined) return;
+      const l = withoutEol(input).toString('utf8');
       state.commands.push({ tls, line: l });
       const verb = l.split(' ')[0].toUpperCase();
+      const stage = COMMAND_STAGE.get(verb);
+      const f = stage && faulted(stage === 'ehlo' && tls ? 'tls-ehlo' : stage);
+      if (f === 'end') return;
+      if (f === 'skip') continue;
       if (verb === 'EHLO') {
         const ext = [...(opts.extensions ?? ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'SIZE 10240000'])];
         if (opts.starttls && context && !tls) ext.push('STARTTLS');
@@ -165,6 +204,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         say(`250 ${name}`);
       } else if (verb === 'STARTTLS' && context && !tls) {
         say('220 2.0.0 Ready to start TLS');
+        if (faulted('tls')) return; // its garbage is a line of text where a ServerHello belongs
         raw.off('data', onData);
         raw.off('end', onEnd);
         raw.off('close', onEnd);
@@ -210,6 +250,8 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         }
         from = l.slice(10);
         to = [];
+        mailLine = withoutEol(input);
+        rcptLines = [];
         say('250 2.1.0 Ok');
       } else if (verb === 'RCPT') {
         if (state.fault === 'drop-after-rcpt') return drop();
@@ -218,6 +260,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
           continue;
         }
         to.push(l.slice(8));
+        rcptLines.push(withoutEol(input));
         say('250 2.1.5 Ok');
       } else if (verb === 'DATA') {
         if (state.fault === 'tempfail-data') {
@@ -232,25 +275,33 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         const lines: Buffer[] = [];
         let seen = 0;
         for (;;) {
-          const d = await line();
+          const d = await rawLine();
           if (d === undefined) return; // dropped mid-message: nothing stored
-          if (d === '.') break;
-          lines.push(Buffer.from((d.startsWith('.') ? d.slice(1) : d) + '\r\n', 'utf8'));
-          seen += d.length;
-          state.dataBytes += d.length + 2;
+          const text = withoutEol(d);
+          if (text.length === 1 && text[0] === DOT) break;
+          lines.push(text[0] === DOT ? d.subarray(1) : d);
+          seen += text.length;
+          state.dataBytes += d.length;
           if (state.fault === 'drop-in-data' && seen > 200) return drop();
         }
         if (state.fault === 'drop-after-dot') return drop();
+        const atDot = faulted('dot');
+        if (atDot === 'end') return;
+        if (atDot === 'skip') continue;
         if (state.fault === 'stall-after-dot') continue; // never answers the dot
         if (state.fault === 'dot-354') {
           say('354 go on');
           continue;
         }
-        state.stored.push({ from, to, body: Buffer.concat(lines), tls });
-        say(`250 2.0.0 Ok: queued as Q${state.stored.length}`);
+        const m: StoredMessage = { from, to, body: Buffer.concat(lines), mailLine, rcptLines, tls };
+        state.stored.push(...(opts.tamper ? opts.tamper(m, accepted) : [m]));
+        accepted++;
+        if (state.fault === 'drop-after-storing') return drop();
+        say(`250 2.0.0 Ok: queued as Q${accepted}`);
       } else if (verb === 'RSET') {
         from = '';
         to = [];
+        rcptLines = [];
         say('250 2.0.0 Ok');
       } else if (verb === 'NOOP') {
         say('250 2.0.0 Ok');
@@ -267,4 +318,22 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
   await new Promise<void>((resolve) => server.listen({ host, port: opts.port ?? 0 }, () => resolve()));
   state.port = (server.address() as AddressInfo).port;
   return state;
+}
+
+const DOT = 0x2e;
+
+/** Which stage a command is (EHLO inside TLS is `tls-ehlo`, decided where it is used). */
+const COMMAND_STAGE = new Map<string, Stage>([
+  ['EHLO', 'ehlo'],
+  ['STARTTLS', 'starttls'],
+  ['MAIL', 'mail'],
+  ['RCPT', 'rcpt'],
+  ['DATA', 'data'],
+]);
+
+function withoutEol(line: Buffer): Buffer {
+  let end = line.length;
+  if (end > 0 && line[end - 1] === 0x0a) end--;
+  if (end > 0 && line[end - 1] === 0x0d) end--;
+  return line.subarray(0, end);
 }
