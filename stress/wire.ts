@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import { ReplyReader, SmtpProtocolError, type SmtpReply } from '../src/smtp/reply-reader.js';
+import { SmtpClosedError, SmtpTimeoutError, TicketboothError } from '../src/errors/index.js';
+import { ReplyReader, type SmtpReply } from '../src/upstream/smtp-client/reply-reader.js';
 
 /** What a read got: a reply, or why there was none. */
 export type Heard = SmtpReply | 'closed' | 'timeout' | 'garbled';
@@ -49,8 +50,8 @@ export class Wire {
     try {
       return await this.reader.read(timeoutMs);
     } catch (err) {
-      if (!(err instanceof SmtpProtocolError)) throw err;
-      return err.code === 'ERR_SMTP_TIMEOUT' ? 'timeout' : err.code === 'ERR_SMTP_CLOSED' ? 'closed' : 'garbled';
+      if (!(err instanceof TicketboothError)) throw err;
+      return err instanceof SmtpTimeoutError ? 'timeout' : err instanceof SmtpClosedError ? 'closed' : 'garbled';
     }
   }
 
