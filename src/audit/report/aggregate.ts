@@ -1,12 +1,10 @@
-import { UPSTREAM_ERROR_CAUSES, upstreamErrorCause, type UpstreamErrorCause } from '../error-cause.js';
-import type { UpstreamErrorStage } from '../events.js';
-import { count, tally } from './figure-kinds.js';
-import { conditionBits, Tabulation, type Values } from './figures.js';
+import { upstreamErrorCause } from '../error-cause.js';
 import { handshakeConditions, HandshakeStats } from './handshake-figures.js';
 import { OfferedTickets } from './offered-tickets.js';
 import type { HandshakeRecord } from './record-schemas.js';
 import { readRecord } from './records.js';
 import { Series, TimeAxis } from './time-series.js';
+import { UpstreamErrorStats } from './upstream-error-figures.js';
 
 /**
  * Folds audit lines, one at a time, into per-destination and overall figures. State is per
@@ -35,38 +33,6 @@ export interface AggregateOptions {
 
 /** Where handshakes to destinations beyond `maxDestinations` are counted. */
 export const OTHER_DESTINATIONS = '(other destinations)';
-
-/** Where a failed attempt stopped: before TLS (an `upstream.error` line), or in the handshake. */
-export type FailureStage = UpstreamErrorStage | 'tls';
-
-/** In the order an attempt goes through them. */
-export const FAILURE_STAGES: readonly (FailureStage | 'other')[] = ['connect', 'greeting', 'ehlo', 'starttls', 'injection', 'tls', 'other'];
-
-interface Failure {
-  cause: UpstreamErrorCause;
-  stage: FailureStage | 'other';
-}
-
-/** Failed upstream attempts to one destination: failed handshakes and `upstream.error` lines. */
-export const UPSTREAM_ERROR_FIGURES = {
-  total: count('any'),
-  /** connect, timeout, closed, certificate, tls, protocol, other (see audit/error-cause.ts). */
-  byCause: tally('any', (f: Failure) => f.cause, { keys: UPSTREAM_ERROR_CAUSES }),
-  /** connect, greeting, ehlo, starttls, injection; tls for a failed handshake. */
-  byStage: tally('any', (f: Failure) => f.stage, { keys: FAILURE_STAGES }),
-};
-export type UpstreamErrorValues = Values<typeof UPSTREAM_ERROR_FIGURES>;
-const ANY = conditionBits(['any']);
-
-export class UpstreamErrorStats extends Tabulation<Failure, 'any', typeof UPSTREAM_ERROR_FIGURES> {
-  constructor() {
-    super(UPSTREAM_ERROR_FIGURES, ANY);
-  }
-
-  addFailure(f: Failure): void {
-    this.add(f, ANY.any);
-  }
-}
 
 /** What became of the lines read. */
 export interface InputCounts {

@@ -63,6 +63,7 @@ export const group = <R, C extends string, M extends Record<string, FigureKind<R
 
 /** Bits for a table's conditions, in the order listed: a line's conditions are their `|`. */
 export function conditionBits<C extends string>(conditions: readonly C[]): Record<C, number> {
+  if (conditions.length > 31) throw new Error('at most 31 conditions fit a line');
   return Object.fromEntries(conditions.map((c, i) => [c, 1 << i])) as Record<C, number>;
 }
 

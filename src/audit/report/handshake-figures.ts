@@ -1,8 +1,8 @@
 import { upstreamErrorCause } from '../error-cause.js';
-import { fullHandshakeCauseSchema, offerKindSchema } from '../events.js';
+import { offerKindSchema } from '../events.js';
 import { count, countsBy, distinct, distribution, durations, extreme, level, mean, share, sum, tally } from './figure-kinds.js';
 import { conditionBits, countIndex, group, internal, perDestination, Tabulation, type Placed, type Table, type Values } from './figures.js';
-import type { HandshakeRecord } from './record-schemas.js';
+import { FULL_CAUSES, type HandshakeRecord } from './record-schemas.js';
 
 /**
  * The per-destination statistics of `tls.handshake` lines: one line a figure, in the order the
@@ -13,8 +13,6 @@ import type { HandshakeRecord } from './record-schemas.js';
  */
 
 const OFFERS = offerKindSchema.options;
-/** Full handshakes without a cause this version knows (old lines have none) count as `unknown`. */
-const CAUSES = [...fullHandshakeCauseSchema.options, 'unknown'] as const;
 
 /** What a line can be; `handshakeConditions` works them out once a line. */
 const CONDITIONS = [
@@ -39,12 +37,12 @@ const CONDITIONS = [
   /** The server sent sessions that could not be read. */
   'unreadable',
   ...OFFERS.map((k) => `offered:${k}` as const),
-  ...CAUSES.map((c) => `cause:${c}` as const),
+  ...FULL_CAUSES.map((c) => `cause:${c}` as const),
 ] as const;
 type Condition = (typeof CONDITIONS)[number];
 const IS = conditionBits(CONDITIONS);
 const OFFER_BITS = new Map<string, number>(OFFERS.map((k) => [k, IS[`offered:${k}`]]));
-const CAUSE_BITS = new Map<string | undefined, number>([[undefined, IS['cause:unknown']], ...CAUSES.map((c) => [c, IS[`cause:${c}`]] as const)]);
+const CAUSE_BITS = new Map<string | undefined, number>([[undefined, IS['cause:unknown']], ...FULL_CAUSES.map((c) => [c, IS[`cause:${c}`]] as const)]);
 
 export function handshakeConditions(e: HandshakeRecord, repeat: boolean): number {
   const ok = !e.error;
@@ -76,7 +74,7 @@ export const HANDSHAKE_FIGURES = {
   /** Resumed / completed handshakes; null when none completed. */
   resumedShare: share('resumed', 'ok', 4),
   full: count('full'),
-  fullByCause: countsBy(CAUSES, (c) => ['full', `cause:${c}`]),
+  fullByCause: countsBy(FULL_CAUSES, (c) => ['full', `cause:${c}`]),
   /** Negotiated versions, the two expected ones first. */
   versions: tally('ok', (e) => e.protocol || undefined, { keys: ['TLSv1.3', 'TLSv1.2'], max: MAX_DISTINCT }),
   offered: countsBy(OFFERS, (k) => `offered:${k}`),

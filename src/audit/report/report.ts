@@ -1,7 +1,8 @@
-import { OTHER_DESTINATIONS, type Aggregator, type InputCounts, type UpstreamErrorValues } from './aggregate.js';
+import { OTHER_DESTINATIONS, type Aggregator, type InputCounts } from './aggregate.js';
 import { placed, round, type Placed } from './figures.js';
 import { HANDSHAKE_FIGURES, type HandshakeFigures } from './handshake-figures.js';
 import type { InputProblem } from './read-lines.js';
+import type { UpstreamErrorValues } from './upstream-error-figures.js';
 import { verdictOf, type Verdict } from './verdicts.js';
 
 /** The report as plain data: what `--format json` prints and what the text and HTML views show. */
