@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { handshakeEventSchema } from '../src/audit/events.js';
 import { count, countsBy, share, sum } from '../src/audit/report/figure-kinds.js';
 import { conditionBits, group, Tabulation, type Table } from '../src/audit/report/figures.js';
+import { isoTimeMs } from '../src/audit/report/iso-time.js';
 import { readRecord, READERS } from '../src/audit/report/records.js';
 import { handshakeLine } from './support/audit-lines.js';
 
@@ -113,5 +114,18 @@ describe('statistics tables', () => {
     a.merge(tabulate([12, 20]));
     assert.deepEqual(a.values(), tabulate([1, 2, 12, 20]).values());
     assert.equal(tabulate([]).values().evenShare, null);
+  });
+});
+
+describe('times', () => {
+  test('the logger\'s ISO form is read by hand exactly as Date.parse reads it; other forms by Date.parse', () => {
+    const pad = (x: number, w: number): string => String(x).padStart(w, '0');
+    const samples = ['', 'garbage', '2026-11-01T10:00:00Z', '2026-11-01T10:00:00.000+01:00', '2026-11-01T24:00:00.000Z', '0047-04-08T00:07:04.709Z', '2026-02-30T00:00:00.000Z'];
+    for (let i = 0; i < 2000; i++) samples.push(new Date(i * 7_919_000_000 - 3e12).toISOString());
+    for (let i = 0; i < 2000; i++) {
+      const r = (m: number): number => (i * 7919 + m * 104_729) % m;
+      samples.push(`${pad(r(10000), 4)}-${pad(r(15), 2)}-${pad(r(34), 2)}T${pad(r(27), 2)}:${pad(r(62), 2)}:${pad(r(61), 2)}.${pad(r(1000), 3)}Z`);
+    }
+    for (const s of samples) assert.ok(Object.is(isoTimeMs(s), Date.parse(s)), s);
   });
 });

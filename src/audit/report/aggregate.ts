@@ -1,5 +1,6 @@
 import { upstreamErrorCause } from '../error-cause.js';
 import { handshakeConditions, HandshakeStats } from './handshake-figures.js';
+import { isoTimeMs } from './iso-time.js';
 import { OfferedTickets } from './offered-tickets.js';
 import type { HandshakeRecord } from './record-schemas.js';
 import { readRecord } from './records.js';
@@ -118,18 +119,21 @@ export class Aggregator {
   private addHandshake(e: HandshakeRecord): void {
     if (!this.passes(e.time, e.destination)) return;
     this.input.handshakes++;
-    // Only ticket offers and the charts need the time as a number (Date.parse is a tenth of a run).
+    // Only ticket offers and the charts need the time as a number.
     const offered = e.offered === 'tls13-ticket' ? e.offeredHash : undefined;
-    const timeMs = (offered !== undefined || this.overallSeries) && e.time !== undefined ? Date.parse(e.time) : NaN;
+    const timeMs = (offered !== undefined || this.overallSeries) && e.time !== undefined ? isoTimeMs(e.time) : NaN;
     const repeat = offered !== undefined && this.offers.offer(offered, Number.isNaN(timeMs) ? undefined : timeMs);
     let destination = e.destination;
-    if (!this.destinations.has(destination) && this.destinations.size >= this.maxDestinations()) {
-      // Bounded like everything else: past the cap, new destinations share one pooled entry.
-      destination = OTHER_DESTINATIONS;
-      this.input.pooledHandshakes++;
-    }
     let stats = this.destinations.get(destination);
-    if (stats === undefined) this.destinations.set(destination, (stats = new HandshakeStats()));
+    if (stats === undefined) {
+      if (this.destinations.size >= this.maxDestinations()) {
+        // Bounded like everything else: past the cap, new destinations share one pooled entry.
+        destination = OTHER_DESTINATIONS;
+        this.input.pooledHandshakes++;
+        stats = this.destinations.get(destination);
+      }
+      if (stats === undefined) this.destinations.set(destination, (stats = new HandshakeStats()));
+    }
     stats.add(e, handshakeConditions(e, repeat));
     if (e.error !== undefined) this.failureStats(e.destination).addFailure({ cause: upstreamErrorCause(e), stage: 'tls' });
     if (this.overallSeries && !Number.isNaN(timeMs)) {
@@ -178,7 +182,7 @@ export class Aggregator {
     const f = this.options.filters;
     if (!f) return true;
     if (f.sinceMs !== undefined || f.untilMs !== undefined) {
-      const t = time !== undefined ? Date.parse(time) : NaN;
+      const t = time !== undefined ? isoTimeMs(time) : NaN;
       if (Number.isNaN(t) || (f.sinceMs !== undefined && t < f.sinceMs) || (f.untilMs !== undefined && t >= f.untilMs)) {
         this.input.filteredOut++;
         return false;

@@ -41,8 +41,10 @@ const CONDITIONS = [
 ] as const;
 type Condition = (typeof CONDITIONS)[number];
 const IS = conditionBits(CONDITIONS);
-const OFFER_BITS = new Map<string, number>(OFFERS.map((k) => [k, IS[`offered:${k}`]]));
-const CAUSE_BITS = new Map<string | undefined, number>([[undefined, IS['cause:unknown']], ...FULL_CAUSES.map((c) => [c, IS[`cause:${c}`]] as const)]);
+/** Bits by offer kind and full-handshake cause, in the order of their lists (a search of three or five beats hashing). */
+const OFFER_BITS = OFFERS.map((k) => IS[`offered:${k}`]);
+const CAUSE_BITS = FULL_CAUSES.map((c) => IS[`cause:${c}`]);
+const bitOf = <K extends string>(keys: readonly K[], bits: readonly number[], key: string): number => bits[keys.indexOf(key as K)] ?? 0;
 
 export function handshakeConditions(e: HandshakeRecord, repeat: boolean): number {
   const ok = !e.error;
@@ -55,8 +57,8 @@ export function handshakeConditions(e: HandshakeRecord, repeat: boolean): number
     (e.reoffered ? IS.reoffered : IS.notReoffered) |
     (e.protocol === 'TLSv1.3' ? IS.tls13 : 0) |
     (((e.ticketsUnreadable ?? 0) | 0) > 0 ? IS.unreadable : 0) |
-    (OFFER_BITS.get(e.offered) ?? 0) |
-    (CAUSE_BITS.get(e.fullCause) ?? 0)
+    bitOf(OFFERS, OFFER_BITS, e.offered) |
+    bitOf(FULL_CAUSES, CAUSE_BITS, e.fullCause ?? 'unknown')
   );
 }
 
