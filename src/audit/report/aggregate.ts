@@ -9,9 +9,9 @@ import { UpstreamErrorStats } from './upstream-error-figures.js';
 
 /**
  * Folds audit lines, one at a time, into per-destination and overall figures. State is per
- * destination (the tables of handshake-figures.ts and below), plus the windowed set of offered
- * ticket hashes (see offered-tickets.ts), plus, for the HTML charts only, up to `maxBuckets` time
- * buckets per destination. Nothing grows with the number of lines.
+ * destination (the tables of handshake-figures.ts and upstream-error-figures.ts), plus the
+ * windowed set of offered ticket hashes (see offered-tickets.ts), plus, for the HTML charts only,
+ * up to `maxBuckets` time buckets per destination. Nothing grows with the number of lines.
  */
 
 export interface Filters {

@@ -67,7 +67,7 @@ export function conditionBits<C extends string>(conditions: readonly C[]): Recor
   return Object.fromEntries(conditions.map((c, i) => [c, 1 << i])) as Record<C, number>;
 }
 
-/** Where a figure's value is: counts `at` .. `at + n` of the count array, or an object. */
+/** Where a figure's value is: its counts from `at` on in the count array, or an object. */
 type Slot = { name: string; member?: string } & ({ at: number; fromCounts(n: Float64Array, at: number): unknown } | { object: number });
 
 /** Where a table's figures are kept, worked out once a table. */
@@ -80,6 +80,7 @@ interface Layout<R> {
   creators: (() => Figure<R, unknown>)[];
 }
 
+/** By table: a table is always used with the same conditions. */
 const layouts = new WeakMap<object, Layout<never>>();
 
 function layoutOf<R, C extends string>(table: Table<R, C>, bits: Record<C, number>): Layout<R> {
@@ -105,7 +106,6 @@ function layoutOf<R, C extends string>(table: Table<R, C>, bits: Record<C, numbe
   return l;
 }
 
-/** One table's figures for one destination (or for all of them, merged). Groups are kept flat. */
 /** Where a table's plain count `name` is kept in every `Tabulation` of it (for figures read often). */
 export function countIndex<R, C extends string>(table: Table<R, C>, bits: Record<C, number>, name: string): number {
   const slot = layoutOf(table, bits).byName.get(name);
@@ -113,6 +113,7 @@ export function countIndex<R, C extends string>(table: Table<R, C>, bits: Record
   return slot.at;
 }
 
+/** One table's figures for one destination (or for all of them, merged). Groups are kept flat. */
 export class Tabulation<R, C extends string, T extends Table<R, C>> {
   private readonly layout: Layout<R>;
   protected readonly counts: Float64Array;
@@ -134,13 +135,6 @@ export class Tabulation<R, C extends string, T extends Table<R, C>> {
   merge(other: Tabulation<R, C, T>): void {
     other.counts.forEach((n, i) => (this.counts[i] += n));
     this.objects.forEach((f, i) => f.merge(other.objects[i]));
-  }
-
-  /** One figure outside a group. */
-  get<N extends keyof T & string>(name: N): Values<T>[N] {
-    const slot = this.layout.byName.get(name);
-    if (!slot) throw new Error(`no figure ${name}`);
-    return this.valueOf(slot) as Values<T>[N];
   }
 
   values(): Values<T> {
