@@ -2,110 +2,137 @@
  * The audit log's record types: one JSON object per line. `ticketbooth audit` reads these, so
  * field names are a file format: add fields, do not rename them. No record ever holds a ticket,
  * a key or message content; tickets appear only as 12-hex-character hashes.
+ *
+ * Each type is the schema of what ticketbooth writes today; the report reads old lines too, with
+ * lenient schemas derived from these (report/records.ts).
  */
+import { z } from 'zod';
 import type { FullHandshakeCause, OfferKind } from '../resumption/policy.js';
 
-export interface HandshakeEvent {
-  event: 'tls.handshake';
-  /** ISO 8601, added by the logger. */
-  time?: string;
-  listener: string;
-  /** host:port of the upstream. */
-  destination: string;
-  servername: string;
-  /** The SMTP server's EHLO name, read before STARTTLS. */
-  ehloName?: string;
-  /** Short digest of the trust key (cache slot). */
-  key: string;
-  protocol?: string;
-  cipher?: string;
-  offered: OfferKind;
-  /** Hash of the offered ticket or session. */
-  offeredHash?: string;
-  /** The offered ticket had been offered before (adaptive reuse). */
-  reoffered: boolean;
-  resumed: boolean;
-  /** Why the handshake was full, when it was. */
-  fullCause?: FullHandshakeCause;
-  /** Tickets (TLS 1.3) or sessions (TLS 1.2) received on this connection. */
-  ticketsReceived: number;
-  /** Sessions the server sent that could not be read (so not kept); absent when none. */
-  ticketsUnreadable?: number;
-  /** Hashes of what was received, newest last. */
-  receivedHashes: string[];
-  /** TLS 1.3 tickets left in the slot after this connection. */
-  ticketsLeft: number;
-  handshakeMs: number;
-  /** Set when the handshake failed; everything else then describes the attempt. */
-  error?: string;
-  /** With `error`: the error's own code (`ERR_TLS_CERT_ALTNAME_INVALID`, `ECONNRESET`, `ERR_UPSTREAM_TIMEOUT` ...); see audit/error-cause.ts. */
-  errorCode?: string;
-}
+/** The resumption policy's words; `satisfies` keeps the two lists equal. */
+export const offerKindSchema = z.enum({ none: 'none', 'tls13-ticket': 'tls13-ticket', 'tls12-session': 'tls12-session' } satisfies { [K in OfferKind]: K });
+export const fullHandshakeCauseSchema = z.enum({
+  'nothing-offered': 'nothing-offered',
+  expired: 'expired',
+  refused: 'refused',
+  'version-mismatch': 'version-mismatch',
+} satisfies { [K in FullHandshakeCause]: K });
 
-export interface SmtpTransactionEvent {
-  event: 'smtp.transaction';
-  time?: string;
-  listener: string;
-  client: string;
-  nextHop?: string;
-  recipients: number;
-  size: number;
+export const handshakeEventSchema = z.object({
+  event: z.literal('tls.handshake'),
+  /** ISO 8601, added by the logger. */
+  time: z.string().optional(),
+  listener: z.string(),
+  /** host:port of the upstream. */
+  destination: z.string(),
+  servername: z.string(),
+  /** The SMTP server's EHLO name, read before STARTTLS. */
+  ehloName: z.string().optional(),
+  /** Short digest of the trust key (cache slot). */
+  key: z.string(),
+  protocol: z.string().optional(),
+  cipher: z.string().optional(),
+  offered: offerKindSchema,
+  /** Hash of the offered ticket or session. */
+  offeredHash: z.string().optional(),
+  /** The offered ticket had been offered before (adaptive reuse). */
+  reoffered: z.boolean(),
+  resumed: z.boolean(),
+  /** Why the handshake was full, when it was. */
+  fullCause: fullHandshakeCauseSchema.optional(),
+  /** Tickets (TLS 1.3) or sessions (TLS 1.2) received on this connection. */
+  ticketsReceived: z.number(),
+  /** Sessions the server sent that could not be read (so not kept); absent when none. */
+  ticketsUnreadable: z.number().optional(),
+  /** Hashes of what was received, newest last. */
+  receivedHashes: z.array(z.string()),
+  /** TLS 1.3 tickets left in the slot after this connection. */
+  ticketsLeft: z.number(),
+  handshakeMs: z.number(),
+  /** Set when the handshake failed; everything else then describes the attempt. */
+  error: z.string().optional(),
+  /** With `error`: the error's own code (`ERR_TLS_CERT_ALTNAME_INVALID`, `ECONNRESET`, `ERR_UPSTREAM_TIMEOUT` ...); see audit/error-cause.ts. */
+  errorCode: z.string().optional(),
+});
+export type HandshakeEvent = z.infer<typeof handshakeEventSchema>;
+
+export const smtpTransactionEventSchema = z.object({
+  event: z.literal('smtp.transaction'),
+  time: z.string().optional(),
+  listener: z.string(),
+  client: z.string(),
+  nextHop: z.string().optional(),
+  recipients: z.number(),
+  size: z.number(),
   /** The reply code the client got for the message (or for the failure). */
-  code: number;
-  ms: number;
+  code: z.number(),
+  ms: z.number(),
   /** Envelope addresses, only when the listener is configured to log them. */
-  from?: string;
-  to?: string[];
-  error?: string;
+  from: z.string().optional(),
+  to: z.array(z.string()).optional(),
+  error: z.string().optional(),
   /**
    * The client ended the transaction (RSET, EHLO, QUIT, disconnect) before any reply to DATA or to
    * the end of data: `code` is then a RCPT reply, not a verdict on a message (e.g. an address probe).
    */
-  abandoned?: boolean;
-}
+  abandoned: z.boolean().optional(),
+});
+export type SmtpTransactionEvent = z.infer<typeof smtpTransactionEventSchema>;
 
 /** allow-list: outside `allow`; connection-limit: `maxConnections` reached; client-limit: `maxConnectionsPerClient` reached by its address. */
-export type RefusalReason = 'allow-list' | 'connection-limit' | 'client-limit';
+export const refusalReasonSchema = z.enum(['allow-list', 'connection-limit', 'client-limit']);
+export type RefusalReason = z.infer<typeof refusalReasonSchema>;
 
-export interface ClientRefusedEvent {
-  event: 'client.refused';
-  time?: string;
-  listener: string;
-  client: string;
-  reason: RefusalReason;
-}
+export const clientRefusedEventSchema = z.object({
+  event: z.literal('client.refused'),
+  time: z.string().optional(),
+  listener: z.string(),
+  client: z.string(),
+  reason: refusalReasonSchema,
+});
+export type ClientRefusedEvent = z.infer<typeof clientRefusedEventSchema>;
 
 /**
  * A client that was gone (reset) before it could be admitted: its address can no longer be read,
  * so none is claimed, and it is no refusal.
  */
-export interface ClientGoneEvent {
-  event: 'client.gone';
-  time?: string;
-  listener: string;
-}
+export const clientGoneEventSchema = z.object({
+  event: z.literal('client.gone'),
+  time: z.string().optional(),
+  listener: z.string(),
+});
+export type ClientGoneEvent = z.infer<typeof clientGoneEventSchema>;
 
 /** Where an upstream attempt failed before any TLS handshake started. */
-export type UpstreamErrorStage = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'injection';
+export const upstreamErrorStageSchema = z.enum(['connect', 'greeting', 'ehlo', 'starttls', 'injection']);
+export type UpstreamErrorStage = z.infer<typeof upstreamErrorStageSchema>;
 
 /**
  * One failed upstream attempt that never reached a TLS handshake (a failed handshake is a
  * `tls.handshake` line with `error`). Holds no message content and no credentials.
  */
-export interface UpstreamErrorEvent {
-  event: 'upstream.error';
-  time?: string;
-  listener: string;
+export const upstreamErrorEventSchema = z.object({
+  event: z.literal('upstream.error'),
+  time: z.string().optional(),
+  listener: z.string(),
   /** host:port of the upstream, as in `tls.handshake`. */
-  destination: string;
-  stage: UpstreamErrorStage;
+  destination: z.string(),
+  stage: upstreamErrorStageSchema,
   /** The error's own code (`ECONNREFUSED`, `ERR_NO_STARTTLS`, `ERR_SMTP_TIMEOUT` ...). */
-  errorCode: string;
-  error: string;
+  errorCode: z.string(),
+  error: z.string(),
   /** From the start of the attempt (before connect) to the failure. */
-  ms: number;
+  ms: z.number(),
   /** The cleartext retry that TLS level `may` makes after a failed STARTTLS or handshake. */
-  cleartextFallback?: boolean;
-}
+  cleartextFallback: z.boolean().optional(),
+});
+export type UpstreamErrorEvent = z.infer<typeof upstreamErrorEventSchema>;
 
-export type AuditEvent = HandshakeEvent | SmtpTransactionEvent | ClientRefusedEvent | ClientGoneEvent | UpstreamErrorEvent;
+export const auditEventSchema = z.discriminatedUnion('event', [
+  handshakeEventSchema,
+  smtpTransactionEventSchema,
+  clientRefusedEventSchema,
+  clientGoneEventSchema,
+  upstreamErrorEventSchema,
+]);
+export type AuditEvent = z.infer<typeof auditEventSchema>;

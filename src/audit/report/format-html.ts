@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { UPSTREAM_ERROR_CAUSES } from '../error-cause.js';
+import { DESTINATION_COLUMNS, pct, UPSTREAM_ERROR_COLUMNS, type Column, type View } from './columns.js';
 import { formatText } from './format-text.js';
 import type { AuditReport, DestinationReport } from './report.js';
 
@@ -57,7 +57,7 @@ ${upstreamErrorTable(r.upstreamErrors)}
 
 function summary(r: AuditReport): string {
   const o = r.overall;
-  const share = o.resumedShare === null ? '–' : `${(o.resumedShare * 100).toFixed(1)}%`;
+  const share = pct(o.resumedShare, HTML.none);
   const bad = o.singleUseViolations.unattributed;
   const parts = [
     `${o.connections} TLS handshakes to ${o.destinations} destinations, ${share} resumed`,
@@ -69,40 +69,26 @@ function summary(r: AuditReport): string {
   return parts.join(' · ');
 }
 
+const HTML: View = { html: true, none: '–' };
+
 function destinationTable(ds: DestinationReport[]): string {
-  const head = ['destination', 'connections', 'resumed', 'full: none/expired/refused/version', 'versions', 'tickets/full', 'tickets/resumed', 'ceiling', 'repeats adaptive/other', 'full ms p50/p95', 'resumed ms p50/p95', 'tickets left', 'verdict'];
-  const rows = ds.map((d) => {
-    const c = d.fullByCause;
-    const cells = [
-      d.destination,
-      String(d.connections),
-      d.resumedShare === null ? '–' : `${(d.resumedShare * 100).toFixed(1)}%`,
-      `${c['nothing-offered']}/${c.expired}/${c.refused}/${c['version-mismatch']}`,
-      Object.entries(d.versions).map(([k, v]) => `${k} ${v}`).join(', '),
-      d.ticketsPerFull?.toFixed(2) ?? '–',
-      d.ticketsPerResumed?.toFixed(2) ?? '–',
-      d.verdict.ceiling === null ? '–' : d.verdict.ceiling === 1 ? '~1' : `${(d.verdict.ceiling * 100).toFixed(1)}%`,
-      `${d.singleUseViolations.adaptive}/${d.singleUseViolations.unattributed}`,
-      `${d.handshakeMs.full.p50 ?? '–'}/${d.handshakeMs.full.p95 ?? '–'}`,
-      `${d.handshakeMs.resumed.p50 ?? '–'}/${d.handshakeMs.resumed.p95 ?? '–'}`,
-      String(d.ticketsLeft),
-    ].map((x) => `<td>${escapeHtml(x)}</td>`);
-    const verdict = d.verdict.phrases.map((p) => (p === 'refuses reused tickets' ? `<span class="refused">${p}</span>` : escapeHtml(p))).join('; ');
-    return `<tr>${cells.join('')}<td class="verdict">${verdict}</td></tr>`;
-  });
-  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  const verdict = (d: DestinationReport): string =>
+    d.verdict.phrases.map((p) => (p === 'refuses reused tickets' ? `<span class="refused">${p}</span>` : escapeHtml(p))).join('; ');
+  return table(DESTINATION_COLUMNS, ds, '', { head: 'verdict', cell: (d) => `<td class="verdict">${verdict(d)}</td>` });
 }
 
 /** One row per destination with failed attempts: a column per cause, then the stages they stopped at. */
 function upstreamErrorTable(u: AuditReport['upstreamErrors']): string {
   if (u.destinations.length === 0) return '<p id="upstream-errors">No failed upstream attempts.</p>';
-  const head = ['destination', 'failed', ...UPSTREAM_ERROR_CAUSES, 'stages'];
-  const stages = (s: Record<string, number>): string => Object.entries(s).map(([k, v]) => `${k} ${v}`).join(', ');
-  const rows = u.destinations.map((d) => {
-    const cells = [d.destination, String(d.total), ...UPSTREAM_ERROR_CAUSES.map((c) => String(d.byCause[c] ?? 0)), stages(d.byStage)];
-    return `<tr>${cells.map((x) => `<td>${escapeHtml(x)}</td>`).join('')}</tr>`;
-  });
-  return `<table id="upstream-errors"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return table(UPSTREAM_ERROR_COLUMNS, u.destinations, ' id="upstream-errors"');
+}
+
+/** The columns with an HTML header, and optionally one more of markup (not escaped). */
+function table<R>(columns: readonly Column<R>[], data: readonly R[], attributes: string, extra?: { head: string; cell: (row: R) => string }): string {
+  const shown = columns.filter((c) => c.html !== undefined);
+  const head = [...shown.map((c) => c.html ?? ''), ...(extra ? [extra.head] : [])];
+  const rows = data.map((d) => `<tr>${shown.map((c) => `<td>${escapeHtml(c.cell(d, HTML))}</td>`).join('')}${extra?.cell(d) ?? ''}</tr>`);
+  return `<table${attributes}><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }
 
 let chartJs: string | undefined;

@@ -1,7 +1,8 @@
-import type { FullHandshakeCause, OfferKind } from '../../resumption/policy.js';
-import { UPSTREAM_ERROR_CAUSES } from '../error-cause.js';
-import { FAILURE_STAGES, OTHER_DESTINATIONS, type Aggregator, type HandshakeStats, type InputCounts, type UpstreamErrorStats } from './aggregate.js';
+import { OTHER_DESTINATIONS, type Aggregator, type InputCounts } from './aggregate.js';
+import { placed, round, type Placed } from './figures.js';
+import { HANDSHAKE_FIGURES, type HandshakeFigures } from './handshake-figures.js';
 import type { InputProblem } from './read-lines.js';
+import type { UpstreamErrorValues } from './upstream-error-figures.js';
 import { verdictOf, type Verdict } from './verdicts.js';
 
 /** The report as plain data: what `--format json` prints and what the text and HTML views show. */
@@ -31,48 +32,14 @@ export interface AuditReport {
   series?: SeriesReport;
 }
 
-export interface StatsReport {
-  connections: number;
-  failed: number;
-  resumed: number;
-  /** resumed / successful handshakes; null when none succeeded. */
-  resumedShare: number | null;
-  full: number;
-  fullByCause: Record<FullHandshakeCause | 'unknown', number>;
-  versions: Record<string, number>;
-  offered: Record<OfferKind, number>;
-  errors: Record<string, number>;
-  ticketsPerFull: number | null;
-  ticketsPerResumed: number | null;
-  /** Sessions received that could not be read, so were not kept. */
-  ticketsUnreadable: number;
-  adaptiveReuse: { reoffered: number; resumed: number; refused: number };
-  singleUseViolations: { total: number; adaptive: number; unattributed: number };
-  handshakeMs: { full: Percentiles; resumed: Percentiles };
-  ticketsLeft: number;
-  firstSeen?: string;
-  lastSeen?: string;
-}
+/** The handshake figures of every statistics block, overall and per destination (handshake-figures.ts). */
+export type StatsReport = Placed<HandshakeFigures, 'stats'>;
 
-export interface UpstreamErrorsReport {
-  total: number;
-  /** connect, timeout, closed, certificate, tls, protocol, other (see audit/error-cause.ts). */
-  byCause: Record<string, number>;
-  /** connect, greeting, ehlo, starttls, injection; tls for a failed handshake. */
-  byStage: Record<string, number>;
-}
+/** Failed attempts by cause and stage (see `UPSTREAM_ERROR_FIGURES`). */
+export type UpstreamErrorsReport = UpstreamErrorValues;
 
-export interface Percentiles {
-  n: number;
-  p50: number | null;
-  p95: number | null;
-  mean: number | null;
-}
-
-export interface DestinationReport extends StatsReport {
+export interface DestinationReport extends Placed<HandshakeFigures, 'destination'>, StatsReport {
   destination: string;
-  servernames: string[];
-  listeners: string[];
   verdict: Verdict;
 }
 
@@ -103,13 +70,15 @@ export interface ReportMeta {
 
 export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
   const destinations = [...agg.destinations]
-    .map(([destination, s]): DestinationReport => ({
-      destination,
-      servernames: [...s.servernames],
-      listeners: [...s.listeners],
-      ...statsReport(s),
-      verdict: destination === OTHER_DESTINATIONS ? pooledVerdict() : verdictOf(s),
-    }))
+    .map(([destination, s]): DestinationReport => {
+      const values = s.values();
+      return {
+        destination,
+        ...placed(HANDSHAKE_FIGURES, values, 'destination'),
+        ...placed(HANDSHAKE_FIGURES, values, 'stats'),
+        verdict: destination === OTHER_DESTINATIONS ? pooledVerdict() : verdictOf(values),
+      };
+    })
     .sort((a, b) => b.connections - a.connections || a.destination.localeCompare(b.destination));
   const report: AuditReport = {
     generatedAt: new Date().toISOString(),
@@ -122,15 +91,15 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
     },
     overall: {
       destinations: agg.destinations.size,
-      ...statsReport(agg.overall()),
-      smtp: agg.smtp,
-      clientsRefused: agg.refusedClients,
+      ...placed(HANDSHAKE_FIGURES, agg.overall().values(), 'stats'),
+      smtp: { transactions: agg.input.smtpTransactions, byClass: Object.fromEntries(agg.smtpByClass) },
+      clientsRefused: Object.fromEntries(agg.refusedClients),
     },
     destinations,
     upstreamErrors: {
-      ...upstreamErrorsReport(agg.overallUpstreamErrors()),
+      ...agg.overallUpstreamErrors().values(),
       destinations: [...agg.upstreamErrors]
-        .map(([destination, s]) => ({ destination, ...upstreamErrorsReport(s) }))
+        .map(([destination, s]) => ({ destination, ...s.values() }))
         .sort((a, b) => b.total - a.total || a.destination.localeCompare(b.destination)),
     },
   };
@@ -151,40 +120,6 @@ function pooledVerdict(): Verdict {
   return { ticketsPerFull: null, ticketsPerResumed: null, renews: 'unknown', reusedTickets: 'untested', ceiling: null, ceilingBasis: 'several destinations pooled', phrases: ['destinations past --max-destinations, pooled: no verdict'] };
 }
 
-function statsReport(s: HandshakeStats): StatsReport {
-  const ok = s.resumed + s.full;
-  return {
-    connections: s.connections,
-    failed: s.failed,
-    resumed: s.resumed,
-    resumedShare: ok === 0 ? null : round(s.resumed / ok, 4),
-    full: s.full,
-    fullByCause: { ...s.fullByCause },
-    versions: Object.fromEntries(s.versions),
-    offered: { ...s.offered },
-    errors: Object.fromEntries(s.errors),
-    ticketsPerFull: s.full === 0 ? null : round(s.receivedAfterFull / s.full, 2),
-    ticketsPerResumed: s.resumed === 0 ? null : round(s.receivedAfterResumed / s.resumed, 2),
-    ticketsUnreadable: s.ticketsUnreadable,
-    adaptiveReuse: { reoffered: s.reoffered, resumed: s.reofferedResumed, refused: s.reofferedRefused },
-    singleUseViolations: { total: s.repeatOffers, adaptive: s.repeatAdaptive, unattributed: s.repeatUnattributed },
-    handshakeMs: {
-      full: { n: s.fullMs.count, p50: s.fullMs.quantile(0.5), p95: s.fullMs.quantile(0.95), mean: s.fullMs.mean() },
-      resumed: { n: s.resumedMs.count, p50: s.resumedMs.quantile(0.5), p95: s.resumedMs.quantile(0.95), mean: s.resumedMs.mean() },
-    },
-    ticketsLeft: s.ticketsLeft,
-    ...(s.firstTime ? { firstSeen: s.firstTime } : {}),
-    ...(s.lastTime ? { lastSeen: s.lastTime } : {}),
-  };
-}
-
-/** Causes and stages in a fixed order (the attempt's order for stages), whatever order the log had. */
-function upstreamErrorsReport(s: UpstreamErrorStats): UpstreamErrorsReport {
-  const inOrder = <K extends string>(m: Map<K, number>, order: readonly string[]): Record<string, number> =>
-    Object.fromEntries([...m].sort((x, y) => order.indexOf(x[0]) - order.indexOf(y[0])));
-  return { total: s.total, byCause: inOrder(s.byCause, UPSTREAM_ERROR_CAUSES), byStage: inOrder(s.byStage, FAILURE_STAGES) };
-}
-
 function seriesValues(buckets: ReturnType<import('./time-series.js').Series['values']>): SeriesValues {
   return {
     connections: buckets.map((b) => b?.connections ?? 0),
@@ -193,9 +128,4 @@ function seriesValues(buckets: ReturnType<import('./time-series.js').Series['val
     resumedMsMean: buckets.map((b) => (b && b.resumedN > 0 ? round(b.resumedMsSum / b.resumedN, 2) : null)),
     ticketsLeft: buckets.map((b) => b?.ticketsLeft ?? null),
   };
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

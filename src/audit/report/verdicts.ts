@@ -1,4 +1,4 @@
-import type { HandshakeStats } from './aggregate.js';
+import type { HandshakeValues } from './handshake-figures.js';
 
 /**
  * What a destination's handshakes say about its ticket behaviour (resumption-facts.md):
@@ -21,18 +21,18 @@ export interface Verdict {
   phrases: string[];
 }
 
-export function verdictOf(s: HandshakeStats): Verdict {
+export function verdictOf(s: HandshakeValues): Verdict {
   const k = mode(s.tls13TicketsAfterFull);
   const kResumed = mode(s.tls13TicketsAfterResumed);
   const resumed13 = total(s.tls13TicketsAfterResumed);
   const renewing = resumed13 - s.tls13TicketsAfterResumed[0];
   const renews = resumed13 === 0 ? 'unknown' : renewing * 2 > resumed13 ? 'yes' : 'no';
   // One refusal among many acceptances is a key rotation or a restart, not anti-replay.
-  const refusedReuse = s.reofferedRefused + s.repeatRefused;
-  const acceptedReuse = s.reofferedResumed + s.repeatResumed;
+  const refusedReuse = s.adaptiveReuse.refused + s.repeatRefused;
+  const acceptedReuse = s.adaptiveReuse.resumed + s.repeatResumed;
   const reusedTickets = refusedReuse === 0 && acceptedReuse === 0 ? 'untested' : refusedReuse > acceptedReuse ? 'refused' : 'accepted';
-  const tls12 = s.versions.get('TLSv1.2') ?? 0;
-  const tls13 = s.versions.get('TLSv1.3') ?? 0;
+  const tls12 = s.versions['TLSv1.2'] ?? 0;
+  const tls13 = s.versions['TLSv1.3'] ?? 0;
 
   let ceiling: number | null = null;
   let ceilingBasis = 'no successful TLS 1.3 full handshake yet';
