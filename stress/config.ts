@@ -4,13 +4,33 @@
  */
 
 /** Timeouts for a healthy next hop under load: generous, so only a real fault trips them. */
-export const LOAD_TIMEOUTS = { idleSeconds: 30, dataSeconds: 30, connectSeconds: 10, replySeconds: 30, dataDoneSeconds: 60, setupSeconds: 30, rcptBudgetSeconds: 60 };
+export const LOAD_TIMEOUTS = {
+  idleSeconds: 30,
+  dataSeconds: 30,
+  connectSeconds: 10,
+  replySeconds: 30,
+  dataDoneSeconds: 60,
+  setupSeconds: 30,
+  rcptBudgetSeconds: 60,
+};
 
 /** Timeouts for the fault matrix: a stalled next hop costs about a second. */
-export const FAULT_TIMEOUTS = { idleSeconds: 30, dataSeconds: 30, connectSeconds: 1, replySeconds: 1, dataDoneSeconds: 1.5, setupSeconds: 2, rcptBudgetSeconds: 4 };
+export const FAULT_TIMEOUTS = {
+  idleSeconds: 30,
+  dataSeconds: 30,
+  connectSeconds: 1,
+  replySeconds: 1,
+  dataDoneSeconds: 1.5,
+  setupSeconds: 2,
+  rcptBudgetSeconds: 4,
+};
 
 /** A `type: smtp` listener relaying everything to 127.0.0.1:`nextHop`, STARTTLS required (certificate not checked). */
-export function smtpListener(name: string, nextHop: number, over: Record<string, unknown> = {}): { name: string } & Record<string, unknown> {
+export function smtpListener(
+  name: string,
+  nextHop: number,
+  over: Record<string, unknown> = {},
+): { name: string } & Record<string, unknown> {
   return {
     name,
     type: 'smtp',

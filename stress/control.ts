@@ -33,7 +33,7 @@ interface ControlCase {
 
 const flip = (b: Buffer, at: number): Buffer => {
   const c = Buffer.from(b);
-  c[at] = c[at]! ^ 0x01;
+  c[at] = c[at] ^ 0x01;
   return c;
 };
 
@@ -41,15 +41,26 @@ const CASES: ControlCase[] = [
   { name: 'a faithful sink (baseline)', expect: {} },
   { name: 'drops one message it answered 250 for', tamper: (m, i) => (i === 2 ? [] : [m]), expect: { lost: 1 } },
   { name: 'stores one message twice', tamper: (m, i) => (i === 3 ? [m, m] : [m]), expect: { duplicated: 1 } },
-  { name: 'flips one bit of one body', tamper: (m, i) => [i === 4 ? { ...m, body: flip(m.body, m.body.length - 5) } : m], expect: { altered: 1 } },
+  {
+    name: 'flips one bit of one body',
+    tamper: (m, i) => [i === 4 ? { ...m, body: flip(m.body, m.body.length - 5) } : m],
+    expect: { altered: 1 },
+  },
   {
     name: 'flips one bit of one recipient',
-    tamper: (m, i) => [i === 5 ? { ...m, rcptLines: [flip(m.rcptLines[0]!, m.rcptLines[0]!.length - 3), ...m.rcptLines.slice(1)] } : m],
+    tamper: (m, i) => [i === 5 ? { ...m, rcptLines: [flip(m.rcptLines[0], m.rcptLines[0].length - 3), ...m.rcptLines.slice(1)] } : m],
     expect: { altered: 1 },
   },
   {
     name: 'invents a message nobody sent',
-    forge: (stored) => stored.push({ ...stored[0]!, body: Buffer.from(stored[0]!.body.toString('latin1').replace(/Message-Id: <[^>]+>/i, 'Message-Id: <invented@stress.test>'), 'latin1') }),
+    forge: (stored) =>
+      stored.push({
+        ...stored[0],
+        body: Buffer.from(
+          stored[0].body.toString('latin1').replace(/Message-Id: <[^>]+>/i, 'Message-Id: <invented@stress.test>'),
+          'latin1',
+        ),
+      }),
     expect: { phantom: 1 },
   },
   {
@@ -59,11 +70,21 @@ const CASES: ControlCase[] = [
       // A perfect copy of what the client began: only its being there is wrong.
       const e = [...ledger.entries.values()].find((x) => x.kind === 'early-close-mid-body')!;
       const line = (verb: string, path: Buffer): Buffer => Buffer.concat([Buffer.from(`${verb}<`), path, Buffer.from('>')]);
-      stored.push({ ...stored[0]!, mailLine: line('MAIL FROM:', e.envelope.from), rcptLines: e.envelope.rcpts.map((r) => line('RCPT TO:', r)), body: e.body });
+      stored.push({
+        ...stored[0],
+        mailLine: line('MAIL FROM:', e.envelope.from),
+        rcptLines: e.envelope.rcpts.map((r) => line('RCPT TO:', r)),
+        body: e.body,
+      });
     },
     expect: { phantom: 1 },
   },
-  { name: 'a relay that passes bare-LF smuggling (client straight to a lenient sink)', direct: true, extra: 'smuggling', expect: { phantom: 1, altered: 1 } },
+  {
+    name: 'a relay that passes bare-LF smuggling (client straight to a lenient sink)',
+    direct: true,
+    extra: 'smuggling',
+    expect: { phantom: 1, altered: 1 },
+  },
 ];
 
 const MESSAGES = 8;
@@ -76,17 +97,18 @@ export interface ControlResult {
 export async function runControl(o: { seed: number; built?: boolean }): Promise<ControlResult> {
   const cert = makeCert(['localhost', '127.0.0.1']);
   const sinks = await Promise.all(CASES.map((c) => startSink(cert, c.tamper ? { tamper: c.tamper } : {})));
-  const tb = await startTicketbooth({ listeners: CASES.map((_, i) => smtpListener(`control${i}`, sinks[i]!.port)) }, { built: o.built });
+  const tb = await startTicketbooth({ listeners: CASES.map((_, i) => smtpListener(`control${i}`, sinks[i].port)) }, { built: o.built });
   const lines: string[] = [];
   let ok = true;
   try {
     for (const [i, c] of CASES.entries()) {
-      const sink = sinks[i]!;
+      const sink = sinks[i];
       const started = performance.now();
       const ledger = new Ledger();
       const mismatches: Mismatch[] = [];
       const port = c.direct ? sink.port : tb.port(`control${i}`);
-      const session = (n: number, kind: string): Session => new Session(n, kind, Rng.forSession(o.seed, n), ledger, o.seed, port, mismatches);
+      const session = (n: number, kind: string): Session =>
+        new Session(n, kind, Rng.forSession(o.seed, n), ledger, o.seed, port, mismatches);
       const s = session(0, 'control');
       const w = await s.ready();
       for (let k = 0; k < MESSAGES; k++) await s.sendValid(w, `control message ${k}`);
@@ -103,15 +125,34 @@ export async function runControl(o: { seed: number; built?: boolean }): Promise<
       const got = counts(v);
       const caught = (['lost', 'duplicated', 'altered', 'phantom'] as const).every((k) => got[k] === (c.expect[k] ?? 0));
       ok &&= caught;
-      const want = Object.entries(c.expect).map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing';
-      lines.push(`${caught ? 'caught' : 'MISSED'}: ${c.name} — expected ${want}; checker says lost ${got.lost}, duplicated ${got.duplicated}, altered ${got.altered}, phantom ${got.phantom} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      const want =
+        Object.entries(c.expect)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ') || 'nothing';
+      lines.push(
+        `${caught ? 'caught' : 'MISSED'}: ${c.name} — expected ${want}; checker says lost ${got.lost}, duplicated ${got.duplicated}, altered ${got.altered}, phantom ${got.phantom} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+      );
     }
     const crashed = tb.crashed();
     if (crashed) {
       ok = false;
       lines.push(`ticketbooth CRASHED: ${crashed}`);
     }
-    return { section: { name: `Negative control: the checker against ${CASES.length - 1} faulty sinks and a faithful one`, lines, figures: { caught: { value: lines.filter((l) => l.startsWith('caught')).length, unit: `of ${CASES.length}`, goal: `${CASES.length}`, met: ok } } }, ok };
+    return {
+      section: {
+        name: `Negative control: the checker against ${CASES.length - 1} faulty sinks and a faithful one`,
+        lines,
+        figures: {
+          caught: {
+            value: lines.filter((l) => l.startsWith('caught')).length,
+            unit: `of ${CASES.length}`,
+            goal: `${CASES.length}`,
+            met: ok,
+          },
+        },
+      },
+      ok,
+    };
   } finally {
     await tb.stop();
     await Promise.all(sinks.map((s) => s.stop()));

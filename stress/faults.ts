@@ -47,13 +47,17 @@ export async function runFaults(o: { repeats: number; seed: number; built?: bool
   const cert = makeCert(['localhost', '127.0.0.1']);
   const healthy = await startSink(cert);
   const hops = new Map<FaultCase, FaultServer | number>();
-  for (const f of FAULT_CASES) hops.set(f, f === 'refuse' ? await freeTcpPort() : await startFaultServer({ cert, starttls: true, fault: f, name: `${f}.hop.test` }));
+  for (const f of FAULT_CASES)
+    hops.set(f, f === 'refuse' ? await freeTcpPort() : await startFaultServer({ cert, starttls: true, fault: f, name: `${f}.hop.test` }));
   const portOf = (f: FaultCase): number => {
     const h = hops.get(f)!;
     return typeof h === 'number' ? h : h.port;
   };
   const transport = Object.fromEntries(FAULT_CASES.map((f) => [domainOf(f), { mode: 'relay', host: '127.0.0.1', port: portOf(f) }]));
-  const tb = await startTicketbooth({ listeners: [smtpListener('faults', healthy.port, { transport, timeouts: FAULT_TIMEOUTS })] }, { built: o.built });
+  const tb = await startTicketbooth(
+    { listeners: [smtpListener('faults', healthy.port, { transport, timeouts: FAULT_TIMEOUTS })] },
+    { built: o.built },
+  );
   const ledger = new Ledger();
   const mismatches: Mismatch[] = [];
   const replies = new Map<FaultCase, string[]>();
@@ -61,7 +65,7 @@ export async function runFaults(o: { repeats: number; seed: number; built?: bool
   try {
     const jobs = FAULT_CASES.flatMap((f) => Array.from({ length: o.repeats }, () => f));
     await runPool(jobs.length, 8, started + 600_000, async (i) => {
-      const f = jobs[i]!;
+      const f = jobs[i];
       const s = new Session(i, f, Rng.forSession(o.seed, i), ledger, o.seed, tb.port('faults'), mismatches);
       try {
         const done = await within(oneFault(s, f), 60_000);
@@ -76,7 +80,10 @@ export async function runFaults(o: { repeats: number; seed: number; built?: bool
     const servers = [...hops.values()].filter((h): h is FaultServer => typeof h !== 'number');
     const storedAll = () => [healthy, ...servers].reduce((n, h) => n + h.stored.length, 0);
     await settled(storedAll);
-    const verdict = check(ledger, [healthy, ...servers].flatMap((h) => h.stored));
+    const verdict = check(
+      ledger,
+      [healthy, ...servers].flatMap((h) => h.stored),
+    );
     const crashed = tb.crashed();
     await tb.stop();
     const audit = auditFindings(tb.auditLines());
@@ -97,7 +104,12 @@ export async function runFaults(o: { repeats: number; seed: number; built?: bool
         lines,
         figures: {
           cases: { value: FAULT_CASES.length * o.repeats, unit: 'sessions' },
-          wrongReplies: { value: mismatches.length, unit: 'replies', goal: '0 (always 4xx, never 250 or silence)', met: mismatches.length === 0 },
+          wrongReplies: {
+            value: mismatches.length,
+            unit: 'replies',
+            goal: '0 (always 4xx, never 250 or silence)',
+            met: mismatches.length === 0,
+          },
           documentedDuplicates: { value: verdict.documentedDuplicates, unit: 'messages' },
         },
       },
@@ -115,7 +127,10 @@ export async function runFaults(o: { repeats: number; seed: number; built?: bool
 async function oneFault(s: Session, f: FaultCase): Promise<string> {
   const w = await s.ready();
   // Over 200 bytes of message: drop-in-data drops once it has seen that much.
-  const r = await s.send(w, s.tx({ rcpts: [Buffer.from(`r@${domainOf(f)}`)], lines: ['x'.repeat(300), 'y'.repeat(300)], dupAllowed: f === 'drop-after-storing' }));
+  const r = await s.send(
+    w,
+    s.tx({ rcpts: [Buffer.from(`r@${domainOf(f)}`)], lines: ['x'.repeat(300), 'y'.repeat(300)], dupAllowed: f === 'drop-after-storing' }),
+  );
   const [step, heard] = settledBy(r);
   const code = r.attempt.code;
   if (code < 400 || code >= 500) s.expect(`${step} through the fault`, heard, /^4\d\d /);

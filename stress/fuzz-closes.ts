@@ -24,7 +24,8 @@ function earlyClose(stage: (typeof STAGES)[number]): FuzzKind {
       const attempt = s.ledger.attempt(tx.id, s.kind, s.index, envelope, tx.body);
       s.expect('MAIL', await w.cmd(Buffer.concat([Buffer.from('MAIL FROM:<'), tx.from, Buffer.from('>')])), /^250 /);
       if (stage === 'mail') return w.close(how);
-      if (s.expect('RCPT', await w.cmd(Buffer.concat([Buffer.from('RCPT TO:<'), tx.rcpts[0]!, Buffer.from('>')])), /^250 /)) envelope.rcpts.push(tx.rcpts[0]!);
+      if (s.expect('RCPT', await w.cmd(Buffer.concat([Buffer.from('RCPT TO:<'), tx.rcpts[0], Buffer.from('>')])), /^250 /))
+        envelope.rcpts.push(tx.rcpts[0]);
       if (stage === 'rcpt') return w.close(how);
       s.expect('DATA', await w.cmd('DATA'), /^354 /);
       if (stage === 'data') return w.close(how);

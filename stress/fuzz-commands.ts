@@ -9,7 +9,9 @@ import { codeOf, type Heard, type Wire } from './wire.js';
  */
 
 /** Byte sequences that are not UTF-8: lone continuation, overlong, truncated, surrogate, past U+10FFFF, 0xFF. */
-const NOT_UTF8 = [[0xff, 0xfe], [0x80], [0xc0, 0xaf], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc3]].map((b) => Buffer.from(b));
+const NOT_UTF8 = [[0xff, 0xfe], [0x80], [0xc0, 0xaf], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc3]].map((b) =>
+  Buffer.from(b),
+);
 const UTF8_LOCAL = ['josé', 'müller', '用户', 'пользователь', 'δοκιμή', 'ñandú', 'x😀y'];
 const UTF8_DOMAIN = ['exämple.test', '例子.test', 'dömäin.test', 'пример.test'];
 
@@ -43,13 +45,15 @@ function utf8Address(name: string, valid: boolean, smtputf8: boolean): FuzzKind 
     async run(s) {
       const w = await s.ready();
       const inMail = s.rng.chance(0.5);
-      const odd = valid ? Buffer.from(`${s.rng.pick(UTF8_LOCAL)}@${s.rng.pick(UTF8_DOMAIN)}`) : invalidAddress(s.rng, inMail ? 'client.test' : 'dest.test');
+      const odd = valid
+        ? Buffer.from(`${s.rng.pick(UTF8_LOCAL)}@${s.rng.pick(UTF8_DOMAIN)}`)
+        : invalidAddress(s.rng, inMail ? 'client.test' : 'dest.test');
       const tx = s.tx({ params: smtputf8 ? ['SMTPUTF8'] : [], lines: valid ? [`Grüße, ${odd.toString()}`] : undefined });
       if (inMail) tx.from = odd;
       else tx.rcpts = [odd];
       const r = await s.send(w, tx);
       // Valid with SMTPUTF8: relayed as is. Otherwise refused (RFC 6531 3.6: 553 5.6.7), never rewritten.
-      const step = inMail ? r.mail : r.rcpts[0]!;
+      const step = inMail ? r.mail : r.rcpts[0];
       if (valid && smtputf8) s.expect(`${name} delivery`, r.final ?? step, /^250 /);
       else s.expect(`${name} in ${inMail ? 'MAIL' : 'RCPT'}`, step, valid ? /^553 5\.6\.7/ : /^(553 5\.6\.7|501 )/);
       if (codeOf(r.mail) === 250 && !r.final) await ask(w, 'RSET\r\n');
@@ -80,7 +84,10 @@ const outOfOrder: FuzzKind = {
 /** Lines that keep the session in the command phase (no RCPT or DATA: those would open a relay). */
 function garbageLine(rng: Rng): Buffer {
   const n = rng.int(0, 5);
-  if (n === 0) return Buffer.from(rng.pick(['NOOP', 'RSET', 'HELP', 'VRFY someone', 'EXPN list', 'STARTTLS', 'AUTH PLAIN', 'BDAT 10', 'MAIL FROM:<g@client.test>']));
+  if (n === 0)
+    return Buffer.from(
+      rng.pick(['NOOP', 'RSET', 'HELP', 'VRFY someone', 'EXPN list', 'STARTTLS', 'AUTH PLAIN', 'BDAT 10', 'MAIL FROM:<g@client.test>']),
+    );
   if (n === 1) return Buffer.from(rng.word(1, 12));
   if (n === 2) return Buffer.from(`${rng.word(3, 6).toUpperCase()} ${rng.word(0, 40)}`);
   // Arbitrary bytes, without CR or LF so the line count is known.
@@ -181,9 +188,13 @@ const rcptMix: FuzzKind = {
   name: 'rcpt-mix',
   async run(s) {
     const w = await s.ready();
-    const rcpts = [Buffer.from('ok1@dest.test'), Buffer.from(s.rng.pick(['no-at-sign', 'a@', '@dest.test', 'postmaster', 'x@-bad-.test'])), Buffer.from('ok2@[127.0.0.1]')];
+    const rcpts = [
+      Buffer.from('ok1@dest.test'),
+      Buffer.from(s.rng.pick(['no-at-sign', 'a@', '@dest.test', 'postmaster', 'x@-bad-.test'])),
+      Buffer.from('ok2@[127.0.0.1]'),
+    ];
     const r = await s.send(w, s.tx({ rcpts }));
-    s.expect('bad recipient among good ones', r.rcpts[1]!, /^5\d\d /);
+    s.expect('bad recipient among good ones', r.rcpts[1], /^5\d\d /);
     s.expect('the good ones delivered', r.final ?? 'closed', /^250 /);
     await s.quit(w);
   },
@@ -193,7 +204,10 @@ export const commandKinds: FuzzKind[] = [
   badLine('bare-lf-command', () => ['MAIL FROM:<a@client.test>\n', 'NOOP\n', 'RCPT TO:<b@dest.test>\n', 'EHLO x\n']),
   badLine('bare-cr-command', () => ['MAIL FROM:<a@client.test>\rRCPT TO:<b@dest.test>\r\n', 'NOOP\r\r\n', '\rQUIT\r\n']),
   badLine('nul-command', () => ['MAIL FROM:<a\0b@client.test>\r\n', 'NOOP\0\r\n', '\0\r\n', 'EHLO x\0y\r\n']),
-  badLine('overlong-command', (rng) => [`MAIL FROM:<${'a'.repeat(rng.int(2050, 20_000))}@client.test>\r\n`, `NOOP ${'x'.repeat(rng.int(2050, 70_000))}\r\n`]),
+  badLine('overlong-command', (rng) => [
+    `MAIL FROM:<${'a'.repeat(rng.int(2050, 20_000))}@client.test>\r\n`,
+    `NOOP ${'x'.repeat(rng.int(2050, 70_000))}\r\n`,
+  ]),
   utf8Address('invalid-utf8-smtputf8', false, true),
   utf8Address('invalid-utf8-plain', false, false),
   utf8Address('utf8-smtputf8', true, true),
@@ -206,7 +220,17 @@ export const commandKinds: FuzzKind[] = [
   declaredTooBig,
   rcptMix,
   unusualEnvelope('null-sender', () => ({ from: Buffer.alloc(0) })),
-  unusualEnvelope('quoted-local-part', (s) => ({ from: Buffer.from(`"a.b ${s.rng.word()}"@client.test`), rcpts: [Buffer.from('"john doe"@dest.test')] })),
-  unusualEnvelope('verb-case-and-space', (s) => ({ verbs: s.rng.pick([{ mail: 'mail from:', rcpt: 'rcpt to:' }, { mail: 'Mail From: ', rcpt: 'Rcpt To: ' }]) })),
-  unusualEnvelope('many-recipients', (s) => ({ rcpts: Array.from({ length: s.rng.int(2, 40) }, (_, i) => Buffer.from(`r${i}@dest.test`)) })),
+  unusualEnvelope('quoted-local-part', (s) => ({
+    from: Buffer.from(`"a.b ${s.rng.word()}"@client.test`),
+    rcpts: [Buffer.from('"john doe"@dest.test')],
+  })),
+  unusualEnvelope('verb-case-and-space', (s) => ({
+    verbs: s.rng.pick([
+      { mail: 'mail from:', rcpt: 'rcpt to:' },
+      { mail: 'Mail From: ', rcpt: 'Rcpt To: ' },
+    ]),
+  })),
+  unusualEnvelope('many-recipients', (s) => ({
+    rcpts: Array.from({ length: s.rng.int(2, 40) }, (_, i) => Buffer.from(`r${i}@dest.test`)),
+  })),
 ];

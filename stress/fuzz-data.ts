@@ -17,7 +17,7 @@ const SMUGGLE_SHAPES = ['\n.\n', '\r\n.\n', '\n.\r\n', '\r.\r\n', '\r\n.\r', '\r
 export function randomSplit(rng: Rng, max: number): (wire: Buffer) => Buffer[] {
   return (wire) => {
     const out: Buffer[] = [];
-    for (let at = 0; at < wire.length; ) {
+    for (let at = 0; at < wire.length;) {
       const n = rng.int(1, max);
       out.push(wire.subarray(at, at + n));
       at += n;
@@ -29,7 +29,12 @@ export function randomSplit(rng: Rng, max: number): (wire: Buffer) => Buffer[] {
 const finalOf = (r: Awaited<ReturnType<Session['send']>>): Heard => r.final ?? r.data ?? r.rcpts.at(-1) ?? r.mail;
 
 /** One message with `lines`; the final reply must match; `then`: the session's next step. */
-function oneMessage(name: string, build: (s: Session) => Partial<Tx> & { lines?: Array<string | Buffer> }, want: RegExp, then: 'go-on' | 'closed'): FuzzKind {
+function oneMessage(
+  name: string,
+  build: (s: Session) => Partial<Tx> & { lines?: Array<string | Buffer> },
+  want: RegExp,
+  then: 'go-on' | 'closed',
+): FuzzKind {
   return {
     name,
     async run(s) {
@@ -94,11 +99,22 @@ export const dataKinds: FuzzKind[] = [
   oneMessage('dot-stuffing', (s) => ({ lines: Array.from({ length: s.rng.int(1, 30) }, () => s.rng.pick(DOT_LINES)) }), /^250 /, 'go-on'),
   oneMessage(
     'eight-bit-body',
-    (s) => ({ params: s.rng.chance(0.7) ? ['BODY=8BITMIME'] : [], lines: Array.from({ length: s.rng.int(1, 40) }, () => eightBitLine(s.rng)) }),
+    (s) => ({
+      params: s.rng.chance(0.7) ? ['BODY=8BITMIME'] : [],
+      lines: Array.from({ length: s.rng.int(1, 40) }, () => eightBitLine(s.rng)),
+    }),
     /^250 /,
     'go-on',
   ),
-  oneMessage('chunked-writes', (s) => ({ lines: Array.from({ length: s.rng.int(1, 20) }, () => s.rng.pick([...DOT_LINES, line(s.rng, 80)])), split: randomSplit(s.rng, 7) }), /^250 /, 'go-on'),
+  oneMessage(
+    'chunked-writes',
+    (s) => ({
+      lines: Array.from({ length: s.rng.int(1, 20) }, () => s.rng.pick([...DOT_LINES, line(s.rng, 80)])),
+      split: randomSplit(s.rng, 7),
+    }),
+    /^250 /,
+    'go-on',
+  ),
   oneMessage('pipelined-transaction', () => ({ pipelined: true }), /^250 /, 'go-on'),
   {
     name: 'dot-quit-half-close',

@@ -43,7 +43,10 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   if (kinds.length === 0) throw new Error(`no such kinds: ${o.kinds?.join(', ')}; known: ${FUZZ_KINDS.map((k) => k.name).join(', ')}`);
   const cert = makeCert(['localhost', '127.0.0.1']);
   const sink = await startSink(cert);
-  const tb = await startTicketbooth({ listeners: [smtpListener('fuzz', sink.port, { maxMessageSize: FUZZ_MAX_MESSAGE })] }, { built: o.built });
+  const tb = await startTicketbooth(
+    { listeners: [smtpListener('fuzz', sink.port, { maxMessageSize: FUZZ_MAX_MESSAGE })] },
+    { built: o.built },
+  );
   const ledger = new Ledger();
   const mismatches: Mismatch[] = [];
   const perKind = new Map<string, number>();
@@ -51,13 +54,20 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   const indices = o.only ?? Array.from({ length: o.sessions }, (_, i) => i);
   try {
     const ran = await runPool(indices.length, o.concurrency, started + o.maxSeconds * 1000, async (n) => {
-      const i = indices[n]!;
-      const kind = kinds[i % kinds.length]!;
+      const i = indices[n];
+      const kind = kinds[i % kinds.length];
       perKind.set(kind.name, (perKind.get(kind.name) ?? 0) + 1);
       const s = new Session(i, kind.name, Rng.forSession(o.seed, i), ledger, o.seed, tb.port('fuzz'), mismatches);
       try {
         const r = await within(kind.run(s), SESSION_MS);
-        if (r === 'timeout') mismatches.push({ session: i, kind: kind.name, what: 'session', got: `still running after ${SESSION_MS / 1000} s`, want: 'an end' });
+        if (r === 'timeout')
+          mismatches.push({
+            session: i,
+            kind: kind.name,
+            what: 'session',
+            got: `still running after ${SESSION_MS / 1000} s`,
+            want: 'an end',
+          });
       } catch (err) {
         mismatches.push({ session: i, kind: kind.name, what: 'driver', got: (err as Error).message, want: 'no error' });
       } finally {
@@ -75,7 +85,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       k.name,
       String(perKind.get(k.name) ?? 0),
       String(mismatches.filter((m) => m.kind === k.name).length),
-      String([...verdict.lost, ...verdict.duplicated, ...verdict.altered, ...verdict.phantom].filter((f) => f.kind.startsWith(k.name)).length),
+      String(
+        [...verdict.lost, ...verdict.duplicated, ...verdict.altered, ...verdict.phantom].filter((f) => f.kind.startsWith(k.name)).length,
+      ),
     ]);
     const lines = [
       `${ran} sessions of ${kinds.length} kinds (seed ${o.seed}, ${o.concurrency} at a time) in ${seconds.toFixed(1)} s${ran < indices.length ? ` — STOPPED at the time limit, ${indices.length - ran} not run` : ''}`,

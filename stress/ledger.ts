@@ -65,7 +65,15 @@ export class Ledger {
 
   /** A message id that must never be delivered (the second message in a smuggling attempt). */
   never(id: string, kind: string, session: number): void {
-    this.entries.set(id, { id, kind, session, envelope: { from: Buffer.alloc(0), rcpts: [], params: [] }, body: Buffer.alloc(0), attempts: [], never: true });
+    this.entries.set(id, {
+      id,
+      kind,
+      session,
+      envelope: { from: Buffer.alloc(0), rcpts: [], params: [] },
+      body: Buffer.alloc(0),
+      attempts: [],
+      never: true,
+    });
   }
 
   /** Forgets settled entries (the memory run checks as it goes, so the driver stays small). */

@@ -41,7 +41,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const cert = makeCert(['localhost', '127.0.0.1']);
   const sink = await startSink(cert);
   const echo = await startTlsEcho(cert);
-  const tb = await startTicketbooth({ listeners: [smtpListener('load', sink.port), tunnelListener('tunnel', echo.port, cert.certFile)] }, { built: o.built });
+  const tb = await startTicketbooth(
+    { listeners: [smtpListener('load', sink.port), tunnelListener('tunnel', echo.port, cert.certFile)] },
+    { built: o.built },
+  );
   try {
     const smtp = await smtpLoad(tb, o.smtp, o.seed);
     await settled(() => sink.stored.length);
@@ -66,7 +69,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         name: `Load: ${o.smtp} concurrent SMTP sessions, ${o.tunnels} concurrent tunnel echoes`,
         lines,
         figures: {
-          smtpDeliveredOnce: { value: smtp.accepted - verdict.lost.length - verdict.duplicated.length - verdict.altered.length, unit: `of ${o.smtp}`, goal: `${o.smtp}`, met: clean(verdict) && smtp.accepted === o.smtp },
+          smtpDeliveredOnce: {
+            value: smtp.accepted - verdict.lost.length - verdict.duplicated.length - verdict.altered.length,
+            unit: `of ${o.smtp}`,
+            goal: `${o.smtp}`,
+            met: clean(verdict) && smtp.accepted === o.smtp,
+          },
           tunnelExact: { value: tunnel.exact, unit: `of ${o.tunnels}`, goal: `${o.tunnels}`, met: tunnel.exact === o.tunnels },
           peakRssMiB: { value: rss.hwm, unit: 'MiB' },
         },
@@ -99,7 +107,11 @@ function barrier(n: number, ms: number): () => Promise<void> {
   };
 }
 
-async function smtpLoad(tb: Ticketbooth, n: number, seed: number): Promise<{ ledger: Ledger; accepted: number; open: number; seconds: number; problems: string[] }> {
+async function smtpLoad(
+  tb: Ticketbooth,
+  n: number,
+  seed: number,
+): Promise<{ ledger: Ledger; accepted: number; open: number; seconds: number; problems: string[] }> {
   const ledger = new Ledger();
   const problems: string[] = [];
   const wait = barrier(n, 120_000);
@@ -140,7 +152,11 @@ async function smtpLoad(tb: Ticketbooth, n: number, seed: number): Promise<{ led
   return { ledger, accepted, open, seconds: (performance.now() - started) / 1000, problems };
 }
 
-async function tunnelLoad(tb: Ticketbooth, n: number, seed: number): Promise<{ exact: number; bytes: number; seconds: number; problems: string[] }> {
+async function tunnelLoad(
+  tb: Ticketbooth,
+  n: number,
+  seed: number,
+): Promise<{ exact: number; bytes: number; seconds: number; problems: string[] }> {
   const problems: string[] = [];
   const wait = barrier(n, 120_000);
   let exact = 0;
@@ -162,7 +178,10 @@ async function tunnelLoad(tb: Ticketbooth, n: number, seed: number): Promise<{ e
       socket.on('end', () => {
         const back = Buffer.concat(got);
         if (back.equals(payload)) exact++;
-        else problems.push(`#${i}: sent ${payload.length} bytes, got back ${back.length}${back.length === payload.length ? ' (different)' : ''}`);
+        else
+          problems.push(
+            `#${i}: sent ${payload.length} bytes, got back ${back.length}${back.length === payload.length ? ' (different)' : ''}`,
+          );
         done();
       });
       socket.once('connect', () => {

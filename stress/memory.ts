@@ -30,7 +30,7 @@ export async function runMemory(o: MemoryOptions): Promise<{ section: Section; o
   const cert = makeCert(['localhost', '127.0.0.1']);
   const sink = await startSink(cert);
   const lines: string[] = [];
-  let ok = true;
+  let ok: boolean;
   try {
     const tb = await startTicketbooth({ listeners: [smtpListener('steady', sink.port)] }, { built: o.built, admin: true });
     const ledger = new Ledger();
@@ -46,7 +46,12 @@ export async function runMemory(o: MemoryOptions): Promise<{ section: Section; o
       sink.commands.length = 0; // the sink's command log would grow with the run
       if (samples.length % 5 === 0) {
         tb.metrics().then(
-          (m) => inside.push({ t, heap: (m.get('nodejs_heap_size_used_bytes') ?? NaN) / 1048576, external: (m.get('nodejs_external_memory_bytes') ?? NaN) / 1048576 }),
+          (m) =>
+            inside.push({
+              t,
+              heap: (m.get('nodejs_heap_size_used_bytes') ?? NaN) / 1048576,
+              external: (m.get('nodejs_external_memory_bytes') ?? NaN) / 1048576,
+            }),
           () => undefined,
         );
       }
@@ -77,17 +82,21 @@ export async function runMemory(o: MemoryOptions): Promise<{ section: Section; o
     const last = median(samples.slice(-10).map((s) => s.rss));
     const flat = last - plateau < FLAT_MIB;
     // Growth per message over the second half: a leak is linear in the work done.
-    const half = samples.find((s) => s.t >= seconds / 2) ?? samples[0]!;
+    const half = samples.find((s) => s.t >= seconds / 2) ?? samples[0];
     const perThousand = ((last - half.rss) * 1024) / Math.max(1, (samples.at(-1)!.sent - half.sent) / 1000);
     // Lowest heap used in a window: about what is live after a collection.
-    const lowest = (from: number, to: number, k: 'heap' | 'external'): number => Math.min(...inside.filter((x) => x.t >= from && x.t < to).map((x) => x[k]));
+    const lowest = (from: number, to: number, k: 'heap' | 'external'): number =>
+      Math.min(...inside.filter((x) => x.t >= from && x.t < to).map((x) => x[k]));
     ok = clean(verdict) && !crashed && flat && accepted === sent;
     const every = Math.max(1, Math.round(samples.length / 12));
     lines.push(
       `steady: ${sent} messages on ${connections} connections by ${o.senders} senders (half one message per connection, half 20) in ${seconds.toFixed(0)} s (${(sent / seconds).toFixed(0)} msg/s), ${accepted} got 250`,
       `  sink: ${summary(verdict)}`,
       `  RSS: ${mib(samples[0]?.rss ?? NaN)} at 1 s, ${mib(plateau)} at 20-30 % of the run, ${mib(last)} at the end (median of the last 10 s), peak ${mib(peak)}: ${flat ? 'flat' : 'GROWING'} (growth ${mib(last - plateau)}, limit ${FLAT_MIB})`,
-      `  RSS every ${every} s: ${samples.filter((_, i) => i % every === 0).map((s) => s.rss.toFixed(0)).join(' ')} MiB; second half: ${perThousand.toFixed(0)} KiB per 1,000 messages`,
+      `  RSS every ${every} s: ${samples
+        .filter((_, i) => i % every === 0)
+        .map((s) => s.rss.toFixed(0))
+        .join(' ')} MiB; second half: ${perThousand.toFixed(0)} KiB per 1,000 messages`,
       `  inside (lowest in the window, about what a collection leaves): JS heap used ${mib(lowest(seconds * 0.2, seconds * 0.3, 'heap'))} at 20-30 %, ${mib(lowest(seconds * 0.8, seconds + 1, 'heap'))} in the last 20 %; external ${mib(lowest(seconds * 0.2, seconds * 0.3, 'external'))} → ${mib(lowest(seconds * 0.8, seconds + 1, 'external'))}`,
       `  ticketbooth: ${crashed ? `CRASHED: ${crashed}` : 'no crash'}`,
       ...findingLines(verdict, []).map((l) => `  ${l}`),
@@ -95,7 +104,14 @@ export async function runMemory(o: MemoryOptions): Promise<{ section: Section; o
     const never = await runNeverReader(sink, o.neverReaderMiB, o.built);
     ok &&= never.ok;
     lines.push(...never.lines);
-    return { section: { name: `Memory: ${o.seconds} s of steady deliveries; a client that never reads`, lines, figures: { steadyGrowthMiB: { value: last - plateau, unit: 'MiB', goal: `< ${FLAT_MIB}`, met: flat }, ...never.figures } }, ok };
+    return {
+      section: {
+        name: `Memory: ${o.seconds} s of steady deliveries; a client that never reads`,
+        lines,
+        figures: { steadyGrowthMiB: { value: last - plateau, unit: 'MiB', goal: `< ${FLAT_MIB}`, met: flat }, ...never.figures },
+      },
+      ok,
+    };
   } finally {
     await sink.stop();
   }
@@ -104,5 +120,5 @@ export async function runMemory(o: MemoryOptions): Promise<{ section: Section; o
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return s[Math.floor(s.length / 2)];
 }

@@ -27,7 +27,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * client delivers a message every second. RSS growth during the flood, RSS 10 s after the flood's
  * close, and whether every other client was answered.
  */
-export async function runNeverReader(sink: FaultServer, mibTotal: number, built?: boolean): Promise<{ lines: string[]; figures: Record<string, Figure>; ok: boolean }> {
+export async function runNeverReader(
+  sink: FaultServer,
+  mibTotal: number,
+  built?: boolean,
+): Promise<{ lines: string[]; figures: Record<string, Figure>; ok: boolean }> {
   const tb = await startTicketbooth({ listeners: [smtpListener('flood', sink.port)] }, { built });
   const ledger = new Ledger();
   try {
@@ -64,7 +68,10 @@ export async function runNeverReader(sink: FaultServer, mibTotal: number, built?
     const peak = Math.max(peakBeforeClose, sampledPeak);
     await settled(() => sink.stored.length, 500, 5000);
     // The sink is shared with the steady run: only this part's messages count here.
-    const verdict = check(ledger, sink.stored.filter((m) => /Message-Id: <(warm|probe)\./.test(m.body.toString('latin1'))));
+    const verdict = check(
+      ledger,
+      sink.stored.filter((m) => /Message-Id: <(warm|probe)\./.test(m.body.toString('latin1'))),
+    );
     const crashed = tb.crashed();
     const answered = probes.filter((p) => p.accepted === 1).length;
     const slowest = Math.max(...probes.map((p) => p.ms));

@@ -25,7 +25,7 @@ export function findingLines(v: Verdict, mismatches: Mismatch[], seed?: number):
     }
     out.push(`UNEXPECTED REPLIES: ${mismatches.length}`);
     for (const [k, ms] of [...keys].sort((a, b) => b[1].length - a[1].length).slice(0, 12)) {
-      out.push(`  ${ms.length}× ${k.slice(0, 160)}, want /${ms[0]!.want}/${replay(ms[0]!.session)}`);
+      out.push(`  ${ms.length}× ${k.slice(0, 160)}, want /${ms[0].want}/${replay(ms[0].session)}`);
     }
   }
   return out;
@@ -39,5 +39,8 @@ function tally(kinds: string[]): string {
 
 /** Audit lines whose client address is undefined: issue 8 part 3 (a reset client logged as `undefined:undefined`). */
 export function auditFindings(lines: Array<Record<string, unknown>>): { lines: number; undefinedClients: number } {
-  return { lines: lines.length, undefinedClients: lines.filter((l) => typeof l.client === 'string' && l.client.includes('undefined')).length };
+  return {
+    lines: lines.length,
+    undefinedClients: lines.filter((l) => typeof l.client === 'string' && l.client.includes('undefined')).length,
+  };
 }

@@ -28,7 +28,7 @@ export class Rng {
   }
 
   pick<T>(xs: readonly T[]): T {
-    return xs[this.int(0, xs.length - 1)]!;
+    return xs[this.int(0, xs.length - 1)];
   }
 
   chance(p: number): boolean {

@@ -23,7 +23,15 @@ const RUNNERS: Record<SectionId, (a: StressArgs) => Promise<Outcome>> = {
   control: (a) => runControl({ seed: a.seed, built: a.built }),
   load: (a) => runLoad({ smtp: a.load, tunnels: a.tunnels, seed: a.seed, built: a.built }),
   fuzz: (a) =>
-    runFuzz({ seed: a.seed, sessions: a.sessions, concurrency: a.concurrency, only: a.only, kinds: a.kinds, maxSeconds: a.maxSeconds, built: a.built }),
+    runFuzz({
+      seed: a.seed,
+      sessions: a.sessions,
+      concurrency: a.concurrency,
+      only: a.only,
+      kinds: a.kinds,
+      maxSeconds: a.maxSeconds,
+      built: a.built,
+    }),
   faults: (a) => runFaults({ repeats: a.faultRepeats, seed: a.seed, built: a.built }),
   memory: (a) => runMemory({ seconds: a.memorySeconds, senders: 8, neverReaderMiB: a.neverReaderMiB, built: a.built }),
 };
@@ -50,7 +58,9 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - started) / 1000;
     results.push({ id, seconds, ok: outcome.ok, ...outcome.section, ...(error ? { error } : {}) });
     const verdict = outcome.ok ? 'clean' : 'FINDINGS';
-    process.stdout.write(`\n== ${outcome.section.name} (${seconds.toFixed(1)} s): ${verdict}\n${outcome.section.lines.map((l) => `   ${l}`).join('\n')}\n`);
+    process.stdout.write(
+      `\n== ${outcome.section.name} (${seconds.toFixed(1)} s): ${verdict}\n${outcome.section.lines.map((l) => `   ${l}`).join('\n')}\n`,
+    );
   }
   const file = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
   writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, args, sections: results }, null, 2)}\n`);

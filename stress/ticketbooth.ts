@@ -36,7 +36,10 @@ export interface TicketboothOptions {
 }
 
 /** Starts ticketbooth with `config` (listeners on port 0; audit to a file of its own). */
-export async function startTicketbooth(config: { listeners: Array<{ name: string }> } & Record<string, unknown>, opts: TicketboothOptions = {}): Promise<Ticketbooth> {
+export async function startTicketbooth(
+  config: { listeners: Array<{ name: string }> } & Record<string, unknown>,
+  opts: TicketboothOptions = {},
+): Promise<Ticketbooth> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-stress-'));
   const auditFile = join(dir, 'audit.jsonl');
   const configFile = join(dir, 'config.yaml');
@@ -55,7 +58,7 @@ export async function startTicketbooth(config: { listeners: Array<{ name: string
   });
   const pid = proc.child.pid!;
   const ports = new Map<string, number>();
-  for (const m of proc.output().matchAll(/ticketbooth: (\S+) listening on \S+:(\d+)/g)) ports.set(m[1]!, Number(m[2]));
+  for (const m of proc.output().matchAll(/ticketbooth: (\S+) listening on \S+:(\d+)/g)) ports.set(m[1], Number(m[2]));
   return {
     pid,
     port: (name) => {
@@ -67,7 +70,7 @@ export async function startTicketbooth(config: { listeners: Array<{ name: string
     crashed: () => (stopped ? crash : exitedAlready(proc)),
     auditFile,
     auditLines: () => {
-      let text = '';
+      let text: string;
       try {
         text = readFileSync(auditFile, 'utf8');
       } catch {
@@ -83,7 +86,7 @@ export async function startTicketbooth(config: { listeners: Array<{ name: string
       const port = /ticketbooth: admin \(\S+ \S+ \S+\) listening on \S+:(\d+)/.exec(proc.output())?.[1];
       if (!port) throw new Error('ticketbooth was started without admin');
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      return new Map([...text.matchAll(/^([a-z_]+) ([\d.e+-]+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+      return new Map([...text.matchAll(/^([a-z_]+) ([\d.e+-]+)$/gm)].map((m) => [m[1], Number(m[2])]));
     },
     stop: async () => {
       if (!stopped) crash = exitedAlready(proc);

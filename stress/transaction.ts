@@ -40,7 +40,14 @@ export interface TxResult {
 }
 
 const line = (verb: string, path: Buffer, params: string[] = []): Buffer =>
-  Buffer.concat([Buffer.from(verb, 'latin1'), Buffer.from('<'), path, Buffer.from('>'), Buffer.from(params.map((p) => ` ${p}`).join(''), 'latin1'), Buffer.from('\r\n')]);
+  Buffer.concat([
+    Buffer.from(verb, 'latin1'),
+    Buffer.from('<'),
+    path,
+    Buffer.from('>'),
+    Buffer.from(params.map((p) => ` ${p}`).join(''), 'latin1'),
+    Buffer.from('\r\n'),
+  ]);
 
 /** MAIL, RCPT..., DATA, the message, the dot; each step's reply; the ledger learns the outcome. */
 export async function transact(w: Wire, ledger: Ledger, tx: Tx): Promise<TxResult> {
@@ -58,7 +65,7 @@ export async function transact(w: Wire, ledger: Ledger, tx: Tx): Promise<TxResul
   if (tx.pipelined) {
     await w.write(Buffer.concat([mailLine, ...rcptLines, Buffer.from('DATA\r\n')]));
     mail = await w.read();
-    for (const _ of rcptLines) rcpts.push(await w.read());
+    for (let i = 0; i < rcptLines.length; i++) rcpts.push(await w.read());
     data = await w.read();
   } else {
     await w.write(mailLine);
@@ -79,7 +86,7 @@ export async function transact(w: Wire, ledger: Ledger, tx: Tx): Promise<TxResul
     data = await w.read();
   }
   rcpts.forEach((r, i) => {
-    if (codeOf(r) >= 200 && codeOf(r) < 300) envelope.rcpts.push(tx.rcpts[i]!);
+    if (codeOf(r) >= 200 && codeOf(r) < 300) envelope.rcpts.push(tx.rcpts[i]);
   });
   if (codeOf(data) !== 354) {
     settle(data);

@@ -38,7 +38,16 @@ export function messageIdOf(body: Buffer): string | undefined {
 
 export function check(ledger: Ledger, stored: readonly StoredMessage[]): Verdict {
   const copies = new Map<string, StoredMessage[]>();
-  const v: Verdict = { messages: ledger.entries.size, accepted: 0, delivered: stored.length, lost: [], duplicated: [], altered: [], phantom: [], documentedDuplicates: 0 };
+  const v: Verdict = {
+    messages: ledger.entries.size,
+    accepted: 0,
+    delivered: stored.length,
+    lost: [],
+    duplicated: [],
+    altered: [],
+    phantom: [],
+    documentedDuplicates: 0,
+  };
   for (const m of stored) {
     const id = messageIdOf(m.body) ?? '(no Message-Id)';
     const list = copies.get(id) ?? [];
@@ -46,7 +55,13 @@ export function check(ledger: Ledger, stored: readonly StoredMessage[]): Verdict
     copies.set(id, list);
   }
   for (const [id, list] of copies) {
-    if (!ledger.entries.has(id)) v.phantom.push({ id, kind: '?', session: -1, detail: `${list.length} cop${list.length === 1 ? 'y' : 'ies'} of a message nobody sent` });
+    if (!ledger.entries.has(id))
+      v.phantom.push({
+        id,
+        kind: '?',
+        session: -1,
+        detail: `${list.length} cop${list.length === 1 ? 'y' : 'ies'} of a message nobody sent`,
+      });
   }
   for (const e of ledger.entries.values()) judge(e, copies.get(e.id) ?? [], v);
   return v;
@@ -78,7 +93,8 @@ function judge(e: Entry, got: StoredMessage[], v: Verdict): void {
     return;
   }
   const codes = e.attempts.map((a) => `${a.code || a.outcome}${a.dotSent ? '' : ' (no dot)'}`).join(', ');
-  if (accepted === 0 && (!dotSent || fiveXX)) v.phantom.push(at(`stored ${got.length}× though the client ${dotSent ? 'was refused' : 'never finished it'}: ${codes}`));
+  if (accepted === 0 && (!dotSent || fiveXX))
+    v.phantom.push(at(`stored ${got.length}× though the client ${dotSent ? 'was refused' : 'never finished it'}: ${codes}`));
   else v.duplicated.push(at(`stored ${got.length}× for ${accepted} × 250: ${codes}`));
 }
 
@@ -88,10 +104,11 @@ export function difference(e: Entry, m: StoredMessage): string | undefined {
   const want = e.envelope;
   if (!seen) return `unparsable envelope ${hex(m.mailLine)}`;
   if (!seen.from.equals(want.from)) return `sender ${hex(want.from)} arrived as ${hex(seen.from)}`;
-  if (seen.rcpts.length !== want.rcpts.length || seen.rcpts.some((r, i) => !r.equals(want.rcpts[i]!))) {
+  if (seen.rcpts.length !== want.rcpts.length || seen.rcpts.some((r, i) => !r.equals(want.rcpts[i]))) {
     return `recipients ${want.rcpts.map(hex).join(',')} arrived as ${seen.rcpts.map(hex).join(',')}`;
   }
-  if (seen.params.join(' ') !== want.params.join(' ')) return `MAIL parameters ${want.params.join(' ')} arrived as ${seen.params.join(' ')}`;
+  if (seen.params.join(' ') !== want.params.join(' '))
+    return `MAIL parameters ${want.params.join(' ')} arrived as ${seen.params.join(' ')}`;
   if (!m.body.equals(e.body)) {
     let i = 0;
     while (i < m.body.length && i < e.body.length && m.body[i] === e.body[i]) i++;
@@ -110,7 +127,10 @@ function envelopeOf(m: StoredMessage): Envelope | undefined {
     if (!r) return undefined;
     rcpts.push(r.path);
   }
-  const params = mail.rest.toString('latin1').split(' ').filter((p) => p !== '');
+  const params = mail.rest
+    .toString('latin1')
+    .split(' ')
+    .filter((p) => p !== '');
   return { from: mail.path, rcpts, params: normalizeParams(params) };
 }
 

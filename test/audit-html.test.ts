@@ -35,15 +35,47 @@ const lines: string[] = [];
 for (let m = 0; m < MINUTES; m++) {
   lines.push(hs(m, 0, A, { handshakeMs: 3 + m, ticketsLeft: 2 }));
   lines.push(hs(m, 10, EVIL, { handshakeMs: 5, ticketsLeft: 0 }));
-  lines.push(hs(m, 30, A, { offered: 'tls13-ticket', offeredHash: (0x1000 + m).toString(16).padStart(12, '0'), resumed: true, fullCause: undefined, ticketsReceived: 0, handshakeMs: 1, ticketsLeft: m % 3 }));
+  lines.push(
+    hs(m, 30, A, {
+      offered: 'tls13-ticket',
+      offeredHash: (0x1000 + m).toString(16).padStart(12, '0'),
+      resumed: true,
+      fullCause: undefined,
+      ticketsReceived: 0,
+      handshakeMs: 1,
+      ticketsLeft: m % 3,
+    }),
+  );
 }
 // Failed attempts: a handshake to A whose certificate did not verify (before the minute's other
 // lines end, so no chart changes), two refused connects to the other, a greeting timeout elsewhere.
 const DOWN = 'mx.down.test:25';
 const upstreamError = (minute: number, destination: string, stage: string, errorCode: string): string =>
-  JSON.stringify({ time: new Date(Date.UTC(2026, 10, 1, 10, minute, 40)).toISOString(), event: 'upstream.error', listener: 'l', destination, stage, errorCode, error: errorCode, ms: 1 });
-lines.push(hs(0, 20, A, { error: 'mx.a.test:25: Hostname/IP does not match', errorCode: 'ERR_TLS_CERT_ALTNAME_INVALID', protocol: undefined, fullCause: undefined, ticketsReceived: 0, ticketsLeft: 2 }));
-lines.push(upstreamError(1, EVIL, 'connect', 'ECONNREFUSED'), upstreamError(2, EVIL, 'connect', 'ECONNREFUSED'), upstreamError(3, DOWN, 'greeting', 'ERR_SMTP_TIMEOUT'));
+  JSON.stringify({
+    time: new Date(Date.UTC(2026, 10, 1, 10, minute, 40)).toISOString(),
+    event: 'upstream.error',
+    listener: 'l',
+    destination,
+    stage,
+    errorCode,
+    error: errorCode,
+    ms: 1,
+  });
+lines.push(
+  hs(0, 20, A, {
+    error: 'mx.a.test:25: Hostname/IP does not match',
+    errorCode: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    protocol: undefined,
+    fullCause: undefined,
+    ticketsReceived: 0,
+    ticketsLeft: 2,
+  }),
+);
+lines.push(
+  upstreamError(1, EVIL, 'connect', 'ECONNREFUSED'),
+  upstreamError(2, EVIL, 'connect', 'ECONNREFUSED'),
+  upstreamError(3, DOWN, 'greeting', 'ERR_SMTP_TIMEOUT'),
+);
 
 interface PageView {
   ids: string[];
@@ -70,7 +102,15 @@ describe('HTML report in headless Chromium', { skip: missing('chromium') }, () =
     writeFileSync(htmlFile, formatReport(await auditReport({ files: [log], format: 'html' }), 'html'));
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
     // tsx compiles this file with esbuild's keepNames: functions passed to evaluate() call __name.
@@ -81,10 +121,16 @@ describe('HTML report in headless Chromium', { skip: missing('chromium') }, () =
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
     page.on('request', (r) => requests.push(r.url()));
     await page.goto(pathToFileURL(htmlFile).href, { waitUntil: 'load' });
-    await page.waitForFunction(() => (window as unknown as { ticketboothCharts?: unknown }).ticketboothCharts !== undefined, null, { timeout: 10_000 });
+    await page.waitForFunction(() => (window as unknown as { ticketboothCharts?: unknown }).ticketboothCharts !== undefined, null, {
+      timeout: 10_000,
+    });
     view = await page.evaluate(() => {
       const w = window as unknown as {
-        Chart: { getChart(c: HTMLCanvasElement): { data: { labels: string[]; datasets: { label: string; data: (number | null)[] }[] } } | undefined };
+        Chart: {
+          getChart(
+            c: HTMLCanvasElement,
+          ): { data: { labels: string[]; datasets: { label: string; data: (number | null)[] }[] } } | undefined;
+        };
       };
       const canvases = [...document.querySelectorAll('canvas')];
       const chartOf = (id: string) => w.Chart.getChart(document.getElementById(id) as HTMLCanvasElement)!;
@@ -123,14 +169,20 @@ describe('HTML report in headless Chromium', { skip: missing('chromium') }, () =
   });
 
   test('resumption share per minute: overall 1/3, A 1/2, the other 0', () => {
-    assert.deepEqual(view.share.map((d) => d.label), ['all destinations', A, EVIL]);
+    assert.deepEqual(
+      view.share.map((d) => d.label),
+      ['all destinations', A, EVIL],
+    );
     assert.deepEqual(view.share[0].data, Array(MINUTES).fill(33.3));
     assert.deepEqual(view.share[1].data, Array(MINUTES).fill(50));
     assert.deepEqual(view.share[2].data, Array(MINUTES).fill(0));
   });
 
   test('full vs resumed handshake time per minute', () => {
-    assert.deepEqual(view.time[0].data, Array.from({ length: MINUTES }, (_, m) => (3 + m + 5) / 2));
+    assert.deepEqual(
+      view.time[0].data,
+      Array.from({ length: MINUTES }, (_, m) => (3 + m + 5) / 2),
+    );
     assert.deepEqual(view.time[1].data, Array(MINUTES).fill(1));
   });
 

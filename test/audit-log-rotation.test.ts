@@ -24,7 +24,10 @@ function indexes(files: string[]): number[] {
 
 function assertExactlyOnce(got: number[], total: number): void {
   assert.equal(got.length, total, `${got.length} lines, expected ${total}`);
-  assert.deepEqual([...got].sort((a, b) => a - b), Array.from({ length: total }, (_, i) => i));
+  assert.deepEqual(
+    [...got].sort((a, b) => a - b),
+    Array.from({ length: total }, (_, i) => i),
+  );
 }
 
 describe('audit log rotation', () => {
@@ -45,8 +48,15 @@ describe('audit log rotation', () => {
     // new file. What matters is that the two files together hold each line once.
     assert.ok(old.length > 0 && current.length > 0, `old ${old.length}, current ${current.length}`);
     assertExactlyOnce([...old, ...current], 12_000);
-    assert.deepEqual(old, [...old].sort((a, b) => a - b), 'each file in write order');
-    assert.deepEqual(current, [...current].sort((a, b) => a - b));
+    assert.deepEqual(
+      old,
+      [...old].sort((a, b) => a - b),
+      'each file in write order',
+    );
+    assert.deepEqual(
+      current,
+      [...current].sort((a, b) => a - b),
+    );
   });
 
   test('size-based rotation (maxSize, maxFiles): the current file plus numbered ones hold every line', async () => {
@@ -70,7 +80,11 @@ describe('audit log rotation', () => {
     await log.close();
     assert.deepEqual(readdirSync(dir).sort(), ['audit.jsonl', 'audit.jsonl.1', 'audit.jsonl.2']);
     const kept = indexes([`${file}.2`, `${file}.1`, file]);
-    assert.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => 300 - kept.length + i), 'the newest lines, in order, oldest file first');
+    assert.deepEqual(
+      kept,
+      Array.from({ length: kept.length }, (_, i) => 300 - kept.length + i),
+      'the newest lines, in order, oldest file first',
+    );
   });
 
   test('reopen() says false when the log is not a reopenable file', async () => {
@@ -106,7 +120,12 @@ describe('ticketbooth serve: SIGHUP reopens the audit file (logrotate postrotate
     });
     try {
       const port = Number(proc.ready[1]);
-      const lines = (f: string): number => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').length : 0);
+      const lines = (f: string): number =>
+        existsSync(f)
+          ? readFileSync(f, 'utf8')
+              .split('\n')
+              .filter((l) => l !== '').length
+          : 0;
       for (let i = 0; i < 3; i++) {
         await verdictPlain(port);
         await waitForFile(dir, () => lines(file) === i + 1, 'a handshake line in the audit file');
@@ -118,19 +137,33 @@ describe('ticketbooth serve: SIGHUP reopens the audit file (logrotate postrotate
         await verdictPlain(port);
         await waitForFile(dir, () => lines(file) === i + 1, 'a handshake line in the new file');
       }
-      const health = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'health', '--url', `http://127.0.0.1:${proc.ready[2]}/readyz`]);
+      const health = spawnSync(process.execPath, [
+        '--import',
+        'tsx',
+        'src/cli.ts',
+        'health',
+        '--url',
+        `http://127.0.0.1:${proc.ready[2]}/readyz`,
+      ]);
       assert.equal(health.status, 0, health.stdout.toString());
     } finally {
       await proc.stop();
       await server.stop();
     }
-    const handshakes = (f: string): string[] => readFileSync(f, 'utf8').split('\n').filter((l) => l.includes('"tls.handshake"'));
+    const handshakes = (f: string): string[] =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"tls.handshake"'));
     const old = handshakes(`${file}.1`);
     const current = handshakes(file);
     assert.equal(old.length, 3);
     assert.equal(current.length, 3);
     assert.equal(new Set([...old, ...current]).size, 6, 'no line in both');
-    assert.deepEqual(current.map((l) => (JSON.parse(l) as { resumed: boolean }).resumed), [false, true, true], 'the cache went on: the 2 tickets of the first full handshake were spent, so full again');
+    assert.deepEqual(
+      current.map((l) => (JSON.parse(l) as { resumed: boolean }).resumed),
+      [false, true, true],
+      'the cache went on: the 2 tickets of the first full handshake were spent, so full again',
+    );
   });
 });
 

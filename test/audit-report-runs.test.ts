@@ -56,10 +56,18 @@ describe('audit report over real runs', { skip: missing('openssl') }, () => {
     antiReplay = await startSServer('tls13-anti-replay', cert);
     nodeServer = await startNodeTlsServer({ cert, minVersion: 'TLSv1.3' });
     gate = await startGate(antiReplay);
-    const upstream = (port: number): { host: string; port: number; servername: string; ca: string } => ({ host: '127.0.0.1', port, servername: 'localhost', ca: cert.certFile });
+    const upstream = (port: number): { host: string; port: number; servername: string; ca: string } => ({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: cert.certFile,
+    });
     runs.renewing = { harness: await startTunnelService({ upstream: upstream(renewing.port), name: 'renewing' }), verdicts: [] };
     runs.node = { harness: await startTunnelService({ upstream: upstream(nodeServer.port), name: 'node' }), verdicts: [] };
-    runs.antiReplay = { harness: await startTunnelService({ upstream: upstream(gate.port), name: 'anti-replay', cache: { reuse: 'adaptive' } }), verdicts: [] };
+    runs.antiReplay = {
+      harness: await startTunnelService({ upstream: upstream(gate.port), name: 'anti-replay', cache: { reuse: 'adaptive' } }),
+      verdicts: [],
+    };
 
     for (let i = 0; i < 6; i++) await get(runs.renewing);
     for (let i = 0; i < 6; i++) await get(runs.node);
@@ -89,9 +97,19 @@ describe('audit report over real runs', { skip: missing('openssl') }, () => {
   test('counts match what the servers saw, per destination and overall', () => {
     const all = Object.values(runs);
     assert.equal(report.input.malformed + report.input.truncated, 0);
-    assert.equal(report.overall.connections, all.reduce((n, r) => n + r.verdicts.length, 0));
-    assert.equal(report.overall.resumed, all.reduce((n, r) => n + reused(r), 0));
-    for (const [run, port] of [[runs.renewing, renewing.port], [runs.node, nodeServer.port], [runs.antiReplay, gate.port]] as const) {
+    assert.equal(
+      report.overall.connections,
+      all.reduce((n, r) => n + r.verdicts.length, 0),
+    );
+    assert.equal(
+      report.overall.resumed,
+      all.reduce((n, r) => n + reused(r), 0),
+    );
+    for (const [run, port] of [
+      [runs.renewing, renewing.port],
+      [runs.node, nodeServer.port],
+      [runs.antiReplay, gate.port],
+    ] as const) {
       const d = destinationOf(report, port);
       assert.equal(d.connections, run.verdicts.length);
       assert.equal(d.resumed, reused(run));
@@ -133,7 +151,10 @@ describe('audit report over real runs', { skip: missing('openssl') }, () => {
     const log: HandshakeEvent[] = runs.antiReplay.harness.handshakes();
     const reoffered = log.filter((e) => e.reoffered);
     assert.ok(reoffered.length >= 1, 'the burst made ticketbooth offer a spent ticket again');
-    assert.ok(runs.antiReplay.verdicts.some((v, i) => i > 0 && v.verdict === 'New'), 'the server refused one');
+    assert.ok(
+      runs.antiReplay.verdicts.some((v, i) => i > 0 && v.verdict === 'New'),
+      'the server refused one',
+    );
     assert.equal(d.verdict.reusedTickets, 'refused');
     assert.ok(d.verdict.phrases.includes('refuses reused tickets'));
     assert.equal(d.singleUseViolations.adaptive, reoffered.length);
@@ -148,11 +169,27 @@ describe('audit report over real runs', { skip: missing('openssl') }, () => {
     const files = Object.values(runs).map((r) => r.harness.auditFile);
     const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', ...files]);
     assert.match(stdout, new RegExp(`127\\.0\\.0\\.1:${renewing.port}: k=2 tickets per full handshake; renews on resumption`));
-    assert.match(stdout, new RegExp(`127\\.0\\.0\\.1:${nodeServer.port}: k=2 tickets per full handshake; no renewal on resumption; ceiling 66\\.7%`));
+    assert.match(
+      stdout,
+      new RegExp(`127\\.0\\.0\\.1:${nodeServer.port}: k=2 tickets per full handshake; no renewal on resumption; ceiling 66\\.7%`),
+    );
     assert.match(stdout, new RegExp(`127\\.0\\.0\\.1:${gate.port}: .*refuses reused tickets`));
-    const one = await exec(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', '--format', 'json', '--dest', `127.0.0.1:${nodeServer.port}`, ...files]);
+    const one = await exec(process.execPath, [
+      '--import',
+      'tsx',
+      'src/cli.ts',
+      'audit',
+      '--format',
+      'json',
+      '--dest',
+      `127.0.0.1:${nodeServer.port}`,
+      ...files,
+    ]);
     const r = JSON.parse(one.stdout) as AuditReport;
-    assert.deepEqual(r.destinations.map((x) => x.destination), [`127.0.0.1:${nodeServer.port}`]);
+    assert.deepEqual(
+      r.destinations.map((x) => x.destination),
+      [`127.0.0.1:${nodeServer.port}`],
+    );
     assert.equal(r.overall.connections, runs.node.verdicts.length);
   });
 });

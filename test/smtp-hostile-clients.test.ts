@@ -125,14 +125,17 @@ describe('listeners: connections per client address', () => {
         lines.push(await firstLine(s));
       }
       assert.equal(lines.filter((l) => l.startsWith('220 ')).length, 50);
-      assert.equal(lines.filter((l) => l === '421 4.7.0 tb.test ticketbooth: too many connections from your address, try again later').length, 150);
+      assert.equal(
+        lines.filter((l) => l === '421 4.7.0 tb.test ticketbooth: too many connections from your address, try again later').length,
+        150,
+      );
       const other = await open(sh.port, '127.0.0.1', '127.0.0.2');
       held.push(other);
       assert.match(await firstLine(other), /^220 /, 'another address is not kept out');
       const reasons = sh.events.flatMap((e) => (e.event === 'client.refused' ? [e.reason] : []));
       assert.deepEqual(new Set(reasons), new Set(['client-limit']));
       // A slot freed is a slot again.
-      const first = held[0]!;
+      const first = held[0];
       first.destroy();
       await new Promise((r) => first.once('close', r));
       let again: string;

@@ -30,7 +30,11 @@ describe('fuzz slice: 300 seeded sessions over every kind of bad input', () => {
 
   test('0 lost, duplicated, altered or phantom messages at the next hop', () => {
     const v = fuzz.verdict;
-    assert.deepEqual({ lost: v.lost.length, duplicated: v.duplicated.length, altered: v.altered.length, phantom: v.phantom.length }, { lost: 0, duplicated: 0, altered: 0, phantom: 0 }, report());
+    assert.deepEqual(
+      { lost: v.lost.length, duplicated: v.duplicated.length, altered: v.altered.length, phantom: v.phantom.length },
+      { lost: 0, duplicated: 0, altered: 0, phantom: 0 },
+      report(),
+    );
     assert.ok(v.accepted > 150, `most sessions deliver something: ${v.accepted}`);
   });
 

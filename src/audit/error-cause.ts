@@ -6,7 +6,15 @@
  */
 export type UpstreamErrorCause = 'connect' | 'timeout' | 'closed' | 'certificate' | 'tls' | 'protocol' | 'other';
 
-export const UPSTREAM_ERROR_CAUSES: readonly UpstreamErrorCause[] = ['connect', 'timeout', 'closed', 'certificate', 'tls', 'protocol', 'other'];
+export const UPSTREAM_ERROR_CAUSES: readonly UpstreamErrorCause[] = [
+  'connect',
+  'timeout',
+  'closed',
+  'certificate',
+  'tls',
+  'protocol',
+  'other',
+];
 
 const BY_CODE: Record<string, UpstreamErrorCause> = {
   // ours

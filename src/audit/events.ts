@@ -10,7 +10,9 @@ import { z } from 'zod';
 import type { FullHandshakeCause, OfferKind } from '../resumption/policy.js';
 
 /** The resumption policy's words; `satisfies` keeps the two lists equal. */
-export const offerKindSchema = z.enum({ none: 'none', 'tls13-ticket': 'tls13-ticket', 'tls12-session': 'tls12-session' } satisfies { [K in OfferKind]: K });
+export const offerKindSchema = z.enum({ none: 'none', 'tls13-ticket': 'tls13-ticket', 'tls12-session': 'tls12-session' } satisfies {
+  [K in OfferKind]: K;
+});
 export const fullHandshakeCauseSchema = z.enum({
   'nothing-offered': 'nothing-offered',
   expired: 'expired',

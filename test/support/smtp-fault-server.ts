@@ -227,7 +227,9 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         let user: string;
         let pass: string;
         if (mech?.toUpperCase() === 'PLAIN') {
-          const parts = Buffer.from(initial ?? '', 'base64').toString('utf8').split('\0');
+          const parts = Buffer.from(initial ?? '', 'base64')
+            .toString('utf8')
+            .split('\0');
           user = parts[1] ?? '';
           pass = parts[2] ?? '';
         } else {

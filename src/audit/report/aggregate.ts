@@ -59,7 +59,19 @@ const MAX_SERIES = 64;
 
 export class Aggregator {
   readonly destinations = new Map<string, HandshakeStats>();
-  readonly input: InputCounts = { lines: 0, blank: 0, malformed: 0, truncated: 0, otherEvents: 0, filteredOut: 0, handshakes: 0, smtpTransactions: 0, clientsRefused: 0, upstreamErrors: 0, pooledHandshakes: 0 };
+  readonly input: InputCounts = {
+    lines: 0,
+    blank: 0,
+    malformed: 0,
+    truncated: 0,
+    otherEvents: 0,
+    filteredOut: 0,
+    handshakes: 0,
+    smtpTransactions: 0,
+    clientsRefused: 0,
+    upstreamErrors: 0,
+    pooledHandshakes: 0,
+  };
   /** Failed attempts per destination (bounded like `destinations`: past the cap, pooled). */
   readonly upstreamErrors = new Map<string, UpstreamErrorStats>();
   /** SMTP transactions by the class of the reply the client got (`2xx` ...). */

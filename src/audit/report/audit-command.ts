@@ -14,13 +14,23 @@ export interface AuditFlags {
 
 /** `ticketbooth audit`: the report on stdout (or a file). */
 export async function auditCommand(files: string[], f: AuditFlags): Promise<void> {
-  if (f.format !== 'text' && f.format !== 'json' && f.format !== 'html') throw new InvalidArgumentError(`--format: expected text, json or html, not "${f.format}"`);
+  if (f.format !== 'text' && f.format !== 'json' && f.format !== 'html')
+    throw new InvalidArgumentError(`--format: expected text, json or html, not "${f.format}"`);
   const window = Number(f.ticketWindow);
   if (!Number.isFinite(window) || window <= 0) throw new InvalidArgumentError(`--ticket-window: expected seconds, not "${f.ticketWindow}"`);
   const maxDestinations = Number(f.maxDestinations);
-  if (!Number.isInteger(maxDestinations) || maxDestinations < 1) throw new InvalidArgumentError(`--max-destinations: expected a positive integer, not "${f.maxDestinations}"`);
+  if (!Number.isInteger(maxDestinations) || maxDestinations < 1)
+    throw new InvalidArgumentError(`--max-destinations: expected a positive integer, not "${f.maxDestinations}"`);
   const format: ReportFormat = f.format;
-  const report = await auditReport({ files, since: f.since, until: f.until, dest: f.dest, format, ticketWindowSeconds: window, maxDestinations });
+  const report = await auditReport({
+    files,
+    since: f.since,
+    until: f.until,
+    dest: f.dest,
+    format,
+    ticketWindowSeconds: window,
+    maxDestinations,
+  });
   const text = formatReport(report, format);
   if (f.output) writeFileSync(f.output, text);
   else {

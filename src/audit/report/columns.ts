@@ -31,7 +31,12 @@ export const DESTINATION_COLUMNS: readonly Column<DestinationReport>[] = [
   {
     text: 'VERSIONS',
     html: 'versions',
-    cell: (d, v) => (v.html ? entries(d.versions) : Object.keys(d.versions).map((x) => x.replace('TLSv', '')).join(',') || v.none),
+    cell: (d, v) =>
+      v.html
+        ? entries(d.versions)
+        : Object.keys(d.versions)
+            .map((x) => x.replace('TLSv', ''))
+            .join(',') || v.none,
   },
   { text: 'TKT/FULL', html: 'tickets/full', cell: (d, v) => fixed(d.ticketsPerFull, v.none) },
   { text: 'TKT/RES', html: 'tickets/resumed', cell: (d, v) => fixed(d.ticketsPerResumed, v.none) },
@@ -51,7 +56,11 @@ type UpstreamErrorRow = AuditReport['upstreamErrors']['destinations'][number];
 export const UPSTREAM_ERROR_COLUMNS: readonly Column<UpstreamErrorRow>[] = [
   { text: 'DESTINATION', html: 'destination', cell: (d) => d.destination },
   { text: 'FAILED', html: 'failed', cell: (d) => String(d.total) },
-  ...UPSTREAM_ERROR_CAUSES.map((c): Column<UpstreamErrorRow> => ({ text: c.toUpperCase(), html: c, cell: (d) => String(d.byCause[c] ?? 0) })),
+  ...UPSTREAM_ERROR_CAUSES.map((c): Column<UpstreamErrorRow> => ({
+    text: c.toUpperCase(),
+    html: c,
+    cell: (d) => String(d.byCause[c] ?? 0),
+  })),
   { text: 'STAGES', html: 'stages', cell: (d) => entries(d.byStage) },
 ];
 

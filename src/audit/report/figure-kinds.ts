@@ -10,10 +10,18 @@ import { LogHistogram } from './histogram.js';
 export type When<C extends string> = C | readonly C[];
 
 const all = <C extends string>(when: When<C>): readonly C[] => (typeof when === 'string' ? [when] : when);
-const kind = <R, V, C extends string>(when: When<C>, create: () => Figure<R, V>): ObjectKind<R, V, C, 'stats'> => ({ placement: 'stats', when: all(when), create });
+const kind = <R, V, C extends string>(when: When<C>, create: () => Figure<R, V>): ObjectKind<R, V, C, 'stats'> => ({
+  placement: 'stats',
+  when: all(when),
+  create,
+});
 
 /** How many lines met the conditions. */
-export const count = <C extends string>(...when: C[]): CountsKind<number, C, 'stats'> => ({ placement: 'stats', counts: [when], fromCounts: (n, at) => n[at] });
+export const count = <C extends string>(...when: C[]): CountsKind<number, C, 'stats'> => ({
+  placement: 'stats',
+  counts: [when],
+  fromCounts: (n, at) => n[at],
+});
 
 /** The share of the `whole` lines that are also `part`, rounded; null when there were none. */
 export const share = <C extends string>(part: When<C>, whole: When<C>, digits: number): CountsKind<number | null, C, 'stats'> => ({
@@ -23,14 +31,18 @@ export const share = <C extends string>(part: When<C>, whole: When<C>, digits: n
 });
 
 /** A count for each of `keys` (every one reported, 0 or not), of the lines meeting `when(key)`. */
-export const countsBy = <K extends string, C extends string>(keys: readonly K[], when: (key: K) => When<C>): CountsKind<Record<K, number>, C, 'stats'> => ({
+export const countsBy = <K extends string, C extends string>(
+  keys: readonly K[],
+  when: (key: K) => When<C>,
+): CountsKind<Record<K, number>, C, 'stats'> => ({
   placement: 'stats',
   counts: keys.map((k) => all(when(k))),
   fromCounts: (n, at) => Object.fromEntries(keys.map((k, i) => [k, n[at + i]])) as Record<K, number>,
 });
 
 /** The sum of `amount` over the lines. */
-export const sum = <R, C extends string>(when: When<C>, amount: (r: R) => number): ObjectKind<R, number, C, 'stats'> => kind(when, () => new Sum(amount));
+export const sum = <R, C extends string>(when: When<C>, amount: (r: R) => number): ObjectKind<R, number, C, 'stats'> =>
+  kind(when, () => new Sum(amount));
 
 class Sum<R> implements Figure<R, number> {
   private n = 0;
@@ -47,8 +59,11 @@ class Sum<R> implements Figure<R, number> {
 }
 
 /** The mean of `amount` over the lines, rounded; null when there were none. */
-export const mean = <R, C extends string>(when: When<C>, amount: (r: R) => number, digits: number): ObjectKind<R, number | null, C, 'stats'> =>
-  kind(when, () => new Mean(amount, digits));
+export const mean = <R, C extends string>(
+  when: When<C>,
+  amount: (r: R) => number,
+  digits: number,
+): ObjectKind<R, number | null, C, 'stats'> => kind(when, () => new Mean(amount, digits));
 
 class Mean<R> implements Figure<R, number | null> {
   private sum = 0;
@@ -106,7 +121,7 @@ class Tally<R, K extends string> implements Figure<R, Record<K, number>> {
   }
   merge(o: Tally<R, K>): void {
     o.counts.forEach((n, i) => (this.counts[i] += n));
-    if (o.rest) for (const [k, n] of o.rest) bump((this.rest ??= new Map()), k, n);
+    if (o.rest) for (const [k, n] of o.rest) bump((this.rest ??= new Map<K, number>()), k, n);
   }
   value(): Record<K, number> {
     const fixed = this.keys.map((k, i) => [k, this.counts[i]] as const).filter(([, n]) => n > 0);
@@ -122,7 +137,8 @@ export interface Percentiles {
 }
 
 /** Durations in a log-scale histogram (histogram.ts), reported as percentiles. */
-export const durations = <R, C extends string>(when: When<C>, ms: (r: R) => number): ObjectKind<R, Percentiles, C, 'stats'> => kind(when, () => new Durations(ms));
+export const durations = <R, C extends string>(when: When<C>, ms: (r: R) => number): ObjectKind<R, Percentiles, C, 'stats'> =>
+  kind(when, () => new Durations(ms));
 
 class Durations<R> implements Figure<R, Percentiles> {
   private readonly h = new LogHistogram();
@@ -139,8 +155,11 @@ class Durations<R> implements Figure<R, Percentiles> {
 }
 
 /** How many lines had 0, 1, 2 ... of something (up to `size - 1`; more in the last cell). */
-export const distribution = <R, C extends string>(when: When<C>, of: (r: R) => number, size: number): ObjectKind<R, Uint32Array, C, 'stats'> =>
-  kind(when, () => new Distribution(of, size));
+export const distribution = <R, C extends string>(
+  when: When<C>,
+  of: (r: R) => number,
+  size: number,
+): ObjectKind<R, Uint32Array, C, 'stats'> => kind(when, () => new Distribution(of, size));
 
 class Distribution<R> implements Figure<R, Uint32Array> {
   private readonly cells: Uint32Array;
@@ -192,8 +211,11 @@ class Distinct<R> implements Figure<R, string[]> {
 }
 
 /** The earliest or latest of the lines' times (ISO 8601 strings compare as times). */
-export const extreme = <R, C extends string>(when: When<C>, of: (r: R) => string | undefined, which: 'min' | 'max'): ObjectKind<R, string | undefined, C, 'stats'> =>
-  kind(when, () => new Extreme(of, which));
+export const extreme = <R, C extends string>(
+  when: When<C>,
+  of: (r: R) => string | undefined,
+  which: 'min' | 'max',
+): ObjectKind<R, string | undefined, C, 'stats'> => kind(when, () => new Extreme(of, which));
 
 class Extreme<R> implements Figure<R, string | undefined> {
   private v: string | undefined;
@@ -219,8 +241,11 @@ class Extreme<R> implements Figure<R, string | undefined> {
  * A level as of the latest line (by time; a line without one counts as the latest so far), such
  * as a destination's ticket stock; merged, the levels add up (the whole stock).
  */
-export const level = <R, C extends string>(when: When<C>, time: (r: R) => string | undefined, of: (r: R) => number): ObjectKind<R, number, C, 'stats'> =>
-  kind(when, () => new Level(time, of));
+export const level = <R, C extends string>(
+  when: When<C>,
+  time: (r: R) => string | undefined,
+  of: (r: R) => number,
+): ObjectKind<R, number, C, 'stats'> => kind(when, () => new Level(time, of));
 
 class Level<R> implements Figure<R, number> {
   private at: string | undefined;

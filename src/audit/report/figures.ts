@@ -28,14 +28,14 @@ interface KindBase<V, P extends Placement> {
 /** A figure with state of its own, given the lines that meet all of `when`. */
 export interface ObjectKind<R, V, C extends string = string, P extends Placement = Placement> extends KindBase<V, P> {
   readonly when: readonly C[];
-  create(): Figure<R, V>;
+  create: () => Figure<R, V>;
 }
 
 /** A figure made of counts: one per entry of `counts`, of the lines that meet all its conditions. */
 export interface CountsKind<V, C extends string = string, P extends Placement = Placement> extends KindBase<V, P> {
   readonly counts: readonly (readonly C[])[];
   /** Its counts are `n[at]`, `n[at + 1]` ... in the order of `counts`. */
-  fromCounts(n: Float64Array, at: number): V;
+  fromCounts: (n: Float64Array, at: number) => V;
 }
 
 export type FigureKind<R, V, C extends string = string, P extends Placement = Placement> = ObjectKind<R, V, C, P> | CountsKind<V, C, P>;
@@ -54,9 +54,17 @@ export type Values<T> = { [N in keyof T]: ValueOf<T[N]> };
 /** The figures of one placement. */
 export type Placed<T, P extends Placement> = { [N in keyof T as T[N] extends KindBase<unknown, P> ? N : never]: ValueOf<T[N]> };
 
-export const perDestination = <R, V, C extends string>(k: FigureKind<R, V, C>): FigureKind<R, V, C, 'destination'> => ({ ...k, placement: 'destination' });
-export const internal = <R, V, C extends string>(k: FigureKind<R, V, C>): FigureKind<R, V, C, 'internal'> => ({ ...k, placement: 'internal' });
-export const group = <R, C extends string, M extends Record<string, FigureKind<R, unknown, C>>>(members: M): GroupKind<R, Values<M>, C, 'stats'> => ({
+export const perDestination = <R, V, C extends string>(k: FigureKind<R, V, C>): FigureKind<R, V, C, 'destination'> => ({
+  ...k,
+  placement: 'destination',
+});
+export const internal = <R, V, C extends string>(k: FigureKind<R, V, C>): FigureKind<R, V, C, 'internal'> => ({
+  ...k,
+  placement: 'internal',
+});
+export const group = <R, C extends string, M extends Record<string, FigureKind<R, unknown, C>>>(
+  members: M,
+): GroupKind<R, Values<M>, C, 'stats'> => ({
   placement: 'stats',
   members,
 });
@@ -68,7 +76,7 @@ export function conditionBits<C extends string>(conditions: readonly C[]): Recor
 }
 
 /** Where a figure's value is: its counts from `at` on in the count array, or an object. */
-type Slot = { name: string; member?: string } & ({ at: number; fromCounts(n: Float64Array, at: number): unknown } | { object: number });
+type Slot = { name: string; member?: string } & ({ at: number; fromCounts: (n: Float64Array, at: number) => unknown } | { object: number });
 
 /** Where a table's figures are kept, worked out once a table. */
 interface Layout<R> {

@@ -84,7 +84,12 @@ function upstreamErrorTable(u: AuditReport['upstreamErrors']): string {
 }
 
 /** The columns with an HTML header, and optionally one more of markup (not escaped). */
-function table<R>(columns: readonly Column<R>[], data: readonly R[], attributes: string, extra?: { head: string; cell: (row: R) => string }): string {
+function table<R>(
+  columns: readonly Column<R>[],
+  data: readonly R[],
+  attributes: string,
+  extra?: { head: string; cell: (row: R) => string },
+): string {
   const shown = columns.filter((c) => c.html !== undefined);
   const head = [...shown.map((c) => c.html ?? ''), ...(extra ? [extra.head] : [])];
   const rows = data.map((d) => `<tr>${shown.map((c) => `<td>${escapeHtml(c.cell(d, HTML))}</td>`).join('')}${extra?.cell(d) ?? ''}</tr>`);
@@ -104,7 +109,10 @@ function chartJsSource(): string {
 
 /** JSON inside a script element: nothing in it (destination names come from the log) may close the element. */
 function scriptSafeJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 function escapeHtml(s: string): string {

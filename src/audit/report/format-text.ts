@@ -1,4 +1,14 @@
-import { ceiling, DESTINATION_COLUMNS, entries, fixed, pct, percentiles, UPSTREAM_ERROR_COLUMNS, type Column, type View } from './columns.js';
+import {
+  ceiling,
+  DESTINATION_COLUMNS,
+  entries,
+  fixed,
+  pct,
+  percentiles,
+  UPSTREAM_ERROR_COLUMNS,
+  type Column,
+  type View,
+} from './columns.js';
 import type { AuditReport, StatsReport } from './report.js';
 
 const TEXT: View = { html: false, none: '-' };
@@ -15,7 +25,8 @@ export function formatText(r: AuditReport): string {
       `${i.otherEvents} of other kinds, ${i.filteredOut} filtered out`,
   );
   for (const p of i.problems) out.push(`input problem: ${p.source}: ${p.error}`);
-  if (i.pooledHandshakes) out.push(`${i.pooledHandshakes} handshakes to destinations past --max-destinations are pooled as "(other destinations)"`);
+  if (i.pooledHandshakes)
+    out.push(`${i.pooledHandshakes} handshakes to destinations past --max-destinations are pooled as "(other destinations)"`);
   const f = Object.entries(r.filters).filter(([, v]) => v !== undefined);
   if (f.length) out.push(`filters: ${f.map(([k, v]) => `--${k} ${v}`).join(' ')}`);
   out.push('');
@@ -31,9 +42,10 @@ export function formatText(r: AuditReport): string {
       `${v.filter((x) => x.renews === 'no').length} do not, ${v.filter((x) => x.renews === 'unknown').length} unknown; ` +
       `${v.filter((x) => x.reusedTickets === 'refused').length} refuse reused tickets`,
   );
-  const window = r.singleUseCheck.shortenedToSeconds !== undefined
-    ? `${r.singleUseCheck.shortenedToSeconds} s (shortened from ${r.singleUseCheck.windowSeconds} s: too many tickets)`
-    : `${r.singleUseCheck.windowSeconds} s`;
+  const window =
+    r.singleUseCheck.shortenedToSeconds !== undefined
+      ? `${r.singleUseCheck.shortenedToSeconds} s (shortened from ${r.singleUseCheck.windowSeconds} s: too many tickets)`
+      : `${r.singleUseCheck.windowSeconds} s`;
   out.push(`  single-use check covers offers up to ${window} apart`);
   if (r.destinations.length === 0) return upstreamErrorLines(r, out).join('\n') + '\n';
 
@@ -43,7 +55,9 @@ export function formatText(r: AuditReport): string {
   out.push('');
   out.push('Verdicts');
   for (const d of r.destinations) {
-    out.push(`  ${d.destination}: ${d.verdict.phrases.join('; ') || (d.connections === d.failed ? 'no successful handshake' : 'no verdict yet')}; ceiling ${ceiling(d, TEXT.none)} (${d.verdict.ceilingBasis})`);
+    out.push(
+      `  ${d.destination}: ${d.verdict.phrases.join('; ') || (d.connections === d.failed ? 'no successful handshake' : 'no verdict yet')}; ceiling ${ceiling(d, TEXT.none)} (${d.verdict.ceilingBasis})`,
+    );
   }
   return upstreamErrorLines(r, out).join('\n') + '\n';
 }
@@ -75,5 +89,10 @@ function table<R>(columns: readonly Column<R>[], data: readonly R[]): string[] {
   const shown = columns.filter((c) => c.text !== undefined);
   const rows = [shown.map((c) => c.text ?? ''), ...data.map((d) => shown.map((c) => c.cell(d, TEXT)))];
   const widths = rows[0].map((_, col) => Math.max(...rows.map((r) => r[col].length)));
-  return rows.map((r) => r.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col])))
+      .join('  ')
+      .trimEnd(),
+  );
 }

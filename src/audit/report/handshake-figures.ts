@@ -90,10 +90,18 @@ export const HANDSHAKE_FIGURES = {
   /** Adaptive reuse: spent tickets offered again, and what the server did with them. */
   adaptiveReuse: group({ reoffered: count('reoffered'), resumed: count('reoffered', 'resumed'), refused: count('reoffered', 'refused') }),
   /** Single use: TLS 1.3 tickets offered twice, by adaptive reuse on purpose or unattributed (a bug). */
-  singleUseViolations: group({ total: count('repeat'), adaptive: count('repeat', 'reoffered'), unattributed: count('repeat', 'notReoffered') }),
+  singleUseViolations: group({
+    total: count('repeat'),
+    adaptive: count('repeat', 'reoffered'),
+    unattributed: count('repeat', 'notReoffered'),
+  }),
   handshakeMs: group({ full: durations('full', (e) => e.handshakeMs), resumed: durations('resumed', (e) => e.handshakeMs) }),
   /** TLS 1.3 tickets left after the latest handshake (overall: the sum over destinations, the whole stock). */
-  ticketsLeft: level('any', (e) => e.time, (e) => e.ticketsLeft),
+  ticketsLeft: level(
+    'any',
+    (e) => e.time,
+    (e) => e.ticketsLeft,
+  ),
   firstSeen: extreme('any', (e) => e.time, 'min'),
   lastSeen: extreme('any', (e) => e.time, 'max'),
   // For the verdicts (verdicts.ts): what second offers got, and how many tickets came per handshake.

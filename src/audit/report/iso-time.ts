@@ -14,7 +14,19 @@ export function isoTimeMs(s: string): number {
   const ms = digits(s, 20, 3);
   // Date.parse takes day 31 of any month (rolling over, as Date.UTC does) and 24:00; Date.UTC reads
   // years below 100 as 19xx: those, and all else out of range, are left to Date.parse.
-  const inRange = year >= 100 && month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59 && ms >= 0;
+  const inRange =
+    year >= 100 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= 31 &&
+    hour >= 0 &&
+    hour <= 23 &&
+    minute >= 0 &&
+    minute <= 59 &&
+    second >= 0 &&
+    second <= 59 &&
+    ms >= 0;
   if (!inRange) return Date.parse(s);
   return Date.UTC(year, month - 1, day, hour, minute, second, ms);
 }

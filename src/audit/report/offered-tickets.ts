@@ -38,7 +38,10 @@ export class OfferedTickets {
     const before = this.current.has(value) || (this.previous?.has(value) ?? false);
     if (!before) {
       if (this.current.size >= this.maxPerGeneration) {
-        this.shortestHorizonMs = Math.min(this.shortestHorizonMs ?? Infinity, Number.isFinite(now - this.currentStart) ? now - this.currentStart : 0);
+        this.shortestHorizonMs = Math.min(
+          this.shortestHorizonMs ?? Infinity,
+          Number.isFinite(now - this.currentStart) ? now - this.currentStart : 0,
+        );
         this.turnOver(now);
       }
       this.current.add(value);
@@ -124,7 +127,7 @@ class HashSet48 {
 }
 
 function slotOf(value: number, mask: number): number {
-  const lo = value % 0x100000000 >>> 0;
+  const lo = (value % 0x100000000) >>> 0;
   const hi = Math.floor(value / 0x100000000) >>> 0;
   return (Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> 0) & mask;
 }

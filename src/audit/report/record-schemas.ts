@@ -43,11 +43,20 @@ export const handshakeRecordSchema = z.object({
 export type HandshakeRecord = z.output<typeof handshakeRecordSchema>;
 
 const s = smtpTransactionEventSchema.shape;
-export const smtpRecordSchema = z.object({ event: s.event, code: s.code, time: s.time.catch(undefined), nextHop: s.nextHop.catch(undefined) });
+export const smtpRecordSchema = z.object({
+  event: s.event,
+  code: s.code,
+  time: s.time.catch(undefined),
+  nextHop: s.nextHop.catch(undefined),
+});
 
 const c = clientRefusedEventSchema.shape;
 /** Reasons are tallied as written, even ones this version does not know. */
-export const refusedRecordSchema = z.object({ event: c.event, reason: z.string().catch((x) => String(x.value)), time: c.time.catch(undefined) });
+export const refusedRecordSchema = z.object({
+  event: c.event,
+  reason: z.string().catch((x) => String(x.value)),
+  time: c.time.catch(undefined),
+});
 
 const u = upstreamErrorEventSchema.shape;
 export const upstreamErrorRecordSchema = z.object({

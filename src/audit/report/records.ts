@@ -26,7 +26,7 @@ interface Reader<T extends ReportRecord> {
   isCurrent?(v: Envelope): v is Envelope & T;
 }
 
-const readerOf = <T extends ReportRecord>(r: Reader<T>): Reader<ReportRecord> => r as unknown as Reader<ReportRecord>;
+const readerOf = <T extends ReportRecord>(r: Reader<T>): Reader<ReportRecord> => r;
 
 export const READERS: ReadonlyMap<string, Reader<ReportRecord>> = new Map([
   ['tls.handshake', readerOf({ schema: handshakeRecordSchema, isCurrent: isCurrentHandshake })],

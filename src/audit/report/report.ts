@@ -117,7 +117,15 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
 
 /** Many destinations mixed together have no behaviour of their own. */
 function pooledVerdict(): Verdict {
-  return { ticketsPerFull: null, ticketsPerResumed: null, renews: 'unknown', reusedTickets: 'untested', ceiling: null, ceilingBasis: 'several destinations pooled', phrases: ['destinations past --max-destinations, pooled: no verdict'] };
+  return {
+    ticketsPerFull: null,
+    ticketsPerResumed: null,
+    renews: 'unknown',
+    reusedTickets: 'untested',
+    ceiling: null,
+    ceilingBasis: 'several destinations pooled',
+    phrases: ['destinations past --max-destinations, pooled: no verdict'],
+  };
 }
 
 function seriesValues(buckets: ReturnType<import('./time-series.js').Series['values']>): SeriesValues {

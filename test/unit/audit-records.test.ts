@@ -1,16 +1,32 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { handshakeEventSchema } from '../src/audit/events.js';
-import { count, countsBy, share, sum } from '../src/audit/report/figure-kinds.js';
-import { conditionBits, group, Tabulation, type Table } from '../src/audit/report/figures.js';
-import { isoTimeMs } from '../src/audit/report/iso-time.js';
-import { readRecord, READERS } from '../src/audit/report/records.js';
-import { handshakeLine } from './support/audit-lines.js';
+import { handshakeEventSchema } from '../../src/audit/events.js';
+import { count, countsBy, share, sum } from '../../src/audit/report/figure-kinds.js';
+import { conditionBits, group, Tabulation, type Table } from '../../src/audit/report/figures.js';
+import { isoTimeMs } from '../../src/audit/report/iso-time.js';
+import { readRecord, READERS } from '../../src/audit/report/records.js';
+import { handshakeLine } from '../support/audit-lines.js';
 
 /** Reading audit lines (records.ts): the hand-written fast path against the zod schemas, leniency. */
 
 /** Values a field of a log line might hold, good or bad (`1e400` parses to Infinity). */
-const ODD_VALUES = ['absent', '"x"', '""', '0', '2.5', '-1', '1e400', 'true', 'false', 'null', '{}', '[]', '"TLSv1.3"', '"refused"', '"unknown"'];
+const ODD_VALUES = [
+  'absent',
+  '"x"',
+  '""',
+  '0',
+  '2.5',
+  '-1',
+  '1e400',
+  'true',
+  'false',
+  'null',
+  '{}',
+  '[]',
+  '"TLSv1.3"',
+  '"refused"',
+  '"unknown"',
+];
 
 function withField(line: string, key: string, raw: string): unknown {
   const o = JSON.parse(line) as Record<string, unknown>;
@@ -21,7 +37,7 @@ function withField(line: string, key: string, raw: string): unknown {
 
 /** Every variant of each base line with one field (or two) replaced by an odd value. */
 function variants(bases: string[], keys: string[]): unknown[] {
-  const out: unknown[] = bases.map((b) => JSON.parse(b));
+  const out: unknown[] = bases.map((b): unknown => JSON.parse(b));
   for (const base of bases)
     for (const key of keys)
       for (const raw of ODD_VALUES) {
@@ -56,12 +72,25 @@ const HANDSHAKES = [
   handshakeLine({ offered: 'tls13-ticket', offeredHash: '0123456789ab', resumed: true, fullCause: undefined, ticketsReceived: 0 }),
   handshakeLine({ error: 'connect ECONNREFUSED', errorCode: 'ECONNREFUSED', protocol: undefined, ticketsUnreadable: 1 }),
 ];
-const SMTP = [JSON.stringify({ time: '2026-11-01T10:00:00.000Z', event: 'smtp.transaction', listener: 'l', client: 'c', nextHop: 'mx:25', recipients: 1, size: 2, code: 250, ms: 3 })];
+const SMTP = [
+  JSON.stringify({
+    time: '2026-11-01T10:00:00.000Z',
+    event: 'smtp.transaction',
+    listener: 'l',
+    client: 'c',
+    nextHop: 'mx:25',
+    recipients: 1,
+    size: 2,
+    code: 250,
+    ms: 3,
+  }),
+];
 
 describe('audit records', () => {
   test('lines as ticketbooth writes them are valid events and take the fast path', () => {
     for (const line of HANDSHAKES) assert.ok(handshakeEventSchema.safeParse(JSON.parse(line)).success, line);
-    for (const line of [...HANDSHAKES, ...SMTP]) assert.equal(READERS.get((JSON.parse(line) as { event: string }).event)!.isCurrent?.(JSON.parse(line) as never), true, line);
+    for (const line of [...HANDSHAKES, ...SMTP])
+      assert.equal(READERS.get((JSON.parse(line) as { event: string }).event)!.isCurrent?.(JSON.parse(line) as never), true, line);
   });
 
   test('the fast path agrees with the schema, field for field', () => {
@@ -76,14 +105,43 @@ describe('audit records', () => {
     assert.ok(typeof old === 'object' && old.event === 'tls.handshake');
     assert.equal(old.ticketsReceived, 0);
     assert.equal(old.fullCause, undefined);
-    const odd = readRecord(JSON.stringify({ event: 'tls.handshake', destination: 'mx:25', offered: 'new-kind', resumed: false, fullCause: 'new-cause', error: 42, reoffered: 'yes' }));
+    const odd = readRecord(
+      JSON.stringify({
+        event: 'tls.handshake',
+        destination: 'mx:25',
+        offered: 'new-kind',
+        resumed: false,
+        fullCause: 'new-cause',
+        error: 42,
+        reoffered: 'yes',
+      }),
+    );
     assert.ok(typeof odd === 'object' && odd.event === 'tls.handshake');
     assert.deepEqual([odd.offered, odd.fullCause, odd.error, odd.reoffered], ['new-kind', 'unknown', '42', false]);
     const stage = readRecord(JSON.stringify({ event: 'upstream.error', destination: 'mx:25', stage: 'tls' }));
     assert.ok(typeof stage === 'object' && stage.event === 'upstream.error' && stage.stage === 'other');
-    const faults = ['', '  ', 'nope', '[1]', '{"event":1}', '{"event":"tls.handshake","destination":"x"}', '{"event":"tls.handsh', '{"event":"later.kind"}'];
-    assert.deepEqual(faults.map(readRecord), ['blank', 'blank', 'malformed', 'malformed', 'malformed', 'malformed', 'truncated', 'otherEvents']);
-    for (const v of variants(HANDSHAKES, ['destination', 'resumed', 'offered', 'event'])) assert.doesNotThrow(() => readRecord(JSON.stringify(v)));
+    const faults = [
+      '',
+      '  ',
+      'nope',
+      '[1]',
+      '{"event":1}',
+      '{"event":"tls.handshake","destination":"x"}',
+      '{"event":"tls.handsh',
+      '{"event":"later.kind"}',
+    ];
+    assert.deepEqual(faults.map(readRecord), [
+      'blank',
+      'blank',
+      'malformed',
+      'malformed',
+      'malformed',
+      'malformed',
+      'truncated',
+      'otherEvents',
+    ]);
+    for (const v of variants(HANDSHAKES, ['destination', 'resumed', 'offered', 'event']))
+      assert.doesNotThrow(() => readRecord(JSON.stringify(v)));
   });
 });
 
@@ -118,13 +176,23 @@ describe('statistics tables', () => {
 });
 
 describe('times', () => {
-  test('the logger\'s ISO form is read by hand exactly as Date.parse reads it; other forms by Date.parse', () => {
+  test("the logger's ISO form is read by hand exactly as Date.parse reads it; other forms by Date.parse", () => {
     const pad = (x: number, w: number): string => String(x).padStart(w, '0');
-    const samples = ['', 'garbage', '2026-11-01T10:00:00Z', '2026-11-01T10:00:00.000+01:00', '2026-11-01T24:00:00.000Z', '0047-04-08T00:07:04.709Z', '2026-02-30T00:00:00.000Z'];
+    const samples = [
+      '',
+      'garbage',
+      '2026-11-01T10:00:00Z',
+      '2026-11-01T10:00:00.000+01:00',
+      '2026-11-01T24:00:00.000Z',
+      '0047-04-08T00:07:04.709Z',
+      '2026-02-30T00:00:00.000Z',
+    ];
     for (let i = 0; i < 2000; i++) samples.push(new Date(i * 7_919_000_000 - 3e12).toISOString());
     for (let i = 0; i < 2000; i++) {
       const r = (m: number): number => (i * 7919 + m * 104_729) % m;
-      samples.push(`${pad(r(10000), 4)}-${pad(r(15), 2)}-${pad(r(34), 2)}T${pad(r(27), 2)}:${pad(r(62), 2)}:${pad(r(61), 2)}.${pad(r(1000), 3)}Z`);
+      samples.push(
+        `${pad(r(10000), 4)}-${pad(r(15), 2)}-${pad(r(34), 2)}T${pad(r(27), 2)}:${pad(r(62), 2)}:${pad(r(61), 2)}.${pad(r(1000), 3)}Z`,
+      );
     }
     for (const s of samples) assert.ok(Object.is(isoTimeMs(s), Date.parse(s)), s);
   });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Fails when folders under src/ import each other in a cycle (a → b → … → a): the layering the
-// README draws (listeners → upstream → resumption → audit) must hold. Prints each cycle found.
+// README draws (listeners → upstream → resumption → audit) must hold; and when a file in src/ is
+// over 350 lines (one job per module). Prints what it found.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -55,5 +56,9 @@ for (const scc of cycles) {
   console.error(`import cycle between src/ folders: ${scc.sort().join(', ')}`);
   for (const a of scc) for (const [b, why] of edges.get(a) ?? []) if (inside.has(b)) console.error(`  ${a} → ${b}: ${why}`);
 }
-if (cycles.length === 0) console.log(`check-layers: ${edges.size} folders, no import cycle`);
-process.exit(cycles.length ? 1 : 0);
+const MAX_LINES = 350;
+const long = files.map((f) => [relative(root, f), readFileSync(f, 'utf8').split('\n').length - 1]).filter(([, n]) => n > MAX_LINES);
+for (const [f, n] of long) console.error(`src/${f}: ${n} lines (at most ${MAX_LINES})`);
+if (cycles.length === 0 && long.length === 0)
+  console.log(`check-structure: ${files.length} files in ${edges.size} folders, no import cycle, none over ${MAX_LINES} lines`);
+process.exit(cycles.length || long.length ? 1 : 0);

@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
-import type { HandshakeEvent } from '../src/audit/events.js';
-import { Aggregator } from '../src/audit/report/aggregate.js';
-import { LogHistogram } from '../src/audit/report/histogram.js';
-import { OfferedTickets } from '../src/audit/report/offered-tickets.js';
-import type { AuditReport } from '../src/audit/report/report.js';
-import { auditReport } from '../src/audit/report/run-report.js';
-import { Series, TimeAxis } from '../src/audit/report/time-series.js';
-import { handshakeLine } from './support/audit-lines.js';
+import type { HandshakeEvent } from '../../src/audit/events.js';
+import { Aggregator } from '../../src/audit/report/aggregate.js';
+import { LogHistogram } from '../../src/audit/report/histogram.js';
+import { OfferedTickets } from '../../src/audit/report/offered-tickets.js';
+import type { AuditReport } from '../../src/audit/report/report.js';
+import { auditReport } from '../../src/audit/report/run-report.js';
+import { Series, TimeAxis } from '../../src/audit/report/time-series.js';
+import { handshakeLine } from '../support/audit-lines.js';
 
 /** The report on small hand-written logs: malformed input, filters, gzip, the bounded structures. */
 
@@ -34,12 +34,61 @@ const minute = (m: number): string => new Date(Date.UTC(2026, 10, 1, 10, m)).toI
 
 const sample = [
   hs({ time: minute(0) }),
-  hs({ time: minute(1), offered: 'tls13-ticket', offeredHash: 'aaaaaaaaaaa1', resumed: true, fullCause: undefined, ticketsReceived: 0, ticketsLeft: 1, handshakeMs: 1 }),
+  hs({
+    time: minute(1),
+    offered: 'tls13-ticket',
+    offeredHash: 'aaaaaaaaaaa1',
+    resumed: true,
+    fullCause: undefined,
+    ticketsReceived: 0,
+    ticketsLeft: 1,
+    handshakeMs: 1,
+  }),
   hs({ time: minute(2), destination: 'mx.b.test:25', protocol: 'TLSv1.2', ticketsReceived: 1, ticketsLeft: 0, handshakeMs: 3 }),
-  hs({ time: minute(3), destination: 'mx.b.test:25', offered: 'tls12-session', offeredHash: 'bbbbbbbbbbb1', resumed: true, fullCause: undefined, protocol: 'TLSv1.2', ticketsReceived: 0, ticketsLeft: 0, handshakeMs: 1.5 }),
-  hs({ time: minute(4), destination: 'mx.b.test:25', offered: 'tls12-session', offeredHash: 'bbbbbbbbbbb1', resumed: true, fullCause: undefined, protocol: 'TLSv1.2', ticketsReceived: 0, ticketsLeft: 0, handshakeMs: 1.5 }),
-  hs({ time: minute(5), error: 'mx.c.test:25: connect ECONNREFUSED 127.0.0.1:25', destination: 'mx.c.test:25', protocol: undefined, fullCause: undefined, ticketsReceived: 0, ticketsLeft: 0 }),
-  JSON.stringify({ time: minute(6), event: 'smtp.transaction', listener: 'l', client: '127.0.0.1:5000', nextHop: 'mx.a.test:25', recipients: 1, size: 10, code: 250, ms: 5 }),
+  hs({
+    time: minute(3),
+    destination: 'mx.b.test:25',
+    offered: 'tls12-session',
+    offeredHash: 'bbbbbbbbbbb1',
+    resumed: true,
+    fullCause: undefined,
+    protocol: 'TLSv1.2',
+    ticketsReceived: 0,
+    ticketsLeft: 0,
+    handshakeMs: 1.5,
+  }),
+  hs({
+    time: minute(4),
+    destination: 'mx.b.test:25',
+    offered: 'tls12-session',
+    offeredHash: 'bbbbbbbbbbb1',
+    resumed: true,
+    fullCause: undefined,
+    protocol: 'TLSv1.2',
+    ticketsReceived: 0,
+    ticketsLeft: 0,
+    handshakeMs: 1.5,
+  }),
+  hs({
+    time: minute(5),
+    error: 'mx.c.test:25: connect ECONNREFUSED 127.0.0.1:25',
+    destination: 'mx.c.test:25',
+    protocol: undefined,
+    fullCause: undefined,
+    ticketsReceived: 0,
+    ticketsLeft: 0,
+  }),
+  JSON.stringify({
+    time: minute(6),
+    event: 'smtp.transaction',
+    listener: 'l',
+    client: '127.0.0.1:5000',
+    nextHop: 'mx.a.test:25',
+    recipients: 1,
+    size: 10,
+    code: 250,
+    ms: 5,
+  }),
   JSON.stringify({ time: minute(7), event: 'client.refused', listener: 'l', client: '10.0.0.1:5', reason: 'allow-list' }),
 ];
 
@@ -85,7 +134,11 @@ describe('audit report on hand-written logs', () => {
     assert.equal(a.verdict.renews, 'no');
     assert.equal(a.handshakeMs.full.p50, 2);
     assert.equal(a.handshakeMs.resumed.p50, 1);
-    assert.deepEqual(r.destinations.map((d) => d.destination), ['mx.b.test:25', 'mx.a.test:25', 'mx.c.test:25'], 'busiest first');
+    assert.deepEqual(
+      r.destinations.map((d) => d.destination),
+      ['mx.b.test:25', 'mx.a.test:25', 'mx.c.test:25'],
+      'busiest first',
+    );
   });
 
   test('a ticket offered twice: attributed to adaptive reuse or not', async () => {
@@ -94,7 +147,14 @@ describe('audit report on hand-written logs', () => {
         file([
           hs({ time: minute(0), offered: 'tls13-ticket', offeredHash: '0123456789ab', resumed: true, fullCause: undefined }),
           hs({ time: minute(1), offered: 'tls13-ticket', offeredHash: '0123456789ab', reoffered: true, fullCause: 'refused' }),
-          hs({ time: minute(2), offered: 'tls13-ticket', offeredHash: '0123456789ab', reoffered: false, resumed: true, fullCause: undefined }),
+          hs({
+            time: minute(2),
+            offered: 'tls13-ticket',
+            offeredHash: '0123456789ab',
+            reoffered: false,
+            resumed: true,
+            fullCause: undefined,
+          }),
         ]),
       ],
       format: 'json',
@@ -105,7 +165,15 @@ describe('audit report on hand-written logs', () => {
 
   test('reused tickets: one refusal among many acceptances is no anti-replay; an expired re-offer is no refusal', async () => {
     const reoffer = (i: number, over: Partial<HandshakeEvent>): string =>
-      hs({ time: minute(i), offered: 'tls13-ticket', offeredHash: 'aaaaaaaaaaaa', reoffered: i > 0, resumed: true, fullCause: undefined, ...over });
+      hs({
+        time: minute(i),
+        offered: 'tls13-ticket',
+        offeredHash: 'aaaaaaaaaaaa',
+        reoffered: i > 0,
+        resumed: true,
+        fullCause: undefined,
+        ...over,
+      });
     const mostlyAccepted = [0, 1, 2, 3, 4].map((i) => reoffer(i, {}));
     mostlyAccepted.push(reoffer(5, { resumed: false, fullCause: 'refused' })); // a key rotation, say
     const e = { destination: 'mx.e.test:25', offeredHash: 'eeeeeeeeeeee' };
@@ -153,7 +221,10 @@ describe('audit report on hand-written logs', () => {
     assert.equal(r.overall.connections, 3, 'minutes 1, 2, 3 (until is exclusive)');
     assert.equal(r.input.filteredOut, 5);
     const b = await auditReport({ files: [f], format: 'json', dest: 'b.test' });
-    assert.deepEqual(b.destinations.map((d) => d.destination), ['mx.b.test:25']);
+    assert.deepEqual(
+      b.destinations.map((d) => d.destination),
+      ['mx.b.test:25'],
+    );
     const exact = await auditReport({ files: [f], format: 'json', dest: 'mx.a.test:25' });
     assert.equal(exact.overall.connections, 2);
     assert.equal(exact.overall.smtp.transactions, 1, 'SMTP transactions filter by next hop');
@@ -185,7 +256,9 @@ describe('audit report on hand-written logs', () => {
   });
 
   test('stdin when no file is named, through the CLI', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', '--format', 'json'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', '--format', 'json'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stdin.end(sample.join('\n') + '\n');
@@ -197,11 +270,14 @@ describe('audit report on hand-written logs', () => {
   });
 
   test('the CLI refuses a bad --format with exit code 2', async () => {
-    await assert.rejects(exec(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', '--format', 'pdf']), (err: { code: number; stderr: string }) => {
-      assert.equal(err.code, 2);
-      assert.match(err.stderr, /--format: expected text, json or html/);
-      return true;
-    });
+    await assert.rejects(
+      exec(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'audit', '--format', 'pdf']),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 2);
+        assert.match(err.stderr, /--format: expected text, json or html/);
+        return true;
+      },
+    );
   });
 });
 
@@ -240,10 +316,15 @@ describe('bounded structures', () => {
     const axis = new TimeAxis(50);
     const series = new Series(axis);
     const start = Date.UTC(2026, 0, 1);
-    for (let i = 0; i < 10_000; i++) series.add({ timeMs: start + i * 37_000, resumed: i % 3 !== 0, failed: false, handshakeMs: 1, ticketsLeft: i % 5 });
+    for (let i = 0; i < 10_000; i++)
+      series.add({ timeMs: start + i * 37_000, resumed: i % 3 !== 0, failed: false, handshakeMs: 1, ticketsLeft: i % 5 });
     const values = series.values();
     assert.ok(values.length <= 50, `${values.length} buckets`);
-    assert.equal(values.reduce((n, b) => n + (b?.connections ?? 0), 0), 10_000, 'no handshake lost in merging');
+    assert.equal(
+      values.reduce((n, b) => n + (b?.connections ?? 0), 0),
+      10_000,
+      'no handshake lost in merging',
+    );
     assert.equal(values.at(-1)!.ticketsLeft, 9_999 % 5, 'stock is the latest value in the bucket');
   });
 });
