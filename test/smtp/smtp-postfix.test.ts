@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { AuditLog } from '../../src/audit/audit-log.js';
+import type { AuditEvent, HandshakeEvent } from '../../src/audit/events.js';
+import { parseConfig } from '../../src/config/load.js';
+import { Service } from '../../src/service.js';
+import { makeCert } from '../support/certs.js';
+import { startDnsmasq, type Dnsmasq } from '../support/dnsmasq.js';
+import { missing } from '../support/interop.js';
+import { freeLoopbackAddress, freeTcpPort } from '../support/ports.js';
+import { startPostfix, type Postfix } from '../support/postfix.js';
+import { startSmarthost, type Smarthost } from '../support/smarthost.js';
+
+const run = promisify(execFile);
+const MESSAGES = 12;
+
+/**
+ * End to end, with real programs only: swaks → Postfix (legacy client, relayhost = ticketbooth,
+ * no TLS, one connection per message) → ticketbooth (mode mx, MX from dnsmasq) → Postfix
+ * (destination: STARTTLS, TLS 1.3 only, maildir delivery).
+ */
+/** dest.test's MX, served by dnsmasq, is a Postfix with STARTTLS on TLS 1.3 only that logs resumption. */
+async function startDestination(): Promise<{ dns: Dnsmasq; dest: Postfix }> {
+  const mxAddress = await freeLoopbackAddress(25);
+  const cert = makeCert(['mx.dest.test']);
+  const dns = await startDnsmasq({ mx: ['dest.test,mx.dest.test,10'], hosts: [`mx.dest.test,${mxAddress}`] });
+  const dest = await startPostfix({
+    smtpd: `${mxAddress}:25`,
+    maildirDomains: ['dest.test'],
+    main: {
+      myhostname: 'mx.dest.test',
+      smtpd_tls_security_level: 'may',
+      smtpd_tls_cert_file: cert.certFile,
+      smtpd_tls_key_file: cert.keyFile,
+      smtpd_tls_protocols: '>=TLSv1.3',
+      smtpd_tls_loglevel: 'summary, cache',
+    },
+  });
+  return { dns, dest };
+}
+
+/** The legacy MTA: relays everything to ticketbooth in cleartext, one connection per message. */
+async function startLegacyClient(port: number, relayPort: number, concurrency: number): Promise<Postfix> {
+  return startPostfix({
+    smtpd: `127.0.0.1:${port}`,
+    main: {
+      myhostname: 'legacy.client.test',
+      relayhost: `[127.0.0.1]:${relayPort}`,
+      smtp_tls_security_level: 'none',
+      smtp_connection_cache_on_demand: 'no',
+      smtp_destination_concurrency_limit: String(concurrency),
+    },
+  });
+}
+
+describe('Postfix → ticketbooth (mx) → Postfix over STARTTLS', { skip: missing('postfix', 'dnsmasq', 'swaks') }, () => {
+  let dns: Dnsmasq;
+  let dest: Postfix;
+  let legacy: Postfix;
+  let service: Service;
+  const events: AuditEvent[] = [];
+  let legacyPort = 0;
+
+  before(async () => {
+    ({ dns, dest } = await startDestination());
+
+    const audit = new AuditLog();
+    audit.on('event', (e) => events.push(e));
+    const config = parseConfig(`
+listeners:
+  - name: smarthost
+    type: smtp
+    listen: 127.0.0.1:0
+    hostname: relay.ticketbooth.test
+    route: { mode: mx }
+    tls: { level: may }
+dns: { servers: ["${dns.server}"] }
+`);
+    service = await Service.start(config, audit);
+    const tbPort = service.addressOf('smarthost').port;
+
+    legacyPort = await freeTcpPort();
+    legacy = await startLegacyClient(legacyPort, tbPort, 4);
+  });
+
+  after(async () => {
+    await legacy?.stop();
+    await service?.stop(2000);
+    await dest?.stop();
+    await dns?.stop();
+  });
+
+  test('every message arrives exactly once, over TLS 1.3, and the destination resumed sessions', async (t) => {
+    const ids = Array.from({ length: MESSAGES }, (_, i) => `e2e-${i}-${process.pid}`);
+    for (const id of ids) {
+      await run('swaks', [
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(legacyPort),
+        '--from',
+        'sender@legacy.test',
+        '--to',
+        'user@dest.test',
+        '--header',
+        `Message-Id: <${id}@legacy.test>`,
+        '--header',
+        `Subject: ${id}`,
+        '--body',
+        `body of ${id}`,
+      ]);
+    }
+    const files = await dest.waitForDelivered(MESSAGES, 90_000);
+    // Each message once: as many files as messages, and each Message-Id exactly once.
+    const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
+    assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort());
+
+    // The legacy Postfix saw ticketbooth's 250 only after the destination queued the message.
+    await legacy.waitForLog(/status=sent/, MESSAGES);
+    assert.equal((legacy.log().match(/status=sent \(250 2\.0\.0 Ok: queued as/g) ?? []).length, MESSAGES, legacy.log().slice(-2000));
+
+    const destLog = dest.log();
+    const tls13 = (destLog.match(/TLS connection established from .*TLSv1\.3/g) ?? []).length;
+    const resumed = (destLog.match(/Reusing old session/g) ?? []).length;
+    assert.equal(tls13, MESSAGES, 'every delivery went over TLS 1.3');
+    assert.ok(resumed > 0, `the destination resumed sessions (${resumed}/${MESSAGES})`);
+    t.diagnostic(`destination: ${resumed}/${MESSAGES} TLS sessions resumed`);
+
+    const tx = events.filter((e) => e.event === 'smtp.transaction');
+    assert.equal(tx.length, MESSAGES);
+    assert.ok(
+      tx.every((e) => e.event === 'smtp.transaction' && e.code === 250 && e.recipients === 1 && e.nextHop?.startsWith('mx.dest.test[')),
+    );
+    const handshakes = events.filter((e) => e.event === 'tls.handshake');
+    assert.equal(
+      handshakes.filter((e) => e.event === 'tls.handshake' && e.resumed).length,
+      resumed,
+      'our audit log agrees with the destination',
+    );
+  });
+});
+
+const REUSE_MESSAGES = 10;
+/** The legacy Postfix's connections to ticketbooth at once: at most this many handshakes can start before a ticket is in hand. */
+const REUSE_CONCURRENCY = 4;
+
+/**
+ * The same path with `cache.reuse: adaptive`. The destination Postfix issues one ticket per full
+ * TLS 1.3 handshake and none on a resumed one, so single-use tickets resume at most every other
+ * connection (5 of 10); it accepts a ticket again, so re-offering the last spent one must beat that:
+ * only connections that start before the first ticket is in are full, at most REUSE_CONCURRENCY (4),
+ * so at least 6 of 10 resume.
+ */
+describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTLS', { skip: missing('postfix', 'dnsmasq', 'swaks') }, () => {
+  let dns: Dnsmasq;
+  let dest: Postfix;
+  let legacy: Postfix;
+  let sh: Smarthost;
+  let legacyPort = 0;
+
+  before(async () => {
+    ({ dns, dest } = await startDestination());
+    sh = await startSmarthost(
+      { route: { mode: 'mx' }, tls: { level: 'may' } },
+      { cache: { reuse: 'adaptive' }, dns: { servers: [dns.server] } },
+    );
+    legacyPort = await freeTcpPort();
+    legacy = await startLegacyClient(legacyPort, sh.port, REUSE_CONCURRENCY);
+  });
+
+  after(async () => {
+    await legacy?.stop();
+    await sh?.stop();
+    await dest?.stop();
+    await dns?.stop();
+  });
+
+  test('every message arrives once; the destination resumed more than single use allows; re-offers are marked', async (t) => {
+    const ids = Array.from({ length: REUSE_MESSAGES }, (_, i) => `reuse-${i}-${process.pid}`);
+    for (const id of ids) {
+      await run('swaks', [
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(legacyPort),
+        '--from',
+        'sender@legacy.test',
+        '--to',
+        'user@dest.test',
+        '--header',
+        `Message-Id: <${id}@legacy.test>`,
+        '--header',
+        `Subject: ${id}`,
+        '--body',
+        `body of ${id}`,
+      ]);
+    }
+    const files = await dest.waitForDelivered(REUSE_MESSAGES, 90_000);
+    const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
+    assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort(), 'each message exactly once');
+    await legacy.waitForLog(/status=sent/, REUSE_MESSAGES);
+    assert.equal((legacy.log().match(/status=sent \(250 2\.0\.0 Ok: queued as/g) ?? []).length, REUSE_MESSAGES, legacy.log().slice(-2000));
+
+    // One upstream connection per message; its audit line is written when it closes.
+    const handshakes = await waitForHandshakes(sh, REUSE_MESSAGES);
+    await dest.waitForLog(/TLS connection established from .*TLSv1\.3/, REUSE_MESSAGES);
+    const destLog = dest.log();
+    const tls13 = (destLog.match(/TLS connection established from .*TLSv1\.3/g) ?? []).length;
+    const resumed = (destLog.match(/Reusing old session/g) ?? []).length;
+    t.diagnostic(
+      `destination: ${resumed}/${REUSE_MESSAGES} TLS sessions resumed; audit: ${handshakes.filter((e) => e.reoffered).length} re-offered`,
+    );
+    assert.equal(tls13, REUSE_MESSAGES, 'every delivery went over TLS 1.3');
+    assert.equal(handshakes.length, REUSE_MESSAGES, 'one upstream handshake per message');
+    // The premise of the ceiling: this Postfix hands out one ticket per full handshake, none on resumption.
+    for (const e of handshakes) assert.equal(e.ticketsReceived, e.resumed ? 0 : 1, JSON.stringify(e));
+    assert.ok(resumed > REUSE_MESSAGES / 2, `resumed ${resumed}/${REUSE_MESSAGES}: single use allows at most ${REUSE_MESSAGES / 2}`);
+    assert.equal(handshakes.filter((e) => e.resumed).length, resumed, 'our audit log agrees with the destination');
+
+    // Each ticket is offered fresh once (reoffered: false), and every further offer of it is marked reoffered: true.
+    const received = new Set(handshakes.flatMap((e) => e.receivedHashes));
+    const offers = new Map<string, boolean[]>();
+    for (const e of handshakes) {
+      if (e.offered !== 'tls13-ticket') continue;
+      assert.ok(e.offeredHash && received.has(e.offeredHash), `offered a ticket this run received: ${JSON.stringify(e)}`);
+      offers.set(e.offeredHash, [...(offers.get(e.offeredHash) ?? []), e.reoffered]);
+    }
+    for (const [hash, marks] of offers) {
+      assert.equal(marks.filter((m) => !m).length, 1, `ticket ${hash}: offered fresh exactly once (${marks.join(',')})`);
+    }
+    const reoffered = handshakes.filter((e) => e.reoffered);
+    // Each full handshake brought one ticket, used fresh at most once: every resumption beyond those was a re-offer.
+    const fullCount = handshakes.filter((e) => !e.resumed).length;
+    assert.ok(
+      reoffered.length >= resumed - fullCount,
+      `${reoffered.length} re-offers for ${resumed} resumptions from ${fullCount} tickets`,
+    );
+    assert.ok(
+      reoffered.every((e) => e.resumed),
+      'this destination accepts a ticket again',
+    );
+  });
+});
+
+/** Resolves once `n` tls.handshake lines were written (each when its upstream connection closed). */
+async function waitForHandshakes(sh: Smarthost, n: number, timeoutMs = 10_000): Promise<HandshakeEvent[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const handshakes = sh.events.filter((e): e is HandshakeEvent => e.event === 'tls.handshake');
+    if (handshakes.length >= n) return handshakes;
+    if (Date.now() > deadline) throw new Error(`expected ${n} tls.handshake lines, saw ${handshakes.length}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
