@@ -26,5 +26,5 @@ COPY config/default.yaml /etc/ticketbooth/ticketbooth.yaml
 USER node
 # Probes /readyz on the admin listener (`admin.listen` in the config; the default config has it).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["node", "/app/dist/src/cli.js", "health", "--config", "/etc/ticketbooth/ticketbooth.yaml"]
-ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/src/cli.js"]
 CMD ["serve", "--config", "/etc/ticketbooth/ticketbooth.yaml"]
