@@ -7,18 +7,11 @@
  * lenient schemas derived from these (report/records.ts).
  */
 import { z } from 'zod';
-import type { FullHandshakeCause, OfferKind } from '../resumption/policy.js';
-
-/** The resumption policy's words; `satisfies` keeps the two lists equal. */
-export const offerKindSchema = z.enum({ none: 'none', 'tls13-ticket': 'tls13-ticket', 'tls12-session': 'tls12-session' } satisfies {
-  [K in OfferKind]: K;
-});
-export const fullHandshakeCauseSchema = z.enum({
-  'nothing-offered': 'nothing-offered',
-  expired: 'expired',
-  refused: 'refused',
-  'version-mismatch': 'version-mismatch',
-} satisfies { [K in FullHandshakeCause]: K });
+/** What a connection offered, and why a handshake was full: words of the file format, which the policy uses. */
+export const offerKindSchema = z.enum(['none', 'tls13-ticket', 'tls12-session']);
+export type OfferKind = z.infer<typeof offerKindSchema>;
+export const fullHandshakeCauseSchema = z.enum(['nothing-offered', 'expired', 'refused', 'version-mismatch']);
+export type FullHandshakeCause = z.infer<typeof fullHandshakeCauseSchema>;
 
 export const handshakeEventSchema = z.object({
   event: z.literal('tls.handshake'),

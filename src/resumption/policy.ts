@@ -1,3 +1,4 @@
+import type { FullHandshakeCause, OfferKind } from '../audit/events.js';
 import type { CacheKey } from './cache-key.js';
 import { parseSession, SessionParseError, type SessionInfo } from './session-der.js';
 import type { UnreadableReason } from './session-error.js';
@@ -26,8 +27,6 @@ export interface PolicyOptions {
   maxDestinations?: number;
 }
 
-export type OfferKind = 'none' | 'tls13-ticket' | 'tls12-session';
-
 export interface Offer {
   kind: OfferKind;
   /** The DER session for `tls.connect`; absent when kind is none. */
@@ -50,8 +49,6 @@ export type Received =
   | { kind: 'not-resumable' };
 
 const NOT_RESUMABLE: Received = { kind: 'not-resumable' };
-
-export type FullHandshakeCause = 'nothing-offered' | 'expired' | 'refused' | 'version-mismatch';
 
 const SEVEN_DAYS_S = 7 * 24 * 3600;
 

@@ -96,24 +96,7 @@ dns: { servers: ["${dns.server}"] }
 
   test('every message arrives exactly once, over TLS 1.3, and the destination resumed sessions', async (t) => {
     const ids = Array.from({ length: MESSAGES }, (_, i) => `e2e-${i}-${process.pid}`);
-    for (const id of ids) {
-      await run('swaks', [
-        '--server',
-        '127.0.0.1',
-        '--port',
-        String(legacyPort),
-        '--from',
-        'sender@legacy.test',
-        '--to',
-        'user@dest.test',
-        '--header',
-        `Message-Id: <${id}@legacy.test>`,
-        '--header',
-        `Subject: ${id}`,
-        '--body',
-        `body of ${id}`,
-      ]);
-    }
+    for (const id of ids) await sendThroughLegacy(legacyPort, id);
     const files = await dest.waitForDelivered(MESSAGES, 90_000);
     // Each message once: as many files as messages, and each Message-Id exactly once.
     const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
@@ -185,24 +168,7 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
 
   test('every message arrives once; the destination resumed more than single use allows; re-offers are marked', async (t) => {
     const ids = Array.from({ length: REUSE_MESSAGES }, (_, i) => `reuse-${i}-${process.pid}`);
-    for (const id of ids) {
-      await run('swaks', [
-        '--server',
-        '127.0.0.1',
-        '--port',
-        String(legacyPort),
-        '--from',
-        'sender@legacy.test',
-        '--to',
-        'user@dest.test',
-        '--header',
-        `Message-Id: <${id}@legacy.test>`,
-        '--header',
-        `Subject: ${id}`,
-        '--body',
-        `body of ${id}`,
-      ]);
-    }
+    for (const id of ids) await sendThroughLegacy(legacyPort, id);
     const files = await dest.waitForDelivered(REUSE_MESSAGES, 90_000);
     const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
     assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort(), 'each message exactly once');
@@ -259,4 +225,12 @@ async function waitForHandshakes(sh: Smarthost, n: number, timeoutMs = 10_000): 
     if (Date.now() > deadline) throw new Error(`expected ${n} tls.handshake lines, saw ${handshakes.length}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** One message into the legacy Postfix with swaks, its Message-Id `<id@legacy.test>`. */
+async function sendThroughLegacy(port: number, id: string): Promise<void> {
+  await run('swaks', [
+    ...['--server', '127.0.0.1', '--port', String(port), '--from', 'sender@legacy.test', '--to', 'user@dest.test'],
+    ...['--header', `Message-Id: <${id}@legacy.test>`, '--header', `Subject: ${id}`, '--body', `body of ${id}`],
+  ]);
 }
