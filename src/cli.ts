@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Service } from './service.js';
-import { auditCommand, type AuditFlags } from './audit/report/audit-command.js';
+import type { AuditFlags } from './audit/report/audit-command.js';
 import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
 import { splitHostPort } from './net/listen-address.js';
 import { SEVEN_DAYS_S } from './util/time.js';
@@ -50,6 +50,8 @@ program
   .option('--max-destinations <n>', 'destinations reported one by one; further ones are pooled (bounds memory)', '20000')
   .option('-o, --output <file>', 'write the report here instead of stdout')
   .action(async (files: string[], opts: AuditFlags) => {
+    // The report (and its chart code) is loaded only for this command: `serve` stays lean.
+    const { auditCommand } = await import('./audit/report/audit-command.js');
     await auditCommand(files, opts);
   });
 
