@@ -33,7 +33,9 @@ export class TcpListener {
 
   constructor(private readonly options: TcpListenerOptions) {
     this.gate = new Gate(options);
-    this.server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false }, (socket) => this.admit(socket));
+    // No Nagle on any client: SMTP replies and relayed records are small writes the client answers;
+    // holding one for a delayed ACK costs 40 ms per exchange (seen in a packet trace).
+    this.server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false, noDelay: true }, (socket) => this.admit(socket));
   }
 
   get name(): string {

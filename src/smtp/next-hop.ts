@@ -95,7 +95,6 @@ async function openOnce(
     client = await SmtpClient.connect(hop.connect, hop.port, {
       label,
       connectMs: within(opts.connectMs),
-      noDelay: true,
       replyMs: opts.replyMs,
       dataDoneMs: opts.dataDoneMs,
       setupDeadline: deadline,

@@ -58,8 +58,6 @@ class SmtpServerSession {
     private readonly socket: Socket,
     private readonly opts: SmtpSessionOptions,
   ) {
-    // Replies are small writes answered by the next command: Nagle would hold each for an ACK.
-    socket.setNoDelay(true);
     this.input = new ClientInput(socket);
     this.client = `${socket.remoteAddress}:${socket.remotePort}`;
   }

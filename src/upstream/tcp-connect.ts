@@ -8,7 +8,9 @@ import { UpstreamError } from '../errors/index.js';
  */
 export function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
+    // Every upstream dialogue (SMTP commands, a STARTTLS handshake's last flight, then relayed
+    // writes) is small writes awaiting an answer: Nagle would hold each behind a delayed ACK.
+    const socket = connect({ host, port, noDelay: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new UpstreamError(`connect to ${host}:${port} timed out`, 'connect', 'ERR_UPSTREAM_TIMEOUT'));

@@ -71,6 +71,8 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
       ...(offer.session ? { session: offer.session } : {}),
       ...(over ? { socket: over } : {}),
     });
+    // As for every upstream (tcp-connect.ts): no Nagle; relayed small writes must not wait for an ACK.
+    socket.setNoDelay(true);
   } catch (err) {
     // Synchronous failures are the target's (no cipher matches, a cert that does not fit its key):
     // still one audit line, so a misconfiguration is not silent.
@@ -196,6 +198,19 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
             socket.once('close', closed);
           }),
   };
+}
+
+/** How long to wait for the first TLS 1.3 ticket before our first bytes inside TLS (it comes within a round trip). */
+const TICKET_WAIT_MS = 50;
+
+/**
+ * Resolves once the first bytes inside TLS may go. After a full TLS 1.3 handshake the server sends
+ * its tickets first; data sent before they arrive does not acknowledge them, and a server without
+ * TCP_NODELAY (Postfix) then holds its reply to that data behind Nagle until our delayed ACK, ~40 ms
+ * on Linux (seen in a packet trace): wait for the ticket instead, a round trip at most.
+ */
+export function ticketsSettled(tls: UpstreamTls): Promise<unknown> {
+  return !tls.resumed && tls.protocol === 'TLSv1.3' ? tls.sessionArrived(TICKET_WAIT_MS) : Promise.resolve();
 }
 
 /** end(), then wait for the server's close or the grace: destroy() would lose tickets in flight. */

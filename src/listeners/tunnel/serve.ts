@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { dialStarttls } from '../../upstream/smtp-client/dial-starttls.js';
-import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
+import { dialTls, ticketsSettled, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import type { TlsTarget } from '../../upstream/tls-target.js';
 import { oneLine } from '../../util/text.js';
 
@@ -42,7 +42,11 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
     }
     return;
   }
-  if (greeting) client.write(greeting);
+  if (greeting) {
+    client.write(greeting);
+    // The client answers the greeting at once; its EHLO must not overtake the server's tickets.
+    await ticketsSettled(upstream);
+  }
   await relay(client, upstream, opts.idleTimeoutMs);
 }
 

@@ -3,12 +3,9 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { UpstreamError, type SmtpReplyError, type UpstreamErrorCode, type UpstreamStage } from '../../errors/index.js';
 import { recordUpstreamError, type Attempt } from '../record-failure.js';
 import { connectTcp } from '../tcp-connect.js';
-import { dialTls, type DialContext, type UpstreamTls } from '../tls-dialer.js';
+import { dialTls, ticketsSettled, type DialContext, type UpstreamTls } from '../tls-dialer.js';
 import type { TlsTarget } from '../tls-target.js';
 import { ReplyReader, type SmtpReply } from './reply-reader.js';
-
-/** How long to wait for the first TLS 1.3 ticket before the EHLO inside TLS (it comes within a round trip). */
-const TICKET_WAIT_MS = 50;
 
 /** The AUTH PLAIN and LOGIN responses, base64 (smtp/credentials.ts keeps the password itself out of sight). */
 export interface AuthCredentials {
@@ -53,11 +50,7 @@ export class SmtpClient {
   private dead = false;
 
   /** A TCP connection to host:port within `connectMs`, then the client on it. */
-  static async connect(
-    host: string,
-    port: number,
-    opts: SmtpClientOptions & { connectMs: number; noDelay?: boolean },
-  ): Promise<SmtpClient> {
+  static async connect(host: string, port: number, opts: SmtpClientOptions & { connectMs: number }): Promise<SmtpClient> {
     const attempt = { destination: `${host}:${port}`, started: performance.now() };
     let socket: Socket;
     try {
@@ -65,8 +58,6 @@ export class SmtpClient {
     } catch (err) {
       throw report(opts, attempt, err as UpstreamError);
     }
-    // Commands are small writes, each waiting for its reply: Nagle would hold each for an ACK.
-    if (opts.noDelay) socket.setNoDelay(true);
     return new SmtpClient(socket, opts, attempt);
   }
 
@@ -90,10 +81,7 @@ export class SmtpClient {
 
   /** EHLO (again after STARTTLS); with `heloFallback`, HELO when EHLO is refused, and then no extensions. */
   async hello(name: string, { heloFallback = false } = {}): Promise<void> {
-    // After a full TLS 1.3 handshake the server sends its tickets first. An EHLO sent before they
-    // arrive does not acknowledge them, and a server without TCP_NODELAY (Postfix) then holds its
-    // EHLO reply behind Nagle until our delayed ACK, ~40 ms on Linux: wait for the ticket instead.
-    if (this.tls && !this.tls.resumed && this.tls.protocol === 'TLSv1.3') await this.tls.sessionArrived(TICKET_WAIT_MS);
+    if (this.tls) await ticketsSettled(this.tls);
     const ehlo = await this.ask(`EHLO ${name}`, 'ehlo', 'the reply to EHLO');
     if (ehlo.code === 250) {
       this.ehlo = { name: (ehlo.lines[0] ?? '').split(/\s+/)[0] ?? '', extensions: parseExtensions(ehlo) };
