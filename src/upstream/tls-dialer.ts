@@ -82,6 +82,9 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     ctx.audit.record(event);
     throw new UpstreamError(`${key.destination}: ${(err as Error).message}`, 'tls', 'ERR_UPSTREAM_TLS', { cause: err });
   }
+  // A peer reset must never crash the process: the handshake below reports its own errors, and
+  // after it whoever relays sees 'close'.
+  socket.on('error', () => undefined);
   let tcpUp = over !== undefined;
   if (!tcpUp) socket.once('connect', () => (tcpUp = true));
   const stage = (): 'connect' | 'tls' => (tcpUp ? 'tls' : 'connect');
@@ -124,22 +127,25 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
 
   try {
     await new Promise<void>((resolve, reject) => {
+      // Whichever comes first settles; the others are removed, so a later close does not build
+      // (and capture a stack for) an error nobody reads, on every connection.
+      const settle = (err?: UpstreamError): void => {
+        clearTimeout(timer);
+        socket.off('secureConnect', onSecure).off('error', onError).off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
       const timer = setTimeout(() => {
-        reject(new UpstreamError(`TLS handshake with ${key.destination} timed out`, stage(), 'ERR_UPSTREAM_TIMEOUT'));
+        settle(new UpstreamError(`TLS handshake with ${key.destination} timed out`, stage(), 'ERR_UPSTREAM_TIMEOUT'));
       }, ctx.handshakeTimeoutMs ?? 15_000);
-      socket.once('secureConnect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+      const onSecure = (): void => settle();
+      const onError = (err: NodeJS.ErrnoException): void => {
         const code = !tcpUp || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_TLS';
-        reject(new UpstreamError(`${key.destination}: ${err.message}`, stage(), code, { cause: err }));
-      });
-      socket.once('close', () => {
-        clearTimeout(timer);
-        reject(new UpstreamError(`${key.destination} closed the connection during the TLS handshake`, stage(), 'ERR_UPSTREAM_CLOSED'));
-      });
+        settle(new UpstreamError(`${key.destination}: ${err.message}`, stage(), code, { cause: err }));
+      };
+      const onClose = (): void =>
+        settle(new UpstreamError(`${key.destination} closed the connection during the TLS handshake`, stage(), 'ERR_UPSTREAM_CLOSED'));
+      socket.once('secureConnect', onSecure).once('error', onError).once('close', onClose);
     });
   } catch (err) {
     socket.destroy();
@@ -166,8 +172,6 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   const cause = await ctx.cache.outcome(key, offer, result).catch(() => fullHandshakeCause(offer, result));
   if (cause) event.fullCause = cause;
 
-  // A peer reset after the handshake must never crash the process: whoever relays sees 'close'.
-  socket.on('error', () => undefined);
   const auditTimer = setTimeout(() => void writeAudit(), ctx.auditWindowMs ?? 1000);
   auditTimer.unref();
   socket.once('close', () => {
