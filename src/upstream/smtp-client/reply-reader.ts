@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { SmtpClosedError, SmtpSyntaxError, SmtpTimeoutError, SmtpTooLongError, type SmtpReplyError } from '../../errors/index.js';
+import { SmtpClosedError, SmtpSyntaxError, SmtpTimeoutError, SmtpTooLongError } from '../../errors/index.js';
 
 /** One SMTP reply: code and its lines' text (RFC 5321 4.2). */
 export interface SmtpReply {
@@ -20,17 +20,18 @@ const MAX_REPLY_LINES = 200;
 export class ReplyReader {
   private buffer: Buffer = Buffer.alloc(0);
   private waiter?: () => void;
-  private ended?: SmtpReplyError;
+  /** Why the stream ended; the error is built only if a read comes after (most ends follow QUIT). */
+  private ended?: string;
   private readonly onData = (chunk: Buffer): void => {
     this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
     this.waiter?.();
   };
   private readonly onEnd = (): void => {
-    this.ended ??= new SmtpClosedError('connection closed by server');
+    this.ended ??= 'connection closed by server';
     this.waiter?.();
   };
   private readonly onError = (err: Error): void => {
-    this.ended ??= new SmtpClosedError(`connection error: ${err.message}`);
+    this.ended ??= `connection error: ${err.message}`;
     this.waiter?.();
   };
 
@@ -87,7 +88,7 @@ export class ReplyReader {
         return line;
       }
       if (this.buffer.length > MAX_REPLY_LINE) throw new SmtpTooLongError('reply line too long');
-      if (this.ended) throw this.ended;
+      if (this.ended !== undefined) throw new SmtpClosedError(this.ended);
       const left = deadline - Date.now();
       if (left <= 0) throw new SmtpTimeoutError('timed out waiting for the server');
       await new Promise<void>((resolve) => {
