@@ -6,6 +6,7 @@
  * resumed the upstream TLS session (`Reused`) or not (`New`): that is the resumed count.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect as connectTls } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCert } from '../../test/support/certs.js';
@@ -53,6 +54,18 @@ function request(route: Route): Promise<Reply> {
   });
 }
 
+/** The key exchange group a Node TLS client (ticketbooth's runtime) gets from the server. */
+function keyExchange(up: Upstream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTls({ host: up.host, port: up.port, servername: up.servername, ca: up.cert.cert }, () => {
+      const info = socket.getEphemeralKeyInfo() as { name?: string } | null;
+      resolve(info?.name ?? 'an unknown group');
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+}
+
 /** `count` connections, `inFlight` at a time. */
 async function load(route: Route, count: number, inFlight: number): Promise<{ seconds: number; replies: Reply[] }> {
   const replies: Reply[] = [];
@@ -93,6 +106,7 @@ export async function run(): Promise<Section> {
     const st = keep(await startStunnel(up));
     const routes: Record<Contender, Route> = { ticketbooth: viaForwarder(tb), stunnel: viaForwarder(st), direct: direct(up) };
     for (const k of CONTENDERS) await load(routes[k], WARM_UP, 1);
+    const group = await keyExchange(up);
 
     const rows: string[][] = [];
     const figures: Record<string, Figure> = {};
@@ -140,6 +154,7 @@ export async function run(): Promise<Section> {
         ...table(['measure', ...CONTENDERS, 'tb/stunnel', 'goal'], rows),
         '! = goal not met. Ratios: median of per-rep ratios. CPU: the forwarder process (utime+stime), none for direct.',
         ...resumedRows,
+        `key exchange: ticketbooth and direct run on Node ${process.versions.node} (OpenSSL ${process.versions.openssl}) and get ${group} from the Node server; stunnel runs on ${st.openssl}.`,
         `ticketbooth's audit: ${audit.resumed}/${audit.total} handshakes resumed (warm-up included); it offers each ticket once, the Node server issues 2 per full handshake and none on resumption. ${built}.`,
       ],
       figures,

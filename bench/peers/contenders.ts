@@ -20,6 +20,11 @@ export interface Forwarder {
   stop(): Promise<void>;
 }
 
+export interface Stunnel extends Forwarder {
+  /** The OpenSSL it runs with, from its start-up lines (e.g. `OpenSSL 3.0.22`). */
+  openssl: string;
+}
+
 export interface Ticketbooth extends Forwarder {
   /** `tls.handshake` audit lines so far: how many, and how many resumed. */
   handshakes(): { total: number; resumed: number };
@@ -83,7 +88,8 @@ shutdownTimeoutSeconds: 5
 }
 
 /** stunnel client mode to `up`, one service, logging per connection at notice (its default). */
-export async function startStunnel(up: Upstream, protocol?: StunnelOptions['protocol']): Promise<Forwarder> {
+export async function startStunnel(up: Upstream, protocol?: StunnelOptions['protocol']): Promise<Stunnel> {
   const st = await startStunnelClient(up, up.cert, { servername: up.servername, ...(protocol ? { protocol } : {}) });
-  return { name: 'stunnel', host: st.host, port: st.port, pid: st.pid, stop: () => st.stop() };
+  const openssl = /Running\s+with (OpenSSL \S+)/.exec(st.output())?.[1] ?? 'OpenSSL (version not logged)';
+  return { name: 'stunnel', host: st.host, port: st.port, pid: st.pid, openssl, stop: () => st.stop() };
 }

@@ -68,7 +68,7 @@ export async function startSServerUpload(cert: CertPair, dir: string): Promise<S
     );
     closeSync(out);
     let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const stop = async (): Promise<void> => {
       if (child.exitCode !== null || child.signalCode !== null) return;
