@@ -4,7 +4,7 @@
  * session and offers it on the next connection, as https.Agent does per destination).
  */
 import { connect as connectTcp, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import { connect as connectTls, createSecureContext } from 'node:tls';
 import type { ContenderName, Forwarder, Upstream } from './contenders.js';
 
 export interface Route {
@@ -21,6 +21,8 @@ export function viaForwarder(f: Forwarder): Route {
 
 export function direct(up: Upstream): Route {
   let session: Buffer | undefined;
+  // One context for every connection, as a long-lived client (and ticketbooth) keeps: no CA parse per connection.
+  const secureContext = createSecureContext({ ca: up.cert.cert });
   return {
     name: 'direct',
     open: () => {
@@ -28,7 +30,7 @@ export function direct(up: Upstream): Route {
         host: up.host,
         port: up.port,
         servername: up.servername,
-        ca: up.cert.cert,
+        secureContext,
         ...(session ? { session } : {}),
       });
       socket.on('session', (s: Buffer) => (session = s));

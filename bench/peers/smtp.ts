@@ -93,12 +93,12 @@ export async function run(): Promise<Section> {
       },
     });
     const up: Upstream = { host: address, port: 25, servername: 'mx.dest.test', cert };
+    const keep = <T extends Forwarder>(f: T): T => (running.push(f), f);
     const forwarders: Record<Contender, Forwarder> = {
-      tunnel: await startTicketboothTunnel(dir, up, 'smtp'),
-      smarthost: await startTicketboothSmarthost(dir, up),
-      stunnel: await startStunnel(up, 'smtp'),
+      tunnel: keep(await startTicketboothTunnel(dir, up, 'smtp')),
+      smarthost: keep(await startTicketboothSmarthost(dir, up)),
+      stunnel: keep(await startStunnel(up, 'smtp')),
     };
-    running.push(...Object.values(forwarders));
     const log = new MailLog(join(dest.dir, 'maillog'));
     for (const k of CONTENDERS) await runOnce(forwarders[k], log, 8); // warm-up, not counted
 
