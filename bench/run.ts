@@ -12,6 +12,7 @@ import * as auditReport from './audit-report.js';
 import { benchFleet } from './fleet.js';
 import * as handshakeTime from './handshake-time.js';
 import * as resumption from './resumption.js';
+import * as peers from './peers/index.js';
 import type { Section } from './section.js';
 import * as smtp from './smtp.js';
 import * as starttls from './starttls.js';
@@ -29,6 +30,10 @@ const SECTIONS: Entry[] = [
   { id: 'handshake-time', run: handshakeTime.run },
   { id: 'throughput', run: throughput.run },
   { id: 'smtp', run: smtp.run },
+  { id: 'peers-bulk', run: peers.bulk },
+  { id: 'peers-connections', run: peers.connections },
+  { id: 'peers-smtp', run: peers.smtp },
+  { id: 'peers-idle', run: peers.idle },
   { id: 'fleet', run: async () => ({ name: 'Fleet mode (shared Redis store)', lines: await benchFleet() }) },
   { id: 'audit-report', run: auditReport.run },
 ];

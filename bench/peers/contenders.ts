@@ -1,0 +1,95 @@
+/**
+ * The forwarders under test, each its own process with a PID to charge CPU to: ticketbooth (the
+ * built CLI, audit on to a file as in production) and stunnel (client mode, notice log level).
+ * The direct Node TLS client has no forwarder: the benchmark process does the TLS itself.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CertPair } from '../../test/support/certs.js';
+import { startProcess } from '../../test/support/process.js';
+import { startStunnelClient, type StunnelOptions } from '../../test/support/stunnel.js';
+import { CLI, NODE_FLAGS } from './build.js';
+
+export type ContenderName = 'ticketbooth' | 'stunnel' | 'direct';
+
+export interface Forwarder {
+  name: ContenderName;
+  host: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface Stunnel extends Forwarder {
+  /** The OpenSSL it runs with, from its start-up lines (e.g. `OpenSSL 3.0.22`). */
+  openssl: string;
+}
+
+export interface Ticketbooth extends Forwarder {
+  /** `tls.handshake` audit lines so far: how many, and how many resumed. */
+  handshakes(): { total: number; resumed: number };
+}
+
+export interface Upstream {
+  host: string;
+  port: number;
+  servername: string;
+  cert: CertPair;
+}
+
+let seq = 0;
+
+async function startTicketbooth(args: string[], ready: RegExp, audit: string): Promise<Ticketbooth> {
+  const proc = await startProcess(process.execPath, [...NODE_FLAGS, CLI, ...args], { ready, timeoutMs: 20_000 });
+  return {
+    name: 'ticketbooth',
+    host: '127.0.0.1',
+    port: Number(proc.ready[1]),
+    pid: proc.child.pid ?? NaN,
+    handshakes: () => {
+      const lines = (existsSync(audit) ? readFileSync(audit, 'utf8') : '').split('\n').filter((l) => l.includes('"tls.handshake"'));
+      return { total: lines.length, resumed: lines.filter((l) => l.includes('"resumed":true')).length };
+    },
+    stop: () => proc.stop(),
+  };
+}
+
+/** `ticketbooth tunnel` to `up` (optionally `--starttls smtp`), verifying it against its own CA. */
+export function startTicketboothTunnel(dir: string, up: Upstream, starttls?: 'smtp'): Promise<Ticketbooth> {
+  const audit = join(dir, `audit-tunnel-${++seq}.jsonl`);
+  const args = ['tunnel', '--listen', '127.0.0.1:0', '--connect', `${up.host}:${up.port}`, '--servername', up.servername];
+  args.push('--ca', up.cert.certFile, '--audit-log', audit, ...(starttls ? ['--starttls', starttls] : []));
+  return startTicketbooth(args, /listening on 127\.0\.0\.1:(\d+)/, audit);
+}
+
+/**
+ * `ticketbooth serve` with one `type: smtp` listener relaying to `up` (TLS level verify with the
+ * destination's CA: stunnel checks chain and name too).
+ */
+export function startTicketboothSmarthost(dir: string, up: Upstream): Promise<Ticketbooth> {
+  const n = ++seq;
+  const audit = join(dir, `audit-smarthost-${n}.jsonl`);
+  const config = join(dir, `smarthost-${n}.yaml`);
+  writeFileSync(
+    config,
+    `listeners:
+  - name: smarthost
+    type: smtp
+    listen: 127.0.0.1:0
+    hostname: relay.bench.test
+    maxConnections: 200
+    route: { mode: relay, host: "${up.host}", port: ${up.port} }
+    tls: { level: verify, ca: "${up.cert.certFile}" }
+audit: { file: "${audit}" }
+shutdownTimeoutSeconds: 5
+`,
+  );
+  return startTicketbooth(['serve', '--config', config], /smarthost listening on 127\.0\.0\.1:(\d+)/, audit);
+}
+
+/** stunnel client mode to `up`, one service, logging per connection at notice (its default). */
+export async function startStunnel(up: Upstream, protocol?: StunnelOptions['protocol']): Promise<Stunnel> {
+  const st = await startStunnelClient(up, up.cert, { servername: up.servername, ...(protocol ? { protocol } : {}) });
+  const openssl = /Running\s+with (OpenSSL \S+)/.exec(st.output())?.[1] ?? 'OpenSSL (version not logged)';
+  return { name: 'stunnel', host: st.host, port: st.port, pid: st.pid, openssl, stop: () => st.stop() };
+}
