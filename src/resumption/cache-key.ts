@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { textDigest } from '../util/digest.js';
 
 /**
  * Every input of the trust decision for one upstream connection. Node skips hostname and CA
@@ -37,6 +38,7 @@ export interface CacheKey {
 
 function digest(value: string | Buffer | Array<string | Buffer> | undefined): string {
   if (value === undefined) return 'system';
+  if (typeof value === 'string') return textDigest(value);
   const h = createHash('sha256');
   for (const part of Array.isArray(value) ? value : [value]) {
     h.update(part);

@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { textDigest } from '../util/digest.js';
 import type { TlsTarget } from './tls-target.js';
 
 /**
  * One SecureContext per TLS configuration, built on first use and kept: handing the CA text to
  * every `tls.connect()` makes Node parse it and build a context per connection (a quarter to a
- * third of the CPU of a short connection). The key is a digest of every context input (CA set,
+ * third of the CPU of a short connection). The key holds (digests of) every context input (CA set,
  * client certificate and key, ciphers, version bounds), so two configurations that differ in any of
  * them — two trust decisions — never share a context.
  */
@@ -34,15 +34,11 @@ export function secureContextFor(t: TlsTarget): SecureContext {
 }
 
 export function contextId(t: TlsTarget): string {
-  const h = createHash('sha256');
-  for (const part of [
-    t.ca ?? '(system)',
-    t.cert !== undefined && t.key !== undefined ? t.cert + t.key : '',
+  return [
+    t.ca === undefined ? '(system)' : textDigest(t.ca),
+    t.cert !== undefined && t.key !== undefined ? `${textDigest(t.cert)}+${textDigest(t.key)}` : '',
     t.ciphers ?? '',
     t.minVersion ?? 'TLSv1.2',
     t.maxVersion ?? 'TLSv1.3',
-  ]) {
-    h.update(part).update('\0');
-  }
-  return h.digest('hex');
+  ].join('\0');
 }

@@ -31,4 +31,14 @@ describe('trust key: every input of the trust decision splits the cache', () => 
     assert.match(baseKey.short, /^[0-9a-f]{12}$/);
     assert.notEqual(cacheKey({ ...base, ca: 'A' }).id, cacheKey({ ...base, ca: 'B' }).id);
   });
+  test('keys do not change between versions: sessions in a shared store stay reachable after an upgrade', () => {
+    // Golden values from the key as first released; a change here orphans every stored session.
+    assert.equal(cacheKey({ host: 'a', port: 1, servername: 'a', verify: 'name' }).id.slice(0, 16), '62a7c80008934dc6');
+    const withFiles = cacheKey({ host: 'a', port: 1, servername: 'a', ca: '-----CA-----', verify: 'name', clientCert: 'CERT' });
+    assert.equal(withFiles.id.slice(0, 16), '16a922db03c3d533');
+    assert.equal(
+      cacheKey({ host: 'a', port: 1, servername: 'a', ca: '-----CA-----', verify: 'name', clientCert: 'CERT' }).id,
+      withFiles.id,
+    );
+  });
 });
