@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every section in order, each a module with `run(): Promise<Section>`; prints a
- * readable report and writes bench/results.json. `npm run bench -- resumption throughput` runs
+ * readable report and writes bench/results.json. `npm run bench -- resumption peers-bulk` runs
  * only the named sections. Figures are measured side by side within one run: read the ratios,
  * not the absolute numbers, which depend on the machine.
  */
@@ -16,7 +16,6 @@ import * as peers from './peers/index.js';
 import type { Section } from './section.js';
 import * as smtp from './smtp.js';
 import * as starttls from './starttls.js';
-import * as throughput from './throughput.js';
 
 interface Entry {
   id: string;
@@ -28,7 +27,6 @@ const SECTIONS: Entry[] = [
   { id: 'resumption', run: resumption.run },
   { id: 'starttls', run: starttls.run },
   { id: 'handshake-time', run: handshakeTime.run },
-  { id: 'throughput', run: throughput.run },
   { id: 'smtp', run: smtp.run },
   { id: 'peers-bulk', run: peers.bulk },
   { id: 'peers-connections', run: peers.connections },

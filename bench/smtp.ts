@@ -12,7 +12,7 @@
  * The destination is a real Postfix 3.7 (STARTTLS, TLS 1.3 only, `discard` delivery): it issues
  * one ticket per full handshake, none on a resumed one, and accepts a ticket again, so single use
  * caps resumption at 1/2 and adaptive reuse can resume nearly every connection.
- * Ticketbooth runs as a child process (the CLI as shipped); its peak memory is the kernel's VmHWM
+ * Ticketbooth runs as a child process (the built CLI with the shipped runtime flag); its peak memory is the kernel's VmHWM
  * for that process. Needs postfix (Debian package).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,6 +26,7 @@ import { missing } from '../test/support/interop.js';
 import { freeLoopbackAddress } from '../test/support/ports.js';
 import { startPostfix, type Postfix } from '../test/support/postfix.js';
 import { dial, sendMessage } from '../test/support/smtp-client.js';
+import { CLI, ensureBuilt, NODE_FLAGS } from './peers/build.js';
 import { median, percentile, table, type Figure, type Section } from './section.js';
 
 const SECONDS_PER_RUN = 4;
@@ -100,7 +101,8 @@ audit: { file: "${audit}" }
 shutdownTimeoutSeconds: 5
 `,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', config], {
+  await ensureBuilt();
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
