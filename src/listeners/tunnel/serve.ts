@@ -3,6 +3,7 @@ import { dialStarttls } from '../../upstream/smtp-client/dial-starttls.js';
 import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import type { TlsTarget } from '../../upstream/tls-target.js';
 import { oneLine } from '../../util/text.js';
+import { forward } from './forward.js';
 
 export interface TunnelOptions {
   target: TlsTarget;
@@ -71,8 +72,8 @@ function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number): Pr
     // However the client goes (reset, or cut by the listener at the shutdown timeout), the upstream
     // follows, gracefully: otherwise it stays open and this session never ends.
     client.once('close', () => void upstream.close());
-    client.pipe(server, { end: false });
-    server.pipe(client);
+    forward(client, server, { end: false });
+    forward(server, client, { end: true });
     // The client's FIN goes on to the server, whose reply still flows back (half-close); a client
     // that cannot be written to any more is gone: close upstream gracefully, keeping late tickets.
     const onClientEnd = (): void => (client.writable ? void server.end() : void upstream.close());
