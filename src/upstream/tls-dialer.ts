@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { HandshakeEvent } from '../audit/events.js';
@@ -38,11 +38,12 @@ export interface UpstreamTls {
  * server hands out (TLS 1.3 tickets come in `'session'` events after `secureConnect`), tells
  * the cache how it went, and writes one `tls.handshake` audit line. A TCP connection that never
  * came up is no handshake: that attempt is an `upstream.error` line with stage `connect`.
- * With `over`, TLS starts on an existing socket (after STARTTLS). A failure is an `UpstreamError`
- * at stage `tls` (`connect` when TCP never came up); its `code` is the kind, for callers, and the
- * audit line's `errorCode` the wrapped error's own (see error-code.ts).
+ * With `over`, TLS starts on an existing socket (after STARTTLS); without it, `onread` (if given)
+ * takes the plaintext instead of 'data' events (Node has no `onread` over an existing socket).
+ * A failure is an `UpstreamError` at stage `tls` (`connect` when TCP never came up); its `code` is
+ * the kind, for callers, and the audit line's `errorCode` the wrapped error's own (see error-code.ts).
  */
-export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket): Promise<UpstreamTls> {
+export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket, onread?: OnReadOpts): Promise<UpstreamTls> {
   const key = keyOf(target);
   // A store that fails (Redis away) costs a full handshake, never the client's connection.
   const offer = await ctx.cache.offer(key).catch((): Offer => ({ kind: 'none', reoffered: false, emptyBecause: 'empty' }));
@@ -69,7 +70,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     socket = connect({
       ...connectOptions(target),
       ...(offer.session ? { session: offer.session } : {}),
-      ...(over ? { socket: over } : {}),
+      ...(over ? { socket: over } : onread ? { onread } : {}),
     });
     // As for every upstream (tcp-connect.ts): no Nagle; relayed small writes must not wait for an ACK.
     socket.setNoDelay(true);

@@ -3,6 +3,8 @@ import { dialStarttls } from '../../upstream/smtp-client/dial-starttls.js';
 import { dialTls, ticketsSettled, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import type { TlsTarget } from '../../upstream/tls-target.js';
 import { oneLine } from '../../util/text.js';
+import { forward } from './forward.js';
+import { UpstreamReader } from './upstream-reader.js';
 
 export interface TunnelOptions {
   target: TlsTarget;
@@ -28,11 +30,15 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
   const timeout = opts.setupTimeoutMs;
   let upstream: UpstreamTls;
   let greeting: string | undefined;
+  // The download side reads into a reused buffer; after STARTTLS (TLS over the existing socket,
+  // where Node has no `onread`) the upstream's 'data' events are forwarded instead.
+  let reader: UpstreamReader | undefined;
   try {
     if (opts.starttls === 'smtp') {
       ({ upstream, greeting } = await dialStarttls(opts.target, opts.heloName, timeout, opts.dial));
     } else {
-      upstream = await dialTls(opts.target, opts.dial);
+      reader = new UpstreamReader();
+      upstream = await dialTls(opts.target, opts.dial, undefined, reader.onread);
     }
   } catch (err) {
     if (opts.starttls === 'smtp' && client.writable) {
@@ -47,16 +53,17 @@ export async function serveTunnel(client: Socket, opts: TunnelOptions): Promise<
     // The client answers the greeting at once; its EHLO must not overtake the server's tickets.
     await ticketsSettled(upstream);
   }
-  await relay(client, upstream, opts.idleTimeoutMs);
+  await relay(client, upstream, opts.idleTimeoutMs, reader);
 }
 
 /** Both directions until both sides are done; the upstream is closed gracefully to keep late tickets. */
-function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number): Promise<void> {
+function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number, reader?: UpstreamReader): Promise<void> {
   const server = upstream.socket;
   return new Promise((resolve) => {
     // The client may have gone while the upstream was being set up (a health check's connect and
     // RST): its 'close' and 'end' have fired already, so look at its state, not only its events.
     if (client.destroyed) {
+      reader?.stop();
       void upstream.close().then(() => resolve());
       return;
     }
@@ -72,18 +79,22 @@ function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number): Pr
     server.once('close', done);
     client.once('close', done);
     server.on('error', () => client.destroy());
+    forward(client, server, { end: false });
+    // Before the 'close' listener below: a client that goes stops this side and pauses the server
+    // first, and the graceful close then resumes it, to read on to the server's FIN.
+    if (reader) reader.relayTo(server, client);
+    else forward(server, client, { end: true });
     // However the client goes (reset, or cut by the listener at the shutdown timeout), the upstream
     // follows, gracefully: otherwise it stays open and this session never ends.
     client.once('close', () => void upstream.close());
-    client.pipe(server, { end: false });
-    server.pipe(client);
     // The client's FIN goes on to the server, whose reply still flows back (half-close); a client
     // that cannot be written to any more is gone: close upstream gracefully, keeping late tickets.
     const onClientEnd = (): void => (client.writable ? void server.end() : void upstream.close());
     if (client.readableEnded) onClientEnd();
     else client.once('end', onClientEnd);
     server.once('close', () => {
-      if (!client.destroyed) client.end();
+      // Usually ended already by the relay of the server's FIN: a second end() builds an error.
+      if (!client.destroyed && !client.writableEnded) client.end();
     });
     client.resume();
   });
