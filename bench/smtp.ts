@@ -21,12 +21,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HandshakeEvent } from '../src/audit/events.js';
 import type { ReusePolicy } from '../src/resumption/policy.js';
-import { makeCert } from '../test/support/certs.js';
 import { missing } from '../test/support/interop.js';
-import { freeLoopbackAddress } from '../test/support/ports.js';
-import { startPostfix, type Postfix } from '../test/support/postfix.js';
+import type { Postfix } from '../test/support/postfix.js';
 import { dial, sendMessage } from '../test/support/smtp-client.js';
 import { CLI, ensureBuilt, NODE_FLAGS } from './peers/build.js';
+import { smarthostConfig, startDestination } from './postfix-destination.js';
 import { median, percentile, table, type Figure, type Section } from './section.js';
 
 const SECONDS_PER_RUN = 4;
@@ -86,21 +85,7 @@ interface Ticketbooth {
 async function startTicketbooth(dir: string, destination: string, reuse: ReusePolicy): Promise<Ticketbooth> {
   const config = join(dir, `ticketbooth-${reuse}.yaml`);
   const audit = join(dir, `audit-${reuse}.jsonl`);
-  writeFileSync(
-    config,
-    `listeners:
-  - name: smarthost
-    type: smtp
-    listen: 127.0.0.1:0
-    hostname: relay.bench.test
-    maxConnections: 200
-    route: { mode: relay, host: "${destination}", port: 25 }
-    tls: { level: encrypt }
-cache: { reuse: ${reuse} }
-audit: { file: "${audit}" }
-shutdownTimeoutSeconds: 5
-`,
-  );
+  writeFileSync(config, smarthostConfig({ host: destination, port: 25, tls: '{ level: encrypt }', audit, reuse }));
   await ensureBuilt();
   const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -189,22 +174,9 @@ export async function run(): Promise<Section> {
   let dest: Postfix | undefined;
   const booths: Ticketbooth[] = [];
   try {
-    const address = await freeLoopbackAddress(25);
-    const cert = makeCert(['mx.dest.test', address]);
-    dest = await startPostfix({
-      smtpd: `${address}:25`,
-      main: {
-        myhostname: 'mx.dest.test',
-        relay_domains: 'dest.test',
-        relay_transport: 'discard',
-        smtpd_tls_security_level: 'may',
-        smtpd_tls_cert_file: cert.certFile,
-        smtpd_tls_key_file: cert.keyFile,
-        smtpd_tls_protocols: '>=TLSv1.3',
-        smtpd_tls_loglevel: 'summary, cache',
-        default_process_limit: '200',
-      },
-    });
+    const d = await startDestination();
+    dest = d.postfix;
+    const address = d.address;
     for (const reuse of ['never', 'adaptive'] as const) booths.push(await startTicketbooth(dir, address, reuse));
     const tbs: Record<ReusePolicy, Ticketbooth> = { never: booths[0], adaptive: booths[1] };
     const idleMiB = tbs.never.peakRssMiB();

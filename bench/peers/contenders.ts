@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { CertPair } from '../../test/support/certs.js';
 import { startProcess } from '../../test/support/process.js';
 import { startStunnelClient, type StunnelOptions } from '../../test/support/stunnel.js';
+import { smarthostConfig } from '../postfix-destination.js';
 import { CLI, NODE_FLAGS } from './build.js';
 
 export type ContenderName = 'ticketbooth' | 'stunnel' | 'direct';
@@ -70,20 +71,7 @@ export function startTicketboothSmarthost(dir: string, up: Upstream): Promise<Ti
   const n = ++seq;
   const audit = join(dir, `audit-smarthost-${n}.jsonl`);
   const config = join(dir, `smarthost-${n}.yaml`);
-  writeFileSync(
-    config,
-    `listeners:
-  - name: smarthost
-    type: smtp
-    listen: 127.0.0.1:0
-    hostname: relay.bench.test
-    maxConnections: 200
-    route: { mode: relay, host: "${up.host}", port: ${up.port} }
-    tls: { level: verify, ca: "${up.cert.certFile}" }
-audit: { file: "${audit}" }
-shutdownTimeoutSeconds: 5
-`,
-  );
+  writeFileSync(config, smarthostConfig({ host: up.host, port: up.port, tls: `{ level: verify, ca: "${up.cert.certFile}" }`, audit }));
   return startTicketbooth(['serve', '--config', config], /smarthost listening on 127\.0\.0\.1:(\d+)/, audit);
 }
 

@@ -13,11 +13,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { makeCert } from '../../test/support/certs.js';
 import { missing } from '../../test/support/interop.js';
-import { freeLoopbackAddress } from '../../test/support/ports.js';
-import { startPostfix, type Postfix } from '../../test/support/postfix.js';
+import type { Postfix } from '../../test/support/postfix.js';
 import { median, table, type Figure, type Section } from '../section.js';
+import { startDestination } from '../postfix-destination.js';
 import { ensureBuilt } from './build.js';
 import { startStunnel, startTicketboothSmarthost, startTicketboothTunnel, type Forwarder, type Upstream } from './contenders.js';
 import { charged } from './cpu.js';
@@ -76,22 +75,9 @@ export async function run(): Promise<Section> {
   let dest: Postfix | undefined;
   const running: Forwarder[] = [];
   try {
-    const address = await freeLoopbackAddress(25);
-    const cert = makeCert(['mx.dest.test', address], dir);
-    dest = await startPostfix({
-      smtpd: `${address}:25`,
-      main: {
-        myhostname: 'mx.dest.test',
-        relay_domains: 'dest.test',
-        relay_transport: 'discard',
-        smtpd_tls_security_level: 'may',
-        smtpd_tls_cert_file: cert.certFile,
-        smtpd_tls_key_file: cert.keyFile,
-        smtpd_tls_protocols: '>=TLSv1.3',
-        smtpd_tls_loglevel: 'summary, cache',
-        default_process_limit: '200',
-      },
-    });
+    const d = await startDestination(dir);
+    dest = d.postfix;
+    const { address, cert } = d;
     const up: Upstream = { host: address, port: 25, servername: 'mx.dest.test', cert };
     const keep = <T extends Forwarder>(f: T): T => (running.push(f), f);
     const forwarders: Record<Contender, Forwarder> = {

@@ -1,0 +1,50 @@
+/**
+ * The SMTP benchmarks' next hop: a Debian Postfix 3.7 on its own loopback address, port 25,
+ * STARTTLS with TLS 1.3 only, `discard` delivery for dest.test, logging each TLS session and
+ * whether it was resumed (`summary, cache`). Its certificate names mx.dest.test and the address.
+ */
+import type { CertPair } from '../test/support/certs.js';
+import { makeCert } from '../test/support/certs.js';
+import { freeLoopbackAddress } from '../test/support/ports.js';
+import { startPostfix, type Postfix } from '../test/support/postfix.js';
+
+export interface Destination {
+  postfix: Postfix;
+  address: string;
+  cert: CertPair;
+}
+
+export async function startDestination(certDir?: string): Promise<Destination> {
+  const address = await freeLoopbackAddress(25);
+  const cert = makeCert(['mx.dest.test', address], certDir);
+  const postfix = await startPostfix({
+    smtpd: `${address}:25`,
+    main: {
+      myhostname: 'mx.dest.test',
+      relay_domains: 'dest.test',
+      relay_transport: 'discard',
+      smtpd_tls_security_level: 'may',
+      smtpd_tls_cert_file: cert.certFile,
+      smtpd_tls_key_file: cert.keyFile,
+      smtpd_tls_protocols: '>=TLSv1.3',
+      smtpd_tls_loglevel: 'summary, cache',
+      default_process_limit: '200',
+    },
+  });
+  return { postfix, address, cert };
+}
+
+/** A `serve` config with one `type: smtp` listener relaying to the destination. */
+export function smarthostConfig(o: { host: string; port: number; tls: string; audit: string; reuse?: string }): string {
+  return `listeners:
+  - name: smarthost
+    type: smtp
+    listen: 127.0.0.1:0
+    hostname: relay.bench.test
+    maxConnections: 200
+    route: { mode: relay, host: "${o.host}", port: ${o.port} }
+    tls: ${o.tls}
+${o.reuse ? `cache: { reuse: ${o.reuse} }\n` : ''}audit: { file: "${o.audit}" }
+shutdownTimeoutSeconds: 5
+`;
+}
