@@ -22,15 +22,24 @@ export function forward(from: Socket, to: Socket, opts: { end: boolean }): void 
     else to.write(chunk);
     if (to.writableLength >= to.writableHighWaterMark) from.pause();
   };
-  // Once `to` is empty again ('drain' follows every write() that returned false).
+  from.on('data', onData);
+  relayLifecycle(from, to, { end: opts.end, onStop: () => from.off('data', onData) });
+}
+
+/**
+ * What pipe() does around the bytes, for a relay that moves them itself: `from` resumes once `to`
+ * is empty again ('drain' follows every write() that returned false); `from`'s end stops the relay
+ * and, with `end`, ends `to`; when `to` closes, finishes or fails (unpipe) the relay stops and
+ * `from` is left paused. `onStop` detaches the caller's own reading.
+ */
+export function relayLifecycle(from: Socket, to: Socket, opts: { end: boolean; onStop: () => void }): void {
   const onDrain = (): void => void from.resume();
   const onEnd = (): void => {
     stop();
     if (opts.end) to.end();
   };
-  // What pipe() does when `to` closes, finishes or fails (unpipe): stop, and leave `from` paused.
   const stop = (): void => {
-    from.off('data', onData);
+    opts.onStop();
     from.off('end', onEnd);
     to.off('drain', onDrain);
     to.off('close', stop);
@@ -38,7 +47,6 @@ export function forward(from: Socket, to: Socket, opts: { end: boolean }): void 
     to.off('error', stop);
     from.pause();
   };
-  from.on('data', onData);
   to.on('drain', onDrain);
   to.once('close', stop);
   to.once('finish', stop);

@@ -1,4 +1,5 @@
 import type { OnReadOpts, Socket } from 'node:net';
+import { relayLifecycle } from './forward.js';
 
 /** The most plaintext one TLS record carries: the upstream hands its bytes over in pieces of at most this. */
 const RECORD = 16 * 1024;
@@ -49,26 +50,7 @@ export class UpstreamReader {
     for (const chunk of this.held) client.write(chunk);
     this.held = [];
     this.heldBytes = 0;
-    const onDrain = (): void => void server.resume();
-    const onEnd = (): void => {
-      stop();
-      client.end();
-    };
-    const stop = (): void => {
-      this.stop();
-      client.off('drain', onDrain);
-      client.off('close', stop);
-      client.off('finish', stop);
-      client.off('error', stop);
-      server.off('end', onEnd);
-      server.pause();
-    };
-    client.on('drain', onDrain);
-    client.once('close', stop);
-    client.once('finish', stop);
-    client.prependOnceListener('error', stop);
-    if (server.readableEnded) process.nextTick(onEnd);
-    else server.once('end', onEnd);
+    relayLifecycle(server, client, { end: true, onStop: () => this.stop() });
     server.resume(); // if holding had paused it
   }
 
