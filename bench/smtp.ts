@@ -24,6 +24,7 @@ import type { ReusePolicy } from '../src/resumption/policy.js';
 import { missing } from '../test/support/interop.js';
 import type { Postfix } from '../test/support/postfix.js';
 import { dial, sendMessage } from '../test/support/smtp-client.js';
+import { readRss } from '../test/support/proc-memory.js';
 import { CLI, ensureBuilt, NODE_FLAGS } from './peers/build.js';
 import { smarthostConfig, startDestination } from './postfix-destination.js';
 import { median, percentile, table, type Figure, type Section } from './section.js';
@@ -106,10 +107,7 @@ async function startTicketbooth(dir: string, destination: string, reuse: ReusePo
   return {
     child,
     port,
-    peakRssMiB: () => {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      return m ? Number(m[1]) / 1024 : NaN;
-    },
+    peakRssMiB: () => readRss(child.pid ?? NaN).hwm,
     handshakes: () =>
       (existsSync(audit) ? readFileSync(audit, 'utf8') : '')
         .split('\n')

@@ -5,7 +5,7 @@ import { deliver } from './deliver.js';
 import { Ledger } from './ledger.js';
 import { runNeverReader } from './never-reader.js';
 import { settled } from './pool.js';
-import { mib } from './proc-memory.js';
+import { mib } from '../test/support/proc-memory.js';
 import { findingLines } from './report.js';
 import { startSink } from './sink.js';
 import { startTicketbooth } from './ticketbooth.js';

@@ -6,7 +6,7 @@ import { deliver } from './deliver.js';
 import { Ledger } from './ledger.js';
 import { median } from './memory.js';
 import { settled } from './pool.js';
-import { mib, resetPeak } from './proc-memory.js';
+import { mib, resetPeak } from '../test/support/proc-memory.js';
 import { startTicketbooth } from './ticketbooth.js';
 import { check, clean, summary } from './verdict.js';
 import { sourceAddress } from './wire.js';

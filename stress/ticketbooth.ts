@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type RunningProcess } from '../test/support/process.js';
-import { readRss, type Rss } from './proc-memory.js';
+import { readRss, type Rss } from '../test/support/proc-memory.js';
 
 export const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 

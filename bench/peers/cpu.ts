@@ -29,9 +29,3 @@ export async function charged<T>(pid: number | undefined, work: () => Promise<T>
   const result = await work();
   return { result, cpu: pid === undefined ? NaN : cpuSeconds(pid) - before };
 }
-
-/** Resident memory (VmRSS) in MiB, from /proc/PID/status. */
-export function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}

@@ -15,7 +15,7 @@ import type { Figure, Section } from '../section.js';
 import { table } from '../section.js';
 import { CLI, ensureBuilt, NODE_FLAGS, ROOT } from './build.js';
 import { startStunnel } from './contenders.js';
-import { rssMiB } from './cpu.js';
+import { readRss } from '../../test/support/proc-memory.js';
 import { fixed, goalFigure, plainFigure } from './figures.js';
 
 const RSS_GOAL = { atMost: 70 };
@@ -54,8 +54,8 @@ export async function run(): Promise<Section> {
     const cert = makeCert(['localhost'], dir);
     const st = await startStunnel({ host: '127.0.0.1', port: 9, servername: 'localhost', cert });
     running.push(st);
-    const tbMiB = rssMiB(tb.child.pid ?? NaN);
-    const stMiB = rssMiB(st.pid);
+    const tbMiB = readRss(tb.child.pid ?? NaN).rss;
+    const stMiB = readRss(st.pid).rss;
     const figures: Record<string, Figure> = {
       ticketbooth_idle_rss: goalFigure(tbMiB, 'MiB', RSS_GOAL),
       stunnel_idle_rss: plainFigure(stMiB, 'MiB'),

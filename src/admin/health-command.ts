@@ -32,10 +32,8 @@ export async function healthCommand(f: HealthFlags): Promise<number> {
 function readyzOf(file: string): string {
   const admin = loadConfig(file).admin;
   if (!admin) throw new Error(`${file}: no admin section, so nothing to probe`);
-  const listen = parseListen(admin.listen);
-  const port = listen.port;
-  let host = listen.host;
-  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
-  if (host === '::') host = '::1';
+  const { host: bound, port } = parseListen(admin.listen);
+  // A wildcard bind is probed on its loopback.
+  const host = bound === '0.0.0.0' || bound === '' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`;
 }

@@ -1,7 +1,7 @@
-import { createSecureContext } from 'node:tls';
 import { readConfigFile } from '../config/files.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import { verifyMode } from '../config/tls.js';
+import { secureContextFor } from './secure-context.js';
 import type { TlsTarget } from './tls-target.js';
 
 /** Reads the files a configured upstream names (once, at start) into a dialable target. */
@@ -22,17 +22,11 @@ export function targetFromConfig(u: UpstreamConfig): TlsTarget {
     cert: u.cert === undefined ? undefined : read(u.cert, 'cert'),
     key: u.key === undefined ? undefined : read(u.key, 'key'),
   };
-  // What tls.connect would otherwise reject on every connection (a cipher string nothing matches,
-  // a key that does not fit its certificate, a CA file that is no PEM) fails the start instead.
+  // Built now, and kept for every connection: what tls.connect would otherwise reject on each one
+  // (a cipher string nothing matches, a key that does not fit its certificate, a CA file that is
+  // no PEM) fails the start instead.
   try {
-    createSecureContext({
-      ca: target.ca,
-      cert: target.cert,
-      key: target.key,
-      ciphers: target.ciphers,
-      minVersion: target.minVersion,
-      maxVersion: target.maxVersion,
-    });
+    secureContextFor(target);
   } catch (err) {
     throw new Error(`upstream ${u.host}:${u.port}: ${(err as Error).message}`, { cause: err });
   }
