@@ -14,6 +14,7 @@ import { MemoryTicketStore } from '../../src/resumption/memory-store.js';
 import { ResumptionCache } from '../../src/resumption/policy.js';
 import { Service } from '../../src/service.js';
 import { dialTls } from '../../src/upstream/tls-dialer.js';
+import { handshakeLine } from '../support/audit-lines.js';
 import { makeCert, type CertPair } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { startNodeTlsServer, type NodeTlsServer } from '../support/node-tls-server.js';
@@ -478,29 +479,17 @@ describe('causes: by code, and by text only for lines written before errorCode e
 
   test('a log mixing old lines (text only) and new ones (errorCode) is counted by cause in the report', async () => {
     const time = '2026-11-01T10:00:00.000Z';
-    const handshake = {
-      time,
-      event: 'tls.handshake',
-      listener: 'l',
-      servername: 's',
-      key: 'k',
-      offered: 'none',
-      reoffered: false,
-      resumed: false,
-      ticketsReceived: 0,
-      receivedHashes: [],
-      ticketsLeft: 0,
-      handshakeMs: 1,
-    };
+    const failed = (destination: string, error: string, errorCode?: string): string =>
+      handshakeLine({ time, destination, error, ...(errorCode ? { errorCode } : {}) });
     const file = join(mkdtempSync(join(tmpdir(), 'tb-upstream-errors-')), 'mixed.jsonl');
     writeFileSync(
       file,
       [
-        { ...handshake, destination: 'old.test:443', error: 'old.test:443: connect ECONNREFUSED 127.0.0.1:443' },
-        { ...handshake, destination: 'old.test:443', error: 'old.test:443: self-signed certificate' },
+        failed('old.test:443', 'old.test:443: connect ECONNREFUSED 127.0.0.1:443'),
+        failed('old.test:443', 'old.test:443: self-signed certificate'),
         // The text says "certificate", the code says otherwise: the code wins.
-        { ...handshake, destination: 'new.test:443', error: 'certificate? no: reset', errorCode: 'ECONNRESET' },
-        {
+        failed('new.test:443', 'certificate? no: reset', 'ECONNRESET'),
+        JSON.stringify({
           time,
           event: 'upstream.error',
           listener: 'l',
@@ -509,11 +498,17 @@ describe('causes: by code, and by text only for lines written before errorCode e
           errorCode: 'ERR_SMTP_PROTOCOL',
           error: 'EHLO refused',
           ms: 2,
-        },
-        { time, event: 'upstream.error', listener: 'l', destination: 'new.test:443', stage: 'made-up', error: 'connect ETIMEDOUT', ms: 2 },
-      ]
-        .map((l) => JSON.stringify(l))
-        .join('\n') + '\n',
+        }),
+        JSON.stringify({
+          time,
+          event: 'upstream.error',
+          listener: 'l',
+          destination: 'new.test:443',
+          stage: 'made-up',
+          error: 'connect ETIMEDOUT',
+          ms: 2,
+        }),
+      ].join('\n') + '\n',
     );
     const r = await auditReport({ files: [file], format: 'json' });
     const of = (d: string) => r.upstreamErrors.destinations.find((x) => x.destination === d);
