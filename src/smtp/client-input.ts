@@ -31,7 +31,11 @@ export class ClientInput {
   /** Discarding an overlong line up to its LF. */
   private skipping = false;
 
-  constructor(private readonly socket: Socket) {
+  /** `beforeWait`: called whenever reading has to wait for the client (the replies go out then). */
+  constructor(
+    private readonly socket: Socket,
+    private readonly beforeWait: () => void,
+  ) {
     socket.on('data', (chunk: Buffer) => {
       this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
       if (this.buffer.length > HIGH_WATER) socket.pause();
@@ -103,6 +107,7 @@ export class ClientInput {
   }
 
   private wait(ms: number, abort?: AbortSignal): Promise<void> {
+    this.beforeWait();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import { ClientInput, type CommandLine } from './client-input.js';
+import { ClientOutput } from './client-output.js';
 import { ConnectionReuse } from './connection-reuse.js';
 import { relayMessage, type DataLimits } from './data-relay.js';
 import { parseEnvelopeArg } from './envelope.js';
@@ -25,11 +26,6 @@ export interface SmtpSessionOptions extends DataLimits {
 
 /** RFC 5321 leaves room for extension parameters; Postfix's limit. */
 const MAX_COMMAND = 2048;
-/**
- * Replies the client has not read yet, beyond which no further command is read: a client that
- * pipelines and never reads then costs this much, not a reply per command sent.
- */
-const REPLY_HIGH_WATER = 16 * 1024;
 /** After this many errors the client is told 421 and dropped (Postfix's smtpd_hard_error_limit is 20). */
 const MAX_ERRORS = 10;
 const NON_SMTP = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT)$/;
@@ -46,6 +42,7 @@ export function serveSmtp(socket: Socket, opts: SmtpSessionOptions): Promise<voi
  */
 class SmtpServerSession {
   private readonly input: ClientInput;
+  private readonly output: ClientOutput;
   private readonly client: string;
   private helo?: string;
   private esmtp = false;
@@ -55,10 +52,11 @@ class SmtpServerSession {
   private readonly reuse = new ConnectionReuse();
 
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly opts: SmtpSessionOptions,
   ) {
-    this.input = new ClientInput(socket);
+    this.output = new ClientOutput(socket);
+    this.input = new ClientInput(socket, () => this.output.flush());
     this.client = `${socket.remoteAddress}:${socket.remotePort}`;
   }
 
@@ -66,8 +64,9 @@ class SmtpServerSession {
     this.send(reply(220, '', `${this.opts.hostname} ESMTP ticketbooth`));
     try {
       for (;;) {
-        if (!(await this.repliesRead())) break;
+        if (!(await this.output.readByClient(this.opts.idleMs))) break;
         const line = await this.input.readLine(MAX_COMMAND, this.opts.idleMs, this.opts.draining);
+        this.output.hold(); // until the client has to be waited for: one write per pipelined group
         const next = await this.handle(line);
         if (next === 'close') break;
         if (this.errors >= MAX_ERRORS) {
@@ -99,29 +98,6 @@ class SmtpServerSession {
       case 'line':
         return this.dispatch(line.text, line.badUtf8 === true);
     }
-  }
-
-  /**
-   * Back-pressure: while more than REPLY_HIGH_WATER of replies wait unread, read no command (as a
-   * synchronous server would not). False when the client read nothing for the idle timeout.
-   */
-  private repliesRead(): Promise<boolean> {
-    const socket = this.socket;
-    if (socket.writableLength <= REPLY_HIGH_WATER) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ok: boolean): void => {
-        clearTimeout(timer);
-        socket.off('drain', drained);
-        socket.off('close', closed);
-        if (!ok) socket.destroy(); // it reads nothing: a 421 would only join the queue
-        resolve(ok);
-      };
-      const drained = (): void => done(true);
-      const closed = (): void => done(false);
-      const timer = setTimeout(() => done(false), this.opts.idleMs);
-      socket.once('drain', drained);
-      socket.once('close', closed);
-    });
   }
 
   private async dispatch(text: string, badUtf8: boolean): Promise<'close' | undefined> {
@@ -326,7 +302,7 @@ class SmtpServerSession {
   }
 
   private send(r: Reply): void {
-    if (this.socket.writable) this.socket.write(format(r));
+    this.output.send(format(r));
   }
 
   private async end(): Promise<void> {
@@ -337,7 +313,6 @@ class SmtpServerSession {
       this.audit(tx, true);
     }
     if (tx?.upstream) this.reuse.discard(tx.upstream);
-    if (!this.socket.destroyed) this.socket.end();
-    await this.reuse.close();
+    await Promise.all([this.output.end(this.opts.idleMs), this.reuse.close()]);
   }
 }

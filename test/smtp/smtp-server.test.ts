@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { DataScanner } from '../../src/smtp/data-stream.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
@@ -77,6 +78,32 @@ describe('smtp listener: the client side of the conversation', () => {
     await d.closed();
     assert.equal(hop.stored.length, before + 1);
     assert.deepEqual(hop.stored.at(-1)!.to, ['<b@dest.test>', '<c@dest.test>']);
+  });
+
+  test('a pipelined group is answered in one write once its last command is read (RFC 2920), not a segment per reply', async () => {
+    const socket = connect({ host: '127.0.0.1', port: sh.port });
+    try {
+      const chunks: string[] = [];
+      let wake = (): void => undefined;
+      socket.on('data', (c: Buffer) => {
+        chunks.push(c.toString('latin1'));
+        wake();
+      });
+      const codes = (): string[] => [...chunks.join('').matchAll(/^(\d{3}) /gm)].map((m) => m[1]);
+      const replies = (n: number): Promise<void> =>
+        new Promise((resolve) => {
+          wake = () => codes().length >= n && resolve();
+          wake();
+        });
+      await replies(1);
+      chunks.length = 0;
+      socket.write('EHLO client.test\r\nNOOP\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<b@dest.test>\r\nNOOP\r\nRSET\r\n');
+      await replies(6);
+      assert.deepEqual(codes(), ['250', '250', '250', '250', '250', '250']);
+      assert.equal(chunks.length, 1, `the replies came in ${chunks.length} reads`);
+    } finally {
+      socket.destroy();
+    }
   });
 
   test('dot-stuffing passes through: the stored message is byte for byte the one sent', async () => {
