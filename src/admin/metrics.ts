@@ -111,6 +111,30 @@ export class Metrics {
         for (const l of listeners) this.set({ listener: l.name }, l.activeConnections);
       },
     });
+    const pooled = listeners.filter((l) => l.upstreamPool !== undefined);
+    new Counter({
+      name: 'ticketbooth_upstream_pool_total',
+      help:
+        'Shared upstream connections (the SMTP connection cache) by event: pooled (kept after a transaction), reused, ' +
+        'probe-failed (RSET before reuse failed; a new connection was made), expired (idle limit), retired (age or use limit), ' +
+        'evicted (per-hop or total cap)',
+      labelNames: ['listener', 'event'],
+      registers,
+      collect() {
+        this.reset();
+        for (const l of pooled)
+          for (const [event, n] of Object.entries(l.upstreamPool!.stats)) this.inc({ listener: l.name, event: kebab(event) }, n);
+      },
+    });
+    new Gauge({
+      name: 'ticketbooth_upstream_pool_idle',
+      help: 'Shared upstream connections waiting idle for their next use, per listener',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        for (const l of pooled) this.set({ listener: l.name }, l.upstreamPool!.idle);
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
     sources.audit.on('event', this.onEvent);
   }
@@ -160,4 +184,9 @@ export class Metrics {
     if (e.reoffered) this.reoffers.inc({ ...base, resumed });
     this.handshakeSeconds.observe({ listener: e.listener, resumed }, e.handshakeMs / 1000);
   }
+}
+
+/** `probeFailed` as a label value: `probe-failed`. */
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }

@@ -71,6 +71,11 @@ export const smtpTransactionEventSchema = z.object({
    * the end of data: `code` is then a RCPT reply, not a verdict on a message (e.g. an address probe).
    */
   abandoned: z.boolean().optional(),
+  /**
+   * The upstream connection came from the connection cache (no connect, no handshake): its age in
+   * ms and which of its transactions this was (2 = its first reuse). Absent on a new connection.
+   */
+  reused: z.object({ ageMs: z.number(), use: z.number() }).optional(),
 });
 export type SmtpTransactionEvent = z.infer<typeof smtpTransactionEventSchema>;
 

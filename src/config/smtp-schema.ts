@@ -108,6 +108,28 @@ export const smtpListenerSchema = z
       .prefault({}),
     /** Envelope addresses in the audit log: none, domains only, or full addresses. */
     logAddresses: z.enum(['none', 'domain', 'full']).default('none'),
+    /**
+     * Upstream connections kept between transactions and shared by the listener's clients
+     * (Postfix's connection cache): a client that sends one message per connection then costs the
+     * next hop no handshake. Limits as Postfix's smtp_connection_cache_time_limit (2 s; longer
+     * here, as one cache serves every client), smtp_connection_reuse_time_limit (300 s) and
+     * smtp_connection_reuse_count_limit (none).
+     */
+    connectionCache: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** How long a connection waits for its next transaction. */
+        idleSeconds: seconds.default(5),
+        /** How long after it was opened a connection may still take a transaction. */
+        maxAgeSeconds: seconds.default(300),
+        /** Transactions per connection; no limit when absent. */
+        maxUses: z.number().int().positive().optional(),
+        maxIdlePerHop: z.number().int().positive().default(8),
+        maxIdle: z.number().int().positive().default(100),
+        /** The RSET sent before each reuse (and after an abandoned transaction) must be answered within this. */
+        probeSeconds: seconds.default(2),
+      })
+      .prefault({}),
   })
   .transform(withClientLimit);
 

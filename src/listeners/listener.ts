@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { DnsConfig } from '../config/smtp-schema.js';
+import type { UpstreamPoolView } from '../net/tcp-listener.js';
 import type { ResumptionCache } from '../resumption/policy.js';
 
 /**
@@ -10,6 +11,8 @@ import type { ResumptionCache } from '../resumption/policy.js';
 export interface Listener {
   readonly name: string;
   readonly activeConnections: number;
+  /** Upstream connections shared by the listener's sessions (the SMTP connection cache), if any. */
+  readonly upstreamPool?: UpstreamPoolView | undefined;
   start(): Promise<AddressInfo>;
   address(): AddressInfo;
   /** Stops accepting; open sessions may finish within `timeoutMs`, the rest are cut. */

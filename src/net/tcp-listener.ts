@@ -19,6 +19,16 @@ export interface TcpListenerOptions extends AdmissionOptions {
    * (SMTP's 421, an HTTP keep-alive connection's close) instead of waiting out their timeouts.
    */
   drain?(): void;
+  /** Called once when stop is over and every session has ended (close what sessions shared). */
+  stopped?(): Promise<void>;
+  /** Upstream connections the sessions share, for metrics. */
+  upstreamPool?: UpstreamPoolView;
+}
+
+/** Counts of what happened to a listener's shared upstream connections, and how many wait idle now. */
+export interface UpstreamPoolView {
+  readonly stats: Readonly<Record<string, number>>;
+  readonly idle: number;
 }
 
 /**
@@ -46,6 +56,10 @@ export class TcpListener {
     return this.open.size;
   }
 
+  get upstreamPool(): UpstreamPoolView | undefined {
+    return this.options.upstreamPool;
+  }
+
   start(): Promise<AddressInfo> {
     return listenOn(this.server, this.options.listen);
   }
@@ -68,6 +82,7 @@ export class TcpListener {
     let cutTimer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled([...this.sessions]), new Promise((resolve) => (cutTimer = setTimeout(resolve, CUT_SETTLE_MS)))]);
     clearTimeout(cutTimer);
+    await this.options.stopped?.();
     await closed;
   }
 

@@ -3,7 +3,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import { ClientInput, type CommandLine } from './client-input.js';
 import { ClientOutput } from './client-output.js';
-import { ConnectionReuse } from './connection-reuse.js';
+import { poolKey, type ConnectionCache } from './connection-cache.js';
 import { relayMessage, type DataLimits } from './data-relay.js';
 import { parseEnvelopeArg } from './envelope.js';
 import type { UpstreamOptions } from './next-hop.js';
@@ -22,6 +22,8 @@ export interface SmtpSessionOptions extends DataLimits {
   upstream: UpstreamOptions;
   /** Aborted when the listener stops: idle clients get 421 at their next wait. */
   draining: AbortSignal;
+  /** Upstream connections between transactions, shared by the listener's sessions. */
+  connections: ConnectionCache;
 }
 
 /** RFC 5321 leaves room for extension parameters; Postfix's limit. */
@@ -48,8 +50,6 @@ class SmtpServerSession {
   private esmtp = false;
   private tx?: Transaction;
   private errors = 0;
-  /** An upstream connection kept between transactions of this client, for the same hop. */
-  private readonly reuse = new ConnectionReuse();
 
   constructor(
     socket: Socket,
@@ -217,8 +217,8 @@ class SmtpServerSession {
     // The client's own RCPT timeout (Postfix: 300 s) runs from here: answer before it fires.
     const budgetEnd = performance.now() + this.opts.upstream.rcptBudgetMs;
     if (!tx.hop) {
-      tx.hop = { key, route, domain };
-      tx.hopFailure = await startUpstream(tx, this.reuse, this.opts.router, this.opts.upstream, budgetEnd);
+      tx.hop = { key, route, domain, pool: poolKey(key, route, this.opts.upstream.heloName) };
+      tx.hopFailure = await startUpstream(tx, this.opts.connections, this.opts.router, this.opts.upstream, budgetEnd);
     }
     if (tx.hopFailure) return this.answer(tx, tx.hopFailure);
 
@@ -257,7 +257,7 @@ class SmtpServerSession {
     this.answer(tx, r);
     this.tx = undefined;
     this.audit(tx);
-    if (tx.upstream && tx.hop) await this.reuse.release(tx.hop.key, tx.upstream, upstreamInTransaction);
+    if (tx.upstream && tx.hop) await this.opts.connections.release(tx.hop.pool, tx.upstream, upstreamInTransaction);
     if (fatal) {
       this.input.discard();
       return 'close';
@@ -274,7 +274,7 @@ class SmtpServerSession {
       tx.error ??= 'abandoned by the client';
       this.audit(tx, true);
     }
-    if (tx.upstream && tx.hop) await this.reuse.release(tx.hop.key, tx.upstream, true);
+    if (tx.upstream && tx.hop) await this.opts.connections.release(tx.hop.pool, tx.upstream, true);
   }
 
   /** `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
@@ -312,7 +312,7 @@ class SmtpServerSession {
       tx.error ??= 'client went away';
       this.audit(tx, true);
     }
-    if (tx?.upstream) this.reuse.discard(tx.upstream);
-    await Promise.all([this.output.end(this.opts.idleMs), this.reuse.close()]);
+    if (tx?.upstream) this.opts.connections.discard(tx.upstream);
+    await this.output.end(this.opts.idleMs);
   }
 }

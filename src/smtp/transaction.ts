@@ -1,7 +1,7 @@
 import type { SmtpTransactionEvent } from '../audit/events.js';
 import { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
-import type { ConnectionReuse } from './connection-reuse.js';
+import type { ConnectionCache } from './connection-cache.js';
 import { forLog, type EnvelopeArg } from './envelope.js';
 import { connectFirst, type UpstreamOptions } from './next-hop.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
@@ -16,11 +16,13 @@ export interface Transaction {
   body?: '7BIT' | '8BITMIME';
   smtputf8: boolean;
   /** Fixed by the first RCPT: every recipient of the transaction goes there. */
-  hop?: { key: string; route: Route; domain: string };
+  hop?: { key: string; route: Route; domain: string; /** Its connections' key in the connection cache (`poolKey`). */ pool: string };
   /** Why the hop cannot be used; every recipient for it gets this. */
   hopFailure?: Reply;
   /** Holds this transaction's MAIL FROM. */
   upstream?: SmtpClient;
+  /** `upstream` came from the connection cache: how old it was, and which of its transactions this is. */
+  reused?: { ageMs: number; use: number };
   recipients: string[];
   lastCode: number;
   messageSize: number;
@@ -28,21 +30,21 @@ export interface Transaction {
 }
 
 /**
- * The upstream side of the transaction's first RCPT: a kept connection to its hop, else a new one
- * (the route's hosts in order), then MAIL FROM with the client's parameters. Sets `tx.upstream`;
- * returns what every recipient gets instead when that fails.
+ * The upstream side of the transaction's first RCPT: a cached connection to its hop that fits the
+ * transaction, else a new one (the route's hosts in order), then MAIL FROM with the client's
+ * parameters. Sets `tx.upstream`; returns what every recipient gets instead when that fails.
  */
 export async function startUpstream(
   tx: Transaction,
-  reuse: ConnectionReuse,
+  cache: ConnectionCache,
   router: Router,
   opts: UpstreamOptions,
   budgetEnd: number,
 ): Promise<Reply | undefined> {
-  const { route, domain, key } = tx.hop!;
+  const { route, domain, pool: key } = tx.hop!;
   for (let attempt = 0; attempt < 2; attempt++) {
-    let upstream = reuse.take(key);
-    const reused = upstream !== undefined;
+    const reused = await cache.take(key, (client) => unsupported(tx, client) === undefined);
+    let upstream = reused?.client;
     if (!upstream) {
       const resolved = await router.resolve(route, domain);
       if (!resolved.ok) return resolved.reply;
@@ -53,7 +55,7 @@ export async function startUpstream(
 
     const mismatch = unsupported(tx, upstream);
     if (mismatch) {
-      reuse.keep(key, upstream);
+      await cache.release(key, upstream, false);
       return mismatch;
     }
     const ext = upstream.extensions;
@@ -65,16 +67,17 @@ export async function startUpstream(
     try {
       r = await upstream.command(`MAIL FROM:<${tx.from.address}>${params}`, budgetLeft(budgetEnd, opts.replyMs));
     } catch (err) {
-      if (reused) continue; // the kept connection had gone stale: once more on a fresh one
+      if (reused) continue; // the cached connection failed after its probe: once more on a fresh one
       return transactionFailed(tx, err, upstream);
     }
     const passed = passable(r, upstream);
     if (r.code >= 200 && r.code < 300) {
       tx.upstream = upstream;
+      if (reused) tx.reused = { ageMs: reused.ageMs, use: reused.use };
       return undefined;
     }
-    if (upstream.alive) reuse.keep(key, upstream);
-    else upstream.abort(); // out of step or closing: neither kept nor left open
+    if (upstream.alive) await cache.release(key, upstream, false);
+    else upstream.abort(); // out of step or closing: neither cached nor left open
     return passed;
   }
   return reply(451, '4.4.2', 'next hop connection failed');
@@ -123,5 +126,6 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   }
   if (tx.error) event.error = tx.error;
   if (abandoned) event.abandoned = true;
+  if (tx.reused) event.reused = tx.reused;
   return event;
 }

@@ -59,7 +59,12 @@ async function startPool(names: [string, string], cert: CertPair): Promise<Pool>
       );
     }
     lb = await startHaproxy(nodes.map((n) => ({ host: '127.0.0.1', port: portOf(n) })));
-    tb = await startSmarthost({ route: { mode: 'relay', host: lb.host, port: lb.port }, tls: { level: 'encrypt' } });
+    // One upstream connection per message (no connection cache): each is a handshake to a node.
+    tb = await startSmarthost({
+      route: { mode: 'relay', host: lb.host, port: lb.port },
+      tls: { level: 'encrypt' },
+      connectionCache: { enabled: false },
+    });
     return { nodes, lb, tb, stop };
   } catch (err) {
     await stop();

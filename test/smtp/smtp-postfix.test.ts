@@ -13,6 +13,7 @@ import { missing } from '../support/interop.js';
 import { freeLoopbackAddress, freeTcpPort } from '../support/ports.js';
 import { startPostfix, type Postfix } from '../support/postfix.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
+import { dial, sendMessage } from '../support/smtp-client.js';
 
 const run = promisify(execFile);
 const MESSAGES = 12;
@@ -78,6 +79,8 @@ listeners:
     hostname: relay.ticketbooth.test
     route: { mode: mx }
     tls: { level: may }
+    # One upstream connection per message: this measures resumption, not the connection cache.
+    connectionCache: { enabled: false }
 dns: { servers: ["${dns.server}"] }
 `);
     service = await Service.start(config, audit);
@@ -152,7 +155,8 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
   before(async () => {
     ({ dns, dest } = await startDestination());
     sh = await startSmarthost(
-      { route: { mode: 'mx' }, tls: { level: 'may' } },
+      // One upstream connection per message: this measures resumption, not the connection cache.
+      { route: { mode: 'mx' }, tls: { level: 'may' }, connectionCache: { enabled: false } },
       { cache: { reuse: 'adaptive' }, dns: { servers: [dns.server] } },
     );
     legacyPort = await freeTcpPort();
@@ -213,6 +217,62 @@ describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTL
       reoffered.every((e) => e.resumed),
       'this destination accepts a ticket again',
     );
+  });
+});
+
+const CACHE_MESSAGES = 100;
+
+/**
+ * The connection cache with a legacy client that opens one connection per message: Postfix hands
+ * ticketbooth 100 messages in two bursts, four connections at a time; ticketbooth carries them over
+ * a few cached upstream connections, so the destination sees a handful of TLS handshakes.
+ */
+describe('Postfix (one message per connection) → ticketbooth (connection cache) → Postfix', { skip: missing('postfix', 'dnsmasq') }, () => {
+  let dns: Dnsmasq;
+  let dest: Postfix;
+  let legacy: Postfix;
+  let sh: Smarthost;
+  let legacyPort = 0;
+
+  before(async () => {
+    ({ dns, dest } = await startDestination());
+    sh = await startSmarthost({ route: { mode: 'mx' }, tls: { level: 'may' } }, { dns: { servers: [dns.server] } });
+    legacyPort = await freeTcpPort();
+    legacy = await startLegacyClient(legacyPort, sh.port, 4);
+  });
+
+  after(async () => {
+    await legacy?.stop();
+    await sh?.stop();
+    await dest?.stop();
+    await dns?.stop();
+  });
+
+  test('100 messages in two bursts: each arrives once, the destination sees at most 10 TLS handshakes', async (t) => {
+    const ids = Array.from({ length: CACHE_MESSAGES }, (_, i) => `cache-${i}-${process.pid}`);
+    for (const burst of [ids.slice(0, CACHE_MESSAGES / 2), ids.slice(CACHE_MESSAGES / 2)]) {
+      // Injected over one session; the legacy Postfix relays each on its own connection.
+      const d = await dial(legacyPort);
+      await d.cmd('EHLO injector.test');
+      for (const id of burst) {
+        const body = `Message-Id: <${id}@legacy.test>\r\nSubject: ${id}\r\n\r\nbody of ${id}\r\n`;
+        assert.equal((await sendMessage(d, 'sender@legacy.test', ['user@dest.test'], body)).final.code, 250);
+      }
+      await d.cmd('QUIT');
+      await legacy.waitForLog(/status=sent/, ids.indexOf(burst.at(-1)!) + 1, 60_000);
+    }
+    const files = await dest.waitForDelivered(CACHE_MESSAGES, 60_000);
+    const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
+    assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort(), 'each message exactly once');
+    const connections = (legacy.log().match(/status=sent \(250 2\.0\.0 Ok: queued as/g) ?? []).length;
+    assert.equal(connections, CACHE_MESSAGES, 'the legacy client got 250 for each, one connection per message');
+
+    const handshakes = (dest.log().match(/TLS connection established from/g) ?? []).length;
+    const tx = await sh.waitForTransactions(CACHE_MESSAGES);
+    const reused = tx.filter((e) => e.reused).length;
+    t.diagnostic(`destination: ${handshakes} TLS handshakes for ${CACHE_MESSAGES} messages; ${reused} transactions on a cached connection`);
+    assert.ok(handshakes >= 1 && handshakes <= 10, `${handshakes} TLS handshakes at the destination`);
+    assert.equal(reused, CACHE_MESSAGES - handshakes, 'every transaction without a handshake of its own rode a cached connection');
   });
 });
 

@@ -206,7 +206,9 @@ describe('smtp listener: the client side of the conversation', () => {
     assert.equal((await sendMessage(d, 'a@client.test', ['b@dest.test'], message('reuse-2'))).final.code, 250);
     await d.cmd('QUIT');
     await d.closed();
-    assert.equal(hop.connections, connections + 1);
+    // At most one new one: an earlier test's connection may have been waiting in the connection cache.
+    assert.ok(hop.connections - connections <= 1, `${hop.connections - connections} new upstream connections`);
+    assert.ok(sh.transactions().at(-1)!.reused, 'the second transaction rode a cached connection');
   });
 
   test('the message streams: the next hop has most of it before the client sent the end', async () => {

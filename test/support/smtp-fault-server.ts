@@ -77,6 +77,8 @@ export interface FaultServer {
   resumed: number;
   /** Resolves when the server has seen this many connections close. */
   closedConnections(n: number): Promise<void>;
+  /** Resets every open connection (a restart, or a server timing out its idle clients); how many there were. */
+  dropConnections(): number;
   stop(): Promise<void>;
 }
 
@@ -100,6 +102,11 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     tlsSessions: 0,
     resumed: 0,
     closedConnections: (n) => new Promise((resolve) => (closed >= n ? resolve() : closeWaiters.push({ n, resolve }))),
+    dropConnections: () => {
+      const n = sockets.size;
+      for (const s of sockets) s.destroy();
+      return n;
+    },
     stop: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -331,6 +338,7 @@ const COMMAND_STAGE = new Map<string, Stage>([
   ['MAIL', 'mail'],
   ['RCPT', 'rcpt'],
   ['DATA', 'data'],
+  ['RSET', 'rset'],
 ]);
 
 function withoutEol(line: Buffer): Buffer {

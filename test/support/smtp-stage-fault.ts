@@ -9,9 +9,9 @@
  *
  * Stages: `greeting` (on connect), `ehlo`, `starttls`, `tls` (after its `220` to STARTTLS, instead
  * of the handshake; garbage there is non-TLS bytes), `tls-ehlo` (EHLO inside TLS), `mail`, `rcpt`,
- * `data`, `dot` (the end of data; nothing is stored).
+ * `data`, `dot` (the end of data; nothing is stored), `rset` (the connection cache's probe before reuse).
  */
-export const STAGES = ['greeting', 'ehlo', 'starttls', 'tls', 'tls-ehlo', 'mail', 'rcpt', 'data', 'dot'] as const;
+export const STAGES = ['greeting', 'ehlo', 'starttls', 'tls', 'tls-ehlo', 'mail', 'rcpt', 'data', 'dot', 'rset'] as const;
 export const ACTIONS = ['drop', 'stall', 'garbage', 'closing'] as const;
 
 export type Stage = (typeof STAGES)[number];

@@ -84,6 +84,18 @@ const SMTP = [
     code: 250,
     ms: 3,
   }),
+  JSON.stringify({
+    time: '2026-11-01T10:00:01.000Z',
+    event: 'smtp.transaction',
+    listener: 'l',
+    client: 'c',
+    nextHop: 'mx:25',
+    recipients: 1,
+    size: 2,
+    code: 250,
+    ms: 1,
+    reused: { ageMs: 900, use: 2 },
+  }),
 ];
 
 describe('audit records', () => {
@@ -97,7 +109,7 @@ describe('audit records', () => {
     const handshakeKeys = Object.keys(JSON.parse(HANDSHAKES[2]) as object).concat('fullCause', 'offeredHash', 'ticketsUnreadable');
     const fast = assertAgrees('tls.handshake', variants(HANDSHAKES, handshakeKeys));
     assert.ok(fast > 50, `fast path taken ${fast} times`);
-    assert.ok(assertAgrees('smtp.transaction', variants(SMTP, ['code', 'time', 'nextHop'])) > 5);
+    assert.ok(assertAgrees('smtp.transaction', variants(SMTP, ['code', 'time', 'nextHop', 'reused'])) > 5);
   });
 
   test('lenient: old lines without newer fields still count, wrong types are defaulted, no line throws', () => {

@@ -11,6 +11,7 @@ import { Aggregator } from '../../src/audit/report/aggregate.js';
 import { LogHistogram } from '../../src/audit/report/histogram.js';
 import { OfferedTickets } from '../../src/audit/report/offered-tickets.js';
 import type { AuditReport } from '../../src/audit/report/report.js';
+import { formatText } from '../../src/audit/report/format-text.js';
 import { auditReport } from '../../src/audit/report/run-report.js';
 import { Series, TimeAxis } from '../../src/audit/report/time-series.js';
 import { handshakeLine } from '../support/audit-lines.js';
@@ -80,6 +81,18 @@ const sample = [
     code: 250,
     ms: 5,
   }),
+  JSON.stringify({
+    time: minute(6),
+    event: 'smtp.transaction',
+    listener: 'l',
+    client: '127.0.0.1:5001',
+    nextHop: 'mx.a.test:25',
+    recipients: 1,
+    size: 10,
+    code: 250,
+    ms: 1,
+    reused: { ageMs: 800, use: 2 },
+  }),
   JSON.stringify({ time: minute(7), event: 'client.refused', listener: 'l', client: '10.0.0.1:5', reason: 'allow-list' }),
 ];
 
@@ -113,7 +126,16 @@ describe('audit report on hand-written logs', () => {
     assert.deepEqual(r.overall.errors, { connect: 1 });
     assert.deepEqual(r.overall.versions, { 'TLSv1.3': 2, 'TLSv1.2': 3 });
     assert.equal(r.overall.resumedShare, 0.6);
-    assert.deepEqual(r.overall.smtp, { transactions: 1, byClass: { '2xx': 1 } });
+    assert.deepEqual(r.overall.smtp, {
+      transactions: 2,
+      byClass: { '2xx': 2 },
+      reused: 1,
+      byNextHop: [{ nextHop: 'mx.a.test:25', transactions: 2, reused: 1 }],
+    });
+    assert.match(
+      formatText(r),
+      /SMTP transactions: 2 \(2xx 2\); 1 \(50%\) on a cached connection, without a handshake\n {4}to mx\.a\.test:25: 2, 1 \(50%\)/,
+    );
     assert.deepEqual(r.overall.clientsRefused, { 'allow-list': 1 });
     const b = r.destinations.find((d) => d.destination === 'mx.b.test:25')!;
     assert.deepEqual(b.singleUseViolations, { total: 0, adaptive: 0, unattributed: 0 }, 'a TLS 1.2 session is multi-use');
@@ -210,7 +232,7 @@ describe('audit report on hand-written logs', () => {
     const f = file(sample);
     const r = await auditReport({ files: [f], format: 'json', since: minute(1), until: minute(4) });
     assert.equal(r.overall.connections, 3, 'minutes 1, 2, 3 (until is exclusive)');
-    assert.equal(r.input.filteredOut, 5);
+    assert.equal(r.input.filteredOut, 6);
     const b = await auditReport({ files: [f], format: 'json', dest: 'b.test' });
     assert.deepEqual(
       b.destinations.map((d) => d.destination),
@@ -218,7 +240,7 @@ describe('audit report on hand-written logs', () => {
     );
     const exact = await auditReport({ files: [f], format: 'json', dest: 'mx.a.test:25' });
     assert.equal(exact.overall.connections, 2);
-    assert.equal(exact.overall.smtp.transactions, 1, 'SMTP transactions filter by next hop');
+    assert.equal(exact.overall.smtp.transactions, 2, 'SMTP transactions filter by next hop');
     await assert.rejects(auditReport({ files: [f], format: 'json', since: 'yesterday' }), /--since: "yesterday" is not an ISO 8601 time/);
   });
 

@@ -76,6 +76,8 @@ export class Aggregator {
   readonly upstreamErrors = new Map<string, UpstreamErrorStats>();
   /** SMTP transactions by the class of the reply the client got (`2xx` ...). */
   readonly smtpByClass = new Map<string, number>();
+  /** SMTP transactions per next hop, and how many rode a cached connection (no connect, no handshake). */
+  readonly smtpByNextHop = new Map<string, { transactions: number; reused: number }>();
   /** Refused clients by reason. */
   readonly refusedClients = new Map<string, number>();
   readonly offers: OfferedTickets;
@@ -116,6 +118,7 @@ export class Aggregator {
       case 'smtp.transaction':
         if (!this.passes(r.time, r.nextHop)) return;
         this.input.smtpTransactions++;
+        if (r.nextHop !== undefined) this.addNextHop(r.nextHop, r.reused !== undefined);
         return increment(this.smtpByClass, `${Math.floor(r.code / 100)}xx`);
       case 'upstream.error':
         if (!this.passes(r.time, r.destination)) return;
@@ -183,6 +186,14 @@ export class Aggregator {
     let stats = this.upstreamErrors.get(key);
     if (stats === undefined) this.upstreamErrors.set(key, (stats = new UpstreamErrorStats()));
     return stats;
+  }
+
+  private addNextHop(nextHop: string, reused: boolean): void {
+    const key = this.smtpByNextHop.has(nextHop) || this.smtpByNextHop.size < this.maxDestinations() ? nextHop : OTHER_DESTINATIONS;
+    const t = this.smtpByNextHop.get(key) ?? { transactions: 0, reused: 0 };
+    this.smtpByNextHop.set(key, t);
+    t.transactions++;
+    if (reused) t.reused++;
   }
 
   private maxDestinations(): number {

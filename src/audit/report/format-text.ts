@@ -32,7 +32,10 @@ export function formatText(r: AuditReport): string {
   out.push('');
   out.push('Overall');
   out.push(...statsLines(o).map((l) => `  ${l}`));
-  if (o.smtp.transactions) out.push(`  SMTP transactions: ${o.smtp.transactions} (${entries(o.smtp.byClass)})`);
+  if (o.smtp.transactions) {
+    out.push(`  SMTP transactions: ${o.smtp.transactions} (${entries(o.smtp.byClass)}); ${shareWithoutHandshake(o.smtp)}`);
+    for (const h of o.smtp.byNextHop.slice(0, 10)) out.push(`    to ${h.nextHop}: ${h.transactions}, ${shareWithoutHandshake(h)}`);
+  }
   if (Object.keys(o.clientsRefused).length) out.push(`  clients refused: ${entries(o.clientsRefused)}`);
   const u = r.upstreamErrors;
   if (u.total) out.push(`  failed upstream attempts: ${u.total} by cause (${entries(u.byCause)}), by stage (${entries(u.byStage)})`);
@@ -95,4 +98,9 @@ function table<R>(columns: readonly Column<R>[], data: readonly R[]): string[] {
       .join('  ')
       .trimEnd(),
   );
+}
+
+/** The share of transactions that rode a cached connection: delivered without a connect or a handshake. */
+function shareWithoutHandshake(t: { transactions: number; reused: number }): string {
+  return `${t.reused} (${Math.round((100 * t.reused) / t.transactions)}%) on a cached connection, without a handshake`;
 }

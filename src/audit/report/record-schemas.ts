@@ -48,6 +48,7 @@ export const smtpRecordSchema = z.object({
   code: s.code,
   time: s.time.catch(undefined),
   nextHop: s.nextHop.catch(undefined),
+  reused: s.reused.catch(undefined),
 });
 
 const c = clientRefusedEventSchema.shape;

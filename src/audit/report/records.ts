@@ -63,7 +63,12 @@ function isEnvelope(v: unknown): v is Envelope {
 const KNOWN_CAUSES: ReadonlySet<unknown> = new Set(FULL_CAUSES);
 
 function isCurrentSmtp(r: Envelope): r is Envelope & SmtpRecord {
-  return Number.isFinite(r.code) && optionalString(r.time) && optionalString(r.nextHop);
+  return Number.isFinite(r.code) && optionalString(r.time) && optionalString(r.nextHop) && (r.reused === undefined || isReused(r.reused));
+}
+
+function isReused(v: unknown): boolean {
+  const r = v as { ageMs?: unknown; use?: unknown } | null;
+  return typeof r === 'object' && r !== null && typeof r.ageMs === 'number' && typeof r.use === 'number';
 }
 
 function isCurrentHandshake(r: Envelope): r is Envelope & HandshakeRecord {

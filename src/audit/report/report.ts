@@ -19,7 +19,13 @@ export interface AuditReport {
   };
   overall: StatsReport & {
     destinations: number;
-    smtp: { transactions: number; byClass: Record<string, number> };
+    /** `reused`: transactions on a cached upstream connection (no connect, no handshake). */
+    smtp: {
+      transactions: number;
+      byClass: Record<string, number>;
+      reused: number;
+      byNextHop: Array<{ nextHop: string; transactions: number; reused: number }>;
+    };
     clientsRefused: Record<string, number>;
   };
   destinations: DestinationReport[];
@@ -92,7 +98,14 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
     overall: {
       destinations: agg.destinations.size,
       ...placed(HANDSHAKE_FIGURES, agg.overall().values(), 'stats'),
-      smtp: { transactions: agg.input.smtpTransactions, byClass: Object.fromEntries(agg.smtpByClass) },
+      smtp: {
+        transactions: agg.input.smtpTransactions,
+        byClass: Object.fromEntries(agg.smtpByClass),
+        reused: [...agg.smtpByNextHop.values()].reduce((n, t) => n + t.reused, 0),
+        byNextHop: [...agg.smtpByNextHop]
+          .map(([nextHop, t]) => ({ nextHop, ...t }))
+          .sort((a, b) => b.transactions - a.transactions || a.nextHop.localeCompare(b.nextHop)),
+      },
       clientsRefused: Object.fromEntries(agg.refusedClients),
     },
     destinations,

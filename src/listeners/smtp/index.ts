@@ -3,6 +3,7 @@ import type { SmtpListenerConfig } from '../../config/smtp-schema.js';
 import { admission } from '../../net/admission.js';
 import { TcpListener } from '../../net/tcp-listener.js';
 import { refusalLine } from '../../smtp/replies.js';
+import { ConnectionCache } from '../../smtp/connection-cache.js';
 import { Router } from '../../smtp/routing.js';
 import { serveSmtp } from '../../smtp/server-session.js';
 import type { ListenerFactory } from '../listener.js';
@@ -40,13 +41,25 @@ export const create: ListenerFactory<SmtpListenerConfig> = (l, deps) => {
     },
   };
   const draining = new AbortController();
+  const c = l.connectionCache;
+  const connections = new ConnectionCache({
+    enabled: c.enabled,
+    idleMs: c.idleSeconds * 1000,
+    maxAgeMs: c.maxAgeSeconds * 1000,
+    ...(c.maxUses !== undefined ? { maxUses: c.maxUses } : {}),
+    maxIdlePerHop: c.maxIdlePerHop,
+    maxIdle: c.maxIdle,
+    probeMs: c.probeSeconds * 1000,
+  });
   return new TcpListener({
     ...admission(l, deps.audit),
     // A client may send `.` and QUIT, then its FIN: the reply to the dot must still reach it, or
     // it retries a message the next hop already took (a duplicate).
     allowHalfOpen: true,
-    serve: (socket) => serveSmtp(socket, { ...session, draining: draining.signal }),
+    serve: (socket) => serveSmtp(socket, { ...session, draining: draining.signal, connections }),
     refuse: (socket, why) => socket.write(refusalLine(why, name)),
     drain: () => draining.abort(),
+    stopped: () => connections.close(),
+    upstreamPool: connections,
   });
 };

@@ -38,6 +38,8 @@ export interface SmtpClientOptions {
  */
 export class SmtpClient {
   readonly label: string;
+  /** When the TCP connection was made (performance.now()): the connection cache's age limit runs from here. */
+  readonly opened = performance.now();
   private ehlo = { name: '', extensions: new Map<string, string>() };
   /** The TCP connection; `socket` is the TLS one over it after STARTTLS. */
   private readonly raw: Socket;
