@@ -34,8 +34,18 @@ export async function startDestination(certDir?: string): Promise<Destination> {
   return { postfix, address, cert };
 }
 
-/** A `serve` config with one `type: smtp` listener relaying to the destination. */
-export function smarthostConfig(o: { host: string; port: number; tls: string; audit: string; reuse?: string }): string {
+/**
+ * A `serve` config with one `type: smtp` listener relaying to the destination. `connectionCache:
+ * false` gives each client session its own upstream connection (to measure resumption per connection).
+ */
+export function smarthostConfig(o: {
+  host: string;
+  port: number;
+  tls: string;
+  audit: string;
+  reuse?: string;
+  connectionCache?: boolean;
+}): string {
   return `listeners:
   - name: smarthost
     type: smtp
@@ -44,7 +54,7 @@ export function smarthostConfig(o: { host: string; port: number; tls: string; au
     maxConnections: 200
     route: { mode: relay, host: "${o.host}", port: ${o.port} }
     tls: ${o.tls}
-${o.reuse ? `cache: { reuse: ${o.reuse} }\n` : ''}audit: { file: "${o.audit}" }
+${o.connectionCache === false ? '    connectionCache: { enabled: false }\n' : ''}${o.reuse ? `cache: { reuse: ${o.reuse} }\n` : ''}audit: { file: "${o.audit}" }
 shutdownTimeoutSeconds: 5
 `;
 }

@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as auditReport from './audit-report.js';
+import * as connectionCache from './connection-cache.js';
 import { benchFleet } from './fleet.js';
 import * as handshakeTime from './handshake-time.js';
 import * as resumption from './resumption.js';
@@ -28,6 +29,7 @@ const SECTIONS: Entry[] = [
   { id: 'starttls', run: starttls.run },
   { id: 'handshake-time', run: handshakeTime.run },
   { id: 'smtp', run: smtp.run },
+  { id: 'connection-cache', run: connectionCache.runSection },
   { id: 'peers-bulk', run: peers.bulk },
   { id: 'peers-connections', run: peers.connections },
   { id: 'peers-smtp', run: peers.smtp },

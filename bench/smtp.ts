@@ -4,7 +4,7 @@
  * deliver for a fixed time.
  * 1. Direct vs proxy, with 1, 8 and 32 senders at once:
  *    a. straight to the destination (cleartext: what the legacy MTA does without ticketbooth),
- *    b. through ticketbooth (relay, `tls: encrypt`, `reuse: never`), which does STARTTLS to the destination.
+ *    b. through ticketbooth (relay, `tls: encrypt`, `reuse: never`, no connection cache), which does STARTTLS to the destination.
  * 2. `cache.reuse: never` vs `adaptive`, with 1 and 8 senders: two ticketbooths, one per policy,
  *    taking short turns (ABBA BAAB) against the same destination, so drift in the machine's load
  *    falls on both alike. The resumed share is what the destination logged, checked
@@ -86,7 +86,8 @@ interface Ticketbooth {
 async function startTicketbooth(dir: string, destination: string, reuse: ReusePolicy): Promise<Ticketbooth> {
   const config = join(dir, `ticketbooth-${reuse}.yaml`);
   const audit = join(dir, `audit-${reuse}.jsonl`);
-  writeFileSync(config, smarthostConfig({ host: destination, port: 25, tls: '{ level: encrypt }', audit, reuse }));
+  // One upstream connection per client session: this section measures resumption per connection.
+  writeFileSync(config, smarthostConfig({ host: destination, port: 25, tls: '{ level: encrypt }', audit, reuse, connectionCache: false }));
   await ensureBuilt();
   const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -67,11 +67,12 @@ export function startTicketboothTunnel(dir: string, up: Upstream, starttls?: 'sm
  * `ticketbooth serve` with one `type: smtp` listener relaying to `up` (TLS level verify with the
  * destination's CA: stunnel checks chain and name too).
  */
-export function startTicketboothSmarthost(dir: string, up: Upstream): Promise<Ticketbooth> {
+export function startTicketboothSmarthost(dir: string, up: Upstream, opts: { connectionCache?: boolean } = {}): Promise<Ticketbooth> {
   const n = ++seq;
   const audit = join(dir, `audit-smarthost-${n}.jsonl`);
   const config = join(dir, `smarthost-${n}.yaml`);
-  writeFileSync(config, smarthostConfig({ host: up.host, port: up.port, tls: `{ level: verify, ca: "${up.cert.certFile}" }`, audit }));
+  const tls = `{ level: verify, ca: "${up.cert.certFile}" }`;
+  writeFileSync(config, smarthostConfig({ host: up.host, port: up.port, tls, audit, ...opts }));
   return startTicketbooth(['serve', '--config', config], /smarthost listening on 127\.0\.0\.1:(\d+)/, audit);
 }
 

@@ -42,45 +42,49 @@ export async function startUpstream(
   budgetEnd: number,
 ): Promise<Reply | undefined> {
   const { route, domain, pool: key } = tx.hop!;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const reused = await cache.take(key, (client) => unsupported(tx, client) === undefined);
-    let upstream = reused?.client;
-    if (!upstream) {
-      const resolved = await router.resolve(route, domain);
-      if (!resolved.ok) return resolved.reply;
-      const opened = await connectFirst(resolved.candidates, route, opts, budgetEnd);
-      if (!(opened instanceof SmtpClient)) return opened;
-      upstream = opened;
-    }
-
+  const mail = { line: (client: SmtpClient) => mailCommand(tx, client), timeoutMs: budgetLeft(budgetEnd, opts.replyMs) };
+  const cached = await cache.take(key, (client) => unsupported(tx, client) === undefined, mail);
+  let upstream: SmtpClient;
+  let r: SmtpReply;
+  if (cached) {
+    upstream = cached.client;
+    r = cached.reply;
+  } else {
+    const resolved = await router.resolve(route, domain);
+    if (!resolved.ok) return resolved.reply;
+    const opened = await connectFirst(resolved.candidates, route, opts, budgetEnd);
+    if (!(opened instanceof SmtpClient)) return opened;
+    upstream = opened;
     const mismatch = unsupported(tx, upstream);
     if (mismatch) {
       await cache.release(key, upstream, false);
       return mismatch;
     }
-    const ext = upstream.extensions;
-    let params = '';
-    if (tx.size !== undefined && ext.has('SIZE')) params += ` SIZE=${tx.size}`;
-    if (tx.body && ext.has('8BITMIME')) params += ` BODY=${tx.body}`;
-    if (tx.smtputf8) params += ' SMTPUTF8';
-    let r: SmtpReply;
     try {
-      r = await upstream.command(`MAIL FROM:<${tx.from.address}>${params}`, budgetLeft(budgetEnd, opts.replyMs));
+      r = await upstream.command(mail.line(upstream), budgetLeft(budgetEnd, opts.replyMs));
     } catch (err) {
-      if (reused) continue; // the cached connection failed after its probe: once more on a fresh one
       return transactionFailed(tx, err, upstream);
     }
-    const passed = passable(r, upstream);
-    if (r.code >= 200 && r.code < 300) {
-      tx.upstream = upstream;
-      if (reused) tx.reused = { ageMs: reused.ageMs, use: reused.use };
-      return undefined;
-    }
-    if (upstream.alive) await cache.release(key, upstream, false);
-    else upstream.abort(); // out of step or closing: neither cached nor left open
-    return passed;
   }
-  return reply(451, '4.4.2', 'next hop connection failed');
+  const passed = passable(r, upstream);
+  if (r.code >= 200 && r.code < 300) {
+    tx.upstream = upstream;
+    if (cached) tx.reused = { ageMs: cached.ageMs, use: cached.use };
+    return undefined;
+  }
+  if (upstream.alive) await cache.release(key, upstream, false);
+  else upstream.abort(); // out of step or closing: neither cached nor left open
+  return passed;
+}
+
+/** MAIL FROM with the client's parameters that the connection's next hop announced (SMTPUTF8 is checked before). */
+function mailCommand(tx: Transaction, upstream: SmtpClient): string {
+  const ext = upstream.extensions;
+  let params = '';
+  if (tx.size !== undefined && ext.has('SIZE')) params += ` SIZE=${tx.size}`;
+  if (tx.body && ext.has('8BITMIME')) params += ` BODY=${tx.body}`;
+  if (tx.smtputf8) params += ' SMTPUTF8';
+  return `MAIL FROM:<${tx.from.address}>${params}`;
 }
 
 /** Extensions the client used that the next hop lacks: refused, never downgraded (RFC 6152, 6531, 1870). */

@@ -77,6 +77,22 @@ describe('smtp connection cache', () => {
     });
   });
 
+  test('a next hop without PIPELINING: the probe and MAIL go one by one, and reuse still works', async () => {
+    await withHop(
+      {},
+      async (hop, sh) => {
+        for (let i = 0; i < 3; i++) assert.equal(await oneMessage(sh, `np${i}`), 250);
+        assert.equal(hop.connections, 1);
+        const verbs = hop.commands.map((c) => c.line.split(' ')[0]);
+        assert.deepEqual(
+          verbs.filter((v) => v === 'RSET' || v === 'MAIL'),
+          ['MAIL', 'RSET', 'MAIL', 'RSET', 'MAIL'],
+        );
+      },
+      { extensions: ['8BITMIME', 'SIZE 10240000'] },
+    );
+  });
+
   test('enabled: false: a connection per client session, as before', async () => {
     await withHop({ enabled: false }, async (hop, sh) => {
       for (let i = 0; i < 3; i++) assert.equal(await oneMessage(sh, `off${i}`), 250);

@@ -179,10 +179,27 @@ export class SmtpClient {
    * (two replies to one command, or an unasked 421): the connection is given up, not trusted.
    */
   async command(line: string, timeoutMs = this.opts.replyMs): Promise<SmtpReply> {
+    return (await this.commands([line], [timeoutMs]))[0];
+  }
+
+  /**
+   * Commands in one write when the server offers PIPELINING (RFC 2920: RSET and MAIL may share a
+   * group), else one by one; their replies in order, each within its own timeout. Any failure gives
+   * the connection up, as `command` does.
+   */
+  async commands(lines: readonly string[], timeoutsMs: readonly number[]): Promise<SmtpReply[]> {
+    const what = (line: string): string => (line === '.' ? 'the reply to the end of data' : `the reply to ${verbOf(line)}`);
     try {
       if (this.closed) throw new UpstreamError(`lost the connection to ${this.label}`, 'transaction', 'ERR_SMTP_CLOSED');
       if (!this.alive) throw new UpstreamError(`${this.label} sent a reply nothing asked for`, 'transaction', 'ERR_SMTP_OUT_OF_STEP');
-      return await this.ask(line, 'transaction', line === '.' ? 'the reply to the end of data' : `the reply to ${verbOf(line)}`, timeoutMs);
+      const replies: SmtpReply[] = [];
+      if (lines.length > 1 && this.extensions.has('PIPELINING')) {
+        this.socket.write(lines.map((l) => `${l}\r\n`).join(''));
+        for (const [i, line] of lines.entries()) replies.push(await this.read('transaction', what(line), timeoutsMs[i]));
+      } else {
+        for (const [i, line] of lines.entries()) replies.push(await this.ask(line, 'transaction', what(line), timeoutsMs[i]));
+      }
+      return replies;
     } catch (err) {
       this.abort();
       throw err;
