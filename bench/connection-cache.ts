@@ -11,17 +11,22 @@
  * the destination's own `TLS connection established` lines. Needs postfix (Debian package).
  */
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request as httpRequest } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { makeCert } from '../test/support/certs.js';
 import { missing } from '../test/support/interop.js';
 import { freeTcpPort } from '../test/support/ports.js';
 import { startPostfix, type Postfix } from '../test/support/postfix.js';
 import { dial, sendMessage } from '../test/support/smtp-client.js';
 import { ensureBuilt } from './peers/build.js';
 import { charged } from './peers/cpu.js';
-import { startTicketboothSmarthost } from './peers/contenders.js';
+import { startTicketboothHttp, startTicketboothSmarthost } from './peers/contenders.js';
 import { startDestination } from './postfix-destination.js';
 import { median, table, type Figure, type Section } from './section.js';
 
@@ -89,8 +94,99 @@ async function burst(legacy: { postfix: Postfix; port: number }, dest: Postfix, 
   return { seconds, handshakes: count(dest.log().slice(destBefore), TLS_LINE), cpuMs: cpu * 1000 };
 }
 
+const REQUESTS = 200;
+
+/** `REQUESTS` sequential plain-http requests through the proxy, a client connection each: requests/s. */
+async function requests(proxyPort: number, originPort: number): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < REQUESTS; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const url = `http://localhost:${originPort}/r${i}`;
+      const req = httpRequest(
+        { host: '127.0.0.1', port: proxyPort, path: url, headers: { host: `localhost:${originPort}` }, agent: false },
+        (res) => {
+          if (res.statusCode !== 200) reject(new Error(`${url}: ${res.statusCode}`));
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+  return REQUESTS / ((performance.now() - started) / 1000);
+}
+
+/** HTTP egress with kept origin connections and without: requests/s and the origin's handshakes, reps interleaved. */
+async function httpPart(dir: string, stops: Array<() => Promise<void>>): Promise<{ lines: string[]; figures: Record<string, Figure> }> {
+  const cert = makeCert(['localhost'], dir);
+  let handshakes = 0;
+  const origin = createHttpsServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.end('hello'));
+  });
+  origin.on('secureConnection', () => handshakes++);
+  origin.listen(0, '127.0.0.1');
+  await once(origin, 'listening');
+  stops.push(async () => {
+    origin.closeAllConnections();
+    origin.close();
+  });
+  const up = { host: '127.0.0.1', port: (origin.address() as AddressInfo).port, servername: 'localhost', cert };
+  const on = await startTicketboothHttp(dir, up);
+  const off = await startTicketboothHttp(dir, up, { connectionCache: false });
+  stops.push(
+    () => on.stop(),
+    () => off.stop(),
+  );
+  const got: Record<'on' | 'off', Array<{ rate: number; handshakes: number }>> = { on: [], off: [] };
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const [name, tb] of rep % 2
+      ? ([
+          ['off', off],
+          ['on', on],
+        ] as const)
+      : ([
+          ['on', on],
+          ['off', off],
+        ] as const)) {
+      const before = handshakes;
+      got[name].push({ rate: await requests(tb.port, up.port), handshakes: handshakes - before });
+    }
+  }
+  const rate = (n: 'on' | 'off'): number => median(got[n].map((g) => g.rate));
+  const ratio = rate('on') / rate('off');
+  return {
+    lines: [
+      '',
+      `HTTP egress, ${REQUESTS} sequential requests (a client connection each) to a Node https origin:`,
+      ...table(
+        ['origin connections', 'requests/s (median)', 'origin handshakes', `each rep (${REPS})`],
+        (['on', 'off'] as const).map((n) => [
+          n === 'on' ? 'kept (default)' : 'one per request',
+          rate(n).toFixed(0),
+          String(median(got[n].map((g) => g.handshakes))),
+          got[n].map((g) => g.rate.toFixed(0)).join(' '),
+        ]),
+      ),
+      `kept / one per request: ${ratio.toFixed(2)}x requests/s`,
+    ],
+    figures: {
+      http_kept_requests_per_s: { value: Math.round(rate('on')), unit: 'requests/s' },
+      http_per_request_requests_per_s: { value: Math.round(rate('off')), unit: 'requests/s' },
+      http_kept_over_per_request: { value: Math.round(100 * ratio) / 100, unit: 'ratio', goal: '>= 3', met: ratio >= 3 },
+      http_kept_handshakes: {
+        value: median(got.on.map((g) => g.handshakes)),
+        unit: `origin handshakes per ${REQUESTS} requests`,
+        goal: '1',
+        met: got.on.every((g) => g.handshakes <= 1),
+      },
+    },
+  };
+}
+
 export async function runSection(): Promise<Section> {
-  const name = 'SMTP connection cache: a one-message-per-connection Postfix, 100-message bursts';
+  const name = 'Connection cache: a one-message-per-connection Postfix (100-message bursts), and HTTP egress';
   const skip = missing('postfix');
   if (skip) return { name, lines: [`skipped: ${skip}`] };
   const dir = mkdtempSync(join(tmpdir(), 'tb-bench-cache-'));
@@ -150,13 +246,15 @@ export async function runSection(): Promise<Section> {
     };
     const most = Math.max(...got['cache on'].map((b) => b.handshakes));
     figures.cache_on_most_handshakes = { value: most, unit: `per ${MESSAGES} messages`, goal: '<= 10', met: most <= 10 };
+    const http = await httpPart(dir, stops);
     return {
       name,
       lines: [
         ...table(['relay', 'msg/s (median)', 'dest handshakes', 'ticketbooth CPU ms/msg', `msg/s each rep (${REPS})`], rows),
         `cache on / cache off: ${overOff.toFixed(2)}x msg/s; cache on / Postfix direct: ${overDirect.toFixed(2)}x`,
+        ...http.lines,
       ],
-      figures,
+      figures: { ...figures, ...http.figures },
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);

@@ -76,6 +76,24 @@ export function startTicketboothSmarthost(dir: string, up: Upstream, opts: { con
   return startTicketbooth(['serve', '--config', config], /smarthost listening on 127\.0\.0\.1:(\d+)/, audit);
 }
 
+/** `ticketbooth serve` with one `type: http` listener whose origin `host` is `up` (verified against its CA). */
+export function startTicketboothHttp(dir: string, up: Upstream, opts: { connectionCache?: boolean } = {}): Promise<Ticketbooth> {
+  const n = ++seq;
+  const audit = join(dir, `audit-http-${n}.jsonl`);
+  const config = join(dir, `http-${n}.yaml`);
+  writeFileSync(
+    config,
+    `listeners:
+  - name: web
+    type: http
+    listen: 127.0.0.1:0
+    upstreams: { "${up.servername}": { ca: "${up.cert.certFile}", port: ${up.port} } }
+${opts.connectionCache === false ? '    connectionCache: { enabled: false }\n' : ''}audit: { file: "${audit}" }
+`,
+  );
+  return startTicketbooth(['serve', '--config', config], /web listening on 127\.0\.0\.1:(\d+)/, audit);
+}
+
 /** stunnel client mode to `up`, one service, logging per connection at notice (its default). */
 export async function startStunnel(up: Upstream, protocol?: StunnelOptions['protocol']): Promise<Stunnel> {
   const st = await startStunnelClient(up, up.cert, { servername: up.servername, ...(protocol ? { protocol } : {}) });

@@ -45,3 +45,23 @@ export function withClientLimit<L extends { maxConnections: number; maxConnectio
 ): L & { maxConnectionsPerClient: number } {
   return { ...l, maxConnectionsPerClient: l.maxConnectionsPerClient ?? Math.ceil(l.maxConnections / 2) };
 }
+
+/**
+ * A listener's `connectionCache`: upstream connections kept between uses and shared by its
+ * clients, within these limits. `idleSeconds` defaults per listener type.
+ */
+export function connectionCacheSchema(idleSeconds: number) {
+  const positive = z.number().positive();
+  return z.strictObject({
+    enabled: z.boolean().default(true),
+    /** How long a connection waits for its next use. */
+    idleSeconds: positive.default(idleSeconds),
+    /** How long after it was opened a connection may still be used. */
+    maxAgeSeconds: positive.default(300),
+    /** Uses per connection; no limit when absent. */
+    maxUses: z.number().int().positive().optional(),
+    /** Idle connections per next hop (SMTP) or origin (HTTP), and in all. */
+    maxIdlePerHop: z.number().int().positive().default(8),
+    maxIdle: z.number().int().positive().default(100),
+  });
+}

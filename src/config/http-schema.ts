@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { listenerFields, port, withClientLimit } from './common.js';
+import { connectionCacheSchema, listenerFields, port, withClientLimit } from './common.js';
 import { tlsVersion, verify } from './tls.js';
 
 /**
@@ -29,6 +29,12 @@ export const httpListenerSchema = z
     upstreams: z.record(z.string().regex(/^[^\s/]+$/, 'expected a host or host:port'), httpOriginSchema).default({}),
     /** For origins not in `upstreams`: certificates verified, system CAs unless `ca` is given. */
     defaults: z.strictObject({ verify: verify.default(true), ca: z.string().min(1).optional() }).prefault({}),
+    /**
+     * Origin connections kept alive between requests (an https.Agent's keep-alive, through the
+     * dialer). Idle 4 s by default: below the 5 s keep-alive timeout of Node and Apache servers, so
+     * a kept connection is rarely one the origin is closing.
+     */
+    connectionCache: connectionCacheSchema(4).prefault({}),
   })
   .transform(withClientLimit);
 

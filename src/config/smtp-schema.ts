@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { hostPort, listenerFields, port, withClientLimit } from './common.js';
+import { connectionCacheSchema, hostPort, listenerFields, port, withClientLimit } from './common.js';
 import { tlsVersion } from './tls.js';
 
 /**
@@ -115,17 +115,8 @@ export const smtpListenerSchema = z
      * here, as one cache serves every client), smtp_connection_reuse_time_limit (300 s) and
      * smtp_connection_reuse_count_limit (none).
      */
-    connectionCache: z
-      .strictObject({
-        enabled: z.boolean().default(true),
-        /** How long a connection waits for its next transaction. */
-        idleSeconds: seconds.default(5),
-        /** How long after it was opened a connection may still take a transaction. */
-        maxAgeSeconds: seconds.default(300),
-        /** Transactions per connection; no limit when absent. */
-        maxUses: z.number().int().positive().optional(),
-        maxIdlePerHop: z.number().int().positive().default(8),
-        maxIdle: z.number().int().positive().default(100),
+    connectionCache: connectionCacheSchema(5)
+      .extend({
         /** The RSET sent before each reuse (and after an abandoned transaction) must be answered within this. */
         probeSeconds: seconds.default(2),
       })

@@ -1,38 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
+import { IdlePool, type IdlePoolLimits, type IdlePoolStats } from '../net/idle-pool.js';
 import type { Route } from './routing.js';
 
-/** The `connectionCache` settings of an SMTP listener, in milliseconds. */
-export interface ConnectionCacheLimits {
-  enabled: boolean;
-  /** How long a connection may wait in the cache for its next transaction. */
-  idleMs: number;
-  /** How long after it was opened a connection may still take a transaction. */
-  maxAgeMs: number;
-  /** Transactions one connection may carry; undefined: no limit. */
-  maxUses?: number;
-  maxIdlePerHop: number;
-  maxIdle: number;
+/** The `connectionCache` settings of an SMTP listener, in milliseconds: the pool's, and the probe's timeout. */
+export interface ConnectionCacheLimits extends IdlePoolLimits {
   /** The RSET probe's own reply timeout. */
   probeMs: number;
 }
-
-/** What happened to cached connections, for metrics (a type, not an interface: it is read as a record). */
-export type ConnectionCacheStats = {
-  /** Put back after a clean transaction. */
-  pooled: number;
-  /** Taken for a transaction (its RSET probe passed). */
-  reused: number;
-  /** Failed the RSET probe (closed by the server, 421, garbage, timeout): a new connection was made. */
-  probeFailed: number;
-  /** Waited past the idle limit. */
-  expired: number;
-  /** Past the age or use limit at the end of a transaction: closed, not cached. */
-  retired: number;
-  /** Pushed out by the per-hop or total cap. */
-  evicted: number;
-};
 
 /** The transaction's first command, sent behind the probe: its line depends on the connection's extensions. */
 export interface FirstCommand {
@@ -49,34 +25,33 @@ export interface Reused {
   use: number;
 }
 
-interface Idle {
-  key: string;
-  client: SmtpClient;
-  timer: NodeJS.Timeout;
-}
-
 /**
  * Upstream SMTP connections kept between transactions, shared by every client session of one
  * listener (Postfix's scache, with smtp_reuse.c's rules): a connection goes back only when clean
  * (open, in step, outside a transaction, never after a 421, a timeout or a protocol error: those
  * abort it), under a key that holds everything that makes two deliveries interchangeable on it
- * (`poolKey`), and within idle, age, use and count limits. Before reuse it must answer RSET with
- * 250; otherwise it is dropped and the caller dials, so the client never sees it. Connections let
- * go QUIT in the background; `close()` waits for them.
+ * (`poolKey`), within the pool's limits. Before reuse it must answer RSET with 250; otherwise it
+ * is dropped and the caller dials, so the client never sees it. Connections let go QUIT in the
+ * background; `close()` waits for them.
  */
 export class ConnectionCache {
-  readonly stats: ConnectionCacheStats = { pooled: 0, reused: 0, probeFailed: 0, expired: 0, retired: 0, evicted: 0 };
-  /** Newest last, per key; `order` has every idle connection, oldest first, for the total cap. */
-  private readonly byKey = new Map<string, Idle[]>();
-  private readonly order = new Set<Idle>();
-  private readonly uses = new WeakMap<SmtpClient, number>();
+  private readonly pool: IdlePool<SmtpClient>;
   private readonly closing = new Set<Promise<void>>();
-  private closed = false;
 
-  constructor(private readonly limits: ConnectionCacheLimits) {}
+  constructor(private readonly limits: ConnectionCacheLimits) {
+    this.pool = new IdlePool(limits, {
+      opened: (c) => c.opened,
+      alive: (c) => c.alive,
+      close: (c) => this.discard(c),
+    });
+  }
+
+  get stats(): IdlePoolStats {
+    return this.pool.stats;
+  }
 
   get idle(): number {
-    return this.order.size;
+    return this.pool.idle;
   }
 
   /**
@@ -86,28 +61,14 @@ export class ConnectionCache {
    * that fail the probe are dropped on the way.
    */
   async take(key: string, fits: (client: SmtpClient) => boolean, first: FirstCommand): Promise<Reused | undefined> {
-    // Looked up afresh after each probe: other sessions take and put while one is awaited.
-    for (let idle = this.newest(key, fits); idle; idle = this.newest(key, fits)) {
-      this.remove(idle);
-      const client = idle.client;
+    // Taken afresh after each probe: other sessions take and put while one is awaited.
+    for (let client = this.pool.take(key, fits); client; client = this.pool.take(key, fits)) {
       const replies = client.alive
         ? await client.commands(['RSET', first.line(client)], [this.limits.probeMs, first.timeoutMs]).catch(() => undefined)
         : undefined;
-      if (replies?.[0].code === 250) {
-        const use = (this.uses.get(client) ?? 1) + 1;
-        this.uses.set(client, use);
-        this.stats.reused++;
-        return { client, reply: replies[1], ageMs: Math.round(performance.now() - client.opened), use };
-      }
-      this.stats.probeFailed++;
-      this.discard(client);
+      if (replies?.[0].code === 250) return { client, reply: replies[1], ...this.pool.reused(client) };
+      this.pool.probeFailed(client);
     }
-    return undefined;
-  }
-
-  private newest(key: string, fits: (client: SmtpClient) => boolean): Idle | undefined {
-    const list = this.byKey.get(key) ?? [];
-    for (let i = list.length - 1; i >= 0; i--) if (fits(list[i].client)) return list[i];
     return undefined;
   }
 
@@ -121,7 +82,7 @@ export class ConnectionCache {
       const r = await client.command('RSET', this.limits.probeMs).catch(() => undefined);
       if (r?.code !== 250) return this.discard(client);
     }
-    this.put(key, client);
+    this.pool.put(key, client);
   }
 
   /** Closes `client`: QUIT when still in step, then a graceful close (late TLS tickets are kept). */
@@ -133,60 +94,8 @@ export class ConnectionCache {
 
   /** Closes every cached connection and waits for all connections let go (the listener is stopping). */
   async close(): Promise<void> {
-    this.closed = true;
-    for (const idle of [...this.order]) {
-      this.remove(idle);
-      this.discard(idle.client);
-    }
+    this.pool.close();
     await Promise.allSettled([...this.closing]);
-  }
-
-  private put(key: string, client: SmtpClient): void {
-    const { enabled, maxAgeMs, maxUses, maxIdlePerHop, maxIdle } = this.limits;
-    if (!enabled || this.closed || !client.alive) return this.discard(client);
-    const use = this.uses.get(client) ?? 1;
-    this.uses.set(client, use);
-    if (performance.now() - client.opened >= maxAgeMs || (maxUses !== undefined && use >= maxUses)) {
-      this.stats.retired++;
-      return this.discard(client);
-    }
-    const list = this.byKey.get(key) ?? [];
-    this.byKey.set(key, list);
-    const idle: Idle = { key, client, timer: setTimeout(() => this.expire(idle), this.idleFor(client)) };
-    idle.timer.unref();
-    list.push(idle);
-    this.order.add(idle);
-    this.stats.pooled++;
-    if (list.length > maxIdlePerHop) this.evict(list[0]);
-    if (this.order.size > maxIdle) this.evict(this.order.values().next().value!);
-  }
-
-  /** The idle limit, cut short where the age limit comes first. */
-  private idleFor(client: SmtpClient): number {
-    return Math.max(0, Math.min(this.limits.idleMs, this.limits.maxAgeMs - (performance.now() - client.opened)));
-  }
-
-  private expire(idle: Idle): void {
-    if (!this.order.has(idle)) return;
-    this.remove(idle);
-    this.stats.expired++;
-    this.discard(idle.client);
-  }
-
-  private evict(idle: Idle): void {
-    this.remove(idle);
-    this.stats.evicted++;
-    this.discard(idle.client);
-  }
-
-  private remove(idle: Idle): void {
-    clearTimeout(idle.timer);
-    this.order.delete(idle);
-    const list = this.byKey.get(idle.key);
-    if (!list) return;
-    const at = list.indexOf(idle);
-    if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) this.byKey.delete(idle.key);
   }
 }
 

@@ -30,10 +30,15 @@ interface OriginRequest {
 }
 
 /** A Node https origin (TLS 1.3: 2 tickets per full handshake, none on resumption) that records what it saw. */
-async function startOrigin(cert: CertPair, payload: Buffer): Promise<{ server: HttpsServer; port: number; seen: OriginRequest[] }> {
+async function startOrigin(
+  cert: CertPair,
+  payload: Buffer,
+): Promise<{ server: HttpsServer; port: number; seen: OriginRequest[]; headers: string[][] }> {
   const seen: OriginRequest[] = [];
+  const headers: string[][] = [];
   const server = createHttpsServer({ cert: cert.cert, key: cert.key, minVersion: 'TLSv1.3' }, (req, res) => {
     const socket = req.socket as TLSSocket;
+    headers.push(req.rawHeaders);
     const hash = createHash('sha256');
     req.on('data', (c: Buffer) => hash.update(c));
     req.on('end', () => {
@@ -52,7 +57,7 @@ async function startOrigin(cert: CertPair, payload: Buffer): Promise<{ server: H
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { server, port: (server.address() as AddressInfo).port, seen };
+  return { server, port: (server.address() as AddressInfo).port, seen, headers };
 }
 
 interface Reply {
@@ -129,7 +134,8 @@ describe('http egress to a Node https origin', () => {
 
   before(async () => {
     origin = await startOrigin(cert, payload);
-    service = await start({ upstreams: { localhost: { ca: cert.certFile } } });
+    // A connection per request: these tests count handshakes and resumption (kept connections: below).
+    service = await start({ upstreams: { localhost: { ca: cert.certFile } }, connectionCache: { enabled: false } });
     audit = auditOf(service);
     proxyPort = service.addressOf('web').port;
   });
@@ -238,6 +244,77 @@ describe('http egress to a Node https origin', () => {
     }
     assert.equal(origin.seen.length, seenBefore);
     assert.equal(closedAudit.handshakes().length, 0);
+  });
+});
+
+describe('http egress keeps origin connections alive between requests', () => {
+  const cert = makeCert(['localhost']);
+  const payload = randomBytes(20_000);
+  let origin: Awaited<ReturnType<typeof startOrigin>>;
+  let handshakes = 0;
+
+  before(async () => {
+    origin = await startOrigin(cert, payload);
+    origin.server.on('secureConnection', () => handshakes++);
+  });
+  after(() => {
+    origin?.server.closeAllConnections();
+    origin?.server.close();
+  });
+
+  async function sequential(
+    listener: Record<string, unknown>,
+    urls: string[],
+  ): Promise<{ replies: Reply[]; handshakes: number; service: Service }> {
+    const service = await start(listener);
+    const before = handshakes;
+    const replies: Reply[] = [];
+    try {
+      for (const url of urls) replies.push(await viaProxy(service.addressOf('web').port, url));
+    } finally {
+      await service.stop(1000);
+    }
+    return { replies, handshakes: handshakes - before, service };
+  }
+
+  test('50 sequential requests, a client connection each: one origin handshake, every body intact', async () => {
+    const url = `http://localhost:${origin.port}/kept`;
+    const seen = origin.seen.length;
+    const {
+      replies,
+      handshakes: n,
+      service,
+    } = await sequential({ upstreams: { localhost: { ca: cert.certFile } } }, Array<string>(50).fill(url));
+    assert.equal(n, 1, 'the origin saw one TLS connection');
+    assert.equal(origin.seen.length - seen, 50);
+    assert.ok(replies.every((r) => r.status === 200 && r.body.equals(payload)));
+    const stats = service.listeners[0].upstreamPool!.stats;
+    assert.equal(stats.reused, 49);
+  });
+
+  test('connectionCache enabled: false: a handshake per request', async () => {
+    const url = `http://localhost:${origin.port}/each`;
+    const { handshakes: n } = await sequential(
+      { upstreams: { localhost: { ca: cert.certFile } }, connectionCache: { enabled: false } },
+      Array<string>(5).fill(url),
+    );
+    assert.equal(n, 5);
+  });
+
+  test('two names for one origin (two trust keys: host, SNI) never share a connection', async () => {
+    const listener = {
+      upstreams: { localhost: { ca: cert.certFile }, '127.0.0.1': { ca: cert.certFile, servername: 'localhost' } },
+    };
+    const urls = [0, 1, 2].flatMap(() => [`http://localhost:${origin.port}/a`, `http://127.0.0.1:${origin.port}/b`]);
+    const { replies, handshakes: n } = await sequential(listener, urls);
+    assert.ok(replies.every((r) => r.status === 200));
+    assert.equal(n, 2, 'one kept connection per trust key');
+  });
+
+  test("a client's Proxy-Connection: close is not passed on (the origin would close the kept connection)", async () => {
+    const { service } = await sequential({ upstreams: { localhost: { ca: cert.certFile } } }, [`http://localhost:${origin.port}/pc`]);
+    assert.equal(service.listeners[0].upstreamPool!.stats.pooled, 1);
+    assert.ok(!origin.headers.some((h) => h.some((v, i) => i % 2 === 0 && v.toLowerCase() === 'proxy-connection')));
   });
 });
 

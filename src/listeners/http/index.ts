@@ -3,6 +3,7 @@ import { admission } from '../../net/admission.js';
 import { TcpListener } from '../../net/tcp-listener.js';
 import { originResolver } from '../../upstream/http-origin.js';
 import type { ListenerFactory } from '../listener.js';
+import { OriginAgents } from './origin-agents.js';
 import { HttpProxy, refusal } from './proxy.js';
 
 /**
@@ -10,11 +11,25 @@ import { HttpProxy, refusal } from './proxy.js';
  * over TLS. The origins' CA files are read here, once.
  */
 export const create: ListenerFactory<HttpListenerConfig> = (l, deps) => {
-  const proxy = new HttpProxy({ dial: { listener: l.name, cache: deps.cache, audit: deps.audit }, origins: originResolver(l) });
+  const c = l.connectionCache;
+  const agents = new OriginAgents(
+    {
+      enabled: c.enabled,
+      idleMs: c.idleSeconds * 1000,
+      maxAgeMs: c.maxAgeSeconds * 1000,
+      ...(c.maxUses !== undefined ? { maxUses: c.maxUses } : {}),
+      maxIdlePerHop: c.maxIdlePerHop,
+      maxIdle: c.maxIdle,
+    },
+    { listener: l.name, cache: deps.cache, audit: deps.audit },
+  );
+  const proxy = new HttpProxy({ agents, origins: originResolver(l) });
   return new TcpListener({
     ...admission(l, deps.audit),
     serve: (socket) => proxy.serve(socket),
     refuse: (socket, reason) => socket.write(refusal(reason)),
     drain: () => proxy.drain(),
+    stopped: () => Promise.resolve(agents.close()),
+    upstreamPool: agents,
   });
 };

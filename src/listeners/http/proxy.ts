@@ -1,25 +1,24 @@
 import { once } from 'node:events';
-import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { RequestError, Server as ProxyServer, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 import type { RefusalReason } from '../../audit/events.js';
 import type { OriginResolver } from '../../upstream/http-origin.js';
 import { UpstreamError } from '../../errors/index.js';
-import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import { oneLine } from '../../util/text.js';
+import type { OriginAgents } from './origin-agents.js';
 
 export interface HttpProxyOptions {
-  dial: DialContext;
+  agents: OriginAgents;
   origins: OriginResolver;
 }
 
 /**
  * HTTP egress: a forward proxy for legacy clients (`http_proxy=http://127.0.0.1:8080`). A plain
  * `GET http://host/path` goes to the origin over TLS: proxy-chain parses and forwards the request,
- * and the TLS connection under it comes from the core dialer, so the resumption cache and the
- * `tls.handshake` audit line apply. The handshake happens before the request is forwarded, so a
- * failed one becomes a 502 that says why. CONNECT is refused: ticketbooth originates TLS, it does
+ * over a kept-alive connection to that origin (OriginAgents) or a new one from the core dialer, so
+ * the resumption cache and the `tls.handshake` audit line apply. A new connection's handshake
+ * happens before the request is forwarded, so a failed one becomes a 502 that says why. CONNECT is refused: ticketbooth originates TLS, it does
  * not tunnel a client's TLS. Admission (allow list, connection limit, graceful stop) is the shared
  * TcpListener's; proxy-chain's HTTP server never listens itself, it is handed admitted sockets.
  */
@@ -72,31 +71,25 @@ export class HttpProxy {
     const url = new URL(r.request.url ?? '');
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals come bracketed
     const target = this.options.origins(host, url.port === '' ? undefined : Number(url.port));
-    let upstream: UpstreamTls;
+    dropProxyConnection(r.request.rawHeaders);
     try {
-      upstream = await dialTls(target, this.options.dial);
+      return { httpAgent: await this.options.agents.ready(target) };
     } catch (err) {
       const status = err instanceof UpstreamError && err.code === 'ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
       // The dialer's messages already name host:port.
       throw new RequestError(`ticketbooth: no TLS connection to the origin: ${oneLine((err as Error).message)}\n`, status);
     }
-    // If the client goes away before the request is forwarded, the upstream must not linger.
-    const onClientClose = (): void => void upstream.close();
-    r.request.socket.once('close', onClientClose);
-    upstream.socket.once('close', () => r.request.socket.off('close', onClientClose));
-    return { httpAgent: new DialedAgent(upstream) };
   }
 }
 
-/** An agent for one request whose connection is the TLS socket already dialed for it. */
-class DialedAgent extends Agent {
-  constructor(private readonly upstream: UpstreamTls) {
-    super({ keepAlive: false });
-  }
-
-  override createConnection(): Duplex {
-    return this.upstream.socket;
-  }
+/**
+ * `Proxy-Connection` is the client's word to us (RFC 7230 A.1.2: a hop-by-hop header that was
+ * never standard); proxy-chain forwards it, and the origin's parser reads it as `Connection`, so a
+ * client's `Proxy-Connection: close` would close every kept origin connection. Removed in place:
+ * proxy-chain builds the forwarded headers from `rawHeaders`.
+ */
+function dropProxyConnection(raw: string[]): void {
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i].toLowerCase() === 'proxy-connection') raw.splice(i, 2);
 }
 
 /** The HTTP answer a refused client gets before the close. */
