@@ -3,7 +3,8 @@
  * Postfix destination (STARTTLS, TLS 1.3 only, discard delivery), at 1, 8 and 32 parallel sessions,
  * through three forwarders taking turns rep by rep:
  * - ticketbooth's STARTTLS tunnel (`tunnel --starttls smtp`),
- * - ticketbooth's smarthost (`type: smtp`, relay to the destination, TLS level verify),
+ * - ticketbooth's smarthost (`type: smtp`, relay to the destination, TLS level verify, no connection
+ *   cache: a connection per message like the others; the cache has its own section),
  * - stunnel in client mode with `protocol = smtp` (it does the STARTTLS).
  * A run is a fixed number of messages, timed to smtp-source's exit; the forwarder's CPU is charged
  * until Postfix has logged every session's disconnect. Resumed: Postfix's own log.
@@ -82,7 +83,8 @@ export async function run(): Promise<Section> {
     const keep = <T extends Forwarder>(f: T): T => (running.push(f), f);
     const forwarders: Record<Contender, Forwarder> = {
       tunnel: keep(await startTicketboothTunnel(dir, up, 'smtp')),
-      smarthost: keep(await startTicketboothSmarthost(dir, up)),
+      // A connection per message, like the others: the connection cache is measured in bench/connection-cache.ts.
+      smarthost: keep(await startTicketboothSmarthost(dir, up, { connectionCache: false })),
       stunnel: keep(await startStunnel(up, 'smtp')),
     };
     const log = new MailLog(join(dest.dir, 'maillog'));

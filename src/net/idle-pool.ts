@@ -11,6 +11,25 @@ export interface IdlePoolLimits {
   maxIdle: number;
 }
 
+/** A listener's `connectionCache` section (seconds) as pool limits (milliseconds). */
+export function poolLimits(c: {
+  enabled: boolean;
+  idleSeconds: number;
+  maxAgeSeconds: number;
+  maxUses?: number | undefined;
+  maxIdlePerHop: number;
+  maxIdle: number;
+}): IdlePoolLimits {
+  return {
+    enabled: c.enabled,
+    idleMs: c.idleSeconds * 1000,
+    maxAgeMs: c.maxAgeSeconds * 1000,
+    ...(c.maxUses !== undefined ? { maxUses: c.maxUses } : {}),
+    maxIdlePerHop: c.maxIdlePerHop,
+    maxIdle: c.maxIdle,
+  };
+}
+
 /** What happened to pooled connections, for metrics (a type, not an interface: it is read as a record). */
 export type IdlePoolStats = {
   /** Put back after a use. */

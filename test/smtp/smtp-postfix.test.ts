@@ -102,8 +102,7 @@ dns: { servers: ["${dns.server}"] }
     for (const id of ids) await sendThroughLegacy(legacyPort, id);
     const files = await dest.waitForDelivered(MESSAGES, 90_000);
     // Each message once: as many files as messages, and each Message-Id exactly once.
-    const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
-    assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort());
+    assertEachOnce(files, ids);
 
     // The legacy Postfix saw ticketbooth's 250 only after the destination queued the message.
     await legacy.waitForLog(/status=sent/, MESSAGES);
@@ -146,36 +145,25 @@ const REUSE_CONCURRENCY = 4;
  * so at least 6 of 10 resume.
  */
 describe('Postfix → ticketbooth (mx, reuse: adaptive) → Postfix over STARTTLS', { skip: missing('postfix', 'dnsmasq', 'swaks') }, () => {
-  let dns: Dnsmasq;
+  let chain: Chain;
   let dest: Postfix;
   let legacy: Postfix;
   let sh: Smarthost;
   let legacyPort = 0;
 
   before(async () => {
-    ({ dns, dest } = await startDestination());
-    sh = await startSmarthost(
-      // One upstream connection per message: this measures resumption, not the connection cache.
-      { route: { mode: 'mx' }, tls: { level: 'may' }, connectionCache: { enabled: false } },
-      { cache: { reuse: 'adaptive' }, dns: { servers: [dns.server] } },
-    );
-    legacyPort = await freeTcpPort();
-    legacy = await startLegacyClient(legacyPort, sh.port, REUSE_CONCURRENCY);
+    // One upstream connection per message: this measures resumption, not the connection cache.
+    chain = await startChain({ connectionCache: { enabled: false } }, { cache: { reuse: 'adaptive' } }, REUSE_CONCURRENCY);
+    ({ dest, legacy, sh, legacyPort } = chain);
   });
 
-  after(async () => {
-    await legacy?.stop();
-    await sh?.stop();
-    await dest?.stop();
-    await dns?.stop();
-  });
+  after(() => chain?.stop());
 
   test('every message arrives once; the destination resumed more than single use allows; re-offers are marked', async (t) => {
     const ids = Array.from({ length: REUSE_MESSAGES }, (_, i) => `reuse-${i}-${process.pid}`);
     for (const id of ids) await sendThroughLegacy(legacyPort, id);
     const files = await dest.waitForDelivered(REUSE_MESSAGES, 90_000);
-    const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
-    assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort(), 'each message exactly once');
+    assertEachOnce(files, ids);
     await legacy.waitForLog(/status=sent/, REUSE_MESSAGES);
     assert.equal((legacy.log().match(/status=sent \(250 2\.0\.0 Ok: queued as/g) ?? []).length, REUSE_MESSAGES, legacy.log().slice(-2000));
 
@@ -228,25 +216,18 @@ const CACHE_MESSAGES = 100;
  * a few cached upstream connections, so the destination sees a handful of TLS handshakes.
  */
 describe('Postfix (one message per connection) → ticketbooth (connection cache) → Postfix', { skip: missing('postfix', 'dnsmasq') }, () => {
-  let dns: Dnsmasq;
+  let chain: Chain;
   let dest: Postfix;
   let legacy: Postfix;
   let sh: Smarthost;
   let legacyPort = 0;
 
   before(async () => {
-    ({ dns, dest } = await startDestination());
-    sh = await startSmarthost({ route: { mode: 'mx' }, tls: { level: 'may' } }, { dns: { servers: [dns.server] } });
-    legacyPort = await freeTcpPort();
-    legacy = await startLegacyClient(legacyPort, sh.port, 4);
+    chain = await startChain({}, {}, 4);
+    ({ dest, legacy, sh, legacyPort } = chain);
   });
 
-  after(async () => {
-    await legacy?.stop();
-    await sh?.stop();
-    await dest?.stop();
-    await dns?.stop();
-  });
+  after(() => chain?.stop());
 
   test('100 messages in two bursts: each arrives once, the destination sees at most 10 TLS handshakes', async (t) => {
     const ids = Array.from({ length: CACHE_MESSAGES }, (_, i) => `cache-${i}-${process.pid}`);
@@ -262,8 +243,7 @@ describe('Postfix (one message per connection) → ticketbooth (connection cache
       await legacy.waitForLog(/status=sent/, ids.indexOf(burst.at(-1)!) + 1, 60_000);
     }
     const files = await dest.waitForDelivered(CACHE_MESSAGES, 60_000);
-    const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
-    assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort(), 'each message exactly once');
+    assertEachOnce(files, ids);
     const connections = (legacy.log().match(/status=sent \(250 2\.0\.0 Ok: queued as/g) ?? []).length;
     assert.equal(connections, CACHE_MESSAGES, 'the legacy client got 250 for each, one connection per message');
 
@@ -275,6 +255,44 @@ describe('Postfix (one message per connection) → ticketbooth (connection cache
     assert.equal(reused, CACHE_MESSAGES - handshakes, 'every transaction without a handshake of its own rode a cached connection');
   });
 });
+
+interface Chain {
+  dns: Dnsmasq;
+  dest: Postfix;
+  sh: Smarthost;
+  legacy: Postfix;
+  legacyPort: number;
+  stop(): Promise<void>;
+}
+
+/** dnsmasq and the destination, ticketbooth (mode mx, `may`, with `listener` and `top` settings), the legacy Postfix in front. */
+async function startChain(listener: Record<string, unknown>, top: Record<string, unknown>, concurrency: number): Promise<Chain> {
+  const { dns, dest } = await startDestination();
+  const started: Array<{ stop(): Promise<void> }> = [dns, dest];
+  const stop = async (): Promise<void> => {
+    for (const part of started.reverse()) await part.stop();
+  };
+  try {
+    const sh = await startSmarthost(
+      { route: { mode: 'mx' }, tls: { level: 'may' }, ...listener },
+      { ...top, dns: { servers: [dns.server] } },
+    );
+    started.push(sh);
+    const legacyPort = await freeTcpPort();
+    const legacy = await startLegacyClient(legacyPort, sh.port, concurrency);
+    started.push(legacy);
+    return { dns, dest, sh, legacy, legacyPort, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Each message id (`<id@legacy.test>`) in exactly one delivered file. */
+function assertEachOnce(files: string[], ids: string[]): void {
+  const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
+  assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort(), 'each message exactly once');
+}
 
 /** Resolves once `n` tls.handshake lines were written (each when its upstream connection closed). */
 async function waitForHandshakes(sh: Smarthost, n: number, timeoutMs = 10_000): Promise<HandshakeEvent[]> {

@@ -1,5 +1,6 @@
 import type { HttpListenerConfig } from '../../config/http-schema.js';
 import { admission } from '../../net/admission.js';
+import { poolLimits } from '../../net/idle-pool.js';
 import { TcpListener } from '../../net/tcp-listener.js';
 import { originResolver } from '../../upstream/http-origin.js';
 import type { ListenerFactory } from '../listener.js';
@@ -11,18 +12,7 @@ import { HttpProxy, refusal } from './proxy.js';
  * over TLS. The origins' CA files are read here, once.
  */
 export const create: ListenerFactory<HttpListenerConfig> = (l, deps) => {
-  const c = l.connectionCache;
-  const agents = new OriginAgents(
-    {
-      enabled: c.enabled,
-      idleMs: c.idleSeconds * 1000,
-      maxAgeMs: c.maxAgeSeconds * 1000,
-      ...(c.maxUses !== undefined ? { maxUses: c.maxUses } : {}),
-      maxIdlePerHop: c.maxIdlePerHop,
-      maxIdle: c.maxIdle,
-    },
-    { listener: l.name, cache: deps.cache, audit: deps.audit },
-  );
+  const agents = new OriginAgents(poolLimits(l.connectionCache), { listener: l.name, cache: deps.cache, audit: deps.audit });
   const proxy = new HttpProxy({ agents, origins: originResolver(l) });
   return new TcpListener({
     ...admission(l, deps.audit),

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { SmtpListenerConfig } from '../../config/smtp-schema.js';
 import { admission } from '../../net/admission.js';
+import { poolLimits } from '../../net/idle-pool.js';
 import { TcpListener } from '../../net/tcp-listener.js';
 import { refusalLine } from '../../smtp/replies.js';
 import { ConnectionCache } from '../../smtp/connection-cache.js';
@@ -41,16 +42,7 @@ export const create: ListenerFactory<SmtpListenerConfig> = (l, deps) => {
     },
   };
   const draining = new AbortController();
-  const c = l.connectionCache;
-  const connections = new ConnectionCache({
-    enabled: c.enabled,
-    idleMs: c.idleSeconds * 1000,
-    maxAgeMs: c.maxAgeSeconds * 1000,
-    ...(c.maxUses !== undefined ? { maxUses: c.maxUses } : {}),
-    maxIdlePerHop: c.maxIdlePerHop,
-    maxIdle: c.maxIdle,
-    probeMs: c.probeSeconds * 1000,
-  });
+  const connections = new ConnectionCache({ ...poolLimits(l.connectionCache), probeMs: l.connectionCache.probeSeconds * 1000 });
   return new TcpListener({
     ...admission(l, deps.audit),
     // A client may send `.` and QUIT, then its FIN: the reply to the dot must still reach it, or
