@@ -10,16 +10,16 @@ export interface ConnectionCacheLimits extends IdlePoolLimits {
   probeMs: number;
 }
 
-/** The transaction's first command, sent behind the probe: its line depends on the connection's extensions. */
-export interface FirstCommand {
-  line(client: SmtpClient): string;
+/** The transaction's first commands (MAIL, the first RCPT), sent behind the probe: MAIL's parameters depend on the connection. */
+export interface FirstCommands {
+  lines(client: SmtpClient): string[];
   timeoutMs: number;
 }
 
-/** A taken connection, the reply to the first command, and what the audit line says of it. */
+/** A taken connection, the replies to the first commands, and what the audit line says of it. */
 export interface Reused {
   client: SmtpClient;
-  reply: SmtpReply;
+  replies: SmtpReply[];
   ageMs: number;
   /** This transaction is the connection's `use`-th. */
   use: number;
@@ -56,17 +56,18 @@ export class ConnectionCache {
 
   /**
    * The newest cached connection for `key` that `fits` the transaction and passes the RSET probe,
-   * with the reply to `first` (the transaction's MAIL, sent in the probe's group where the server
-   * pipelines, so reuse costs no extra round trip); or undefined, and the caller dials. Connections
-   * that fail the probe are dropped on the way.
+   * with the replies to `first` (the transaction's MAIL and first RCPT, sent in the probe's group
+   * where the server pipelines, so reuse costs no extra round trip); or undefined, and the caller
+   * dials. Connections that fail the probe are dropped on the way.
    */
-  async take(key: string, fits: (client: SmtpClient) => boolean, first: FirstCommand): Promise<Reused | undefined> {
+  async take(key: string, fits: (client: SmtpClient) => boolean, first: FirstCommands): Promise<Reused | undefined> {
     // Taken afresh after each probe: other sessions take and put while one is awaited.
     for (let client = this.pool.take(key, fits); client; client = this.pool.take(key, fits)) {
+      const lines = first.lines(client);
       const replies = client.alive
-        ? await client.commands(['RSET', first.line(client)], [this.limits.probeMs, first.timeoutMs]).catch(() => undefined)
+        ? await client.commands(['RSET', ...lines], [this.limits.probeMs, ...lines.map(() => first.timeoutMs)]).catch(() => undefined)
         : undefined;
-      if (replies?.[0].code === 250) return { client, reply: replies[1], ...this.pool.reused(client) };
+      if (replies?.[0].code === 250) return { client, replies: replies.slice(1), ...this.pool.reused(client) };
       this.pool.probeFailed(client);
     }
     return undefined;

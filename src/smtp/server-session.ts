@@ -216,18 +216,18 @@ class SmtpServerSession {
     }
     // The client's own RCPT timeout (Postfix: 300 s) runs from here: answer before it fires.
     const budgetEnd = performance.now() + this.opts.upstream.rcptBudgetMs;
+    const line = `RCPT TO:<${address}>`;
+    /** The first RCPT went in one group with MAIL. */
+    let first: Reply | undefined;
     if (!tx.hop) {
       tx.hop = { key, route, domain, pool: poolKey(key, route, this.opts.upstream.heloName) };
-      tx.hopFailure = await startUpstream(tx, this.opts.connections, this.opts.router, this.opts.upstream, budgetEnd);
+      const started = await startUpstream(tx, line, this.opts.connections, this.opts.router, this.opts.upstream, budgetEnd);
+      if ('failure' in started) tx.hopFailure = started.failure;
+      else first = started.rcpt;
     }
     if (tx.hopFailure) return this.answer(tx, tx.hopFailure);
-
     const upstream = tx.upstream!;
-    const r = await upstreamReply(
-      tx,
-      upstream,
-      upstream.command(`RCPT TO:<${address}>`, budgetLeft(budgetEnd, this.opts.upstream.replyMs)),
-    );
+    const r = first ?? (await upstreamReply(tx, upstream, upstream.command(line, budgetLeft(budgetEnd, this.opts.upstream.replyMs))));
     if (isLocal(r) && r.code === 451) tx.hopFailure = r;
     if (r.code >= 200 && r.code < 300) tx.recipients.push(address);
     return this.answer(tx, r);

@@ -29,52 +29,60 @@ export interface Transaction {
   error?: string;
 }
 
+/** How the first RCPT's upstream side went: the hop cannot be used (`failure`), or the next hop's reply to that RCPT. */
+export type Started = { failure: Reply } | { rcpt: Reply };
+
 /**
  * The upstream side of the transaction's first RCPT: a cached connection to its hop that fits the
  * transaction, else a new one (the route's hosts in order), then MAIL FROM with the client's
- * parameters. Sets `tx.upstream`; returns what every recipient gets instead when that fails.
+ * parameters and that RCPT, in one write where the next hop pipelines (RFC 2920). Sets
+ * `tx.upstream` once MAIL is accepted.
  */
 export async function startUpstream(
   tx: Transaction,
+  rcpt: string,
   cache: ConnectionCache,
   router: Router,
   opts: UpstreamOptions,
   budgetEnd: number,
-): Promise<Reply | undefined> {
+): Promise<Started> {
   const { route, domain, pool: key } = tx.hop!;
-  const mail = { line: (client: SmtpClient) => mailCommand(tx, client), timeoutMs: budgetLeft(budgetEnd, opts.replyMs) };
-  const cached = await cache.take(key, (client) => unsupported(tx, client) === undefined, mail);
+  const first = { lines: (client: SmtpClient) => [mailCommand(tx, client), rcpt], timeoutMs: budgetLeft(budgetEnd, opts.replyMs) };
+  const cached = await cache.take(key, (client) => unsupported(tx, client) === undefined, first);
   let upstream: SmtpClient;
-  let r: SmtpReply;
+  let replies: SmtpReply[];
   if (cached) {
     upstream = cached.client;
-    r = cached.reply;
+    replies = cached.replies;
   } else {
     const resolved = await router.resolve(route, domain);
-    if (!resolved.ok) return resolved.reply;
+    if (!resolved.ok) return { failure: resolved.reply };
     const opened = await connectFirst(resolved.candidates, route, opts, budgetEnd);
-    if (!(opened instanceof SmtpClient)) return opened;
+    if (!(opened instanceof SmtpClient)) return { failure: opened };
     upstream = opened;
     const mismatch = unsupported(tx, upstream);
     if (mismatch) {
       await cache.release(key, upstream, false);
-      return mismatch;
+      return { failure: mismatch };
     }
     try {
-      r = await upstream.command(mail.line(upstream), budgetLeft(budgetEnd, opts.replyMs));
+      const t = budgetLeft(budgetEnd, opts.replyMs);
+      replies = await upstream.commands(first.lines(upstream), [t, t]);
     } catch (err) {
-      return transactionFailed(tx, err, upstream);
+      return { failure: transactionFailed(tx, err, upstream) };
     }
   }
-  const passed = passable(r, upstream);
-  if (r.code >= 200 && r.code < 300) {
+  const [mail, rcptReply] = replies;
+  const passed = passable(mail, upstream);
+  if (mail.code >= 200 && mail.code < 300) {
     tx.upstream = upstream;
     if (cached) tx.reused = { ageMs: cached.ageMs, use: cached.use };
-    return undefined;
+    return { rcpt: passable(rcptReply, upstream) };
   }
+  // MAIL refused: the RCPT behind it was refused too (no transaction), and the connection is in step.
   if (upstream.alive) await cache.release(key, upstream, false);
   else upstream.abort(); // out of step or closing: neither cached nor left open
-  return passed;
+  return { failure: passed };
 }
 
 /** MAIL FROM with the client's parameters that the connection's next hop announced (SMTPUTF8 is checked before). */

@@ -7,6 +7,7 @@ import type { AuditEvent, HandshakeEvent } from '../../src/audit/events.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Service } from '../../src/service.js';
 import { makeCert, type CertPair } from '../support/certs.js';
+import { sample } from '../support/metrics.js';
 import { missing } from '../support/interop.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { freeTcpPort, getPlain, startNodeTlsServer, verdictPlain, type NodeTlsServer } from '../support/servers.js';
@@ -18,18 +19,6 @@ import { freeTcpPort, getPlain, startNodeTlsServer, verdictPlain, type NodeTlsSe
  */
 
 const exec = promisify(execFile);
-
-/** The value of one sample in Prometheus text format whose labels include `labels`. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  let total: number | undefined;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total = (total ?? 0) + Number(m[3]);
-  }
-  return total;
-}
 
 async function health(url: string): Promise<{ code: number; out: string }> {
   try {

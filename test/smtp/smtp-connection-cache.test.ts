@@ -6,6 +6,7 @@ import { poolKey } from '../../src/smtp/connection-cache.js';
 import type { Route } from '../../src/smtp/routing.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer, type FaultServerOptions } from '../support/smtp-fault-server.js';
+import { sample } from '../support/metrics.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 
 /**
@@ -193,6 +194,25 @@ describe('smtp connection cache', () => {
       { extensions: ['PIPELINING', '8BITMIME', 'SIZE 10240000'] },
     );
   });
+});
+
+test('metrics: ticketbooth_upstream_pool_total by event and ticketbooth_upstream_pool_idle, per listener', async () => {
+  const hop = await startFaultServer();
+  const sh = await startSmarthost(
+    { route: { mode: 'relay', host: '127.0.0.1', port: hop.port }, tls: { level: 'none' }, timeouts },
+    { admin: { listen: '127.0.0.1:0' } },
+  );
+  try {
+    for (let i = 0; i < 3; i++) assert.equal(await oneMessage(sh, `m${i}`), 250);
+    const text = await (await fetch(`http://127.0.0.1:${sh.service.admin!.address().port}/metrics`)).text();
+    assert.equal(sample(text, 'ticketbooth_upstream_pool_total', { listener: 'sh', event: 'pooled' }), 3);
+    assert.equal(sample(text, 'ticketbooth_upstream_pool_total', { listener: 'sh', event: 'reused' }), 2);
+    assert.equal(sample(text, 'ticketbooth_upstream_pool_total', { listener: 'sh', event: 'probe-failed' }), 0);
+    assert.equal(sample(text, 'ticketbooth_upstream_pool_idle', { listener: 'sh' }), 1);
+  } finally {
+    await sh.stop();
+    await hop.stop();
+  }
 });
 
 describe('connection cache key', () => {
