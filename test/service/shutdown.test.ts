@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,11 @@ interface Cli {
   exit: Promise<number | null>;
 }
 
-async function startCli(server: NodeTlsServer, cert: CertPair, shutdownTimeoutSeconds: number): Promise<Cli> {
+/** How the CLI is started: through tsx (default), or `npm start` with the config appended. */
+type Launcher = (config: string) => [string, string[]];
+const viaTsx: Launcher = (config) => [process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '-c', config]];
+
+async function startCli(server: NodeTlsServer, cert: CertPair, shutdownTimeoutSeconds: number, launch = viaTsx): Promise<Cli> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-shutdown-'));
   const config = join(dir, 'ticketbooth.yaml');
   writeFileSync(
@@ -45,7 +49,8 @@ async function startCli(server: NodeTlsServer, cert: CertPair, shutdownTimeoutSe
       '',
     ].join('\n'),
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, args] = launch(config);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters = new Set<() => void>();
   const onData = (c: Buffer): void => {
@@ -85,6 +90,18 @@ function openSession(port: number): Promise<{ socket: Socket; reply: Promise<str
     const reply = new Promise<string>((r) => socket.once('close', () => r(text)));
     socket.once('error', reject);
     socket.once('connect', () => resolve({ socket, reply }));
+  });
+}
+
+/** True when nothing listens on the port any more. */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
   });
 }
 
@@ -131,6 +148,22 @@ describe('shutdown of the real CLI process', { skip: missing('openssl') }, () =>
       }
     });
   }
+
+  test('npm start: SIGTERM to npm reaches the proxy, which drains and exits; nothing is left listening', async () => {
+    // `npm start` runs the built CLI (`exec node dist/src/cli.js`); --ignore-scripts skips the prestart build.
+    if (!existsSync('dist/src/cli.js')) execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
+    const server = await startNodeTlsServer({ cert });
+    const cli = await startCli(server, cert, 30, (config) => ['npm', ['start', '--ignore-scripts', '--', '--config', config]]);
+    try {
+      cli.child.kill('SIGTERM');
+      await cli.waitFor(/SIGTERM: draining/);
+      await cli.exit;
+      assert.equal(await refused(cli.port), true, 'the proxy is gone, not re-parented and still bound');
+    } finally {
+      cli.child.kill('SIGKILL');
+      await server.stop();
+    }
+  });
 
   test('a second signal while draining exits at once with 1, without waiting for the open session', async () => {
     const server = await startNodeTlsServer({ cert });
