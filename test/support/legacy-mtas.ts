@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fillExample, unpacked, unpackedEnv } from './unpacked-debs.js';
+
+/**
+ * Legacy MTAs as private instances, each in a temp dir with its config from examples/mta/ and its
+ * own loopback port: they take mail from the test in cleartext and relay all of it to ticketbooth.
+ */
+export interface LegacyMta {
+  /** The loopback port it takes mail on. */
+  port: number;
+  dir: string;
+  /** Its log so far (for failure messages). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Polls `done` until true or the deadline, then fails saying `what`. */
+export async function until(done: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Runs a daemon in the foreground in its own process group; ready once its port takes connections. */
+async function daemon(cmd: string, args: string[], port: number, dir: string, log: () => string): Promise<LegacyMta> {
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: dir, env: unpackedEnv() });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('error', (err) => (out += `\nspawn: ${err.message}`));
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null;
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  const stop = async (): Promise<void> => {
+    if (alive()) {
+      signal('SIGTERM');
+      const timer = setTimeout(() => signal('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+    // Workers it forked (deliveries) are in its group too.
+    signal('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const fullLog = (): string => `${out}\n${log()}`;
+  try {
+    await until(
+      async () => {
+        if (!alive()) throw new Error(`${cmd} exited (${child.exitCode ?? child.signalCode}) before it listened:\n${fullLog()}`);
+        return accepts(port);
+      },
+      15_000,
+      () => `${cmd} to listen on 127.0.0.1:${port}:\n${fullLog()}`,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, dir, log: fullLog, stop };
+}
+
+function ids(name: string): { uid: number; gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
+  if (!line) throw new Error(`no system user ${name} (scripts/install-mtas.sh creates it)`);
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** Exim 4 with examples/mta/exim4.conf (`exim4 -C FILE -bdf`); it drops to Debian-exim, which owns the spool. */
+export async function startExim(port: number, ticketboothPort: number): Promise<LegacyMta> {
+  const dir = tempDir('tb-exim-');
+  const spool = join(dir, 'spool');
+  mkdirSync(join(spool, 'log'), { recursive: true });
+  const exim = ids('Debian-exim');
+  for (const d of [spool, join(spool, 'log')]) chownSync(d, exim.uid, exim.gid);
+  const conf = join(dir, 'exim4.conf');
+  writeFileSync(
+    conf,
+    fillExample('exim4.conf', { SPOOL_DIR: spool, LISTEN_PORT: port, TICKETBOOTH_PORT: ticketboothPort, EXIM_PATH: unpacked('exim4') }),
+  );
+  const mainlog = join(spool, 'log', 'mainlog');
+  const log = (): string => (existsSync(mainlog) ? readFileSync(mainlog, 'utf8') : '');
+  return daemon(unpacked('exim4'), ['-C', conf, '-bdf'], port, dir, log);
+}
