@@ -46,6 +46,8 @@ getent passwd Debian-exim >/dev/null || useradd --system --no-create-home --home
 # OpenSMTPD drops privileges to these users (the opensmtpd package's postinst would create them).
 getent passwd opensmtpd >/dev/null || useradd --system --no-create-home --home-dir /var/empty --shell /usr/sbin/nologin opensmtpd
 getent passwd opensmtpq >/dev/null || useradd --system --no-create-home --home-dir /var/empty --shell /usr/sbin/nologin opensmtpq
+# Its compiled-in spool (the tests bind a temp dir over it in a mount namespace) and the empty directory it chroots into.
+mkdir -p /var/spool/smtpd /var/lib/opensmtpd/empty
 # sendmail runs its queue runs and deliveries as smmsp where it can.
 getent group smmsp >/dev/null || groupadd --system smmsp
 getent passwd smmsp >/dev/null || useradd --system --no-create-home --home-dir /var/lib/sendmail --shell /usr/sbin/nologin -g smmsp smmsp

@@ -113,3 +113,24 @@ export async function startExim(port: number, ticketboothPort: number): Promise<
   const log = (): string => (existsSync(mainlog) ? readFileSync(mainlog, 'utf8') : '');
   return daemon(unpacked('exim4'), ['-C', conf, '-bdf'], port, dir, log);
 }
+
+/**
+ * OpenSMTPD with examples/mta/smtpd.conf (`smtpd -d -f FILE`). Its spool (/var/spool/smtpd) and
+ * control socket (/run/smtpd.sock) are compiled in: it runs in a mount namespace of its own
+ * (`unshare --mount`) with a temp dir bound over each, so it shares neither with another instance.
+ */
+export async function startOpenSmtpd(port: number, ticketboothPort: number): Promise<LegacyMta> {
+  const dir = tempDir('tb-opensmtpd-');
+  const spool = join(dir, 'spool');
+  const run = join(dir, 'run');
+  mkdirSync(spool, { mode: 0o711 });
+  chmodSync(spool, 0o711);
+  mkdirSync(run);
+  // The mount point, and the empty directory its unprivileged processes chroot into (the package's postinst makes both).
+  mkdirSync('/var/spool/smtpd', { recursive: true });
+  mkdirSync('/var/lib/opensmtpd/empty', { recursive: true });
+  const conf = join(dir, 'smtpd.conf');
+  writeFileSync(conf, fillExample('smtpd.conf', { LISTEN_PORT: port, TICKETBOOTH_PORT: ticketboothPort }));
+  const script = `mount --bind ${spool} /var/spool/smtpd && mount --bind ${run} /run && exec ${unpacked('smtpd')} -d -f ${conf}`;
+  return daemon('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], port, dir, () => '');
+}
