@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { makeCert } from '../support/certs.js';
 import { missing } from '../support/interop.js';
-import { startExim, startOpenSmtpd, type LegacyMta } from '../support/legacy-mtas.js';
+import { startExim, startOpenSmtpd, startSendmail, type LegacyMta } from '../support/legacy-mtas.js';
 import { freeTcpPort } from '../support/ports.js';
 import { startPostfix, type Postfix } from '../support/postfix.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
@@ -165,3 +165,4 @@ function daemonSuite(name: string, skip: string | undefined, start: (port: numbe
 
 daemonSuite('Exim 4', missing('postfix') ?? missingUnpacked('exim4'), startExim);
 daemonSuite('OpenSMTPD', missing('postfix', 'unshare') ?? missingUnpacked('smtpd'), startOpenSmtpd);
+daemonSuite('sendmail', missing('postfix', 'm4', 'unshare') ?? missingUnpacked('sendmail', 'sendmail-cf'), startSendmail);

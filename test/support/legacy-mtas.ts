@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,4 +133,27 @@ export async function startOpenSmtpd(port: number, ticketboothPort: number): Pro
   writeFileSync(conf, fillExample('smtpd.conf', { LISTEN_PORT: port, TICKETBOOTH_PORT: ticketboothPort }));
   const script = `mount --bind ${spool} /var/spool/smtpd && mount --bind ${run} /run && exec ${unpacked('smtpd')} -d -f ${conf}`;
   return daemon('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], port, dir, () => '');
+}
+
+/**
+ * sendmail with a .cf built by m4 from examples/mta/sendmail.mc and the unpacked sendmail-cf
+ * (`sendmail -C FILE -bD`: a daemon in the foreground). Without syslog here it logs nowhere; its
+ * queue is listed on failure.
+ */
+export async function startSendmail(port: number, ticketboothPort: number): Promise<LegacyMta> {
+  const dir = tempDir('tb-sendmail-');
+  const queue = join(dir, 'mqueue');
+  mkdirSync(queue, { mode: 0o700 });
+  // Host names from /etc/hosts only: no DNS on this loopback-only machine.
+  writeFileSync(join(dir, 'service.switch'), 'hosts files\n');
+  const mc = join(dir, 'sendmail.mc');
+  writeFileSync(mc, fillExample('sendmail.mc', { SPOOL_DIR: dir, LISTEN_PORT: port, TICKETBOOTH_PORT: ticketboothPort }));
+  const cfDir = join(unpacked('sendmail-cf'), '../..');
+  const cf = join(dir, 'sendmail.cf');
+  writeFileSync(cf, execFileSync('m4', [`-D_CF_DIR_=${cfDir}/`, unpacked('sendmail-cf'), mc], { encoding: 'utf8' }));
+  const log = (): string => `queue: ${readdirSync(queue).join(' ')}`;
+  // sendmail sleeps 60 s at start when the host name has no dot and no FQDN in /etc/hosts ("My unqualified host
+  // name unknown"): it runs in a UTS namespace of its own, named legacy-sendmail.test.
+  const script = `hostname legacy-sendmail.test && exec ${unpacked('sendmail')} -C ${cf} -bD`;
+  return daemon('unshare', ['--uts', 'sh', '-c', script], port, dir, log);
 }
