@@ -43,6 +43,8 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
 </div>
 <h2>Destinations</h2>
 ${destinationTable(r.destinations)}
+<h2>Recommendations</h2>
+${recommendationList(r.destinations)}
 <h2>Upstream errors by destination and cause</h2>
 ${upstreamErrorTable(r.upstreamErrors)}
 <h2>Text report</h2>
@@ -75,6 +77,15 @@ function destinationTable(ds: DestinationReport[]): string {
   const verdict = (d: DestinationReport): string =>
     d.verdict.phrases.map((p) => (p === 'refuses reused tickets' ? `<span class="refused">${p}</span>` : escapeHtml(p))).join('; ');
   return table(DESTINATION_COLUMNS, ds, '', { head: 'verdict', cell: (d) => `<td class="verdict">${verdict(d)}</td>` });
+}
+
+/** One item per recommendation; its `setting` spans as code (the sentences are ours, the names from the log). */
+function recommendationList(ds: DestinationReport[]): string {
+  const items = ds.flatMap((d) =>
+    d.recommendations.map((x) => `<li><b>${escapeHtml(d.destination)}</b>: ${escapeHtml(x).replace(/`([^`]+)`/g, '<code>$1</code>')}</li>`),
+  );
+  if (items.length === 0) return '<p id="recommendations">None: no destination\'s figures call for a change.</p>';
+  return `<ul id="recommendations">\n${items.join('\n')}\n</ul>`;
 }
 
 /** One row per destination with failed attempts: a column per cause, then the stages they stopped at. */
