@@ -32,7 +32,9 @@ const TERMS: readonly GlossaryEntry[] = [
  */
 export function glossary(): GlossaryEntry[] {
   const seen = new Map<string, GlossaryEntry>();
-  const add = (e: GlossaryEntry): void => void (seen.has(e.term) || seen.set(e.term, e));
+  const add = (e: GlossaryEntry): void => {
+    if (!seen.has(e.term)) seen.set(e.term, e);
+  };
   const columns: readonly Column<never>[] = [...DESTINATION_COLUMNS, ...UPSTREAM_ERROR_COLUMNS];
   for (const c of columns) {
     const term = c.html ?? c.text ?? '';
