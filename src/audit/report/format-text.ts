@@ -62,6 +62,12 @@ export function formatText(r: AuditReport): string {
       `  ${d.destination}: ${d.verdict.phrases.join('; ') || (d.connections === d.failed ? 'no successful handshake' : 'no verdict yet')}; ceiling ${ceiling(d, TEXT.none)} (${d.verdict.ceilingBasis})`,
     );
   }
+  const advised = r.destinations.filter((d) => d.recommendations.length > 0);
+  if (advised.length) {
+    out.push('');
+    out.push('Recommendations');
+    for (const d of advised) out.push(...d.recommendations.map((x) => `  ${d.destination}: ${x}`));
+  }
   return upstreamErrorLines(r, out).join('\n') + '\n';
 }
 

@@ -2,6 +2,7 @@ import { OTHER_DESTINATIONS, type Aggregator, type InputCounts } from './aggrega
 import { placed, round, type Placed } from './figures.js';
 import { HANDSHAKE_FIGURES, type HandshakeFigures } from './handshake-figures.js';
 import type { InputProblem } from './read-lines.js';
+import { recommendationsOf } from './recommendations.js';
 import type { UpstreamErrorValues } from './upstream-error-figures.js';
 import { verdictOf, type Verdict } from './verdicts.js';
 
@@ -47,6 +48,8 @@ export type UpstreamErrorsReport = UpstreamErrorValues;
 export interface DestinationReport extends Placed<HandshakeFigures, 'destination'>, StatsReport {
   destination: string;
   verdict: Verdict;
+  /** What to change for it, when the figures support it (recommendations.ts); none for pooled destinations. */
+  recommendations: string[];
 }
 
 export interface SeriesReport {
@@ -78,11 +81,14 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
   const destinations = [...agg.destinations]
     .map(([destination, s]): DestinationReport => {
       const values = s.values();
+      const pooled = destination === OTHER_DESTINATIONS;
+      const verdict = pooled ? pooledVerdict() : verdictOf(values);
       return {
         destination,
         ...placed(HANDSHAKE_FIGURES, values, 'destination'),
         ...placed(HANDSHAKE_FIGURES, values, 'stats'),
-        verdict: destination === OTHER_DESTINATIONS ? pooledVerdict() : verdictOf(values),
+        verdict,
+        recommendations: pooled ? [] : recommendationsOf(values, verdict),
       };
     })
     .sort((a, b) => b.connections - a.connections || a.destination.localeCompare(b.destination));
