@@ -43,14 +43,22 @@ async function startDestination(): Promise<{ dns: Dnsmasq; dest: Postfix }> {
   return { dns, dest };
 }
 
+/** examples/mta/postfix-main.cf (the README's Postfix snippet) as main.cf settings, as Postfix reads them: whole lines, `#` lines skipped. */
+function readmePostfixLines(relayPort: number): Record<string, string> {
+  const text = readFileSync(new URL('../../examples/mta/postfix-main.cf', import.meta.url), 'utf8');
+  const lines = text.replaceAll('{{TICKETBOOTH_PORT}}', String(relayPort)).split('\n');
+  return Object.fromEntries(
+    lines.filter((l) => l.trim() !== '' && !l.startsWith('#')).map((l) => l.split(/\s*=\s*/, 2) as [string, string]),
+  );
+}
+
 /** The legacy MTA: relays everything to ticketbooth in cleartext, one connection per message. */
 async function startLegacyClient(port: number, relayPort: number, concurrency: number): Promise<Postfix> {
   return startPostfix({
     smtpd: `127.0.0.1:${port}`,
     main: {
       myhostname: 'legacy.client.test',
-      relayhost: `[127.0.0.1]:${relayPort}`,
-      smtp_tls_security_level: 'none',
+      ...readmePostfixLines(relayPort),
       smtp_connection_cache_on_demand: 'no',
       smtp_destination_concurrency_limit: String(concurrency),
     },
