@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Service } from './service.js';
+import { noticeFailures } from './audit/failure-notices.js';
 import type { AuditFlags } from './audit/report/audit-command.js';
 import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
 import { splitHostPort } from './net/listen-address.js';
@@ -130,6 +131,7 @@ async function run(config: Config): Promise<void> {
     process.stderr.write(`ticketbooth: Node ${process.version} is not a supported runtime (tested: ${SUPPORTED_NODE.join(', ')})\n`);
   }
   const service = await Service.start(config);
+  noticeFailures(service.audit);
   for (const l of service.listeners) {
     const a = l.address();
     process.stderr.write(`ticketbooth: ${l.name} listening on ${a.address}:${a.port}\n`);
