@@ -38,6 +38,10 @@ program
   .option('--reuse <policy>', 'never | adaptive', 'never')
   .option('--audit-log <file>', 'audit log file, - for stdout')
   .action(async (opts: TunnelFlags) => {
+    if (opts.insecure)
+      process.stderr.write(
+        `ticketbooth: --insecure: the certificate of ${opts.connect} is not checked; anyone on the path can read and change the traffic\n`,
+      );
     await run(tunnelConfig(opts));
   });
 
@@ -132,14 +136,6 @@ async function run(config: Config): Promise<void> {
   }
   const service = await Service.start(config);
   noticeFailures(service.audit);
-  for (const l of service.listeners) {
-    const a = l.address();
-    process.stderr.write(`ticketbooth: ${l.name} listening on ${a.address}:${a.port}\n`);
-  }
-  if (service.admin) {
-    const a = service.admin.address();
-    process.stderr.write(`ticketbooth: admin (/metrics, /healthz, /readyz) listening on ${a.address}:${a.port}\n`);
-  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -163,6 +159,15 @@ async function run(config: Config): Promise<void> {
   process.on('SIGHUP', () => {
     service.audit.reopen().catch((err: unknown) => process.stderr.write(`ticketbooth: SIGHUP: reopening the audit log: ${String(err)}\n`));
   });
+  // Said once the signals are handled: whoever waits for these lines may stop us at once.
+  for (const l of service.listeners) {
+    const a = l.address();
+    process.stderr.write(`ticketbooth: ${l.name} listening on ${a.address}:${a.port}\n`);
+  }
+  if (service.admin) {
+    const a = service.admin.address();
+    process.stderr.write(`ticketbooth: admin (/metrics, /healthz, /readyz) listening on ${a.address}:${a.port}\n`);
+  }
 }
 
 program.parseAsync().catch((err: unknown) => {

@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { parseListen } from '../net/listen-address.js';
 
@@ -14,10 +15,12 @@ export const DEFAULT_READYZ = 'http://127.0.0.1:9464/readyz';
  * anything else (503, no answer, timeout). Meant for a container HEALTHCHECK.
  */
 export async function healthCommand(f: HealthFlags): Promise<number> {
-  const url = f.url ?? (f.config ? readyzOf(f.config) : DEFAULT_READYZ);
   const timeoutMs = Number(f.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+    throw new InvalidArgumentError(`--timeout: expected milliseconds, not "${f.timeout}"`);
+  const url = f.url ?? (f.config ? readyzOf(f.config) : DEFAULT_READYZ);
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 3000) });
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const body = (await res.text()).trim();
     process.stdout.write(`${url}: ${res.status} ${body}\n`);
     return res.status === 200 ? 0 : 1;

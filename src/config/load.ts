@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
 import type { z } from 'zod';
+import { didYouMean } from './key-suggestion.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -26,7 +27,9 @@ export function parseConfig(text: string, file = '<config>'): Config {
     raw = load(text, { schema: CORE_SCHEMA, filename: file });
   } catch (err) {
     if (!(err instanceof YAMLException)) throw err;
-    throw new ConfigError(`${file}: line ${err.mark.line + 1}, column ${err.mark.column + 1}: invalid YAML: ${err.reason}`);
+    // The snippet (the lines around the error, with a caret) is what makes the position readable.
+    const snippet = err.mark.snippet ? `\n${err.mark.snippet}` : '';
+    throw new ConfigError(`${file}: line ${err.mark.line + 1}, column ${err.mark.column + 1}: invalid YAML: ${err.reason}${snippet}`);
   }
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(`${file}: ${formatIssues(result.error.issues)}`);
@@ -42,8 +45,8 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
         .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
         .join('')
         .replace(/^\./, '');
-      const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
-      return `${path || '(top level)'}: ${i.message}${keys}`;
+      const hints = i.code === 'unrecognized_keys' ? i.keys.flatMap((k) => didYouMean(k) ?? []).map((k) => ` (did you mean "${k}"?)`) : [];
+      return `${path || '(top level)'}: ${i.message}${hints.join('')}`;
     })
     .join('; ');
 }

@@ -67,7 +67,10 @@ describe('config validation', () => {
   });
 
   test('a misspelt key is named with its parent path', () => {
-    rejects(GOOD.replace('      port: 465', '      port: 465\n      servrname: x'), /listeners\[0\]\.upstream: .*\(servrname\)/);
+    rejects(
+      GOOD.replace('      port: 465', '      port: 465\n      servrname: x'),
+      /listeners\[0\]\.upstream: Unrecognized key: "servrname" \(did you mean "servername"\?\)/,
+    );
   });
 
   test('an unknown reuse policy, an out-of-range cap', () => {
@@ -95,13 +98,19 @@ describe('config validation', () => {
     await assert.rejects(Service.start(c), /listener smtps: upstream 127\.0\.0\.1:465: .*cipher/i);
   });
 
+  test('an unknown key gets the known key it most likely meant', () => {
+    rejects(GOOD.replace('upstream:', 'upstreem:'), /listeners\[0\]: Unrecognized key: "upstreem" \(did you mean "upstream"\?\)/);
+    rejects(`${GOOD}cach: { reuse: never }\n`, /Unrecognized key: "cach" \(did you mean "cache"\?\)/);
+    rejects(`${GOOD}colour: blue\n`, /Unrecognized key: "colour"$/);
+  });
+
   test('duplicate listener names', () => {
     const twice = `${GOOD}  - name: smtps\n    type: tunnel\n    listen: 127.0.0.1:0\n    upstream: { host: 127.0.0.1, port: 466 }\n`;
     rejects(twice, /listeners\[1\]\.name: duplicate listener name "smtps"/);
   });
 
   test('invalid YAML names the line; an unreadable file names the file', () => {
-    rejects('listeners:\n  - name: [unclosed\n', /line \d+.*invalid YAML/);
+    rejects('listeners:\n  - name: [unclosed\n', /line \d+.*invalid YAML/, /\n 2 \| {3}- name: \[unclosed\n/);
     assert.throws(() => loadConfig(join(dir, 'absent.yaml')), /absent\.yaml: cannot read/);
   });
 

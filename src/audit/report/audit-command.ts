@@ -31,6 +31,10 @@ export async function auditCommand(files: string[], f: AuditFlags): Promise<void
     ticketWindowSeconds: window,
     maxDestinations,
   });
+  // An input that could not be read is an error, not a report of nothing: the report still shows
+  // what was read, and the exit status says that something was not.
+  for (const p of report.input.problems) process.stderr.write(`ticketbooth audit: ${p.source}: ${p.error}\n`);
+  if (report.input.problems.length > 0) process.exitCode = 1;
   const text = formatReport(report, format);
   if (f.output) writeFileSync(f.output, text);
   else {

@@ -18,7 +18,7 @@ export function formatText(r: AuditReport): string {
   const o = r.overall;
   const out: string[] = [];
   const span = o.firstSeen ? ` from ${o.firstSeen} to ${o.lastSeen}` : '';
-  out.push(`ticketbooth audit: ${o.connections} TLS handshakes to ${o.destinations} destinations${span}`);
+  out.push(`ticketbooth audit: ${plural(o.connections, 'TLS handshake')} to ${plural(o.destinations, 'destination')}${span}`);
   const i = r.input;
   out.push(
     `input: ${i.lines} lines from ${r.sources.join(', ')}; ${i.malformed} malformed, ${i.truncated} truncated, ` +
@@ -109,4 +109,9 @@ function table<R>(columns: readonly Column<R>[], data: readonly R[]): string[] {
 /** The share of transactions that rode a cached connection: delivered without a connect or a handshake. */
 function shareWithoutHandshake(t: { transactions: number; reused: number }): string {
   return `${t.reused} (${Math.round((100 * t.reused) / t.transactions)}%) on a cached connection, without a handshake`;
+}
+
+/** `1 destination`, `2 destinations`. */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
