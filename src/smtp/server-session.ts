@@ -222,7 +222,11 @@ class SmtpServerSession {
     if (!tx.hop) {
       tx.hop = { key, route, domain, pool: poolKey(key, route, this.opts.upstream.heloName) };
       const started = await startUpstream(tx, line, this.opts.connections, this.opts.router, this.opts.upstream, budgetEnd);
-      if ('failure' in started) tx.hopFailure = started.failure;
+      if ('failure' in started) {
+        tx.hopFailure = started.failure;
+        // The audit line's reason: why the hop failed, not how the client left afterwards.
+        tx.error ??= isLocal(started.failure) ? started.failure.text : started.failure.lines.join(' ');
+      }
       else first = started.rcpt;
     }
     if (tx.hopFailure) return this.answer(tx, tx.hopFailure);

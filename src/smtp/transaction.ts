@@ -125,7 +125,7 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
     event: 'smtp.transaction',
     listener: who.listener,
     client: who.client,
-    ...(tx.upstream || tx.hop ? { nextHop: tx.upstream?.label ?? `${tx.hop!.route.mode}:${tx.hop!.route.host ?? tx.hop!.domain}` } : {}),
+    ...(tx.upstream || tx.hop ? { nextHop: tx.upstream?.label ?? plannedHop(tx.hop!) } : {}),
     recipients: tx.recipients.length,
     size: tx.messageSize,
     code: tx.lastCode,
@@ -140,4 +140,12 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (abandoned) event.abandoned = true;
   if (tx.reused) event.reused = tx.reused;
   return event;
+}
+
+/**
+ * The next hop of a transaction that never got a connection, in the form a connected one has
+ * (`host:port`, as the upstream's label): the relay host, or in mode mx the recipient domain.
+ */
+function plannedHop(hop: NonNullable<Transaction['hop']>): string {
+  return hop.route.mode === 'relay' ? `${hop.route.host}:${hop.route.port}` : `${hop.domain}:${hop.route.port}`;
 }

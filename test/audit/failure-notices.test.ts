@@ -10,7 +10,7 @@ import { startSmarthost } from '../support/smarthost.js';
 /**
  * Each kind of upstream failure gives a person one stderr line naming the listener, the
  * destination and the cause (the same words as the metrics and the report), whatever the audit
- * log is set to. Real next hops: a closed port, a server that never greets, one without STARTTLS,
+ * log is set to; the transaction's own line says the same. Real next hops: a closed port, a server that never greets, one without STARTTLS,
  * one whose certificate does not verify.
  */
 test('every upstream failure kind: one stderr line with destination and cause; repeats are summed up', async () => {
@@ -48,6 +48,11 @@ test('every upstream failure kind: one stderr line with destination and cause; r
         assert.equal(lines.length, 1, `one line for two failures of one kind: ${lines.join('')}`);
         assert.match(lines[0], new RegExp(`^ticketbooth: sh: .*127\\.0\\.0\\.1:${c.port}`));
         assert.match(lines[0], c.expect);
+        // The transaction's audit line names the hop as a connected one would, and why it failed.
+        for (const t of await sh.waitForTransactions(2)) {
+          assert.equal(t.nextHop, `127.0.0.1:${c.port}`);
+          assert.ok(t.error && !t.error.includes('client went away'), t.error);
+        }
       } finally {
         stop();
         await sh.stop();
