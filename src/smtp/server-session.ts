@@ -226,8 +226,7 @@ class SmtpServerSession {
         tx.hopFailure = started.failure;
         // The audit line's reason: why the hop failed, not how the client left afterwards.
         tx.error ??= isLocal(started.failure) ? started.failure.text : started.failure.lines.join(' ');
-      }
-      else first = started.rcpt;
+      } else first = started.rcpt;
     }
     if (tx.hopFailure) return this.answer(tx, tx.hopFailure);
     const upstream = tx.upstream!;
