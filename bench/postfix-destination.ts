@@ -6,7 +6,7 @@
 import type { CertPair } from '../test/support/certs.js';
 import { makeCert } from '../test/support/certs.js';
 import { freeLoopbackAddress } from '../test/support/ports.js';
-import { startPostfix, type Postfix } from '../test/support/postfix.js';
+import { startPostfix, tls13Destination, type Postfix } from '../test/support/postfix.js';
 
 export interface Destination {
   postfix: Postfix;
@@ -23,11 +23,7 @@ export async function startDestination(certDir?: string): Promise<Destination> {
       myhostname: 'mx.dest.test',
       relay_domains: 'dest.test',
       relay_transport: 'discard',
-      smtpd_tls_security_level: 'may',
-      smtpd_tls_cert_file: cert.certFile,
-      smtpd_tls_key_file: cert.keyFile,
-      smtpd_tls_protocols: '>=TLSv1.3',
-      smtpd_tls_loglevel: 'summary, cache',
+      ...tls13Destination(cert),
       default_process_limit: '200',
     },
   });

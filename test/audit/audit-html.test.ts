@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import type { HandshakeEvent } from '../../src/audit/events.js';
 import { auditReport, formatReport } from '../../src/audit/report/run-report.js';
 import { handshakeLine } from '../support/audit-lines.js';
@@ -100,18 +101,7 @@ describe('HTML report in headless Chromium', { skip: missing('chromium') }, () =
     writeFileSync(log, lines.join('\n') + '\n');
     htmlFile = join(dir, 'report.html');
     writeFileSync(htmlFile, formatReport(await auditReport({ files: [log], format: 'html' }), 'html'));
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
     // tsx compiles this file with esbuild's keepNames: functions passed to evaluate() call __name.
     await page.addInitScript('window.__name = (f) => f');

@@ -8,7 +8,7 @@ import { makeCert } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { startExim, startOpenSmtpd, startSendmail, type LegacyMta } from '../support/legacy-mtas.js';
 import { freeTcpPort } from '../support/ports.js';
-import { startPostfix, type Postfix } from '../support/postfix.js';
+import { startPostfix, tls13Destination, type Postfix } from '../support/postfix.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { dial, sendMessage } from '../support/smtp-client.js';
 import { fillExample, missingUnpacked } from '../support/unpacked-debs.js';
@@ -39,11 +39,7 @@ async function startChain(): Promise<Chain> {
     maildirDomains: ['dest.test'],
     main: {
       myhostname: 'mx.dest.test',
-      smtpd_tls_security_level: 'may',
-      smtpd_tls_cert_file: cert.certFile,
-      smtpd_tls_key_file: cert.keyFile,
-      smtpd_tls_protocols: '>=TLSv1.3',
-      smtpd_tls_loglevel: 'summary, cache',
+      ...tls13Destination(cert),
     },
   });
   try {

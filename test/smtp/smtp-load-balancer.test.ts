@@ -9,7 +9,7 @@ import { makeCert, type CertPair } from '../support/certs.js';
 import { startHaproxy, type Haproxy } from '../support/haproxy.js';
 import { missing } from '../support/interop.js';
 import { freeTcpPort } from '../support/ports.js';
-import { startPostfix, type Postfix } from '../support/postfix.js';
+import { startPostfix, tls13Destination, type Postfix } from '../support/postfix.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 
@@ -48,12 +48,7 @@ async function startPool(names: [string, string], cert: CertPair): Promise<Pool>
           maildirDomains: ['dest.test'],
           main: {
             myhostname: name,
-            smtpd_tls_security_level: 'may',
-            smtpd_tls_cert_file: cert.certFile,
-            smtpd_tls_key_file: cert.keyFile,
-            smtpd_tls_protocols: '>=TLSv1.3',
-            // Per connection: Issuing / Decrypting session ticket, Reusing old session.
-            smtpd_tls_loglevel: 'summary, cache',
+            ...tls13Destination(cert),
           },
         }),
       );

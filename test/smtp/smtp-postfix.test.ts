@@ -11,7 +11,7 @@ import { makeCert } from '../support/certs.js';
 import { startDnsmasq, type Dnsmasq } from '../support/dnsmasq.js';
 import { missing } from '../support/interop.js';
 import { freeLoopbackAddress, freeTcpPort } from '../support/ports.js';
-import { startPostfix, type Postfix } from '../support/postfix.js';
+import { startPostfix, tls13Destination, type Postfix } from '../support/postfix.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { dial, sendMessage } from '../support/smtp-client.js';
 
@@ -33,11 +33,7 @@ async function startDestination(): Promise<{ dns: Dnsmasq; dest: Postfix }> {
     maildirDomains: ['dest.test'],
     main: {
       myhostname: 'mx.dest.test',
-      smtpd_tls_security_level: 'may',
-      smtpd_tls_cert_file: cert.certFile,
-      smtpd_tls_key_file: cert.keyFile,
-      smtpd_tls_protocols: '>=TLSv1.3',
-      smtpd_tls_loglevel: 'summary, cache',
+      ...tls13Destination(cert),
     },
   });
   return { dns, dest };

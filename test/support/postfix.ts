@@ -40,6 +40,21 @@ export interface Postfix {
 
 const NOBODY = 65534;
 
+/**
+ * main.cf settings of a destination that takes STARTTLS with TLS 1.3 only and logs, per
+ * connection, whether it resumed (`summary, cache`: `Reusing old session`), the verdict the
+ * resumption tests read.
+ */
+export function tls13Destination(cert: { certFile: string; keyFile: string }): Record<string, string> {
+  return {
+    smtpd_tls_security_level: 'may',
+    smtpd_tls_cert_file: cert.certFile,
+    smtpd_tls_key_file: cert.keyFile,
+    smtpd_tls_protocols: '>=TLSv1.3',
+    smtpd_tls_loglevel: 'summary, cache',
+  };
+}
+
 export async function startPostfix(opts: PostfixOptions): Promise<Postfix> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-postfix-'));
   chmodSync(dir, 0o755);
