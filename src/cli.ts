@@ -7,6 +7,7 @@ import { loadConfig, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Service } from './service.js';
 import { noticeFailures } from './audit/failure-notices.js';
+import { configureOperatorLog, say } from './util/operator-log.js';
 import type { AuditFlags } from './audit/report/audit-command.js';
 import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
 import { splitHostPort } from './net/listen-address.js';
@@ -39,9 +40,7 @@ program
   .option('--audit-log <file>', 'audit log file, - for stdout')
   .action(async (opts: TunnelFlags) => {
     if (opts.insecure)
-      process.stderr.write(
-        `ticketbooth: --insecure: the certificate of ${opts.connect} is not checked; anyone on the path can read and change the traffic\n`,
-      );
+      say('warn', `--insecure: the certificate of ${opts.connect} is not checked; anyone on the path can read and change the traffic`);
     await run(tunnelConfig(opts));
   });
 
@@ -130,9 +129,10 @@ function ownVersion(): string {
 const SUPPORTED_NODE = [22, 24, 26];
 
 async function run(config: Config): Promise<void> {
+  configureOperatorLog(config.log);
   const major = Number(process.versions.node.split('.')[0]);
   if (!SUPPORTED_NODE.includes(major)) {
-    process.stderr.write(`ticketbooth: Node ${process.version} is not a supported runtime (tested: ${SUPPORTED_NODE.join(', ')})\n`);
+    say('warn', `Node ${process.version} is not a supported runtime (tested: ${SUPPORTED_NODE.join(', ')})`);
   }
   const service = await Service.start(config);
   noticeFailures(service.audit);
@@ -140,15 +140,15 @@ async function run(config: Config): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) {
       // A second signal while draining is an operator who will not wait: cut everything now.
-      process.stderr.write(`ticketbooth: ${signal} again: exiting without waiting for open sessions\n`);
+      say('warn', `${signal} again: exiting without waiting for open sessions`);
       process.exit(1);
     }
     stopping = true;
-    process.stderr.write(`ticketbooth: ${signal}: draining (up to ${config.shutdownTimeoutSeconds}s)\n`);
+    say('info', `${signal}: draining (up to ${config.shutdownTimeoutSeconds}s)`);
     service.stop().then(
       () => process.exit(0),
       (err: unknown) => {
-        process.stderr.write(`ticketbooth: shutdown: ${String(err)}\n`);
+        say('error', `shutdown: ${String(err)}`);
         process.exit(1);
       },
     );
@@ -157,16 +157,16 @@ async function run(config: Config): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   // logrotate's postrotate contract: reopen the audit file by name (lines before go to the old file).
   process.on('SIGHUP', () => {
-    service.audit.reopen().catch((err: unknown) => process.stderr.write(`ticketbooth: SIGHUP: reopening the audit log: ${String(err)}\n`));
+    service.audit.reopen().catch((err: unknown) => say('error', `SIGHUP: reopening the audit log: ${String(err)}`));
   });
   // Said once the signals are handled: whoever waits for these lines may stop us at once.
   for (const l of service.listeners) {
     const a = l.address();
-    process.stderr.write(`ticketbooth: ${l.name} listening on ${a.address}:${a.port}\n`);
+    say('info', `${l.name} listening on ${a.address}:${a.port}`);
   }
   if (service.admin) {
     const a = service.admin.address();
-    process.stderr.write(`ticketbooth: admin (/metrics, /healthz, /readyz) listening on ${a.address}:${a.port}\n`);
+    say('info', `admin (/metrics, /healthz, /readyz) listening on ${a.address}:${a.port}`);
   }
 }
 

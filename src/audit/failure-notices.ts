@@ -1,6 +1,7 @@
 import type { AuditLog } from './audit-log.js';
 import { upstreamErrorCause } from './error-cause.js';
 import type { AuditEvent } from './events.js';
+import { say } from '../util/operator-log.js';
 
 /** Repeats of one listener, destination and cause within this window are counted, not printed. */
 const WINDOW_MS = 60_000;
@@ -14,7 +15,7 @@ const MAX_KEYS = 1000;
  * words; a destination failing the same way again within a minute is summed up in the next line.
  * Returns the unsubscribe.
  */
-export function noticeFailures(audit: AuditLog, write: (line: string) => void = (l) => process.stderr.write(l)): () => void {
+export function noticeFailures(audit: AuditLog, write: (line: string) => void = (l) => say('warn', l)): () => void {
   const windows = new Map<string, { until: number; suppressed: number }>();
   const say = (key: string, line: string): void => {
     const now = Date.now();
@@ -26,7 +27,7 @@ export function noticeFailures(audit: AuditLog, write: (line: string) => void = 
     const more = w?.suppressed ? ` (and ${w.suppressed} more like it in the last minute)` : '';
     if (windows.size >= MAX_KEYS) windows.clear();
     windows.set(key, { until: now + WINDOW_MS, suppressed: 0 });
-    write(`ticketbooth: ${line}${more}\n`);
+    write(`${line}${more}`);
   };
   const onEvent = (e: AuditEvent): void => {
     switch (e.event) {

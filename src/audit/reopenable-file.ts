@@ -1,6 +1,7 @@
 import { createWriteStream, existsSync, fstatSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import winston from 'winston';
 import type TransportStream from 'winston-transport';
+import { say } from '../util/operator-log.js';
 
 /** winston exports its transport base class as `Transport` at run time; its typings name it `transport`. */
 const Transport = (winston as unknown as { Transport: typeof TransportStream }).Transport;
@@ -93,13 +94,13 @@ export class ReopenableFile extends Transport {
       }
       renameSync(this.filename, `${this.filename}.1`);
     } catch (err) {
-      process.stderr.write(`ticketbooth: audit log ${this.filename}: rotation failed: ${(err as Error).message}\n`);
+      say('error', `audit log ${this.filename}: rotation failed: ${(err as Error).message}`);
       this.size = 0; // keep writing to the same file rather than retrying on every line
       return;
     }
     this.reopen().catch((err: unknown) => {
       // No new file (out of descriptors or inodes): keep writing to the old stream, now `file.1`.
-      process.stderr.write(`ticketbooth: audit log ${this.filename}: reopen after rotation failed: ${(err as Error).message}\n`);
+      say('error', `audit log ${this.filename}: reopen after rotation failed: ${(err as Error).message}`);
       this.size = 0;
     });
   }
@@ -115,7 +116,7 @@ export class ReopenableFile extends Transport {
     this.size = fstatSync(fd).size;
     const stream = createWriteStream(this.filename, { fd });
     // A full disk must not stop the proxy: say so once per stream, keep serving.
-    stream.once('error', (err) => process.stderr.write(`ticketbooth: audit log ${this.filename}: ${err.message}\n`));
+    stream.once('error', (err) => say('error', `audit log ${this.filename}: ${err.message}`));
     return stream;
   }
 }

@@ -84,6 +84,10 @@ export const configSchema = z.strictObject({
   dns: dnsSchema.prefault({}),
   /** On SIGTERM/SIGINT, how long open sessions may take to finish. */
   shutdownTimeoutSeconds: z.number().min(0).default(30),
+  /** What is said on stderr for a person: `text` lines or one JSON object per line; `level` drops the less severe. */
+  log: z
+    .strictObject({ format: z.enum(['text', 'json']).default('text'), level: z.enum(['error', 'warn', 'info']).default('info') })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

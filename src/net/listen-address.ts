@@ -1,4 +1,5 @@
 import type { AddressInfo, Server } from 'node:net';
+import { say } from '../util/operator-log.js';
 
 /** Splits `HOST:PORT` or `[v6]:PORT` (the host unbracketed; empty for `:PORT`); undefined for anything else. */
 export function splitHostPort(value: string): { host: string; port: number } | undefined {
@@ -23,7 +24,7 @@ export async function listenOn(server: Server, listen: string): Promise<AddressI
       server.off('error', reject);
       // An accept failure (ENFILE, ENOBUFS) is an 'error' on the server: without a listener it
       // would end the process. Say it and keep serving the connections already open.
-      server.on('error', (err) => process.stderr.write(`ticketbooth: ${listen}: ${err.message}\n`));
+      server.on('error', (err) => say('error', `${listen}: ${err.message}`));
       resolve();
     });
   });

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { say } from '../util/operator-log.js';
 import {
   RECENT_VERSIONS,
   type DestinationFacts,
@@ -218,7 +219,7 @@ export class RedisTicketStore implements TicketStore {
 
   private report(message: string): void {
     if (this.options.onStatus) this.options.onStatus(message);
-    else process.stderr.write(`ticketbooth: ${message}\n`);
+    else say('warn', message);
   }
 
   async takeTls13Ticket(key: string, now: number): Promise<TakeResult> {

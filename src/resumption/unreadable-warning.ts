@@ -1,3 +1,4 @@
+import { say } from '../util/operator-log.js';
 import type { UnreadableReason } from './session-error.js';
 
 const warned = new Set<UnreadableReason>();
@@ -10,9 +11,10 @@ const warned = new Set<UnreadableReason>();
 export function warnUnreadableOnce(reason: UnreadableReason, destination: string): void {
   if (warned.has(reason)) return;
   warned.add(reason);
-  process.stderr.write(
-    `ticketbooth: cannot read a TLS session from ${destination} (${reason}) on Node ${process.version}, ` +
+  say(
+    'warn',
+    `cannot read a TLS session from ${destination} (${reason}) on Node ${process.version}, ` +
       `OpenSSL ${process.versions.openssl}: such sessions are not kept, so those handshakes are full; ` +
-      `see ticketbooth_sessions_unreadable_total and ticketsUnreadable in the audit log\n`,
+      `see ticketbooth_sessions_unreadable_total and ticketsUnreadable in the audit log`,
   );
 }

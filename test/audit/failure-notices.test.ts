@@ -46,7 +46,7 @@ test('every upstream failure kind: one stderr line with destination and cause; r
           d.close();
         }
         assert.equal(lines.length, 1, `one line for two failures of one kind: ${lines.join('')}`);
-        assert.match(lines[0], new RegExp(`^ticketbooth: sh: .*127\\.0\\.0\\.1:${c.port}`));
+        assert.match(lines[0], new RegExp(`^sh: .*127\\.0\\.0\\.1:${c.port}`));
         assert.match(lines[0], c.expect);
         // The transaction's audit line names the hop as a connected one would, and why it failed.
         for (const t of await sh.waitForTransactions(2)) {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { freeTcpPort } from '../support/ports.js';
 
@@ -47,3 +50,47 @@ test('tunnel --insecure warns that the upstream certificate is not checked', asy
   assert.match(r.stderr, new RegExp(`--insecure: the certificate of 127\\.0\\.0\\.1:${port} is not checked`));
   assert.equal(r.code, 0, 'and it ran, and stopped on SIGTERM');
 });
+
+test('log.format json: every stderr line is one JSON object with time, level and msg; log.level warn drops the info lines', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-log-'));
+  const closed = await freeTcpPort();
+  const config = (level: string, listen: string): string => {
+    const f = join(dir, `${level}.yaml`);
+    writeFileSync(
+      f,
+      `listeners:\n  - name: t\n    type: tunnel\n    listen: ${listen}\n    upstream: { host: 127.0.0.1, port: ${closed} }\nlog: { format: json, level: ${level} }\n`,
+    );
+    return f;
+  };
+  const parsed = (stderr: string): Array<{ time?: string; level?: string; msg?: string }> =>
+    stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { time?: string; level?: string; msg?: string });
+  const info = parsed((await cli(['serve', '-c', config('info', '127.0.0.1:0')], /listening on/)).stderr);
+  assert.ok(info.every((o) => o.time && o.level && o.msg));
+  assert.ok(info.some((o) => o.level === 'info' && o.msg?.startsWith('t listening on 127.0.0.1:')));
+  // At warn: a client through the tunnel to a closed port is said (warn), the start is not (info).
+  const port = await freeTcpPort();
+  const running = cli(['serve', '-c', config('warn', `127.0.0.1:${port}`)], /failed at connect/);
+  await connectOnceListening(port);
+  const warn = parsed((await running).stderr);
+  assert.ok(warn.length > 0 && warn.every((o) => o.level === 'warn'), JSON.stringify(warn));
+  assert.match(warn[0].msg ?? '', new RegExp(`^t: 127\\.0\\.0\\.1:${closed} failed at connect \\(connect\\)`));
+});
+
+/** Connects (retrying while nothing listens yet) and sends a byte, so the tunnel dials its upstream. */
+async function connectOnceListening(port: number): Promise<void> {
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.end('x');
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50)); // the process is still starting: try again shortly
+  }
+}
