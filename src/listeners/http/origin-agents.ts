@@ -6,6 +6,9 @@ import type { UpstreamPoolView } from '../../net/tcp-listener.js';
 import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import { keyOf, type TlsTarget } from '../../upstream/tls-target.js';
 
+/** Origin agents remembered before unused ones are forgotten. */
+const MAX_AGENTS = 1000;
+
 /**
  * Upstream connections kept alive between requests, one keep-alive Agent per origin trust key
  * (host, port, SNI, CA, verification, versions: the resumption cache's key, so a connection is
@@ -28,6 +31,7 @@ export class OriginAgents implements UpstreamPoolView {
     const key = keyOf(target).id;
     let agent = this.agents.get(key);
     if (!agent) {
+      if (this.agents.size >= MAX_AGENTS) this.forgetUnused();
       agent = new OriginAgent(target, this.dial, this);
       this.agents.set(key, agent);
     }
@@ -39,6 +43,11 @@ export class OriginAgents implements UpstreamPoolView {
     let n = 0;
     for (const a of this.agents.values()) n += a.idle;
     return n;
+  }
+
+  /** Agents with no connection, open or kept: a proxy for many origins must not keep one per origin ever seen. */
+  private forgetUnused(): void {
+    for (const [key, agent] of this.agents) if (agent.unused) this.agents.delete(key);
   }
 
   /** Closes every kept connection (the listener is stopping; its sessions are over). */
@@ -68,6 +77,11 @@ class OriginAgent extends Agent {
     let n = 0;
     for (const list of Object.values(this.freeSockets)) n += list?.length ?? 0;
     return n;
+  }
+
+  /** No connection open or kept, none being handed over. */
+  get unused(): boolean {
+    return this.idle === 0 && this.handoff.length === 0 && Object.values(this.sockets).every((l) => !l?.length);
   }
 
   /** Dials now unless a kept connection is free: the caller reports a failed handshake (502 with the reason). */
