@@ -46,6 +46,15 @@ export type IdlePoolStats = {
   evicted: number;
 };
 
+export function emptyPoolStats(): IdlePoolStats {
+  return { pooled: 0, reused: 0, probeFailed: 0, expired: 0, retired: 0, evicted: 0 };
+}
+
+/** Past its age or use limit: closed after this use rather than kept (`retired`). */
+export function pastLimits(limits: IdlePoolLimits, ageMs: number, use: number): boolean {
+  return ageMs >= limits.maxAgeMs || (limits.maxUses !== undefined && use >= limits.maxUses);
+}
+
 /** How the pool sees the connections it holds. */
 export interface PoolMember<T> {
   /** When it was opened (performance.now()): the age limit runs from here. */
@@ -69,7 +78,7 @@ interface Idle<T> {
  * is closed instead of kept. The owner decides what "clean" means and probes before reuse.
  */
 export class IdlePool<T extends object> {
-  readonly stats: IdlePoolStats = { pooled: 0, reused: 0, probeFailed: 0, expired: 0, retired: 0, evicted: 0 };
+  readonly stats = emptyPoolStats();
   /** Newest last, per key; `order` has every idle connection, oldest first, for the total cap. */
   private readonly byKey = new Map<string, Array<Idle<T>>>();
   private readonly order = new Set<Idle<T>>();
@@ -113,12 +122,12 @@ export class IdlePool<T extends object> {
 
   /** After a clean use: kept for the next under `key` if within the limits, else closed. */
   put(key: string, conn: T): void {
-    const { enabled, maxAgeMs, maxUses, maxIdlePerHop, maxIdle } = this.limits;
+    const { enabled, maxAgeMs, maxIdlePerHop, maxIdle } = this.limits;
     if (!enabled || this.closed || !this.member.alive(conn)) return this.member.close(conn);
     const use = this.uses.get(conn) ?? 1;
     this.uses.set(conn, use);
     const age = performance.now() - this.member.opened(conn);
-    if (age >= maxAgeMs || (maxUses !== undefined && use >= maxUses)) {
+    if (pastLimits(this.limits, age, use)) {
       this.stats.retired++;
       return this.member.close(conn);
     }

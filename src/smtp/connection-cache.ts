@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import { IdlePool, type IdlePoolLimits, type IdlePoolStats } from '../net/idle-pool.js';
+import { textDigest } from '../util/digest.js';
 import type { Route } from './routing.js';
 
 /** The `connectionCache` settings of an SMTP listener, in milliseconds: the pool's, and the probe's timeout. */
@@ -113,7 +113,7 @@ const routeDigests = new WeakMap<Route, string>();
 export function poolKey(hopKey: string, route: Route, ehloName: string): string {
   let digest = routeDigests.get(route);
   if (digest === undefined) {
-    digest = createHash('sha256').update(JSON.stringify(route)).digest('hex').slice(0, 32);
+    digest = textDigest(JSON.stringify(route)).slice(0, 32);
     routeDigests.set(route, digest);
   }
   return `${hopKey}|${digest}|${ehloName}`;

@@ -1,7 +1,7 @@
 import { Agent, type ClientRequest, type ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { IdlePoolLimits, IdlePoolStats } from '../../net/idle-pool.js';
+import { emptyPoolStats, pastLimits, type IdlePoolLimits } from '../../net/idle-pool.js';
 import type { UpstreamPoolView } from '../../net/tcp-listener.js';
 import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import { keyOf, type TlsTarget } from '../../upstream/tls-target.js';
@@ -18,7 +18,7 @@ const MAX_AGENTS = 1000;
  * The idle, age, use and count limits are the listener's `connectionCache`.
  */
 export class OriginAgents implements UpstreamPoolView {
-  readonly stats: IdlePoolStats = { pooled: 0, reused: 0, probeFailed: 0, expired: 0, retired: 0, evicted: 0 };
+  readonly stats = emptyPoolStats();
   private readonly agents = new Map<string, OriginAgent>();
 
   constructor(
@@ -108,21 +108,20 @@ class OriginAgent extends Agent {
 
   /** After a complete keep-alive response: kept within the limits, else the Agent closes it. */
   override keepSocketAlive(socket: Duplex): boolean {
-    const { enabled, maxAgeMs, maxUses, maxIdlePerHop, maxIdle, idleMs } = this.all.limits;
-    if (!enabled) return false;
-    const use = this.uses.get(socket) ?? 1;
-    if (performance.now() - (this.opened.get(socket) ?? 0) >= maxAgeMs || (maxUses !== undefined && use >= maxUses)) {
+    const limits = this.all.limits;
+    if (!limits.enabled) return false;
+    if (pastLimits(limits, performance.now() - (this.opened.get(socket) ?? 0), this.uses.get(socket) ?? 1)) {
       this.all.stats.retired++;
       return false;
     }
-    if (this.idle >= maxIdlePerHop || this.all.idle >= maxIdle) {
+    if (this.idle >= limits.maxIdlePerHop || this.all.idle >= limits.maxIdle) {
       this.all.stats.evicted++;
       return false;
     }
     const s = socket as Socket;
     s.setKeepAlive(true, 1000); // Node's Agent default keepAliveMsecs
     s.unref();
-    s.setTimeout(idleMs);
+    s.setTimeout(limits.idleMs);
     if (!this.watched.has(socket)) {
       this.watched.add(socket);
       // The Agent closes a free socket on its timeout: that is the idle limit.
