@@ -29,6 +29,7 @@ export class Metrics {
   private readonly upstreamErrors: Counter<'listener' | 'destination_class' | 'cause' | 'stage'>;
   private readonly handshakeSeconds: Histogram<'listener' | 'resumed'>;
   private readonly smtpTransactions: Counter<'listener' | 'result'>;
+  private readonly daneTransactions: Counter<'listener' | 'applied' | 'outcome'>;
   private readonly clientsRefused: Counter<'listener' | 'reason'>;
   private readonly onEvent = (e: AuditEvent): void => this.observe(e);
 
@@ -78,6 +79,12 @@ export class Metrics {
       'ticketbooth_smtp_transactions_total',
       'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx), or abandoned by the client after a 2xx RCPT',
       ['listener', 'result'],
+    );
+    this.daneTransactions = counter(
+      'ticketbooth_smtp_dane_total',
+      'SMTP transactions on DANE routes by the level the host got (dane, encrypt, may, defer) and the outcome ' +
+        '(Verified, Trusted, Untrusted, or the reason a host was not used: tlsa-mismatch, dnssec-bogus, tlsa-lookup-failed, dane-required ...)',
+      ['listener', 'applied', 'outcome'],
     );
     this.clientsRefused = counter('ticketbooth_clients_refused_total', 'Client connections refused (allow-list, connection-limit)', [
       'listener',
@@ -154,6 +161,7 @@ export class Metrics {
           listener: e.listener,
           result: e.abandoned && e.code < 400 ? 'abandoned' : `${Math.floor(e.code / 100)}xx`,
         });
+        if (e.dane) this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
         return;
       case 'client.refused':
         this.clientsRefused.inc({ listener: e.listener, reason: e.reason });

@@ -10,8 +10,30 @@ import { z } from 'zod';
 /** What a connection offered, and why a handshake was full: words of the file format, which the policy uses. */
 export const offerKindSchema = z.enum(['none', 'tls13-ticket', 'tls12-session']);
 export type OfferKind = z.infer<typeof offerKindSchema>;
-export const fullHandshakeCauseSchema = z.enum(['nothing-offered', 'expired', 'refused', 'version-mismatch']);
+/** `tlsa-changed`: nothing could be offered because the host's TLSA records changed (a new trust key). */
+export const fullHandshakeCauseSchema = z.enum(['nothing-offered', 'expired', 'refused', 'version-mismatch', 'tlsa-changed']);
 export type FullHandshakeCause = z.infer<typeof fullHandshakeCauseSchema>;
+
+/**
+ * Under a DANE level (RFC 7672), what applied to the host and why, in Postfix's words where it has
+ * them: `applied` is the level the host got; `auth` how the peer was authenticated (Verified: by
+ * TLSA; Trusted: a chain to a system CA, name not checked; Untrusted: neither); `reason` the
+ * machine-readable cause of a failure or of a level below `dane`.
+ */
+export const daneAuditSchema = z.object({
+  level: z.enum(['dane', 'dane-only']),
+  applied: z.enum(['dane', 'encrypt', 'may', 'defer']),
+  mxDnssec: z.enum(['secure', 'insecure']),
+  /** usable, unusable (records, none usable), none (securely absent), insecure (not asked or unsigned), failed. */
+  tlsa: z.enum(['usable', 'unusable', 'none', 'insecure', 'failed']),
+  /** Usable TLSA records (all tried before a mismatch is declared). */
+  records: z.number().optional(),
+  auth: z.enum(['Verified', 'Trusted', 'Untrusted']).optional(),
+  /** The record that matched (`3 1 1 <first hex>`) and the chain depth it matched at. */
+  matched: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type DaneAudit = z.infer<typeof daneAuditSchema>;
 
 export const handshakeEventSchema = z.object({
   event: z.literal('tls.handshake'),
@@ -48,6 +70,7 @@ export const handshakeEventSchema = z.object({
   error: z.string().optional(),
   /** With `error`: the error's own code (`ERR_TLS_CERT_ALTNAME_INVALID`, `ECONNRESET`, `ERR_UPSTREAM_TIMEOUT` ...); see audit/error-cause.ts. */
   errorCode: z.string().optional(),
+  dane: daneAuditSchema.optional(),
 });
 export type HandshakeEvent = z.infer<typeof handshakeEventSchema>;
 
@@ -76,6 +99,8 @@ export const smtpTransactionEventSchema = z.object({
    * ms and which of its transactions this was (2 = its first reuse). Absent on a new connection.
    */
   reused: z.object({ ageMs: z.number(), use: z.number() }).optional(),
+  /** Under a DANE level: the decision for the host that took the transaction, or (no host) for the last one tried. */
+  dane: daneAuditSchema.optional(),
 });
 export type SmtpTransactionEvent = z.infer<typeof smtpTransactionEventSchema>;
 

@@ -9,8 +9,8 @@ const WINDOW_MS = 60_000;
 const MAX_KEYS = 1000;
 
 /**
- * One stderr line per failed upstream attempt (a handshake that failed, an `upstream.error`) and
- * per refused client, for a person at the terminal: the audit log is the machine record and may
+ * One stderr line per failed upstream attempt (a handshake that failed, an `upstream.error`, a host
+ * DANE ruled out) and per refused client, for a person at the terminal: the audit log is the machine record and may
  * be off or in a file. Names the listener, the destination and the cause with the error's own
  * words; a destination failing the same way again within a minute is summed up in the next line.
  * Returns the unsubscribe.
@@ -41,6 +41,13 @@ export function noticeFailures(audit: AuditLog, write: (line: string) => void = 
         return say(
           `${e.listener}|${e.destination}|${e.stage}|${upstreamErrorCause(e)}`,
           `${e.listener}: ${e.destination} failed at ${e.stage} (${upstreamErrorCause(e)})${e.cleartextFallback ? ' on the cleartext retry' : ''}: ${e.error}`,
+        );
+      case 'smtp.transaction':
+        // A host DNSSEC ruled out was never connected to: no handshake or upstream line tells it.
+        if (e.dane?.applied !== 'defer') return;
+        return say(
+          `${e.listener}|${e.nextHop ?? ''}|dane|${e.dane.reason ?? ''}`,
+          `${e.listener}: DANE deferred mail for ${e.nextHop ?? 'a next hop'} (${e.dane.reason ?? 'no usable TLSA'}, MX ${e.dane.mxDnssec}, TLSA ${e.dane.tlsa})`,
         );
       case 'client.refused':
         return say(

@@ -7,8 +7,8 @@ import { tlsVersion } from './tls.js';
  * schema.ts so the SMTP shape reads in one place; schema.ts lists it in `listenerSchemas`.
  */
 
-/** Postfix's level names (smtp_tls_security_level). */
-export const tlsLevels = ['none', 'may', 'encrypt', 'verify', 'secure'] as const;
+/** Postfix's level names (smtp_tls_security_level); `dane` and `dane-only` need `dns.servers`. */
+export const tlsLevels = ['none', 'may', 'encrypt', 'dane', 'dane-only', 'verify', 'secure'] as const;
 export type TlsLevel = (typeof tlsLevels)[number];
 
 export const smtpTlsSchema = z.strictObject({

@@ -1,4 +1,4 @@
-import type { UpstreamErrorStage } from '../audit/events.js';
+import type { DaneAudit, UpstreamErrorStage } from '../audit/events.js';
 
 /**
  * ticketbooth's own errors, after undici's lib/core/errors.js: one base class, and a stable `code`
@@ -37,6 +37,9 @@ export type UpstreamErrorCode =
   | 'ERR_UPSTREAM_TIMEOUT'
   | 'ERR_UPSTREAM_TLS'
   | 'ERR_UPSTREAM_CLOSED'
+  // DANE: the certificate matched none of the host's usable TLSA records (RFC 7672); the host may not be used (DNSSEC said so).
+  | 'ERR_TLSA_MISMATCH'
+  | 'ERR_DANE_DEFERRED'
   // An SMTP reply that never came or could not be read: the reader's code (below).
   | SmtpReplyErrorCode
   // The SMTP server said something we cannot go on with.
@@ -57,15 +60,18 @@ export type UpstreamErrorCode =
  */
 export class UpstreamError extends TicketboothError {
   readonly replyCode?: number;
+  /** Under a DANE level, a failed handshake's DANE verdict (for the transaction's audit line). */
+  readonly dane?: DaneAudit;
 
   constructor(
     message: string,
     readonly stage: UpstreamStage,
     readonly code: UpstreamErrorCode,
-    options: ErrorOptions & { replyCode?: number } = {},
+    options: ErrorOptions & { replyCode?: number; dane?: DaneAudit } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     if (options.replyCode !== undefined) this.replyCode = options.replyCode;
+    if (options.dane !== undefined) this.dane = options.dane;
   }
 }
 

@@ -25,6 +25,11 @@ export interface TrustInputs {
   clientCert?: string | Buffer;
   /** The SMTP server's EHLO name, when known before the handshake (see-through load balancers). */
   ehloName?: string;
+  /**
+   * Under a DANE level: the level, what applied to the host and the digest of its usable TLSA set.
+   * A session is then resumed only under the same records, and never across DANE and non-DANE.
+   */
+  dane?: string;
 }
 
 export interface CacheKey {
@@ -63,6 +68,7 @@ export function cacheKey(t: TrustInputs): CacheKey {
     (t.ehloName ?? '').toLowerCase(),
     // Appended only when not exact, so keys made before this field existed stay valid.
     ...(t.verifyMatch === 'dot-nexthop' ? ['dot-nexthop'] : []),
+    ...(t.dane !== undefined ? ['dane', t.dane] : []),
   ]);
   const id = createHash('sha256').update(canonical).digest('hex');
   return { id, short: id.slice(0, 12), destination: `${t.host}:${t.port}` };

@@ -1,9 +1,11 @@
+import type { DaneAudit } from '../audit/events.js';
 import { UpstreamError, type UpstreamStage } from '../errors/index.js';
+import { daneAuditOf } from '../upstream/dane-check.js';
 import { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { DialContext } from '../upstream/tls-dialer.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
 import type { Route } from './routing.js';
-import { tlsRequired, tlsTargetFor, type HopIdentity } from './tls-policy.js';
+import { hostLevel, tlsRequired, tlsTargetFor, type HopIdentity, type HostLevel } from './tls-policy.js';
 import { hopFailureReply } from './upstream-replies.js';
 
 export interface UpstreamOptions {
@@ -25,6 +27,14 @@ export interface HopFailure {
   error: UpstreamError;
   reply: LocalReply;
   tryNext: boolean;
+  /** Under a DANE level: the host's decision, and the handshake's verdict if there was one. */
+  dane?: DaneAudit;
+}
+
+/** No host took the transaction: the client's reply, and the DANE verdict of the last host tried. */
+export interface NoHop {
+  reply: Reply;
+  dane?: DaneAudit;
 }
 
 /** What opening a host takes from the route: its TLS policy and credentials. */
@@ -42,20 +52,24 @@ export async function connectFirst(
   route: HopRoute,
   opts: UpstreamOptions,
   budgetEnd: number,
-): Promise<SmtpClient | Reply> {
+): Promise<SmtpClient | NoHop> {
   let last: HopFailure | undefined;
   for (const c of candidates) {
     const now = performance.now();
     if (now >= budgetEnd) {
       const why = last ? `; last: ${last.reply.text}` : '';
-      return reply(451, '4.4.1', `no next hop ready within ${opts.rcptBudgetMs / 1000}s${why}`);
+      return { reply: reply(451, '4.4.1', `no next hop ready within ${opts.rcptBudgetMs / 1000}s${why}`), ...daneOf(last) };
     }
     const opened = await openNextHop(c, route, opts, Math.min(now + opts.setupMs, budgetEnd));
     if (opened instanceof SmtpClient) return opened;
     last = opened;
     if (!opened.tryNext) break;
   }
-  return last?.reply ?? reply(451, '4.4.1', 'no next hop to try');
+  return last ? { reply: last.reply, ...daneOf(last) } : { reply: reply(451, '4.4.1', 'no next hop to try') };
+}
+
+function daneOf(f: HopFailure | undefined): { dane?: DaneAudit } {
+  return f?.dane ? { dane: f.dane } : {};
 }
 
 /**
@@ -71,14 +85,25 @@ export async function openNextHop(
   opts: UpstreamOptions,
   deadline: number,
 ): Promise<SmtpClient | HopFailure> {
-  const level = route.tls.level;
-  const first = await openOnce(hop, route, opts, deadline, level !== 'none');
+  const level = hostLevel(route.tls, hop);
+  if (level === 'defer') return daneDeferred(hop);
+  const first = await openOnce(hop, level, route, opts, deadline, level !== 'none');
   if (first instanceof SmtpClient || level !== 'may' || !TLS_STAGES.has(first.error.stage)) return first;
-  return openOnce(hop, route, opts, deadline, false, true);
+  return openOnce(hop, level, route, opts, deadline, false, true);
+}
+
+/** A host DNSSEC rules out (a failed TLSA lookup, or no usable TLSA under `dane-only`): not even connected to. */
+function daneDeferred(hop: HopIdentity): HopFailure {
+  const label = `${hop.hostName}[${hop.connect}]:${hop.port}`;
+  const dane = hop.dane ? daneAuditOf(hop.dane) : undefined;
+  const why = dane?.reason ?? 'no TLSA to authenticate it';
+  const error = new UpstreamError(`DANE ${hop.hostName}: ${why}`, 'tls', 'ERR_DANE_DEFERRED', dane ? { dane } : {});
+  return { error, reply: reply(451, '4.7.5', `DANE: ${label} not used: ${why}`), tryNext: true, ...(dane ? { dane } : {}) };
 }
 
 async function openOnce(
   hop: HopIdentity,
+  level: HostLevel,
   { tls: policy, auth }: HopRoute,
   opts: UpstreamOptions,
   deadline: number,
@@ -87,7 +112,7 @@ async function openOnce(
 ): Promise<SmtpClient | HopFailure> {
   const within = (ms: number): number => Math.max(1, Math.min(ms, deadline - performance.now()));
   const label = hop.hostName === hop.connect ? `${hop.connect}:${hop.port}` : `${hop.hostName}[${hop.connect}]:${hop.port}`;
-  const required = tlsRequired(policy.level);
+  const required = tlsRequired(level);
   // HELO's reply lists no extensions: no STARTTLS, no AUTH. Fall back to it only when neither is needed.
   const ehloRequired = required || auth !== undefined;
   let client: SmtpClient | undefined;
@@ -103,18 +128,23 @@ async function openOnce(
     await client.greeting();
     await client.hello(opts.heloName, { heloFallback: !ehloRequired });
     if (startTls && (required || client.extensions.has('STARTTLS'))) {
-      await client.startTls(tlsTargetFor(policy, hop, client.ehloName)!, { ...opts.dial, handshakeTimeoutMs: within(opts.connectMs) });
+      const tls = await client.startTls(tlsTargetFor(policy, level, hop, client.ehloName)!, { ...opts.dial, handshakeTimeoutMs: within(opts.connectMs) });
       await client.hello(opts.heloName);
+      if (tls.dane && hop.dane) client.trust = { dane: tls.dane, until: hop.dane.until };
     }
+    // A DANE `may` host that offered no STARTTLS still tells the transaction line why it went in cleartext.
+    if (!client.trust && hop.dane) client.trust = { dane: daneAuditOf(hop.dane), until: hop.dane.until };
     if (auth) await client.authenticate(auth);
     return client;
   } catch (err) {
     client?.abort();
     if (!(err instanceof UpstreamError)) throw err;
+    const dane = err.dane ?? (hop.dane ? daneAuditOf(hop.dane) : undefined);
     return {
       error: err,
       reply: hopFailureReply(err, label, { ehloRequired, secure: client?.secure ?? false }),
       tryNext: err.code !== 'ERR_AUTH_FAILED',
+      ...(dane ? { dane } : {}),
     };
   }
 }

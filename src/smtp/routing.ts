@@ -2,8 +2,11 @@ import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { readConfigFile } from '../config/files.js';
 import type { DnsConfig, SmtpListenerConfig, SmtpRouteConfig } from '../config/smtp-schema.js';
+import { decide, TlsaLookup, type DaneLevel } from '../dane/decision.js';
+import { SecureResolver } from '../dns/secure-resolver.js';
 import { Credentials, loadCredentials } from './credentials.js';
-import { policyFor, type HopIdentity, type TlsPolicy } from './tls-policy.js';
+import { nodeLookups, secureLookups, type HostLookups } from './host-lookups.js';
+import { isDane, policyFor, type HopIdentity, type TlsPolicy } from './tls-policy.js';
 import type { LocalReply } from './replies.js';
 
 /** A configured way out: the listener's route or a transport-table entry, with files read. */
@@ -17,8 +20,12 @@ export interface Route {
   auth?: Credentials;
 }
 
-/** One upstream host to try, in order. */
-export type Candidate = HopIdentity;
+/** One upstream host to try, in order, with what DNS said of it. */
+export interface Candidate extends HopIdentity {
+  /** The MX RRset (mode relay: the host's addresses) was DNSSEC-validated. */
+  mxSecure?: boolean;
+  addressSecure?: boolean;
+}
 
 export type Resolution = { ok: true; candidates: Candidate[] } | { ok: false; reply: LocalReply };
 
@@ -27,7 +34,9 @@ export class Router {
   private readonly fallback: Route;
   private readonly exact = new Map<string, Route>();
   private readonly parents: Array<[string, Route]> = [];
-  private readonly resolver: Resolver;
+  private readonly lookups: HostLookups;
+  /** For DANE routes: lookups through the validating resolvers of `dns.servers`, and the TLSA cache. */
+  private readonly dane?: { lookups: HostLookups; tlsa: TlsaLookup };
 
   constructor(l: SmtpListenerConfig, dns: DnsConfig | undefined) {
     const ca = (file: string): string => readConfigFile(file, 'ca');
@@ -48,8 +57,18 @@ export class Router {
     // Longest suffix first, so `.a.example` wins over `.example`.
     this.parents.sort((a, b) => b[0].length - a[0].length);
     // Only created here; nothing is asked until a transaction needs it (start works offline).
-    this.resolver = new Resolver({ timeout: Math.round((dns?.timeoutSeconds ?? 5) * 1000), tries: dns?.tries ?? 2 });
-    if (dns?.servers) this.resolver.setServers(dns.servers);
+    const timeoutMs = Math.round((dns?.timeoutSeconds ?? 5) * 1000);
+    const resolver = new Resolver({ timeout: timeoutMs, tries: dns?.tries ?? 2 });
+    if (dns?.servers) resolver.setServers(dns.servers);
+    this.lookups = nodeLookups(resolver);
+    const routes = [this.fallback, ...this.exact.values(), ...this.parents.map(([, r]) => r)];
+    const daneRoute = routes.find((r) => isDane(r.tls.level));
+    if (daneRoute) {
+      // The AD bit is trusted only from resolvers named here: never from whatever resolv.conf says.
+      if (!dns?.servers) throw new Error(`listener ${l.name} ${daneRoute.name}: tls.level ${daneRoute.tls.level} needs dns.servers (local validating resolvers, e.g. unbound on 127.0.0.1)`);
+      const secure = new SecureResolver({ servers: dns.servers, timeoutMs, tries: dns.tries });
+      this.dane = { lookups: secureLookups(secure), tlsa: new TlsaLookup(secure) };
+    }
   }
 
   routeFor(domain: string): Route {
@@ -66,11 +85,30 @@ export class Router {
     return route.mode === 'mx' ? `${route.name}|mx|${domain.toLowerCase()}` : `${route.name}|relay`;
   }
 
-  /** Hosts to try, in order: the relay host, or the domain's MX hosts by preference (RFC 5321 5.1). */
+  /**
+   * Hosts to try, in order: the relay host, or the domain's MX hosts by preference (RFC 5321 5.1).
+   * Under a DANE level each host carries its decision (dane/decision.ts), from lookups that went
+   * through the validating resolver.
+   */
   async resolve(route: Route, domain: string): Promise<Resolution> {
+    const dane = this.dane && isDane(route.tls.level) ? this.dane : undefined;
+    const found = await this.hosts(route, domain, dane?.lookups ?? this.lookups);
+    if (!found.ok || !dane) return found;
+    // In turn, not at once: a host's addresses share one TLSA lookup (the cache's), and one rollover note.
+    const candidates: Candidate[] = [];
+    for (const c of found.candidates) candidates.push(await withDane(c, route.tls.level as DaneLevel, dane.tlsa));
+    return { ok: true, candidates };
+  }
+
+  private async hosts(route: Route, domain: string, lookups: HostLookups): Promise<Resolution> {
     if (route.mode === 'relay') {
       const host = route.host!;
-      return { ok: true, candidates: [{ connect: host, port: route.port, hostName: host, nextHop: host }] };
+      if (isIP(host) !== 0 || lookups === this.lookups) return { ok: true, candidates: [{ connect: host, port: route.port, hostName: host, nextHop: host }] };
+      // DANE for a relay host: its own addresses must be secure, as an MX host's (there is no MX RRset).
+      const found = await lookups.addresses(host);
+      if (found === 'temporary') return fail(451, '4.4.3', `DNS lookup of ${host} failed`);
+      if (found.ips.length === 0) return fail(451, '4.4.4', `no address for ${host}`);
+      return { ok: true, candidates: found.ips.map((ip) => ({ connect: ip, port: route.port, hostName: host, nextHop: host, mxSecure: found.secure, addressSecure: found.secure })) };
     }
     // Case-insensitive: the envelope parser lower-cases domains, so the tag arrives as `ipv6:`.
     const literal = /^\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]$/i.exec(domain);
@@ -80,29 +118,27 @@ export class Router {
       return { ok: true, candidates: [{ connect: ip, port: route.port, hostName: ip, nextHop: ip }] };
     }
 
-    let exchanges: Array<{ exchange: string; priority: number }>;
-    try {
-      exchanges = await this.resolver.resolveMx(domain);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTFOUND') return fail(550, '5.1.2', `domain ${domain} does not exist`);
-      if (code !== 'ENODATA') return fail(451, '4.4.3', `DNS lookup of MX ${domain} failed (${code ?? 'error'})`);
-      exchanges = [];
+    const mx = await lookups.mx(domain);
+    if ('error' in mx) {
+      if (mx.error === 'nxdomain') return fail(550, '5.1.2', `domain ${domain} does not exist`);
+      return fail(451, '4.4.3', `DNS lookup of MX ${domain} failed (${mx.why})`);
     }
     // RFC 7505: a single MX of "." says the domain takes no mail.
-    if (exchanges.some((e) => e.exchange === '' || e.exchange === '.')) {
+    if (mx.exchanges.some((e) => e.exchange === '' || e.exchange === '.')) {
       return fail(556, '5.1.10', `recipient domain ${domain} has a null MX`);
     }
-    const ordered = shuffleTies(exchanges).map((e) => e.exchange.replace(/\.$/, ''));
+    const ordered = shuffleTies(mx.exchanges).map((e) => e.exchange.replace(/\.$/, ''));
     // No MX: the domain's own address records are its implicit MX (RFC 5321 5.1).
     const names = ordered.length > 0 ? ordered : [domain];
 
     const candidates: Candidate[] = [];
     let temporary = false;
     for (const name of names) {
-      const found = await this.addresses(name);
+      const found = await lookups.addresses(name);
       if (found === 'temporary') temporary = true;
-      else for (const ip of found) candidates.push({ connect: ip, port: route.port, hostName: name, nextHop: domain });
+      else
+        for (const ip of found.ips)
+          candidates.push({ connect: ip, port: route.port, hostName: name, nextHop: domain, mxSecure: mx.secure, addressSecure: found.secure });
     }
     if (candidates.length > 0) return { ok: true, candidates };
     if (temporary) return fail(451, '4.4.3', `DNS lookup of ${names.join(', ')} failed`);
@@ -110,20 +146,15 @@ export class Router {
     // MX hosts that do not resolve: someone's mistake that is often fixed soon; keep the mail.
     return fail(451, '4.4.4', `no address for the MX hosts of ${domain}`);
   }
+}
 
-  private async addresses(name: string): Promise<string[] | 'temporary'> {
-    const found: string[] = [];
-    let temporary = false;
-    for (const lookup of [() => this.resolver.resolve4(name), () => this.resolver.resolve6(name)]) {
-      try {
-        found.push(...(await lookup()));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENODATA' && code !== 'ENOTFOUND') temporary = true;
-      }
-    }
-    return found.length === 0 && temporary ? 'temporary' : found;
-  }
+/** TLSA is asked only for a host whose MX RRset and addresses are secure (Postfix's default); the table in decide() does the rest. */
+async function withDane(c: Candidate, level: DaneLevel, tlsa: TlsaLookup): Promise<Candidate> {
+  const secure = c.mxSecure === true && c.addressSecure === true;
+  if (!secure) return { ...c, dane: decide(level, c.mxSecure === true, 'insecure', { records: [], changed: false, until: Infinity }) };
+  const found = await tlsa.lookup(c.hostName, c.port);
+  const { state, ...rest } = found;
+  return { ...c, dane: decide(level, true, state, rest) };
 }
 
 function fail(code: number, enhanced: string, text: string): Resolution {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { SmtpTlsConfig, TlsLevel } from '../config/smtp-schema.js';
+import type { DaneDecision } from '../dane/decision.js';
 import type { TlsTarget } from '../upstream/tls-target.js';
 
 /**
@@ -10,7 +11,9 @@ import type { TlsTarget } from '../upstream/tls-target.js';
  * - encrypt: TLS required, certificate not checked;
  * - verify: TLS required, chain and the MX host name (mode mx) or relay host checked;
  * - secure: TLS required, chain and the next-hop domain or a name under it (mode mx), or the
- *   relay host (mode relay), checked.
+ *   relay host (mode relay), checked;
+ * - dane, dane-only: per host, from DNSSEC (RFC 7672; dane/decision.ts): TLS authenticated by the
+ *   host's TLSA records, or `encrypt`, or `may` (dane only), or the host is deferred.
  * Required levels never fall back: the host counts as failed and the next MX host is tried.
  */
 export interface TlsPolicy {
@@ -27,8 +30,21 @@ export interface TlsPolicy {
   secureMatch: 'exact' | 'dot-nexthop';
 }
 
-export function tlsRequired(level: TlsLevel): boolean {
-  return level === 'encrypt' || level === 'verify' || level === 'secure';
+/** The level one host gets: the route's, or under a DANE level what DNSSEC decided for it. */
+export type HostLevel = Exclude<TlsLevel, 'dane-only'>;
+
+export function isDane(level: TlsLevel): level is 'dane' | 'dane-only' {
+  return level === 'dane' || level === 'dane-only';
+}
+
+export function hostLevel(policy: TlsPolicy, hop: HopIdentity): HostLevel | 'defer' {
+  if (!isDane(policy.level)) return policy.level;
+  // A DANE route's host without a decision (an address literal) has no TLSA to ask: as insecure.
+  return hop.dane?.effective ?? (policy.level === 'dane' ? 'may' : 'defer');
+}
+
+export function tlsRequired(level: HostLevel): boolean {
+  return level !== 'none' && level !== 'may';
 }
 
 /** The route's own `tls`, else the listener's, else the default for the mode. */
@@ -58,20 +74,24 @@ export interface HopIdentity {
   hostName: string;
   /** The next-hop domain: the recipient domain (mode mx) or the relay host. */
   nextHop: string;
+  /** Under a DANE level: what DNSSEC decided for this host. */
+  dane?: DaneDecision;
 }
 
-/** The dialer's view of one upstream host under a policy (undefined for `none`). */
-export function tlsTargetFor(policy: TlsPolicy, hop: HopIdentity, ehloName: string): TlsTarget | undefined {
-  if (policy.level === 'none') return undefined;
-  const checked = policy.level === 'verify' || policy.level === 'secure';
+/** The dialer's view of one upstream host at its level (undefined for `none`). */
+export function tlsTargetFor(policy: TlsPolicy, level: HostLevel, hop: HopIdentity, ehloName: string): TlsTarget | undefined {
+  if (level === 'none') return undefined;
+  const checked = level === 'verify' || level === 'secure';
   return {
     host: hop.connect,
     port: hop.port,
     ...(isIP(hop.hostName) === 0 ? { servername: hop.hostName } : {}),
     ...(policy.ca !== undefined ? { ca: policy.ca } : {}),
     verify: checked ? 'name' : 'none',
-    ...(checked ? { verifyName: policy.level === 'secure' ? hop.nextHop : hop.hostName } : {}),
-    ...(policy.level === 'secure' && policy.secureMatch === 'dot-nexthop' && isIP(hop.nextHop) === 0
+    ...(checked ? { verifyName: level === 'secure' ? hop.nextHop : hop.hostName } : {}),
+    // SNI is the TLSA base domain, the MX host name (RFC 7672 8.1), as above; the names for DANE-TA are it and the next hop.
+    ...(hop.dane ? { dane: { ...hop.dane, names: [hop.hostName, hop.nextHop] } } : {}),
+    ...(level === 'secure' && policy.secureMatch === 'dot-nexthop' && isIP(hop.nextHop) === 0
       ? { verifyMatch: 'dot-nexthop' as const }
       : {}),
     ...(policy.minVersion ? { minVersion: policy.minVersion } : {}),

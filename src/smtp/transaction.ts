@@ -1,4 +1,4 @@
-import type { SmtpTransactionEvent } from '../audit/events.js';
+import type { DaneAudit, SmtpTransactionEvent } from '../audit/events.js';
 import { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import type { ConnectionCache } from './connection-cache.js';
@@ -23,6 +23,8 @@ export interface Transaction {
   upstream?: SmtpClient;
   /** `upstream` came from the connection cache: how old it was, and which of its transactions this is. */
   reused?: { ageMs: number; use: number };
+  /** Under a DANE level: the verdict on the host used, or on the last host tried. */
+  dane?: DaneAudit;
   recipients: string[];
   lastCode: number;
   messageSize: number;
@@ -48,7 +50,9 @@ export async function startUpstream(
 ): Promise<Started> {
   const { route, domain, pool: key } = tx.hop!;
   const first = { lines: (client: SmtpClient) => [mailCommand(tx, client), rcpt], timeoutMs: budgetLeft(budgetEnd, opts.replyMs) };
-  const cached = await cache.take(key, (client) => unsupported(tx, client) === undefined, first);
+  // A connection made under a DANE decision is not reused once that decision's TLSA answer is stale.
+  const fits = (client: SmtpClient): boolean => unsupported(tx, client) === undefined && (client.trust?.until ?? Infinity) > performance.now();
+  const cached = await cache.take(key, fits, first);
   let upstream: SmtpClient;
   let replies: SmtpReply[];
   if (cached) {
@@ -58,7 +62,10 @@ export async function startUpstream(
     const resolved = await router.resolve(route, domain);
     if (!resolved.ok) return { failure: resolved.reply };
     const opened = await connectFirst(resolved.candidates, route, opts, budgetEnd);
-    if (!(opened instanceof SmtpClient)) return { failure: opened };
+    if (!(opened instanceof SmtpClient)) {
+      if (opened.dane) tx.dane = opened.dane;
+      return { failure: opened.reply };
+    }
     upstream = opened;
     const mismatch = unsupported(tx, upstream);
     if (mismatch) {
@@ -72,6 +79,7 @@ export async function startUpstream(
       return { failure: transactionFailed(tx, err, upstream) };
     }
   }
+  if (upstream.trust) tx.dane = upstream.trust.dane;
   const [mail, rcptReply] = replies;
   const passed = passable(mail, upstream);
   if (mail.code >= 200 && mail.code < 300) {
@@ -139,6 +147,7 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (tx.error) event.error = tx.error;
   if (abandoned) event.abandoned = true;
   if (tx.reused) event.reused = tx.reused;
+  if (tx.dane) event.dane = tx.dane;
   return event;
 }
 

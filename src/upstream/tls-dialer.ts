@@ -1,12 +1,13 @@
 import type { OnReadOpts, Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { HandshakeEvent } from '../audit/events.js';
+import type { DaneAudit, HandshakeEvent } from '../audit/events.js';
 import { CLOSE_GRACE_MS } from '../net/grace.js';
 import { UpstreamError } from '../errors/index.js';
 import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
 import { warnUnreadableOnce } from '../resumption/unreadable-warning.js';
 import { msSince } from '../util/elapsed.js';
+import { checkDane, daneAuditOf } from './dane-check.js';
 import { errorCodeOf } from './error-code.js';
 import { recordUpstreamError } from './record-failure.js';
 import { connectOptions, keyOf, servernameOf, type TlsTarget } from './tls-target.js';
@@ -25,6 +26,8 @@ export interface DialContext {
 
 export interface UpstreamTls {
   socket: TLSSocket;
+  /** Under a DANE level: what applied and how the peer was authenticated (the handshake line's `dane`). */
+  dane?: DaneAudit;
   resumed: boolean;
   protocol: string;
   /** Ends our side and waits for the server's close (or the grace), so late tickets are still stored. */
@@ -63,6 +66,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     receivedHashes: [],
     ticketsLeft: 0,
     handshakeMs: 0,
+    ...(target.dane ? { dane: daneAuditOf(target.dane) } : {}),
   };
 
   let socket: TLSSocket;
@@ -139,7 +143,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
       const timer = setTimeout(() => {
         settle(new UpstreamError(`TLS handshake with ${key.destination} timed out`, stage(), 'ERR_UPSTREAM_TIMEOUT'));
       }, ctx.handshakeTimeoutMs ?? 15_000);
-      const onSecure = (): void => settle();
+      const onSecure = (): void => settle(target.dane && event.dane ? checkDane(socket, target.dane, event.dane) : undefined);
       const onError = (err: NodeJS.ErrnoException): void => {
         const code = !tcpUp || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_TLS';
         settle(new UpstreamError(`${key.destination}: ${err.message}`, stage(), code, { cause: err }));
@@ -171,7 +175,8 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   event.cipher = socket.getCipher()?.name;
   const result = { resumed: event.resumed, version: event.protocol };
   const cause = await ctx.cache.outcome(key, offer, result).catch(() => fullHandshakeCause(offer, result));
-  if (cause) event.fullCause = cause;
+  // Nothing to offer because the host's TLSA records just changed: the new set is a new trust key.
+  if (cause) event.fullCause = cause === 'nothing-offered' && target.dane?.changed ? 'tlsa-changed' : cause;
 
   const auditTimer = setTimeout(() => void writeAudit(), ctx.auditWindowMs ?? 1000);
   auditTimer.unref();
@@ -183,6 +188,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   let closing: Promise<void> | undefined; // one graceful close, however many parties ask for it
   return {
     socket,
+    ...(event.dane ? { dane: event.dane } : {}),
     resumed: event.resumed,
     protocol: event.protocol ?? 'unknown',
     close: () => (closing ??= closeGracefully(socket, ctx.closeGraceMs ?? CLOSE_GRACE_MS)),

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import type { DaneDecision } from '../dane/decision.js';
 import { cacheKey, type CacheKey } from '../resumption/cache-key.js';
 import { secureContextFor } from './secure-context.js';
 
@@ -26,6 +27,12 @@ export interface TlsTarget {
   key?: string;
   /** SMTP server's EHLO name, when read before STARTTLS. */
   ehloName?: string;
+  /**
+   * Under a DANE level, what DNSSEC decided for the host. When it says `dane`, the peer is
+   * authenticated by the TLSA records alone (`names`: the reference identifiers for DANE-TA), so
+   * `verify` stays `none`; the dialer matches the chain once the handshake is done.
+   */
+  dane?: DaneDecision & { names: string[] };
 }
 
 export function servernameOf(t: TlsTarget): string {
@@ -46,6 +53,7 @@ export function keyOf(t: TlsTarget): CacheKey {
     ciphers: t.ciphers,
     clientCert: t.cert,
     ehloName: t.ehloName,
+    ...(t.dane ? { dane: `${t.dane.level}:${t.dane.effective}:${t.dane.digest ?? ''}` } : {}),
   });
 }
 

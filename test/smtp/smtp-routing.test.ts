@@ -248,11 +248,13 @@ describe('smtp listener: MX routing through dnsmasq', { skip: missing('dnsmasq')
     const hop = { connect: '127.0.0.1', port: 25, hostName: 'mx1.example.test', nextHop: 'example.test' };
     const mx = tlsTargetFor(
       policyFor('mx', { level: 'secure' }, undefined, () => ''),
+      'secure',
       hop,
       'mx1.example.test',
     )!;
     const relay = tlsTargetFor(
       policyFor('relay', { level: 'secure' }, undefined, () => ''),
+      'secure',
       hop,
       'mx1.example.test',
     )!;

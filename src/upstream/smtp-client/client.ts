@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { AuditLog } from '../../audit/audit-log.js';
+import type { DaneAudit } from '../../audit/events.js';
 import { UpstreamError, type SmtpReplyError, type UpstreamErrorCode, type UpstreamStage } from '../../errors/index.js';
 import { recordUpstreamError, type Attempt } from '../record-failure.js';
 import { connectTcp } from '../tcp-connect.js';
@@ -40,6 +41,11 @@ export class SmtpClient {
   readonly label: string;
   /** When the TCP connection was made (performance.now()): the connection cache's age limit runs from here. */
   readonly opened = performance.now();
+  /**
+   * Under a DANE level: the decision the connection was made under, and until when (performance.now())
+   * it holds (the TLSA answer's TTL); the connection cache does not hand the connection out after that.
+   */
+  trust?: { dane: DaneAudit; until: number };
   private ehlo = { name: '', extensions: new Map<string, string>() };
   /** The TCP connection; `socket` is the TLS one over it after STARTTLS. */
   private readonly raw: Socket;

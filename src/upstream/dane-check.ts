@@ -1,0 +1,58 @@
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { DaneAudit } from '../audit/events.js';
+import type { DaneDecision } from '../dane/decision.js';
+import { matchChain } from '../dane/match.js';
+import { UpstreamError } from '../errors/index.js';
+
+/** The audit's `dane` object for a decision, before any handshake. */
+export function daneAuditOf(d: DaneDecision): DaneAudit {
+  return {
+    level: d.level,
+    applied: d.effective,
+    mxDnssec: d.mxDnssec,
+    tlsa: d.tlsa,
+    ...(d.records.length > 0 ? { records: d.records.length } : {}),
+    ...(d.reason ? { reason: d.reason } : {}),
+  };
+}
+
+/**
+ * After a full handshake under a DANE level: under `dane`, the chain must match a usable TLSA
+ * record (else an error at stage `tls`, so the next MX is tried, never cleartext); under the
+ * lower levels only how far the peer was trusted is told. A resumed session needs no match: its
+ * trust key holds the TLSA set it was verified under (Node skips its own checks there too).
+ */
+export function checkDane(socket: TLSSocket, d: DaneDecision & { names: string[] }, audit: DaneAudit): UpstreamError | undefined {
+  if (socket.isSessionReused()) {
+    if (d.effective === 'dane') audit.auth = 'Verified';
+    return undefined;
+  }
+  if (d.effective !== 'dane') {
+    audit.auth = socket.authorized ? 'Trusted' : 'Untrusted';
+    return undefined;
+  }
+  const m = matchChain(peerChain(socket), d.records, d.names);
+  if (m.ok) {
+    audit.auth = 'Verified';
+    audit.matched = `${m.record} depth ${m.depth}`;
+    return undefined;
+  }
+  audit.auth = 'Untrusted';
+  audit.reason = m.reason;
+  const why = m.reason === 'tlsa-mismatch' ? `the certificate matched none of ${m.tried} TLSA record(s)` : m.reason;
+  return new UpstreamError(`DANE ${d.names[0]}: ${why}`, 'tls', 'ERR_TLSA_MISMATCH', { dane: audit });
+}
+
+/** The chain as the server sent it, leaf first (Node links the sent certificates by issuer). */
+function peerChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  let c = socket.getPeerCertificate(true);
+  while (c?.raw && !seen.has(c.fingerprint256) && chain.length < 16) {
+    seen.add(c.fingerprint256);
+    chain.push(new X509Certificate(c.raw));
+    c = c.issuerCertificate;
+  }
+  return chain;
+}
