@@ -77,7 +77,7 @@ export class Aggregator {
   /** SMTP transactions by the class of the reply the client got (`2xx` ...). */
   readonly smtpByClass = new Map<string, number>();
   /** SMTP transactions per next hop, and how many rode a cached connection (no connect, no handshake). */
-  readonly smtpByNextHop = new Map<string, { transactions: number; reused: number }>();
+  readonly smtpByNextHop = new Map<string, NextHopStats>();
   /** Refused clients by reason. */
   readonly refusedClients = new Map<string, number>();
   readonly offers: OfferedTickets;
@@ -118,7 +118,7 @@ export class Aggregator {
       case 'smtp.transaction':
         if (!this.passes(r.time, r.nextHop)) return;
         this.input.smtpTransactions++;
-        if (r.nextHop !== undefined) this.addNextHop(r.nextHop, r.reused !== undefined);
+        if (r.nextHop !== undefined) this.addNextHop(r.nextHop, r.reused !== undefined, r.dane && daneOutcome(r.dane));
         return increment(this.smtpByClass, `${Math.floor(r.code / 100)}xx`);
       case 'upstream.error':
         if (!this.passes(r.time, r.destination)) return;
@@ -188,12 +188,13 @@ export class Aggregator {
     return stats;
   }
 
-  private addNextHop(nextHop: string, reused: boolean): void {
+  private addNextHop(nextHop: string, reused: boolean, dane: string | undefined): void {
     const key = this.smtpByNextHop.has(nextHop) || this.smtpByNextHop.size < this.maxDestinations() ? nextHop : OTHER_DESTINATIONS;
     const t = this.smtpByNextHop.get(key) ?? { transactions: 0, reused: 0 };
     this.smtpByNextHop.set(key, t);
     t.transactions++;
     if (reused) t.reused++;
+    if (dane !== undefined) (t.dane ??= {})[dane] = (t.dane[dane] ?? 0) + 1;
   }
 
   private maxDestinations(): number {
@@ -221,4 +222,17 @@ export class Aggregator {
 
 function increment(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+/** One next hop's SMTP transactions: how many rode a cached connection, and under DANE what applied and how it ended. */
+export interface NextHopStats {
+  transactions: number;
+  reused: number;
+  /** `dane:Verified`, `may:Untrusted`, `defer:tlsa-lookup-failed` ...: transactions per DANE outcome. */
+  dane?: Record<string, number>;
+}
+
+/** The level a DANE host got, and its verdict: the reason when there is one, else how the peer was authenticated. */
+function daneOutcome(d: { applied: string; auth?: string; reason?: string }): string {
+  return `${d.applied}:${d.reason ?? d.auth ?? 'cleartext'}`;
 }

@@ -34,7 +34,10 @@ export function formatText(r: AuditReport): string {
   out.push(...statsLines(o).map((l) => `  ${l}`));
   if (o.smtp.transactions) {
     out.push(`  SMTP transactions: ${o.smtp.transactions} (${entries(o.smtp.byClass)}); ${shareWithoutHandshake(o.smtp)}`);
-    for (const h of o.smtp.byNextHop.slice(0, 10)) out.push(`    to ${h.nextHop}: ${h.transactions}, ${shareWithoutHandshake(h)}`);
+    for (const h of o.smtp.byNextHop.slice(0, 10)) {
+      out.push(`    to ${h.nextHop}: ${h.transactions}, ${shareWithoutHandshake(h)}`);
+      if (h.dane) out.push(`      DANE: ${entries(h.dane)}`);
+    }
   }
   if (Object.keys(o.clientsRefused).length) out.push(`  clients refused: ${entries(o.clientsRefused)}`);
   const u = r.upstreamErrors;

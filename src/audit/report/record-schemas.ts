@@ -49,6 +49,7 @@ export const smtpRecordSchema = z.object({
   time: s.time.catch(undefined),
   nextHop: s.nextHop.catch(undefined),
   reused: s.reused.catch(undefined),
+  dane: s.dane.catch(undefined),
 });
 
 const c = clientRefusedEventSchema.shape;

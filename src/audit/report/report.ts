@@ -1,4 +1,4 @@
-import { OTHER_DESTINATIONS, type Aggregator, type InputCounts } from './aggregate.js';
+import { OTHER_DESTINATIONS, type Aggregator, type InputCounts, type NextHopStats } from './aggregate.js';
 import { placed, round, type Placed } from './figures.js';
 import { HANDSHAKE_FIGURES, type HandshakeFigures } from './handshake-figures.js';
 import type { InputProblem } from './read-lines.js';
@@ -25,7 +25,7 @@ export interface AuditReport {
       transactions: number;
       byClass: Record<string, number>;
       reused: number;
-      byNextHop: Array<{ nextHop: string; transactions: number; reused: number }>;
+      byNextHop: Array<{ nextHop: string } & NextHopStats>;
     };
     clientsRefused: Record<string, number>;
   };

@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { makeCert, makeIssuedCert, type CertPair } from '../support/certs.js';
+import { dnssecMissing, startDnssec, type DnssecDns, type ZoneSpec } from '../support/dnssec.js';
+import { freeLoopbackAddress } from '../support/ports.js';
+import { dial, message, sendMessage } from '../support/smtp-client.js';
+import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
+import { startSmarthost, type Smarthost } from '../support/smarthost.js';
+
+/** `3 1 1` (or another usage/selector/matching) TLSA data of a PEM certificate, as a zone file writes it. */
+function tlsaOf(pem: string, usage = 3, selector = 1, matching = 1): string {
+  const cert = new X509Certificate(pem);
+  const item = selector === 0 ? cert.raw : cert.publicKey.export({ type: 'spki', format: 'der' });
+  const data = matching === 0 ? item : createHash(matching === 1 ? 'sha256' : 'sha512').update(item).digest();
+  return `${usage} ${selector} ${matching} ${data.toString('hex').toUpperCase()}`;
+}
+
+
+/**
+ * DANE (RFC 7672) against a really signed zone: nsd serves zones signed by ldns-signzone, unbound
+ * validates them with the test zone's trust anchor, and ticketbooth trusts unbound's AD bit. Every
+ * MX host is a real SMTP server on its own 127/8 address (MX records carry no port), which records
+ * what it was sent and whether it came inside TLS: "never cleartext" is read from the far side.
+ */
+describe('smtp listener: DANE through a validating resolver', { skip: dnssecMissing() }, () => {
+  let dns: DnssecDns;
+  let port: number;
+  const servers: Record<string, FaultServer> = {};
+  let dane: Smarthost;
+  let daneOnly: Smarthost;
+  let eeCert: CertPair;
+  let zone: (tlsaRoll: string) => ZoneSpec;
+
+  before(async () => {
+    eeCert = makeCert(['mx-ee.dane.test']);
+    const taCert = makeIssuedCert(['mx-ta.dane.test']);
+    const otherKey = makeCert(['mx-bad.dane.test']);
+    const plainCert = makeCert(['mx-plain.dane.test']);
+    const first = await startFaultServer({ host: '127.0.0.1', cert: eeCert, starttls: true, name: 'mx-ee.dane.test' });
+    servers.ee = first;
+    port = first.port;
+    const at = async (name: string, cert: CertPair, starttls = true): Promise<FaultServer> =>
+      startFaultServer({ host: await freeLoopbackAddress(port), port, cert, starttls, name });
+    servers.ta = await at('mx-ta.dane.test', taCert);
+    servers.bad = await at('mx-bad.dane.test', otherKey);
+    servers.plain = await at('mx-plain.dane.test', plainCert);
+    servers.unusable = await at('mx-unusable.dane.test', plainCert);
+    servers.bogus = await at('mx-bogus.dane.test', eeCert);
+    servers.roll = await at('mx-roll.dane.test', eeCert);
+    servers.unsigned = await at('mx.unsigned.test', plainCert);
+    servers.wrong = await at('mx.wrong.test', eeCert);
+    zone = (tlsaRoll) => ({
+      origin: 'dane.test',
+      security: 'anchored',
+      records: [
+        'ee 60 IN MX 10 mx-ee',
+        'ta 60 IN MX 10 mx-ta',
+        'mismatch 60 IN MX 10 mx-bad',
+        'mismatch 60 IN MX 20 mx-ee',
+        'onlybad 60 IN MX 10 mx-bad',
+        'notlsa 60 IN MX 10 mx-plain',
+        'unusable 60 IN MX 10 mx-unusable',
+        'bogus 60 IN MX 10 mx-bogus',
+        'roll 60 IN MX 10 mx-roll',
+        `mx-ee 60 IN A ${servers.ee.host}`,
+        `mx-ta 60 IN A ${servers.ta.host}`,
+        `mx-bad 60 IN A ${servers.bad.host}`,
+        `mx-plain 60 IN A ${servers.plain.host}`,
+        `mx-unusable 60 IN A ${servers.unusable.host}`,
+        `mx-bogus 60 IN A ${servers.bogus.host}`,
+        `mx-roll 60 IN A ${servers.roll.host}`,
+        `_${port}._tcp.mx-ee 60 IN TLSA ${tlsaOf(eeCert.cert)}`,
+        `_${port}._tcp.mx-ta 60 IN TLSA ${tlsaOf(taCert.ca, 2, 0, 1)}`,
+        `_${port}._tcp.mx-bad 60 IN TLSA ${tlsaOf(eeCert.cert)}`,
+        `_${port}._tcp.mx-unusable 60 IN TLSA ${tlsaOf(plainCert.cert, 1, 1, 1)}`,
+        `_${port}._tcp.mx-bogus 60 IN TLSA ${tlsaOf(eeCert.cert)}`,
+        `_${port}._tcp.mx-roll 1 IN TLSA ${tlsaRoll}`,
+      ],
+      tamper: [{ name: `_${port}._tcp.mx-bogus.dane.test`, type: 'TLSA' }],
+    });
+    dns = await startDnssec([
+      zone(tlsaOf(eeCert.cert)),
+      { origin: 'unsigned.test', security: 'unsigned', records: ['@ 60 IN MX 10 mx', `mx 60 IN A ${servers.unsigned.host}`] },
+      { origin: 'wrong.test', security: 'wrong-anchor', records: ['@ 60 IN MX 10 mx', `mx 60 IN A ${servers.wrong.host}`] },
+    ]);
+    const listener = (level: string): Record<string, unknown> => ({
+      route: { mode: 'mx', port },
+      tls: { level },
+      timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 2, replySeconds: 3, dataDoneSeconds: 3 },
+      // Each message its own connection: the resumption cases count handshakes.
+      connectionCache: { enabled: false },
+    });
+    dane = await startSmarthost(listener('dane'), { dns: { servers: [dns.resolver], timeoutSeconds: 2 } });
+    daneOnly = await startSmarthost(listener('dane-only'), { dns: { servers: [dns.resolver], timeoutSeconds: 2 } });
+  });
+  after(async () => {
+    await dane?.stop();
+    await daneOnly?.stop();
+    for (const s of Object.values(servers)) await s.stop();
+    await dns?.stop();
+  });
+
+  /** One message to `rcpt` through `sh`; the client's final reply (RCPT's when refused there). */
+  async function send(sh: Smarthost, rcpt: string, id: string): Promise<{ code: number; raw: string }> {
+    const d = await dial(sh.port);
+    try {
+      await d.cmd('EHLO client.test');
+      const sent = await sendMessage(d, 'a@client.test', [rcpt], message(id));
+      const rcptReply = sent.replies[1];
+      return rcptReply.code !== 250 ? rcptReply : sent.final;
+    } finally {
+      d.close();
+    }
+  }
+
+  const bodies = (s: FaultServer): string[] => s.stored.map((m) => m.body.toString());
+  const lastTransaction = async (sh: Smarthost, n: number): Promise<NonNullable<ReturnType<Smarthost['transactions']>[number]>> =>
+    (await sh.waitForTransactions(n)).at(-1)!;
+
+  test('DANE-EE: the leaf matches its TLSA record: delivered inside TLS, Verified', async () => {
+    const r = await send(dane, 'u@ee.dane.test', 'ee-1');
+    assert.equal(r.code, 250, r.raw);
+    assert.deepEqual(servers.ee.stored.map((m) => m.tls), [true]);
+    const tx = await lastTransaction(dane, 1);
+    assert.equal(tx.dane?.applied, 'dane');
+    assert.equal(tx.dane?.auth, 'Verified');
+    assert.equal(tx.dane?.mxDnssec, 'secure');
+    assert.match(tx.dane?.matched ?? '', /^3 1 1 /);
+    const hs = (await dane.waitForEvents('tls.handshake', 1)).at(-1)!;
+    assert.equal(hs.servername, 'mx-ee.dane.test', 'SNI is the TLSA base domain');
+    assert.equal(hs.dane?.auth, 'Verified');
+  });
+
+  test('DANE-TA: the sent CA named by TLSA signs a leaf that names the MX host', async () => {
+    const before = dane.transactions().length;
+    const r = await send(dane, 'u@ta.dane.test', 'ta-1');
+    assert.equal(r.code, 250, r.raw);
+    assert.equal(servers.ta.stored.length, 1);
+    const tx = await lastTransaction(dane, before + 1);
+    assert.equal(tx.dane?.auth, 'Verified');
+    assert.match(tx.dane?.matched ?? '', /^2 0 1 .* depth 1$/);
+  });
+
+  test('TLSA mismatch: that MX is given up (never cleartext) and the next one takes the mail; alone, 4.7.5', async () => {
+    const before = dane.transactions().length;
+    const r = await send(dane, 'u@mismatch.dane.test', 'mismatch-1');
+    assert.equal(r.code, 250, r.raw);
+    assert.ok(bodies(servers.ee).some((b) => b.includes('mismatch-1')), 'the second MX got it');
+    const failed = dane.events.filter((e) => e.event === 'tls.handshake' && e.destination.startsWith(servers.bad.host));
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0].event === 'tls.handshake' && failed[0].dane?.reason, 'tlsa-mismatch');
+
+    const only = await send(dane, 'u@onlybad.dane.test', 'onlybad-1');
+    assert.equal(only.code, 451, only.raw);
+    assert.match(only.raw, /4\.7\.5/);
+    assert.equal(servers.bad.stored.length, 0, 'nothing reached the mismatching host');
+    assert.ok(servers.bad.commands.every((c) => !/^MAIL/i.test(c.line)), 'no MAIL, in TLS or in cleartext');
+    const tx = await lastTransaction(dane, before + 2);
+    assert.equal(tx.dane?.reason, 'tlsa-mismatch');
+  });
+
+  test('secure, no TLSA records: dane acts as may (TLS, unauthenticated); dane-only defers', async () => {
+    const r = await send(dane, 'u@notlsa.dane.test', 'notlsa-1');
+    assert.equal(r.code, 250, r.raw);
+    assert.deepEqual(servers.plain.stored.map((m) => m.tls), [true]);
+    const tx = (await dane.waitForTransactions(1)).find((t) => t.dane?.tlsa === 'none')!;
+    assert.equal(tx.dane?.applied, 'may');
+    assert.equal(tx.dane?.auth, 'Untrusted');
+
+    const before = daneOnly.transactions().length;
+    const o = await send(daneOnly, 'u@notlsa.dane.test', 'notlsa-2');
+    assert.equal(o.code, 451, o.raw);
+    assert.match(o.raw, /4\.7\.5/);
+    assert.equal(servers.plain.stored.length, 1);
+    const d = await lastTransaction(daneOnly, before + 1);
+    assert.deepEqual([d.dane?.applied, d.dane?.reason], ['defer', 'dane-required']);
+  });
+
+  test('unsigned zone: dane acts as may; dane-only defers (insecure MX)', async () => {
+    const r = await send(dane, 'u@unsigned.test', 'unsigned-1');
+    assert.equal(r.code, 250, r.raw);
+    const tx = dane.transactions().find((t) => t.dane?.mxDnssec === 'insecure')!;
+    assert.deepEqual([tx.dane?.applied, tx.dane?.tlsa], ['may', 'insecure']);
+
+    const before = daneOnly.transactions().length;
+    const o = await send(daneOnly, 'u@unsigned.test', 'unsigned-2');
+    assert.equal(o.code, 451, o.raw);
+    const d = await lastTransaction(daneOnly, before + 1);
+    assert.deepEqual([d.dane?.applied, d.dane?.reason], ['defer', 'insecure-mx']);
+    assert.equal(servers.unsigned.stored.length, 1);
+  });
+
+  test('records present but none usable: dane requires TLS without authentication (encrypt); dane-only defers', async () => {
+    const r = await send(dane, 'u@unusable.dane.test', 'unusable-1');
+    assert.equal(r.code, 250, r.raw);
+    assert.deepEqual(servers.unusable.stored.map((m) => m.tls), [true]);
+    const tx = dane.transactions().find((t) => t.dane?.tlsa === 'unusable')!;
+    assert.equal(tx.dane?.applied, 'encrypt');
+    const o = await send(daneOnly, 'u@unusable.dane.test', 'unusable-2');
+    assert.equal(o.code, 451, o.raw);
+    assert.equal(servers.unusable.stored.length, 1);
+  });
+
+  test('a bogus TLSA RRset (resolver SERVFAIL): 4.7.5, and the host is never connected to', async () => {
+    for (const sh of [dane, daneOnly]) {
+      const r = await send(sh, 'u@bogus.dane.test', 'bogus');
+      assert.equal(r.code, 451, r.raw);
+      assert.match(r.raw, /4\.7\.5/);
+      const tx = sh.transactions().at(-1)!;
+      assert.deepEqual([tx.dane?.applied, tx.dane?.reason], ['defer', 'dnssec-bogus']);
+    }
+    assert.equal(servers.bogus.connections, 0);
+  });
+
+  test('a bogus MX RRset (signed under another anchor): 4xx, never a connection', async () => {
+    const r = await send(dane, 'u@wrong.test', 'wrong');
+    assert.equal(r.code, 451, r.raw);
+    assert.equal(servers.wrong.connections, 0);
+  });
+
+  test('TLSA rollover: the new set is a new trust key (one full handshake, tlsa-changed), then resumption again', async () => {
+    const handshakesTo = (): Array<{ key: string; resumed: boolean; fullCause?: string }> =>
+      dane.events.flatMap((e) => (e.event === 'tls.handshake' && e.servername === 'mx-roll.dane.test' ? [e] : []));
+    const allHandshakes = (): number => dane.events.filter((e) => e.event === 'tls.handshake').length;
+    // Each line is written when its connection closes: wait for the ones of the messages just sent.
+    const sendAndLog = async (id: string): Promise<void> => {
+      const before = allHandshakes();
+      assert.equal((await send(dane, 'u@roll.dane.test', id)).code, 250);
+      await dane.waitForEvents('tls.handshake', before + 1);
+    };
+    for (let i = 0; i < 2; i++) await sendAndLog(`roll-a${i}`);
+    const [fullA, resumedA] = handshakesTo();
+    assert.equal(resumedA?.resumed, true, 'resumed under the first set');
+
+    // The same key published as 3 0 1 (the certificate) instead of 3 1 1: the server's key is unchanged.
+    await dns.update([zone(tlsaOf(eeCert.cert, 3, 0, 1))]);
+    // The TLSA answer (TTL 1 s) is cached until it expires: deliver until a handshake is made under the new set.
+    const deadline = Date.now() + 10_000;
+    let n = 0;
+    while (!handshakesTo().some((h) => h.key !== fullA.key) && Date.now() < deadline) await sendAndLog(`roll-b${n++}`);
+    const afterRoll = handshakesTo().filter((h) => h.key !== fullA.key);
+    assert.ok(afterRoll.length > 0, 'a handshake under the new TLSA set');
+    assert.deepEqual([afterRoll[0].resumed, afterRoll[0].fullCause], [false, 'tlsa-changed']);
+    await sendAndLog('roll-c');
+    assert.equal(handshakesTo().at(-1)?.resumed, true, 'resumed again under the new set');
+    assert.equal(servers.roll.resumed, servers.roll.tlsSessions - 2, 'the server saw two full handshakes');
+  });
+});
