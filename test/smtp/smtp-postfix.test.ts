@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { AuditLog } from '../../src/audit/audit-log.js';
-import type { AuditEvent, HandshakeEvent } from '../../src/audit/events.js';
+import type { AuditEvent } from '../../src/audit/events.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Service } from '../../src/service.js';
 import { makeCert } from '../support/certs.js';
@@ -13,9 +10,9 @@ import { missing } from '../support/interop.js';
 import { freeLoopbackAddress, freeTcpPort } from '../support/ports.js';
 import { startPostfix, tls13Destination, type Postfix } from '../support/postfix.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
+import { assertEachOnce, sendThroughLegacy, startLegacyClient, waitForHandshakes } from '../support/postfix-chain.js';
 import { dial, sendMessage } from '../support/smtp-client.js';
 
-const run = promisify(execFile);
 const MESSAGES = 12;
 
 /**
@@ -39,27 +36,7 @@ async function startDestination(): Promise<{ dns: Dnsmasq; dest: Postfix }> {
   return { dns, dest };
 }
 
-/** examples/mta/postfix-main.cf (the README's Postfix snippet) as main.cf settings, as Postfix reads them: whole lines, `#` lines skipped. */
-function readmePostfixLines(relayPort: number): Record<string, string> {
-  const text = readFileSync(new URL('../../examples/mta/postfix-main.cf', import.meta.url), 'utf8');
-  const lines = text.replaceAll('{{TICKETBOOTH_PORT}}', String(relayPort)).split('\n');
-  return Object.fromEntries(
-    lines.filter((l) => l.trim() !== '' && !l.startsWith('#')).map((l) => l.split(/\s*=\s*/, 2) as [string, string]),
-  );
-}
 
-/** The legacy MTA: relays everything to ticketbooth in cleartext, one connection per message. */
-async function startLegacyClient(port: number, relayPort: number, concurrency: number): Promise<Postfix> {
-  return startPostfix({
-    smtpd: `127.0.0.1:${port}`,
-    main: {
-      myhostname: 'legacy.client.test',
-      ...readmePostfixLines(relayPort),
-      smtp_connection_cache_on_demand: 'no',
-      smtp_destination_concurrency_limit: String(concurrency),
-    },
-  });
-}
 
 describe('Postfix → ticketbooth (mx) → Postfix over STARTTLS', { skip: missing('postfix', 'dnsmasq', 'swaks') }, () => {
   let dns: Dnsmasq;
@@ -292,27 +269,5 @@ async function startChain(listener: Record<string, unknown>, top: Record<string,
   }
 }
 
-/** Each message id (`<id@legacy.test>`) in exactly one delivered file. */
-function assertEachOnce(files: string[], ids: string[]): void {
-  const seen = files.map((f) => /^Message-Id: <([^>]+)>/im.exec(readFileSync(f, 'utf8'))?.[1]).sort();
-  assert.deepEqual(seen, ids.map((id) => `${id}@legacy.test`).sort(), 'each message exactly once');
-}
 
-/** Resolves once `n` tls.handshake lines were written (each when its upstream connection closed). */
-async function waitForHandshakes(sh: Smarthost, n: number, timeoutMs = 10_000): Promise<HandshakeEvent[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const handshakes = sh.events.filter((e): e is HandshakeEvent => e.event === 'tls.handshake');
-    if (handshakes.length >= n) return handshakes;
-    if (Date.now() > deadline) throw new Error(`expected ${n} tls.handshake lines, saw ${handshakes.length}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
-/** One message into the legacy Postfix with swaks, its Message-Id `<id@legacy.test>`. */
-async function sendThroughLegacy(port: number, id: string): Promise<void> {
-  await run('swaks', [
-    ...['--server', '127.0.0.1', '--port', String(port), '--from', 'sender@legacy.test', '--to', 'user@dest.test'],
-    ...['--header', `Message-Id: <${id}@legacy.test>`, '--header', `Subject: ${id}`, '--body', `body of ${id}`],
-  ]);
-}
