@@ -161,7 +161,8 @@ export class Metrics {
           listener: e.listener,
           result: e.abandoned && e.code < 400 ? 'abandoned' : `${Math.floor(e.code / 100)}xx`,
         });
-        if (e.dane) this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
+        if (e.dane)
+          this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
         return;
       case 'client.refused':
         this.clientsRefused.inc({ listener: e.listener, reason: e.reason });

@@ -41,7 +41,12 @@ export interface DaneDecision {
  * `dane-only` defers. A failed or bogus TLSA lookup defers under both: never cleartext once DNS
  * may have said TLS.
  */
-export function decide(level: DaneLevel, mxSecure: boolean, tlsa: TlsaState, base: Omit<DaneDecision, 'level' | 'effective' | 'mxDnssec' | 'tlsa'>): DaneDecision {
+export function decide(
+  level: DaneLevel,
+  mxSecure: boolean,
+  tlsa: TlsaState,
+  base: Omit<DaneDecision, 'level' | 'effective' | 'mxDnssec' | 'tlsa'>,
+): DaneDecision {
   const d = { ...base, level, mxDnssec: mxSecure ? ('secure' as const) : ('insecure' as const), tlsa };
   const only = level === 'dane-only';
   switch (tlsa) {
@@ -104,11 +109,14 @@ export class TlsaLookup {
 function stateOf(r: DnsResult, now: number): CachedTlsa {
   const until = now + Math.min(MAX_TTL_S, Math.max(MIN_TTL_S, r.ttl)) * 1000;
   if (r.status === 'SERVFAIL') return { state: 'failed', records: [], reason: 'dnssec-bogus', until: now + MIN_TTL_S * 1000 };
-  if (r.status !== 'NOERROR' && r.status !== 'NXDOMAIN') return { state: 'failed', records: [], reason: 'tlsa-lookup-failed', until: now + MIN_TTL_S * 1000 };
+  if (r.status !== 'NOERROR' && r.status !== 'NXDOMAIN')
+    return { state: 'failed', records: [], reason: 'tlsa-lookup-failed', until: now + MIN_TTL_S * 1000 };
   if (!r.secure) return { state: 'insecure', records: [], until };
   if (r.status === 'NXDOMAIN' || r.records.length === 0) return { state: 'none', records: [], until };
   const all = r.records.map((a) => a.data as { usage: number; selector: number; matchingType: number; certificate: Buffer });
-  const usable = all.map((t) => ({ usage: t.usage, selector: t.selector, matchingType: t.matchingType, data: t.certificate })).filter(isUsable);
+  const usable = all
+    .map((t) => ({ usage: t.usage, selector: t.selector, matchingType: t.matchingType, data: t.certificate }))
+    .filter(isUsable);
   if (usable.length === 0) return { state: 'unusable', records: [], until };
   return { state: 'usable', records: usable, digest: tlsaSetDigest(usable), until };
 }

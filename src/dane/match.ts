@@ -14,7 +14,12 @@ export type DaneMatch =
  *   leaf names one of `names` (the TLSA base domain and the next-hop domain, RFC 7672 3.2.2).
  * Every record is tried before a failure is declared; an EE match wins over a TA failure.
  */
-export function matchChain(chain: readonly X509Certificate[], records: readonly Tlsa[], names: readonly string[], now = new Date()): DaneMatch {
+export function matchChain(
+  chain: readonly X509Certificate[],
+  records: readonly Tlsa[],
+  names: readonly string[],
+  now = new Date(),
+): DaneMatch {
   const leaf = chain[0];
   if (!leaf) return { ok: false, reason: 'no-certificate', tried: records.length };
   for (const r of records) if (r.usage === 3 && matches(r, leaf)) return { ok: true, record: describeTlsa(r), depth: 0 };
@@ -75,6 +80,11 @@ function withinDates(c: X509Certificate, now: Date): boolean {
 
 function matches(r: Tlsa, cert: X509Certificate): boolean {
   const item = r.selector === 0 ? cert.raw : cert.publicKey.export({ type: 'spki', format: 'der' });
-  const value = r.matchingType === 0 ? item : createHash(r.matchingType === 1 ? 'sha256' : 'sha512').update(item).digest();
+  const value =
+    r.matchingType === 0
+      ? item
+      : createHash(r.matchingType === 1 ? 'sha256' : 'sha512')
+          .update(item)
+          .digest();
   return value.equals(r.data);
 }

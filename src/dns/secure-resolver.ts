@@ -79,7 +79,16 @@ function encodeQuery(id: number, name: string, type: RecordType): Buffer {
     flags: dnsPacket.RECURSION_DESIRED | dnsPacket.AUTHENTIC_DATA,
     questions: [{ type, name, class: 'IN' }],
     additionals: [
-      { type: 'OPT', name: '.', udpPayloadSize: UDP_PAYLOAD, flags: dnsPacket.DNSSEC_OK, extendedRcode: 0, ednsVersion: 0, flag_do: true, options: [] },
+      {
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: UDP_PAYLOAD,
+        flags: dnsPacket.DNSSEC_OK,
+        extendedRcode: 0,
+        ednsVersion: 0,
+        flag_do: true,
+        options: [],
+      },
     ],
   });
 }
@@ -97,8 +106,8 @@ function resultOf(p: Packet, name: string, type: RecordType): DnsResult {
   let owner = name.toLowerCase().replace(/\.$/, '');
   for (let hops = 0; hops < 8; hops++) {
     const alias = answers.find((a) => a.type === 'CNAME' && a.name.toLowerCase() === owner);
-    if (!alias || type === 'CNAME') break;
-    owner = String(alias.data).toLowerCase().replace(/\.$/, '');
+    if (alias?.type !== 'CNAME' || type === 'CNAME') break;
+    owner = alias.data.toLowerCase().replace(/\.$/, '');
   }
   const records = answers.filter((a) => a.type === type && a.name.toLowerCase() === owner);
   const soa = (p.authorities ?? []).find((a): a is DnsRecord => a.type === 'SOA');

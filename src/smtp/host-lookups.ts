@@ -2,7 +2,8 @@ import type { Resolver } from 'node:dns/promises';
 import type { SecureResolver } from '../dns/secure-resolver.js';
 
 /** An MX answer: the exchanges (none: NODATA), and whether a validating resolver vouched for it. */
-export type MxAnswer = { exchanges: Array<{ exchange: string; priority: number }>; secure: boolean } | { error: 'nxdomain' | 'temporary'; why: string };
+export type MxAnswer =
+  { exchanges: Array<{ exchange: string; priority: number }>; secure: boolean } | { error: 'nxdomain' | 'temporary'; why: string };
 
 /** A host's addresses (A and AAAA); `secure` only when every answer that held one was validated. */
 export type AddressAnswer = { ips: string[]; secure: boolean } | 'temporary';
@@ -59,7 +60,7 @@ export function secureLookups(resolver: SecureResolver): HostLookups {
         const r = await resolver.query(name, type);
         if (r.status !== 'NOERROR' && r.status !== 'NXDOMAIN') temporary = true;
         else if (r.records.length > 0) {
-          ips.push(...r.records.map((a) => String(a.data)));
+          for (const a of r.records) if (a.type === 'A' || a.type === 'AAAA') ips.push(a.data);
           secure &&= r.secure;
         }
       }

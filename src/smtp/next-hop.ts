@@ -128,7 +128,10 @@ async function openOnce(
     await client.greeting();
     await client.hello(opts.heloName, { heloFallback: !ehloRequired });
     if (startTls && (required || client.extensions.has('STARTTLS'))) {
-      const tls = await client.startTls(tlsTargetFor(policy, level, hop, client.ehloName)!, { ...opts.dial, handshakeTimeoutMs: within(opts.connectMs) });
+      const tls = await client.startTls(tlsTargetFor(policy, level, hop, client.ehloName)!, {
+        ...opts.dial,
+        handshakeTimeoutMs: within(opts.connectMs),
+      });
       await client.hello(opts.heloName);
       if (tls.dane && hop.dane) client.trust = { dane: tls.dane, until: hop.dane.until };
     }

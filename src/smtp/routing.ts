@@ -65,7 +65,10 @@ export class Router {
     const daneRoute = routes.find((r) => isDane(r.tls.level));
     if (daneRoute) {
       // The AD bit is trusted only from resolvers named here: never from whatever resolv.conf says.
-      if (!dns?.servers) throw new Error(`listener ${l.name} ${daneRoute.name}: tls.level ${daneRoute.tls.level} needs dns.servers (local validating resolvers, e.g. unbound on 127.0.0.1)`);
+      if (!dns?.servers)
+        throw new Error(
+          `listener ${l.name} ${daneRoute.name}: tls.level ${daneRoute.tls.level} needs dns.servers (local validating resolvers, e.g. unbound on 127.0.0.1)`,
+        );
       const secure = new SecureResolver({ servers: dns.servers, timeoutMs, tries: dns.tries });
       this.dane = { lookups: secureLookups(secure), tlsa: new TlsaLookup(secure) };
     }
@@ -103,12 +106,23 @@ export class Router {
   private async hosts(route: Route, domain: string, lookups: HostLookups): Promise<Resolution> {
     if (route.mode === 'relay') {
       const host = route.host!;
-      if (isIP(host) !== 0 || lookups === this.lookups) return { ok: true, candidates: [{ connect: host, port: route.port, hostName: host, nextHop: host }] };
+      if (isIP(host) !== 0 || lookups === this.lookups)
+        return { ok: true, candidates: [{ connect: host, port: route.port, hostName: host, nextHop: host }] };
       // DANE for a relay host: its own addresses must be secure, as an MX host's (there is no MX RRset).
       const found = await lookups.addresses(host);
       if (found === 'temporary') return fail(451, '4.4.3', `DNS lookup of ${host} failed`);
       if (found.ips.length === 0) return fail(451, '4.4.4', `no address for ${host}`);
-      return { ok: true, candidates: found.ips.map((ip) => ({ connect: ip, port: route.port, hostName: host, nextHop: host, mxSecure: found.secure, addressSecure: found.secure })) };
+      return {
+        ok: true,
+        candidates: found.ips.map((ip) => ({
+          connect: ip,
+          port: route.port,
+          hostName: host,
+          nextHop: host,
+          mxSecure: found.secure,
+          addressSecure: found.secure,
+        })),
+      };
     }
     // Case-insensitive: the envelope parser lower-cases domains, so the tag arrives as `ipv6:`.
     const literal = /^\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]$/i.exec(domain);
@@ -138,7 +152,14 @@ export class Router {
       if (found === 'temporary') temporary = true;
       else
         for (const ip of found.ips)
-          candidates.push({ connect: ip, port: route.port, hostName: name, nextHop: domain, mxSecure: mx.secure, addressSecure: found.secure });
+          candidates.push({
+            connect: ip,
+            port: route.port,
+            hostName: name,
+            nextHop: domain,
+            mxSecure: mx.secure,
+            addressSecure: found.secure,
+          });
     }
     if (candidates.length > 0) return { ok: true, candidates };
     if (temporary) return fail(451, '4.4.3', `DNS lookup of ${names.join(', ')} failed`);

@@ -51,7 +51,8 @@ export async function startUpstream(
   const { route, domain, pool: key } = tx.hop!;
   const first = { lines: (client: SmtpClient) => [mailCommand(tx, client), rcpt], timeoutMs: budgetLeft(budgetEnd, opts.replyMs) };
   // A connection made under a DANE decision is not reused once that decision's TLSA answer is stale.
-  const fits = (client: SmtpClient): boolean => unsupported(tx, client) === undefined && (client.trust?.until ?? Infinity) > performance.now();
+  const fits = (client: SmtpClient): boolean =>
+    unsupported(tx, client) === undefined && (client.trust?.until ?? Infinity) > performance.now();
   const cached = await cache.take(key, fits, first);
   let upstream: SmtpClient;
   let replies: SmtpReply[];

@@ -37,11 +37,19 @@ async function startDaneChain(reuse: 'never' | 'adaptive'): Promise<DaneChain> {
       {
         origin: 'dest.test',
         security: 'anchored',
-        records: ['@ 60 IN MX 10 mx', `mx 60 IN A ${mxAddress}`, `_25._tcp.mx 60 IN TLSA 3 1 1 ${createHash('sha256').update(spki).digest('hex')}`],
+        records: [
+          '@ 60 IN MX 10 mx',
+          `mx 60 IN A ${mxAddress}`,
+          `_25._tcp.mx 60 IN TLSA 3 1 1 ${createHash('sha256').update(spki).digest('hex')}`,
+        ],
       },
     ]);
     started.push(dns);
-    const dest = await startPostfix({ smtpd: `${mxAddress}:25`, maildirDomains: ['dest.test'], main: { myhostname: 'mx.dest.test', ...tls13Destination(cert) } });
+    const dest = await startPostfix({
+      smtpd: `${mxAddress}:25`,
+      maildirDomains: ['dest.test'],
+      main: { myhostname: 'mx.dest.test', ...tls13Destination(cert) },
+    });
     started.push(dest);
     const sh = await startSmarthost(
       // One upstream connection per message: this measures resumption, not the connection cache.

@@ -2,20 +2,28 @@ import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { makeCert, makeIssuedCert, type CertPair } from '../support/certs.js';
-import { dnssecMissing, startDnssec, type DnssecDns, type ZoneSpec } from '../support/dnssec.js';
+import dnsPacket from 'dns-packet';
+import { SecureResolver } from '../../src/dns/secure-resolver.js';
+import { dnssecMissing, queryDns, startDnssec, type DnssecDns, type ZoneSpec } from '../support/dnssec.js';
 import { freeLoopbackAddress } from '../support/ports.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 
+const TRUNCATED = dnsPacket.TRUNCATED_RESPONSE;
+
 /** `3 1 1` (or another usage/selector/matching) TLSA data of a PEM certificate, as a zone file writes it. */
 function tlsaOf(pem: string, usage = 3, selector = 1, matching = 1): string {
   const cert = new X509Certificate(pem);
   const item = selector === 0 ? cert.raw : cert.publicKey.export({ type: 'spki', format: 'der' });
-  const data = matching === 0 ? item : createHash(matching === 1 ? 'sha256' : 'sha512').update(item).digest();
+  const data =
+    matching === 0
+      ? item
+      : createHash(matching === 1 ? 'sha256' : 'sha512')
+          .update(item)
+          .digest();
   return `${usage} ${selector} ${matching} ${data.toString('hex').toUpperCase()}`;
 }
-
 
 /**
  * DANE (RFC 7672) against a really signed zone: nsd serves zones signed by ldns-signzone, unbound
@@ -31,6 +39,7 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
   let daneOnly: Smarthost;
   let eeCert: CertPair;
   let zone: (tlsaRoll: string) => ZoneSpec;
+  const junkRecords = Array.from({ length: 19 }, (_, i) => createHash('sha512').update(`junk ${i}`).digest('hex').toUpperCase());
 
   before(async () => {
     eeCert = makeCert(['mx-ee.dane.test']);
@@ -63,6 +72,11 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
         'unusable 60 IN MX 10 mx-unusable',
         'bogus 60 IN MX 10 mx-bogus',
         'roll 60 IN MX 10 mx-roll',
+        'many 60 IN MX 10 mx-many',
+        `mx-many 60 IN A ${servers.ee.host}`,
+        // More records than a 1232-byte UDP answer holds: the resolver truncates, the lookup goes on over TCP.
+        ...junkRecords.map((hex) => `_${port}._tcp.mx-many 60 IN TLSA 3 1 2 ${hex}`),
+        `_${port}._tcp.mx-many 60 IN TLSA ${tlsaOf(eeCert.cert)}`,
         `mx-ee 60 IN A ${servers.ee.host}`,
         `mx-ta 60 IN A ${servers.ta.host}`,
         `mx-bad 60 IN A ${servers.bad.host}`,
@@ -121,7 +135,10 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
   test('DANE-EE: the leaf matches its TLSA record: delivered inside TLS, Verified', async () => {
     const r = await send(dane, 'u@ee.dane.test', 'ee-1');
     assert.equal(r.code, 250, r.raw);
-    assert.deepEqual(servers.ee.stored.map((m) => m.tls), [true]);
+    assert.deepEqual(
+      servers.ee.stored.map((m) => m.tls),
+      [true],
+    );
     const tx = await lastTransaction(dane, 1);
     assert.equal(tx.dane?.applied, 'dane');
     assert.equal(tx.dane?.auth, 'Verified');
@@ -146,7 +163,10 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
     const before = dane.transactions().length;
     const r = await send(dane, 'u@mismatch.dane.test', 'mismatch-1');
     assert.equal(r.code, 250, r.raw);
-    assert.ok(bodies(servers.ee).some((b) => b.includes('mismatch-1')), 'the second MX got it');
+    assert.ok(
+      bodies(servers.ee).some((b) => b.includes('mismatch-1')),
+      'the second MX got it',
+    );
     const failed = dane.events.filter((e) => e.event === 'tls.handshake' && e.destination.startsWith(servers.bad.host));
     assert.equal(failed.length, 1);
     assert.equal(failed[0].event === 'tls.handshake' && failed[0].dane?.reason, 'tlsa-mismatch');
@@ -155,7 +175,10 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
     assert.equal(only.code, 451, only.raw);
     assert.match(only.raw, /4\.7\.5/);
     assert.equal(servers.bad.stored.length, 0, 'nothing reached the mismatching host');
-    assert.ok(servers.bad.commands.every((c) => !/^MAIL/i.test(c.line)), 'no MAIL, in TLS or in cleartext');
+    assert.ok(
+      servers.bad.commands.every((c) => !/^MAIL/i.test(c.line)),
+      'no MAIL, in TLS or in cleartext',
+    );
     const tx = await lastTransaction(dane, before + 2);
     assert.equal(tx.dane?.reason, 'tlsa-mismatch');
   });
@@ -163,7 +186,10 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
   test('secure, no TLSA records: dane acts as may (TLS, unauthenticated); dane-only defers', async () => {
     const r = await send(dane, 'u@notlsa.dane.test', 'notlsa-1');
     assert.equal(r.code, 250, r.raw);
-    assert.deepEqual(servers.plain.stored.map((m) => m.tls), [true]);
+    assert.deepEqual(
+      servers.plain.stored.map((m) => m.tls),
+      [true],
+    );
     const tx = (await dane.waitForTransactions(1)).find((t) => t.dane?.tlsa === 'none')!;
     assert.equal(tx.dane?.applied, 'may');
     assert.equal(tx.dane?.auth, 'Untrusted');
@@ -194,12 +220,30 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
   test('records present but none usable: dane requires TLS without authentication (encrypt); dane-only defers', async () => {
     const r = await send(dane, 'u@unusable.dane.test', 'unusable-1');
     assert.equal(r.code, 250, r.raw);
-    assert.deepEqual(servers.unusable.stored.map((m) => m.tls), [true]);
+    assert.deepEqual(
+      servers.unusable.stored.map((m) => m.tls),
+      [true],
+    );
     const tx = dane.transactions().find((t) => t.dane?.tlsa === 'unusable')!;
     assert.equal(tx.dane?.applied, 'encrypt');
     const o = await send(daneOnly, 'u@unusable.dane.test', 'unusable-2');
     assert.equal(o.code, 451, o.raw);
     assert.equal(servers.unusable.stored.length, 1);
+  });
+
+  test('a TLSA RRset too large for UDP: read over TCP, every record tried, the last one matches', async () => {
+    const udp = await queryDns(dns.resolver, `_${port}._tcp.mx-many.dane.test`, 'TLSA');
+    assert.ok(((udp.flags ?? 0) & TRUNCATED) !== 0, 'the UDP answer was truncated');
+    const found = await new SecureResolver({ servers: [dns.resolver], timeoutMs: 2000, tries: 1 }).query(`_${port}._tcp.mx-many.dane.test`, 'TLSA');
+    assert.deepEqual([found.status, found.secure, found.records.length], ['NOERROR', true, 20]);
+    const before = dane.transactions().length;
+    assert.equal((await send(dane, 'u@many.dane.test', 'many-1')).code, 250);
+    const tx = await lastTransaction(dane, before + 1);
+    assert.deepEqual([tx.dane?.auth, tx.dane?.records], ['Verified', 20]);
+  });
+
+  test('a DANE level without dns.servers does not start: the AD bit is trusted only from resolvers named there', async () => {
+    await assert.rejects(startSmarthost({ route: { mode: 'mx' }, tls: { level: 'dane' } }), /needs dns\.servers/);
   });
 
   test('a bogus TLSA RRset (resolver SERVFAIL): 4.7.5, and the host is never connected to', async () => {

@@ -36,8 +36,6 @@ async function startDestination(): Promise<{ dns: Dnsmasq; dest: Postfix }> {
   return { dns, dest };
 }
 
-
-
 describe('Postfix → ticketbooth (mx) → Postfix over STARTTLS', { skip: missing('postfix', 'dnsmasq', 'swaks') }, () => {
   let dns: Dnsmasq;
   let dest: Postfix;
@@ -268,6 +266,3 @@ async function startChain(listener: Record<string, unknown>, top: Record<string,
     throw err;
   }
 }
-
-
-

@@ -12,7 +12,12 @@ function pems(text: string): X509Certificate[] {
 }
 function tlsa(usage: number, selector: number, matchingType: number, cert: X509Certificate): Tlsa {
   const item = selector === 0 ? cert.raw : cert.publicKey.export({ type: 'spki', format: 'der' });
-  const data = matchingType === 0 ? item : createHash(matchingType === 1 ? 'sha256' : 'sha512').update(item).digest();
+  const data =
+    matchingType === 0
+      ? item
+      : createHash(matchingType === 1 ? 'sha256' : 'sha512')
+          .update(item)
+          .digest();
   return { usage, selector, matchingType, data };
 }
 
@@ -23,7 +28,14 @@ describe('DANE: TLSA matching (RFC 7671, 7672)', () => {
   const names = ['mx1.dane.test', 'dane.test'];
 
   test('DANE-EE matches the leaf by certificate or key, every matching type; no name check', () => {
-    for (const [s, m] of [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]) {
+    for (const [s, m] of [
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+    ]) {
       const r = matchChain([leaf, ca], [tlsa(3, s, m, leaf)], ['elsewhere.test']);
       assert.ok(r.ok, `3 ${s} ${m}`);
       assert.equal(r.depth, 0);

@@ -63,7 +63,13 @@ function isEnvelope(v: unknown): v is Envelope {
 const KNOWN_CAUSES: ReadonlySet<unknown> = new Set(FULL_CAUSES);
 
 function isCurrentSmtp(r: Envelope): r is Envelope & SmtpRecord {
-  return Number.isFinite(r.code) && optionalString(r.time) && optionalString(r.nextHop) && (r.reused === undefined || isReused(r.reused)) && r.dane === undefined;
+  return (
+    Number.isFinite(r.code) &&
+    optionalString(r.time) &&
+    optionalString(r.nextHop) &&
+    (r.reused === undefined || isReused(r.reused)) &&
+    r.dane === undefined
+  );
 }
 
 function isReused(v: unknown): boolean {
