@@ -119,6 +119,48 @@ describe('audit report on hand-written logs', () => {
     assert.equal(r.overall.resumed, 1);
   });
 
+  test('DANE outcomes per next hop: the level each host got and how it ended, in JSON and text', async () => {
+    const tx = (nextHop: string, code: number, dane: unknown): string =>
+      JSON.stringify({
+        time: minute(1),
+        event: 'smtp.transaction',
+        listener: 'l',
+        client: '127.0.0.1:1',
+        nextHop,
+        recipients: 1,
+        size: 9,
+        code,
+        ms: 3,
+        dane,
+      });
+    const verified = {
+      level: 'dane',
+      applied: 'dane',
+      mxDnssec: 'secure',
+      tlsa: 'usable',
+      records: 1,
+      auth: 'Verified',
+      matched: '3 1 1 ab depth 0',
+    };
+    const bogus = { level: 'dane', applied: 'defer', mxDnssec: 'secure', tlsa: 'failed', reason: 'dnssec-bogus' };
+    const r = await auditReport({
+      files: [
+        file([
+          tx('mx.d.test[127.0.0.2]:25', 250, verified),
+          tx('mx.d.test[127.0.0.2]:25', 250, verified),
+          tx('d.test:25', 451, bogus),
+          tx('d.test:25', 451, 5),
+        ]),
+      ],
+      format: 'json',
+    });
+    const hops = Object.fromEntries(r.overall.smtp.byNextHop.map((h) => [h.nextHop, h.dane]));
+    // A `dane` of the wrong shape still counts the transaction, without an outcome.
+    assert.equal(r.overall.smtp.transactions, 4);
+    assert.deepEqual(hops, { 'mx.d.test[127.0.0.2]:25': { 'dane:Verified': 2 }, 'd.test:25': { 'defer:dnssec-bogus': 1 } });
+    assert.match(formatText(r), /to mx\.d\.test\[127\.0\.0\.2\]:25: 2, .*\n {6}DANE: dane:Verified 2/);
+  });
+
   test('figures per destination: causes, versions, TLS 1.2 multi-use is no violation, errors by cause', async () => {
     const r = await auditReport({ files: [file(sample)], format: 'json' });
     assert.equal(r.overall.connections, 6);
