@@ -9,8 +9,11 @@ import { freeLoopbackAddress } from '../support/ports.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
+import type { SmtpTransactionEvent } from '../../src/audit/events.js';
 
 const TRUNCATED = dnsPacket.TRUNCATED_RESPONSE;
+/** A DANE host failing at each stage before the transaction: none of them may end in cleartext. */
+const FAULTS = ['no-starttls', 'drop-at-starttls', 'garbage-at-starttls', 'drop-at-tls', 'garbage-at-tls', 'drop-at-tls-ehlo'] as const;
 
 /** `3 1 1` (or another usage/selector/matching) TLSA data of a PEM certificate, as a zone file writes it. */
 function tlsaOf(pem: string, usage = 3, selector = 1, matching = 1): string {
@@ -59,6 +62,15 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
     servers.roll = await at('mx-roll.dane.test', eeCert);
     servers.unsigned = await at('mx.unsigned.test', plainCert);
     servers.wrong = await at('mx.wrong.test', eeCert);
+    for (const [i, fault] of FAULTS.entries())
+      servers[`f${i}`] = await startFaultServer({
+        host: await freeLoopbackAddress(port),
+        port,
+        cert: eeCert,
+        starttls: fault !== 'no-starttls',
+        fault: fault === 'no-starttls' ? 'none' : fault,
+        name: `mx-f${i}.dane.test`,
+      });
     zone = (tlsaRoll) => ({
       origin: 'dane.test',
       security: 'anchored',
@@ -77,6 +89,11 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
         // More records than a 1232-byte UDP answer holds: the resolver truncates, the lookup goes on over TCP.
         ...junkRecords.map((hex) => `_${port}._tcp.mx-many 60 IN TLSA 3 1 2 ${hex}`),
         `_${port}._tcp.mx-many 60 IN TLSA ${tlsaOf(eeCert.cert)}`,
+        ...FAULTS.flatMap((_, i) => [
+          `f${i} 60 IN MX 10 mx-f${i}`,
+          `mx-f${i} 60 IN A ${servers[`f${i}`].host}`,
+          `_${port}._tcp.mx-f${i} 60 IN TLSA ${tlsaOf(eeCert.cert)}`,
+        ]),
         `mx-ee 60 IN A ${servers.ee.host}`,
         `mx-ta 60 IN A ${servers.ta.host}`,
         `mx-bad 60 IN A ${servers.bad.host}`,
@@ -129,8 +146,13 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
   }
 
   const bodies = (s: FaultServer): string[] => s.stored.map((m) => m.body.toString());
-  const lastTransaction = async (sh: Smarthost, n: number): Promise<NonNullable<ReturnType<Smarthost['transactions']>[number]>> =>
-    (await sh.waitForTransactions(n)).at(-1)!;
+  /** The latest transaction line whose next hop matches (lines are written as sessions end, so others may land in between). */
+  async function txTo(sh: Smarthost, nextHop: RegExp): Promise<SmtpTransactionEvent> {
+    for (let seen = 1; ; seen++) {
+      const hit = (await sh.waitForTransactions(seen)).filter((t) => nextHop.test(t.nextHop ?? '')).at(-1);
+      if (hit) return hit;
+    }
+  }
 
   test('DANE-EE: the leaf matches its TLSA record: delivered inside TLS, Verified', async () => {
     const r = await send(dane, 'u@ee.dane.test', 'ee-1');
@@ -139,7 +161,7 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
       servers.ee.stored.map((m) => m.tls),
       [true],
     );
-    const tx = await lastTransaction(dane, 1);
+    const tx = await txTo(dane, /^mx-ee\.dane\.test\[/);
     assert.equal(tx.dane?.applied, 'dane');
     assert.equal(tx.dane?.auth, 'Verified');
     assert.equal(tx.dane?.mxDnssec, 'secure');
@@ -150,17 +172,15 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
   });
 
   test('DANE-TA: the sent CA named by TLSA signs a leaf that names the MX host', async () => {
-    const before = dane.transactions().length;
     const r = await send(dane, 'u@ta.dane.test', 'ta-1');
     assert.equal(r.code, 250, r.raw);
     assert.equal(servers.ta.stored.length, 1);
-    const tx = await lastTransaction(dane, before + 1);
+    const tx = await txTo(dane, /^mx-ta\./);
     assert.equal(tx.dane?.auth, 'Verified');
     assert.match(tx.dane?.matched ?? '', /^2 0 1 .* depth 1$/);
   });
 
   test('TLSA mismatch: that MX is given up (never cleartext) and the next one takes the mail; alone, 4.7.5', async () => {
-    const before = dane.transactions().length;
     const r = await send(dane, 'u@mismatch.dane.test', 'mismatch-1');
     assert.equal(r.code, 250, r.raw);
     assert.ok(
@@ -179,7 +199,7 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
       servers.bad.commands.every((c) => !/^MAIL/i.test(c.line)),
       'no MAIL, in TLS or in cleartext',
     );
-    const tx = await lastTransaction(dane, before + 2);
+    const tx = await txTo(dane, /^onlybad\./);
     assert.equal(tx.dane?.reason, 'tlsa-mismatch');
   });
 
@@ -190,29 +210,25 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
       servers.plain.stored.map((m) => m.tls),
       [true],
     );
-    const tx = (await dane.waitForTransactions(1)).find((t) => t.dane?.tlsa === 'none')!;
+    const tx = await txTo(dane, /^mx-plain\./);
     assert.equal(tx.dane?.applied, 'may');
     assert.equal(tx.dane?.auth, 'Untrusted');
-
-    const before = daneOnly.transactions().length;
     const o = await send(daneOnly, 'u@notlsa.dane.test', 'notlsa-2');
     assert.equal(o.code, 451, o.raw);
     assert.match(o.raw, /4\.7\.5/);
     assert.equal(servers.plain.stored.length, 1);
-    const d = await lastTransaction(daneOnly, before + 1);
+    const d = await txTo(daneOnly, /^notlsa\./);
     assert.deepEqual([d.dane?.applied, d.dane?.reason], ['defer', 'dane-required']);
   });
 
   test('unsigned zone: dane acts as may; dane-only defers (insecure MX)', async () => {
     const r = await send(dane, 'u@unsigned.test', 'unsigned-1');
     assert.equal(r.code, 250, r.raw);
-    const tx = dane.transactions().find((t) => t.dane?.mxDnssec === 'insecure')!;
+    const tx = await txTo(dane, /^mx\.unsigned\.test\[/);
     assert.deepEqual([tx.dane?.applied, tx.dane?.tlsa], ['may', 'insecure']);
-
-    const before = daneOnly.transactions().length;
     const o = await send(daneOnly, 'u@unsigned.test', 'unsigned-2');
     assert.equal(o.code, 451, o.raw);
-    const d = await lastTransaction(daneOnly, before + 1);
+    const d = await txTo(daneOnly, /^unsigned\.test:/);
     assert.deepEqual([d.dane?.applied, d.dane?.reason], ['defer', 'insecure-mx']);
     assert.equal(servers.unsigned.stored.length, 1);
   });
@@ -224,7 +240,7 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
       servers.unusable.stored.map((m) => m.tls),
       [true],
     );
-    const tx = dane.transactions().find((t) => t.dane?.tlsa === 'unusable')!;
+    const tx = await txTo(dane, /^mx-unusable\./);
     assert.equal(tx.dane?.applied, 'encrypt');
     const o = await send(daneOnly, 'u@unusable.dane.test', 'unusable-2');
     assert.equal(o.code, 451, o.raw);
@@ -234,11 +250,13 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
   test('a TLSA RRset too large for UDP: read over TCP, every record tried, the last one matches', async () => {
     const udp = await queryDns(dns.resolver, `_${port}._tcp.mx-many.dane.test`, 'TLSA');
     assert.ok(((udp.flags ?? 0) & TRUNCATED) !== 0, 'the UDP answer was truncated');
-    const found = await new SecureResolver({ servers: [dns.resolver], timeoutMs: 2000, tries: 1 }).query(`_${port}._tcp.mx-many.dane.test`, 'TLSA');
+    const found = await new SecureResolver({ servers: [dns.resolver], timeoutMs: 2000, tries: 1 }).query(
+      `_${port}._tcp.mx-many.dane.test`,
+      'TLSA',
+    );
     assert.deepEqual([found.status, found.secure, found.records.length], ['NOERROR', true, 20]);
-    const before = dane.transactions().length;
     assert.equal((await send(dane, 'u@many.dane.test', 'many-1')).code, 250);
-    const tx = await lastTransaction(dane, before + 1);
+    const tx = await txTo(dane, /^mx-many\./);
     assert.deepEqual([tx.dane?.auth, tx.dane?.records], ['Verified', 20]);
   });
 
@@ -246,13 +264,24 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
     await assert.rejects(startSmarthost({ route: { mode: 'mx' }, tls: { level: 'dane' } }), /needs dns\.servers/);
   });
 
+  test('no path to cleartext: a TLSA-authenticated host failing at STARTTLS, the handshake or EHLO inside TLS gets no MAIL', async () => {
+    for (const [i, fault] of FAULTS.entries()) {
+      const r = await send(dane, `u@f${i}.dane.test`, `fault-${fault}`);
+      const server = servers[`f${i}`];
+      assert.equal(r.code, 451, `${fault}: ${r.raw}`);
+      assert.match(r.raw, /4\.7\.[45]|4\.4\.[12]/, fault);
+      assert.ok(server.connections >= 1, `${fault}: the host was tried`);
+      assert.equal(server.connections, 1, `${fault}: tried once, no cleartext retry`);
+      assert.ok(!server.commands.some((c) => /^MAIL/i.test(c.line)), `${fault}: no MAIL, in TLS or in cleartext`);
+    }
+  });
+
   test('a bogus TLSA RRset (resolver SERVFAIL): 4.7.5, and the host is never connected to', async () => {
     for (const sh of [dane, daneOnly]) {
-      const before = sh.transactions().length;
       const r = await send(sh, 'u@bogus.dane.test', 'bogus');
       assert.equal(r.code, 451, r.raw);
       assert.match(r.raw, /4\.7\.5/);
-      const tx = await lastTransaction(sh, before + 1);
+      const tx = await txTo(sh, /^bogus\.dane\.test:/);
       assert.deepEqual([tx.dane?.applied, tx.dane?.reason], ['defer', 'dnssec-bogus']);
     }
     assert.equal(servers.bogus.connections, 0);
