@@ -8,6 +8,8 @@ import { dnssecMissing, queryDns, startDnssec, type DnssecDns, type ZoneSpec } f
 import { freeLoopbackAddress } from '../support/ports.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
+import { noticeFailures } from '../../src/audit/failure-notices.js';
+import { sample } from '../support/metrics.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import type { SmtpTransactionEvent } from '../../src/audit/events.js';
 
@@ -42,6 +44,8 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
   let daneOnly: Smarthost;
   let eeCert: CertPair;
   let zone: (tlsaRoll: string) => ZoneSpec;
+  /** What a person at the terminal is told (stderr) by the `dane` listener. */
+  const notices: string[] = [];
   const junkRecords = Array.from({ length: 19 }, (_, i) => createHash('sha512').update(`junk ${i}`).digest('hex').toUpperCase());
 
   before(async () => {
@@ -122,7 +126,11 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
       // Each message its own connection: the resumption cases count handshakes.
       connectionCache: { enabled: false },
     });
-    dane = await startSmarthost(listener('dane'), { dns: { servers: [dns.resolver], timeoutSeconds: 2 } });
+    dane = await startSmarthost(listener('dane'), {
+      dns: { servers: [dns.resolver], timeoutSeconds: 2 },
+      admin: { listen: '127.0.0.1:0' },
+    });
+    noticeFailures(dane.service.audit, (l) => notices.push(l));
     daneOnly = await startSmarthost(listener('dane-only'), { dns: { servers: [dns.resolver], timeoutSeconds: 2 } });
   });
   after(async () => {
@@ -285,6 +293,10 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
       assert.deepEqual([tx.dane?.applied, tx.dane?.reason], ['defer', 'dnssec-bogus']);
     }
     assert.equal(servers.bogus.connections, 0);
+    assert.ok(
+      notices.some((l) => /DANE deferred mail for bogus\.dane\.test:\d+ \(dnssec-bogus/.test(l)),
+      notices.join('\n'),
+    );
   });
 
   test('a bogus MX RRset (signed under another anchor): 4xx, never a connection', async () => {
@@ -322,5 +334,24 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
     // The server's own count agrees: what the audit calls resumed, the server resumed.
     assert.equal(servers.roll.resumed, handshakesTo().filter((h) => h.resumed).length, summary.join(' '));
     assert.equal(servers.roll.tlsSessions, handshakesTo().length);
+  });
+
+  test('the metric counts transactions per DANE outcome', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${dane.service.admin!.address().port}/metrics`)).text();
+    const count = (applied: string, outcome: string): number =>
+      sample(text, 'ticketbooth_smtp_dane_total', { listener: 'sh', applied, outcome }) ?? 0;
+    const tx = dane.transactions();
+    const expected = (applied: string, outcome: string): number =>
+      tx.filter((t) => t.dane?.applied === applied && (t.dane.reason ?? t.dane.auth) === outcome).length;
+    for (const [applied, outcome] of [
+      ['dane', 'Verified'],
+      ['dane', 'tlsa-mismatch'],
+      ['defer', 'dnssec-bogus'],
+      ['may', 'Untrusted'],
+      ['encrypt', 'Untrusted'],
+    ]) {
+      assert.ok(expected(applied, outcome) > 0, `${applied} ${outcome} happened`);
+      assert.equal(count(applied, outcome), expected(applied, outcome), `${applied} ${outcome}`);
+    }
   });
 });
