@@ -10,6 +10,7 @@ import { noticeFailures } from './audit/failure-notices.js';
 import { configureOperatorLog, say } from './util/operator-log.js';
 import type { AuditFlags } from './audit/report/audit-command.js';
 import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
+import { reloadCommand, type ReloadFlags } from './admin/reload-command.js';
 import { splitHostPort } from './net/listen-address.js';
 import { SEVEN_DAYS_S } from './util/time.js';
 
@@ -24,7 +25,7 @@ program
   .description('run the listeners of a config file')
   .option('-c, --config <file>', 'YAML config file', 'config/default.yaml')
   .action(async (opts: { config: string }) => {
-    await run(loadConfig(opts.config));
+    await run(loadConfig(opts.config), () => loadConfig(opts.config));
   });
 
 program
@@ -69,6 +70,15 @@ program
   .option('--timeout <ms>', 'give up after this long', '3000')
   .action(async (opts: HealthFlags) => {
     process.exitCode = await healthCommand(opts);
+  });
+
+program
+  .command('reload')
+  .description('make a running ticketbooth read its config file again and apply it without dropping sessions (as SIGHUP does)')
+  .option('-c, --config <file>', "the running config: the admin listener to ask is its admin.listen", 'config/default.yaml')
+  .option('--url <url>', 'the reload URL instead (http://127.0.0.1:PORT/reload)')
+  .action(async (opts: ReloadFlags) => {
+    process.exitCode = await reloadCommand(opts);
   });
 
 interface TunnelFlags {
@@ -128,13 +138,15 @@ function ownVersion(): string {
 /** The Node.js lines tested in CI; others may work but are not supported (Node 20 is end of life). */
 const SUPPORTED_NODE = [22, 24, 26];
 
-async function run(config: Config): Promise<void> {
+/** Serves `config`; `source` reads it again for a reload (SIGHUP, `ticketbooth reload`). */
+async function run(config: Config, source?: () => Config): Promise<void> {
   configureOperatorLog(config.log);
   const major = Number(process.versions.node.split('.')[0]);
   if (!SUPPORTED_NODE.includes(major)) {
     say('warn', `Node ${process.version} is not a supported runtime (tested: ${SUPPORTED_NODE.join(', ')})`);
   }
   const service = await Service.start(config);
+  if (source) service.configSource = source;
   noticeFailures(service.audit);
   let stopping = false;
   const stop = (signal: string): void => {
@@ -155,9 +167,15 @@ async function run(config: Config): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // logrotate's postrotate contract: reopen the audit file by name (lines before go to the old file).
+  // logrotate's postrotate contract: reopen the audit file by name (lines before go to the old file);
+  // and the config file read again and applied, as `ticketbooth reload` does.
   process.on('SIGHUP', () => {
     service.audit.reopen().catch((err: unknown) => say('error', `SIGHUP: reopening the audit log: ${String(err)}`));
+    if (!source) return;
+    service.reloadFromSource().then(
+      (done) => say('info', `SIGHUP: ${done}`),
+      (err: unknown) => say('error', `SIGHUP: config not reloaded, the running one stays: ${(err as Error).message}`),
+    );
   });
   // Said once the signals are handled: whoever waits for these lines may stop us at once.
   for (const l of service.listeners) {

@@ -4,7 +4,10 @@ import { AuditLog } from './audit/audit-log.js';
 import type { Config, ListenerConfig } from './config/schema.js';
 import type { Listener, ListenerDeps, ListenerFactory } from './listeners/listener.js';
 import { createStore } from './resumption/create-store.js';
+import { KeyLedger } from './resumption/key-ledger.js';
 import { ResumptionCache } from './resumption/policy.js';
+import { configureOperatorLog } from './util/operator-log.js';
+import { restartNeeded, sharedSettings, trustSection, unchanged } from './reload-plan.js';
 
 type Loader<C> = () => Promise<{ create: ListenerFactory<C> }>;
 
@@ -23,37 +26,70 @@ async function buildListener<C extends ListenerConfig>(l: C, deps: ListenerDeps)
   return create(l, deps);
 }
 
+/** One running listener, the config it was built from and its record of trust keys. */
+interface Entry {
+  config: ListenerConfig;
+  listener: Listener;
+  keys: KeyLedger;
+}
+
+/** What a reload did, by listener name; `forgotten`: cached slots whose trust key no listener will use again. */
+export interface ReloadSummary {
+  kept: string[];
+  added: string[];
+  replaced: string[];
+  removed: string[];
+  forgotten: number;
+}
+
 /** A running ticketbooth: its listeners, the shared resumption cache and the audit log. */
 export class Service {
+  /** The listeners serving now, in config order (a reload replaces the contents, not the array: metrics hold it). */
   readonly listeners: Listener[] = [];
   /** The admin listener (/metrics, /healthz, /readyz), when configured. */
   admin: AdminServer | undefined;
+  private entries: Entry[] = [];
+  /** Listeners a reload replaced whose sessions are still finishing. */
+  private readonly retiring = new Set<Listener>();
+  private reloads: Promise<unknown> = Promise.resolve();
+  /** Where a reload asked for by name (SIGHUP, `ticketbooth reload`) reads the new config; none for a command-line tunnel. */
+  configSource?: () => Config;
 
   private constructor(
-    readonly config: Config,
-    readonly cache: ResumptionCache,
+    private current: Config,
+    private resumption: ResumptionCache,
     readonly audit: AuditLog,
   ) {}
+
+  get config(): Config {
+    return this.current;
+  }
+
+  get cache(): ResumptionCache {
+    return this.resumption;
+  }
 
   static async start(config: Config, audit = new AuditLog(config.audit)): Promise<Service> {
     const store = await createStore(config.cache);
     const cache = new ResumptionCache(store, config.cache);
     const service = new Service(config, cache, audit);
     try {
-      for (const l of config.listeners) {
-        let listener: Listener;
-        try {
-          listener = await buildListener(l, { cache, audit, dns: config.dns });
-          await listener.start();
-        } catch (err) {
-          throw new Error(`listener ${l.name}: ${(err as Error).message}`, { cause: err });
-        }
-        service.listeners.push(listener);
+      for (const c of config.listeners) {
+        const entry = await service.build(c, config, cache);
+        await bind(entry);
+        service.entries.push(entry);
+        service.listeners.push(entry.listener);
       }
       if (config.admin) {
         // Loaded only when configured: prom-client and its dependencies are ~5 MiB of RSS.
         const { startAdmin } = await import('./admin/start-admin.js');
-        service.admin = await startAdmin(config.admin, { audit, store, listeners: service.listeners, listenerConfigs: config.listeners });
+        service.admin = await startAdmin(config.admin, {
+          audit,
+          store,
+          listeners: service.listeners,
+          listenerConfigs: () => service.config.listeners,
+          reload: () => service.reloadFromSource(),
+        });
       }
     } catch (err) {
       await service.stop(0);
@@ -68,22 +104,126 @@ export class Service {
     return l.address();
   }
 
+  /**
+   * Applies a new config without dropping a session: unchanged listeners go on as they are; a
+   * changed one is rebuilt and takes over its predecessor's bound socket (same address and type)
+   * or binds its own; the predecessor's open sessions finish on the settings they started with.
+   * Everything that can fail (files, binds, what needs a restart) fails before anything changes:
+   * the old config then keeps serving, and the error says why. One reload at a time.
+   */
+  reload(next: Config): Promise<ReloadSummary> {
+    const run = this.reloads.then(() => this.apply(next));
+    this.reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A reload from `configSource` (the config file read again); its outcome in one line for a person. */
+  async reloadFromSource(): Promise<string> {
+    if (!this.configSource) throw new Error('started without a config file: nothing to reload');
+    const s = await this.reload(this.configSource());
+    configureOperatorLog(this.current.log);
+    const part = (what: string, names: string[]): string => (names.length ? `${what} ${names.join(', ')}` : '');
+    const parts = [part('added', s.added), part('replaced', s.replaced), part('removed', s.removed), part('kept', s.kept)].filter(Boolean);
+    return `reloaded: ${parts.join('; ')}${s.forgotten ? `; ${s.forgotten} orphaned cache slots dropped` : ''}`;
+  }
+
+  private async apply(next: Config): Promise<ReloadSummary> {
+    if (this.stopping) throw new Error('shutting down: not reloading');
+    const why = restartNeeded(this.current, next);
+    if (why) throw new Error(why);
+    const sharedSame = sharedSettings(this.current) === sharedSettings(next);
+    const cache = sharedSame ? this.resumption : new ResumptionCache(this.resumption.store, next.cache);
+    const before = new Map(this.entries.map((e) => [e.config.name, e]));
+    const plan: Array<Entry & { kept: boolean; predecessor?: Entry }> = [];
+    const leaving = new Set(this.entries);
+    try {
+      for (const c of next.listeners) {
+        const old = before.get(c.name);
+        if (old && unchanged(old.config, c, sharedSame)) {
+          plan.push({ ...old, kept: true });
+          leaving.delete(old);
+          continue;
+        }
+        // Same upstreams and TLS: the new listener dials under the same keys, so it keeps the record.
+        const carried = old && trustSection(old.config) === trustSection(c) ? old.keys : undefined;
+        plan.push({ ...(await this.build(c, next, cache, carried)), kept: false });
+      }
+      for (const p of plan.filter((x) => !x.kept)) {
+        const predecessor = [...leaving].find((o) => o.config.listen === p.config.listen && o.config.type === p.config.type);
+        if (predecessor) {
+          p.predecessor = predecessor;
+          leaving.delete(predecessor);
+        } else await bind(p);
+      }
+    } catch (err) {
+      await Promise.all(plan.filter((p) => !p.kept).map((p) => p.listener.stop(0)));
+      throw err;
+    }
+
+    // Nothing below fails: the new config is in force from here.
+    const gone = this.entries.filter((e) => !plan.some((p) => p.kept && p.listener === e.listener));
+    for (const p of plan) if (p.predecessor) p.predecessor.listener.handOver(p.listener);
+    for (const e of gone) {
+      this.retiring.add(e.listener);
+      void e.listener.retire().finally(() => this.retiring.delete(e.listener));
+    }
+    const summary: ReloadSummary = {
+      kept: plan.filter((p) => p.kept).map((p) => p.config.name),
+      added: plan.filter((p) => !p.kept && !before.has(p.config.name)).map((p) => p.config.name),
+      replaced: plan.filter((p) => !p.kept && before.has(p.config.name)).map((p) => p.config.name),
+      removed: [...before.keys()].filter((n) => !plan.some((p) => p.config.name === n)),
+      forgotten: 0,
+    };
+    const orphaned = orphanedKeys(gone, plan);
+    this.entries = plan.map(({ config, listener, keys }) => ({ config, listener, keys }));
+    this.listeners.splice(0, this.listeners.length, ...plan.map((p) => p.listener));
+    this.current = next;
+    this.resumption = cache;
+    for (const id of orphaned) await cache.store.forget(id);
+    summary.forgotten = orphaned.length;
+    return summary;
+  }
+
+  private async build(c: ListenerConfig, config: Config, cache: ResumptionCache, keys?: KeyLedger): Promise<Entry> {
+    const ledger = keys ?? new KeyLedger(config.cache.maxDestinations);
+    try {
+      return { config: c, listener: await buildListener(c, { cache, audit: this.audit, dns: config.dns, keys: ledger }), keys: ledger };
+    } catch (err) {
+      throw new Error(`listener ${c.name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   private stopping?: Promise<void>;
 
   /**
    * Stop accepting, let sessions finish within the timeout, close the store and the log.
    * Idempotent: a second call (a second signal) waits for the first.
    */
-  stop(timeoutMs = this.config.shutdownTimeoutSeconds * 1000): Promise<void> {
+  stop(timeoutMs = this.current.shutdownTimeoutSeconds * 1000): Promise<void> {
     this.stopping ??= this.shutdown(timeoutMs);
     return this.stopping;
   }
 
   private async shutdown(timeoutMs: number): Promise<void> {
     this.admin?.drain();
-    await Promise.all(this.listeners.map((l) => l.stop(timeoutMs)));
+    await Promise.all([...this.listeners, ...this.retiring].map((l) => l.stop(timeoutMs)));
     await this.admin?.stop();
-    await this.cache.store.close();
+    await this.resumption.store.close();
     await this.audit.close();
   }
+}
+
+async function bind(e: Entry): Promise<void> {
+  try {
+    await e.listener.start();
+  } catch (err) {
+    throw new Error(`listener ${e.config.name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Keys only departed listeners dialled under, which no listener in force will use again. */
+function orphanedKeys(gone: readonly Entry[], live: readonly Entry[]): string[] {
+  const kept = new Set(live.map((e) => e.keys));
+  const inUse = new Set(live.flatMap((e) => [...e.keys.keys]));
+  return [...new Set(gone.filter((e) => !kept.has(e.keys)).flatMap((e) => [...e.keys.keys]))].filter((id) => !inUse.has(id));
 }

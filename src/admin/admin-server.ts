@@ -16,6 +16,8 @@ export interface AdminServerOptions {
   listen: string;
   metrics: Metrics;
   readiness(): Promise<Readiness>;
+  /** POST /reload (from loopback only): what was reloaded, or a rejection saying why nothing was. */
+  reload(): Promise<string>;
 }
 
 /**
@@ -54,8 +56,9 @@ export class AdminServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/reload') return this.reload(req, res);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     switch (path) {
       case '/metrics': {
         const registry = this.options.metrics.registry;
@@ -72,6 +75,24 @@ export class AdminServer {
         return send(res, 404, 'not found: try /metrics, /healthz, /readyz\n');
     }
   }
+
+  /**
+   * A reload changes what the service does, so unlike the read-only endpoints it is taken only from
+   * this host (an admin listener bound for probes from a pod network must not let them reconfigure it).
+   */
+  private async reload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return send(res, 405, 'POST /reload\n');
+    if (!isLoopback(req.socket.remoteAddress)) return send(res, 403, 'reload is taken from loopback only\n');
+    try {
+      return send(res, 200, `${await this.options.reload()}\n`);
+    } catch (err) {
+      return send(res, 409, `not reloaded: ${(err as Error).message}\n`);
+    }
+  }
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
 }
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {

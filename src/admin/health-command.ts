@@ -18,7 +18,7 @@ export async function healthCommand(f: HealthFlags): Promise<number> {
   const timeoutMs = Number(f.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
     throw new InvalidArgumentError(`--timeout: expected milliseconds, not "${f.timeout}"`);
-  const url = f.url ?? (f.config ? readyzOf(f.config) : DEFAULT_READYZ);
+  const url = f.url ?? (f.config ? adminUrl(f.config, '/readyz') : DEFAULT_READYZ);
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const body = (await res.text()).trim();
@@ -31,12 +31,12 @@ export async function healthCommand(f: HealthFlags): Promise<number> {
   }
 }
 
-/** The /readyz URL of a config's admin listener (a wildcard bind is probed on loopback). */
-function readyzOf(file: string): string {
+/** A URL on a config's admin listener (a wildcard bind is reached on loopback). */
+export function adminUrl(file: string, path: string): string {
   const admin = loadConfig(file).admin;
   if (!admin) throw new Error(`${file}: no admin section, so nothing to probe`);
   const { host: bound, port } = parseListen(admin.listen);
   // A wildcard bind is probed on its loopback.
   const host = bound === '0.0.0.0' || bound === '' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
 }

@@ -4,14 +4,18 @@ import type { ListenerConfig } from '../config/schema.js';
 import type { Listener } from '../listeners/listener.js';
 import type { TicketStore } from '../resumption/store.js';
 import { AdminServer, type Readiness } from './admin-server.js';
-import { destinationClassifier } from './destination-class.js';
+import { destinationClassifier, type DestinationClassifier } from './destination-class.js';
 import { Metrics } from './metrics.js';
 
 export interface AdminDeps {
   audit: AuditLog;
   store: TicketStore;
+  /** The running listeners (the service replaces its array's contents on a reload). */
   listeners: readonly Listener[];
-  listenerConfigs: readonly ListenerConfig[];
+  /** The listeners' configs as of now: a reload changes them. */
+  listenerConfigs: () => readonly ListenerConfig[];
+  /** POST /reload: re-read the config and apply it; resolves to what was done, rejects with why not. */
+  reload: () => Promise<string>;
 }
 
 /** How long the store may take to answer before /readyz says it does not. */
@@ -23,9 +27,9 @@ export async function startAdmin(config: AdminConfig, deps: AdminDeps): Promise<
     audit: deps.audit,
     store: deps.store,
     listeners: deps.listeners,
-    classify: destinationClassifier(deps.listenerConfigs),
+    classify: currentClassifier(deps.listenerConfigs),
   });
-  const admin = new AdminServer({ listen: config.listen, metrics, readiness: () => readiness(deps) });
+  const admin = new AdminServer({ listen: config.listen, metrics, readiness: () => readiness(deps), reload: deps.reload });
   try {
     await admin.start();
   } catch (err) {
@@ -33,6 +37,17 @@ export async function startAdmin(config: AdminConfig, deps: AdminDeps): Promise<
     throw new Error(`admin listener ${config.listen}: ${(err as Error).message}`, { cause: err });
   }
   return admin;
+}
+
+/** The metric labels of the config in force, rebuilt when a reload replaced it. */
+function currentClassifier(configs: () => readonly ListenerConfig[]): DestinationClassifier {
+  let basis: readonly ListenerConfig[] | undefined;
+  let classify: DestinationClassifier = () => 'other';
+  return (listener, destination) => {
+    const now = configs();
+    if (now !== basis) [basis, classify] = [now, destinationClassifier(now)];
+    return classify(listener, destination);
+  };
 }
 
 /**
@@ -43,7 +58,7 @@ export async function startAdmin(config: AdminConfig, deps: AdminDeps): Promise<
 async function readiness(deps: AdminDeps): Promise<Readiness> {
   const problems: string[] = [];
   const degraded: string[] = [];
-  for (const c of deps.listenerConfigs) {
+  for (const c of deps.listenerConfigs()) {
     const l = deps.listeners.find((x) => x.name === c.name);
     const bound = l?.address();
     if (!bound || typeof bound.port !== 'number') problems.push(`listener ${c.name} not bound`);

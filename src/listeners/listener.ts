@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { DnsConfig } from '../config/smtp-schema.js';
 import type { UpstreamPoolView } from '../net/tcp-listener.js';
+import type { KeyLedger } from '../resumption/key-ledger.js';
 import type { ResumptionCache } from '../resumption/policy.js';
 
 /**
@@ -17,6 +18,10 @@ export interface Listener {
   address(): AddressInfo;
   /** Stops accepting; open sessions may finish within `timeoutMs`, the rest are cut. */
   stop(timeoutMs: number): Promise<void>;
+  /** On a reload: new clients go to `successor` (same address and type) from now on, on this bound socket. */
+  handOver(successor: Listener): void;
+  /** On a reload: stop accepting (unless handed over) and let open sessions finish on their own settings. */
+  retire(): Promise<void>;
 }
 
 /** What the service shares with every listener it builds. */
@@ -25,6 +30,8 @@ export interface ListenerDeps {
   audit: AuditLog;
   /** The resolver settings for MX routing (the config's `dns` section). */
   dns: DnsConfig;
+  /** This listener's own record of the trust keys it dials under. */
+  keys: KeyLedger;
 }
 
 /**

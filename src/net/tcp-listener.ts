@@ -36,7 +36,9 @@ export interface UpstreamPoolView {
  * bound the connection count, and on shutdown stop accepting and let open sessions finish.
  */
 export class TcpListener {
-  private readonly server: Server;
+  private server: Server;
+  /** False once the bound socket was handed to a successor (a reload): closing it is no longer ours. */
+  private ownsServer = true;
   private readonly gate: Gate;
   private readonly open = new Set<Socket>();
   private readonly sessions = new Set<Promise<void>>();
@@ -68,9 +70,31 @@ export class TcpListener {
     return this.server.address() as AddressInfo;
   }
 
+  /**
+   * A reload's successor on the same address and type takes over this listener's bound socket:
+   * new clients go to it from now on, with no moment the address is unbound (nothing refused).
+   */
+  handOver(successor: TcpListener): void {
+    this.ownsServer = false;
+    this.server.removeAllListeners('connection');
+    this.server.on('connection', (socket: Socket) => successor.admit(socket));
+    successor.server = this.server;
+  }
+
+  /**
+   * Ends a listener a reload replaced: no new clients (its socket closed, or handed over), and the
+   * open sessions finish on the settings they started with, however long their protocol allows;
+   * then what they shared is closed. `stop` still cuts them if the service shuts down meanwhile.
+   */
+  async retire(): Promise<void> {
+    if (this.ownsServer) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.allSettled([...this.sessions]);
+    if (this.open.size === 0) await this.options.stopped?.();
+  }
+
   /** Stops accepting; waits for open sessions up to `timeoutMs`, then cuts the rest. */
   async stop(timeoutMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.ownsServer ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
     this.options.drain?.();
     let timer: NodeJS.Timeout | undefined;
     const drained = Promise.allSettled([...this.sessions]);

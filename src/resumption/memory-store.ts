@@ -103,6 +103,10 @@ export class MemoryTicketStore implements TicketStore {
     if (slot) slot.tls12 = undefined;
   }
 
+  async forget(key: string): Promise<void> {
+    this.cache.del(key);
+  }
+
   async facts(key: string): Promise<DestinationFacts> {
     const f = this.peek(key)?.facts;
     return f ? { ...f } : { recentVersions: '', refusesReuse: false };

@@ -260,6 +260,11 @@ export class RedisTicketStore implements TicketStore {
     await this.guard(0, () => this.redis.hdel(this.keys(key)[1], 'tls12'));
   }
 
+  async forget(key: string): Promise<void> {
+    const [list, hash, zset] = this.keys(key);
+    await this.guard(undefined, async () => void (await this.redis.multi().del(list, hash).zrem(zset, key).exec()));
+  }
+
   async facts(key: string): Promise<DestinationFacts> {
     return this.guard({ recentVersions: '', refusesReuse: false }, async () => {
       const [versions, refuses] = await this.redis.hmget(this.keys(key)[1], 'versions', 'refuses');

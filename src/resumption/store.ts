@@ -46,6 +46,9 @@ export interface TicketStore {
   /** Appends a negotiated version and/or marks reuse refused. */
   learn(key: string, version: NegotiatedVersion | undefined, refusedReuse: boolean): Promise<void>;
 
+  /** Drops the slot: its tickets, session and facts (a reload left no listener that would use it). */
+  forget(key: string): Promise<void>;
+
   /** Counts for metrics: destinations with a slot, tickets held. Not cheap on a shared store. */
   size(): Promise<{ destinations: number; tickets: number }>;
   /**

@@ -5,6 +5,7 @@ import type { DaneAudit, HandshakeEvent } from '../audit/events.js';
 import { CLOSE_GRACE_MS } from '../net/grace.js';
 import { UpstreamError } from '../errors/index.js';
 import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
+import type { KeyLedger } from '../resumption/key-ledger.js';
 import { warnUnreadableOnce } from '../resumption/unreadable-warning.js';
 import { msSince } from '../util/elapsed.js';
 import { checkDane, daneAuditOf } from './dane-check.js';
@@ -22,6 +23,8 @@ export interface DialContext {
   closeGraceMs?: number;
   /** Write the audit line this long after the handshake if the connection is still open. */
   auditWindowMs?: number;
+  /** The listener's record of the trust keys it dialled under (a reload drops the ones it orphans). */
+  keys?: KeyLedger;
 }
 
 export interface UpstreamTls {
@@ -48,6 +51,7 @@ export interface UpstreamTls {
  */
 export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket, onread?: OnReadOpts): Promise<UpstreamTls> {
   const key = keyOf(target);
+  ctx.keys?.record(key.id);
   // A store that fails (Redis away) costs a full handshake, never the client's connection.
   const offer = await ctx.cache.offer(key).catch((): Offer => ({ kind: 'none', reoffered: false, emptyBecause: 'empty' }));
   const started = performance.now();

@@ -33,7 +33,7 @@ export const create: ListenerFactory<SmtpListenerConfig> = (l, deps) => {
     router,
     upstream: {
       heloName: name,
-      dial: { listener: l.name, cache: deps.cache, audit: deps.audit },
+      dial: { listener: l.name, cache: deps.cache, audit: deps.audit, keys: deps.keys },
       connectMs: t.connectSeconds * 1000,
       replyMs: t.replySeconds * 1000,
       dataDoneMs: t.dataDoneSeconds * 1000,

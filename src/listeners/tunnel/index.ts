@@ -19,7 +19,7 @@ export const create: ListenerFactory<TunnelListenerConfig> = (l, deps) => {
     heloName: l.upstream.heloName ?? hostname(),
     setupTimeoutMs,
     idleTimeoutMs: l.timeouts.idleSeconds * 1000,
-    dial: { listener: l.name, cache: deps.cache, audit: deps.audit, handshakeTimeoutMs: setupTimeoutMs },
+    dial: { listener: l.name, cache: deps.cache, audit: deps.audit, keys: deps.keys, handshakeTimeoutMs: setupTimeoutMs },
   };
   return new TcpListener({
     ...admission(l, deps.audit),
