@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +9,8 @@ import { promisify } from 'node:util';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Service } from '../../src/service.js';
+import { makeCert } from '../support/certs.js';
+import { startNodeTlsServer } from '../support/node-tls-server.js';
 import { startProcess, type RunningProcess } from '../support/process.js';
 import { dial, message, sendMessage, type SmtpDialogue } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
@@ -131,6 +134,41 @@ describe('reload: a new config under load, without dropping a session', () => {
   test('what needs a restart is refused and said: the audit log, the admin listener, the store', async () => {
     const next = parseConfig(config(b.port) + 'audit: { file: /tmp/elsewhere.jsonl }\n');
     await assert.rejects(service.reload(next), /audit changed: that needs a restart/);
+  });
+});
+
+describe('reload: cached sessions under a trust key no listener uses any more are dropped', () => {
+  test('a tunnel whose upstream trust changed: its slot is forgotten; a change of limits only keeps it', async () => {
+    const cert = makeCert(['localhost']);
+    const tls = await startNodeTlsServer({ cert, maxVersion: 'TLSv1.3' });
+    const tunnel = (verify: string, maxConnections = 1000): string => `
+listeners:
+  - name: t
+    type: tunnel
+    listen: 127.0.0.1:0
+    maxConnections: ${maxConnections}
+    upstream: { host: 127.0.0.1, port: ${tls.port}, servername: localhost, ca: ${cert.certFile}, verify: ${verify} }
+`;
+    const service = await Service.start(parseConfig(tunnel('true')), new AuditLog());
+    try {
+      // One connection through the tunnel: the server's tickets land in the store.
+      const s = createConnection(service.addressOf('t').port, '127.0.0.1');
+      s.end('GET /\n');
+      let page = '';
+      for await (const chunk of s) page += String(chunk);
+      assert.match(page, /New, TLSv1\.3/);
+      await tls.closedAtLeast(1);
+      const stored = async (): Promise<number> => (await service.cache.store.size()).destinations;
+      while ((await stored()) === 0) await new Promise((r) => setImmediate(r));
+
+      const limitsOnly = await service.reload(parseConfig(tunnel('true', 500)));
+      assert.deepEqual([limitsOnly.replaced, limitsOnly.forgotten, await stored()], [['t'], 0, 1]);
+      const trustChanged = await service.reload(parseConfig(tunnel('chain', 500)));
+      assert.deepEqual([trustChanged.replaced, trustChanged.forgotten, await stored()], [['t'], 1, 0]);
+    } finally {
+      await service.stop(1000);
+      await tls.stop();
+    }
   });
 });
 
