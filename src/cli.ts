@@ -156,7 +156,9 @@ async function run(config: Config, source?: () => Config): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    say('info', `${signal}: draining (up to ${config.shutdownTimeoutSeconds}s)`);
+    const c = service.config;
+    const delay = c.drainDelaySeconds > 0 ? `/readyz says 503; listeners close in ${c.drainDelaySeconds}s, then ` : '';
+    say('info', `${signal}: draining (${delay}open sessions get up to ${c.shutdownTimeoutSeconds}s)`);
     service.stop().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -206,6 +206,8 @@ export class Service {
 
   private async shutdown(timeoutMs: number): Promise<void> {
     this.admin?.drain();
+    const delayMs = this.current.drainDelaySeconds * 1000;
+    if (delayMs > 0 && timeoutMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     await Promise.all([...this.listeners, ...this.retiring].map((l) => l.stop(timeoutMs)));
     await this.admin?.stop();
     await this.resumption.store.close();

@@ -29,7 +29,9 @@ export class AdminServer {
   private draining = false;
 
   constructor(private readonly options: AdminServerOptions) {
-    this.server = createServer((req, res) => {
+    // Load balancers' health checks often send HTTP/1.0 without a Host header (haproxy's `option
+    // httpchk`); Node answers those 400 by default, which would mark every instance down.
+    this.server = createServer({ requireHostHeader: false }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => send(res, 500, `error: ${(err as Error).message}\n`));
     });
   }

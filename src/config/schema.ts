@@ -84,6 +84,12 @@ export const configSchema = z.strictObject({
   dns: dnsSchema.prefault({}),
   /** On SIGTERM/SIGINT, how long open sessions may take to finish. */
   shutdownTimeoutSeconds: z.number().min(0).default(30),
+  /**
+   * On SIGTERM/SIGINT, how long to go on accepting with /readyz already saying 503, before the
+   * listeners close: a load balancer (or Kubernetes) that probes /readyz stops sending new clients
+   * first, so none lands in the closing listener's backlog (reset by the kernel). 0: close at once.
+   */
+  drainDelaySeconds: z.number().min(0).max(300).default(0),
   /** What is said on stderr for a person: `text` lines or one JSON object per line; `level` drops the less severe. */
   log: z
     .strictObject({ format: z.enum(['text', 'json']).default('text'), level: z.enum(['error', 'warn', 'info']).default('info') })

@@ -16,7 +16,12 @@ export interface Haproxy {
  * (and picked again if someone took it meanwhile). Master-worker mode says `Loading success.` once
  * the worker listens: that is the readiness event.
  */
-export async function startHaproxy(backends: Array<{ host: string; port: number }>): Promise<Haproxy> {
+export async function startHaproxy(
+  /** `server`: options for this server's line (e.g. `check port 9464`). */
+  backends: Array<{ host: string; port: number; server?: string }>,
+  /** Extra `backend` lines (e.g. `option redispatch`) and options for every `server` line (e.g. `check inter 100`). */
+  extra: { backend?: string[]; server?: string } = {},
+): Promise<Haproxy> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-haproxy-'));
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -37,7 +42,8 @@ export async function startHaproxy(backends: Array<{ host: string; port: number 
         '  default_backend be',
         'backend be',
         '  balance roundrobin',
-        ...backends.map((b, i) => `  server s${i} ${b.host}:${b.port}`),
+        ...(extra.backend ?? []).map((l) => `  ${l}`),
+        ...backends.map((b, i) => `  server s${i} ${b.host}:${b.port}${[extra.server, b.server].filter(Boolean).map((o) => ` ${o}`).join('')}`),
         '',
       ].join('\n'),
     );
