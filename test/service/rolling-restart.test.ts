@@ -48,7 +48,7 @@ describe('rolling restart of two replicas behind haproxy', { skip: missing('hapr
     route: { mode: relay, host: 127.0.0.1, port: ${dest.port}, tls: { level: none } }
 admin: { listen: "127.0.0.1:${admin}" }
 shutdownTimeoutSeconds: 10
-# /readyz says 503 at once; haproxy (checking every 100 ms) stops sending before the listener closes.
+# /readyz says 503 at once; haproxy (two failed checks 100 ms apart) stops sending before the listener closes.
 drainDelaySeconds: 1
 `,
       );
@@ -57,7 +57,7 @@ drainDelaySeconds: 1
     for (const r of replicas) await start(r);
     // Health from /readyz on each replica's admin port, as a Kubernetes readiness probe would.
     lb = await startHaproxy(
-      replicas.map((r) => ({ host: '127.0.0.1', port: r.port, server: `check port ${r.admin} inter 100 fall 1 rise 2` })),
+      replicas.map((r) => ({ host: '127.0.0.1', port: r.port, server: `check port ${r.admin} inter 100 fall 2 rise 2` })),
       { backend: ['option httpchk GET /readyz', 'option redispatch', 'retries 3'] },
     );
   });
