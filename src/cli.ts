@@ -75,7 +75,7 @@ program
 program
   .command('reload')
   .description('make a running ticketbooth read its config file again and apply it without dropping sessions (as SIGHUP does)')
-  .option('-c, --config <file>', "the running config: the admin listener to ask is its admin.listen", 'config/default.yaml')
+  .option('-c, --config <file>', 'the running config: the admin listener to ask is its admin.listen', 'config/default.yaml')
   .option('--url <url>', 'the reload URL instead (http://127.0.0.1:PORT/reload)')
   .action(async (opts: ReloadFlags) => {
     process.exitCode = await reloadCommand(opts);

@@ -24,7 +24,16 @@ export function unchanged(a: ListenerConfig, b: ListenerConfig, sharedSame: bool
 }
 
 /** Fields that say who may connect and how long things may take, not which upstream is trusted how. */
-const NOT_TRUST = new Set(['name', 'listen', 'allow', 'maxConnections', 'maxConnectionsPerClient', 'timeouts', 'logAddresses', 'connectionCache']);
+const NOT_TRUST = new Set([
+  'name',
+  'listen',
+  'allow',
+  'maxConnections',
+  'maxConnectionsPerClient',
+  'timeouts',
+  'logAddresses',
+  'connectionCache',
+]);
 const NOT_TRUST_SMTP = new Set(['maxMessageSize', 'maxLineLength', 'maxRecipients']);
 
 /**

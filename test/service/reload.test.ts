@@ -186,7 +186,9 @@ describe('reload from the command line: SIGHUP and `ticketbooth reload`', () => 
     b = await startFaultServer({ name: 'b.test' });
     file = join(mkdtempSync(join(tmpdir(), 'tb-reload-')), 'ticketbooth.yaml');
     write(a.port);
-    serve = await startProcess(process.execPath, [...cli, 'serve', '--config', file], { ready: /admin .* listening on 127\.0\.0\.1:(\d+)/ });
+    serve = await startProcess(process.execPath, [...cli, 'serve', '--config', file], {
+      ready: /admin .* listening on 127\.0\.0\.1:(\d+)/,
+    });
   });
   after(async () => {
     await serve?.stop();

@@ -105,7 +105,9 @@ drainDelaySeconds: 1
 
     const byCode = new Map<string, number>();
     for (const o of outcomes) byCode.set(String(o.code), (byCode.get(String(o.code)) ?? 0) + 1);
-    t.diagnostic(`${outcomes.length} transactions: ${[...byCode].map(([c, n]) => `${c}: ${n}`).join(', ')}; destination stored ${dest.stored.length}`);
+    t.diagnostic(
+      `${outcomes.length} transactions: ${[...byCode].map(([c, n]) => `${c}: ${n}`).join(', ')}; destination stored ${dest.stored.length}`,
+    );
     assert.ok(
       outcomes.every((o) => typeof o.code === 'number' && o.code >= 200 && o.code < 500),
       JSON.stringify(outcomes.filter((o) => typeof o.code !== 'number' || o.code >= 500)),

@@ -43,7 +43,13 @@ export async function startHaproxy(
         'backend be',
         '  balance roundrobin',
         ...(extra.backend ?? []).map((l) => `  ${l}`),
-        ...backends.map((b, i) => `  server s${i} ${b.host}:${b.port}${[extra.server, b.server].filter(Boolean).map((o) => ` ${o}`).join('')}`),
+        ...backends.map(
+          (b, i) =>
+            `  server s${i} ${b.host}:${b.port}${[extra.server, b.server]
+              .filter(Boolean)
+              .map((o) => ` ${o}`)
+              .join('')}`,
+        ),
         '',
       ].join('\n'),
     );

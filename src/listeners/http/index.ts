@@ -12,7 +12,12 @@ import { HttpProxy, refusal } from './proxy.js';
  * over TLS. The origins' CA files are read here, once.
  */
 export const create: ListenerFactory<HttpListenerConfig> = (l, deps) => {
-  const agents = new OriginAgents(poolLimits(l.connectionCache), { listener: l.name, cache: deps.cache, audit: deps.audit, keys: deps.keys });
+  const agents = new OriginAgents(poolLimits(l.connectionCache), {
+    listener: l.name,
+    cache: deps.cache,
+    audit: deps.audit,
+    keys: deps.keys,
+  });
   const proxy = new HttpProxy({ agents, origins: originResolver(l) });
   return new TcpListener({
     ...admission(l, deps.audit),
