@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as auditReport from './audit-report.js';
 import * as connectionCache from './connection-cache.js';
+import * as dane from './dane.js';
 import { benchFleet } from './fleet.js';
 import * as handshakeTime from './handshake-time.js';
 import * as resumption from './resumption.js';
@@ -30,6 +31,7 @@ const SECTIONS: Entry[] = [
   { id: 'handshake-time', run: handshakeTime.run },
   { id: 'smtp', run: smtp.run },
   { id: 'connection-cache', run: connectionCache.runSection },
+  { id: 'dane', run: dane.run },
   { id: 'peers-bulk', run: peers.bulk },
   { id: 'peers-connections', run: peers.connections },
   { id: 'peers-smtp', run: peers.smtp },
