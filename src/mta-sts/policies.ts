@@ -1,0 +1,91 @@
+import type { FetchFailure } from './fetch.js';
+import { parseStsTxt, type StsPolicy } from './policy.js';
+
+/** Small values shared by a fleet beside the tickets (the ticket store's memory or Redis). */
+export interface PolicyKv {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+}
+
+/** A policy with the TXT id it was fetched under, and when it stops applying (ms since the epoch). */
+export interface KnownPolicy extends StsPolicy {
+  domain: string;
+  id: string;
+  expiresAt: number;
+}
+
+/** What applies to a domain now: a policy (fresh or cached), or none, and a fetch that failed on the way. */
+export interface StsLookup {
+  policy?: KnownPolicy;
+  failure?: FetchFailure;
+  why?: string;
+  /** The policy was fetched just now (its text goes to the audit log once per fetch). */
+  fetched?: boolean;
+}
+
+export interface PolicySources {
+  /** The TXT strings of a name; `[]` when it has none; `undefined` when the lookup failed. */
+  txt(name: string): Promise<string[] | undefined>;
+  fetch(domain: string): Promise<{ policy: StsPolicy } | { failure: FetchFailure; why: string }>;
+  kv: PolicyKv;
+  now?: () => number;
+}
+
+/** Refetch ahead of expiry once this little of a cached policy's life is left (RFC 8461 10.2: refresh before it lapses). */
+const REFRESH_AHEAD_MS = 24 * 3600 * 1000;
+
+/**
+ * RFC 8461 5: the TXT id says whether the cached policy is current; a new id, or none cached, is
+ * a fetch. A failed fetch keeps a cached policy in force until its own max_age ends (5.1); with
+ * nothing cached the domain has no policy, and the failure is recorded (TLS-RPT). A policy near
+ * its end is fetched again in the background.
+ */
+export class MtaStsPolicies {
+  private readonly now: () => number;
+  private readonly refreshing = new Set<string>();
+
+  constructor(private readonly src: PolicySources) {
+    this.now = src.now ?? Date.now;
+  }
+
+  async policyFor(domain: string): Promise<StsLookup> {
+    const d = domain.toLowerCase();
+    const [records, cached] = await Promise.all([this.src.txt(`_mta-sts.${d}`), this.cached(d)]);
+    const txt = records === undefined ? undefined : parseStsTxt(records);
+    // No (valid) record: a cached policy still applies (an attacker who strips TXT must not end it).
+    if (txt === undefined || 'error' in txt) return cached ? { policy: cached } : {};
+    if (cached && cached.id === txt.id) {
+      if (cached.expiresAt - this.now() < REFRESH_AHEAD_MS) this.refreshInBackground(d, txt.id);
+      return { policy: cached };
+    }
+    const got = await this.fetchAndKeep(d, txt.id);
+    if ('failure' in got) return cached ? { policy: cached, failure: got.failure, why: got.why } : { failure: got.failure, why: got.why };
+    return { policy: got, fetched: true };
+  }
+
+  private async fetchAndKeep(domain: string, id: string): Promise<KnownPolicy | { failure: FetchFailure; why: string }> {
+    const got = await this.src.fetch(domain);
+    if ('failure' in got) return got;
+    const ttlMs = got.policy.maxAgeSeconds * 1000;
+    const known: KnownPolicy = { ...got.policy, domain, id, expiresAt: this.now() + ttlMs };
+    if (ttlMs > 0) await this.src.kv.set(`sts:${domain}`, JSON.stringify(known), ttlMs).catch(() => undefined);
+    return known;
+  }
+
+  private refreshInBackground(domain: string, id: string): void {
+    if (this.refreshing.has(domain)) return;
+    this.refreshing.add(domain);
+    void this.fetchAndKeep(domain, id).finally(() => this.refreshing.delete(domain));
+  }
+
+  private async cached(domain: string): Promise<KnownPolicy | undefined> {
+    const raw = await this.src.kv.get(`sts:${domain}`).catch(() => undefined);
+    if (raw === undefined) return undefined;
+    try {
+      const p = JSON.parse(raw) as KnownPolicy;
+      return p.expiresAt > this.now() ? p : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
