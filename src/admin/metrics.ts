@@ -108,6 +108,15 @@ export class Metrics {
       });
     storeGauge('ticketbooth_tickets_cached', 'TLS 1.3 tickets held in the store, all destinations', 'tickets');
     storeGauge('ticketbooth_destinations_cached', 'Destinations (trust keys) with a slot in the store', 'destinations');
+    new Counter({
+      name: 'ticketbooth_store_errors_total',
+      help: 'Ticket store operations that failed (Redis unreachable, failing over or too slow); each costs resumption, never a connection',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(store.errors ?? 0);
+      },
+    });
     const listeners = sources.listeners;
     new Gauge({
       name: 'ticketbooth_active_connections',

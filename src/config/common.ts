@@ -9,6 +9,23 @@ export const hostPort = z
 
 export const port = z.number().int().min(1).max(65535);
 
+/**
+ * Where a password comes from (SMTP AUTH, Redis): a file or an environment variable, never the
+ * config itself; read by `readPassword` (files.ts). Spread into a strict object, then `.refine(...onePasswordSource)`.
+ */
+export const passwordSource = {
+  /** A file holding the password (one trailing newline is dropped). */
+  passwordFile: z.string().min(1).optional(),
+  /** An environment variable holding it. */
+  passwordEnv: z.string().min(1).optional(),
+};
+
+export const onePasswordSource = [
+  (a: { passwordFile?: string | undefined; passwordEnv?: string | undefined }): boolean =>
+    (a.passwordFile === undefined) !== (a.passwordEnv === undefined),
+  { message: 'give exactly one of passwordFile and passwordEnv' },
+] as const;
+
 /** Client addresses or CIDR ranges a listener serves; loopback only by default. */
 export const allowList = z
   .array(z.string().min(1))

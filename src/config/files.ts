@@ -16,3 +16,23 @@ export function readConfigFile(file: string, what: string, where?: string): stri
     throw new ConfigError(`${where ? `${where}: ` : ''}cannot read ${what} file ${file}: ${why}`, { cause: err });
   }
 }
+
+/**
+ * A password the config names (see `passwordSource`): the file's text less one trailing newline
+ * (the editor's, not the password's), or the environment variable's value. Never empty.
+ */
+export function readPassword(
+  cfg: { passwordFile?: string | undefined; passwordEnv?: string | undefined },
+  where: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  let password: string | undefined;
+  if (cfg.passwordFile !== undefined) {
+    password = readConfigFile(cfg.passwordFile, 'password', where).replace(/\r?\n$/, '');
+  } else if (cfg.passwordEnv !== undefined) {
+    password = env[cfg.passwordEnv];
+    if (password === undefined) throw new Error(`${where}: environment variable ${cfg.passwordEnv} is not set`);
+  }
+  if (!password) throw new Error(`${where}: empty password`);
+  return password;
+}

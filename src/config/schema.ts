@@ -4,6 +4,7 @@ import { adminSchema } from './admin-schema.js';
 import { listenerFields, port, withClientLimit } from './common.js';
 import { httpListenerSchema } from './http-schema.js';
 import { dnsSchema, smtpListenerSchema } from './smtp-schema.js';
+import { storeSchema } from './store-schema.js';
 import { tlsVersion, verify } from './tls.js';
 
 export const upstreamSchema = z.strictObject({
@@ -54,12 +55,7 @@ export const cacheSchema = z.strictObject({
   /** Cap on any session's age; the server's lifetime hint and 7 days cap it too. */
   maxAgeSeconds: z.number().int().min(1).max(SEVEN_DAYS_S).default(3600),
   reuse: z.enum(['never', 'adaptive']).default('never'),
-  store: z
-    .discriminatedUnion('type', [
-      z.strictObject({ type: z.literal('memory') }),
-      z.strictObject({ type: z.literal('redis'), url: z.string().min(1), prefix: z.string().default('ticketbooth:') }),
-    ])
-    .prefault({ type: 'memory' }),
+  store: storeSchema,
 });
 
 export const auditSchema = z.strictObject({

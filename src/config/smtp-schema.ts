@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { connectionCacheSchema, hostPort, listenerFields, port, withClientLimit } from './common.js';
+import { connectionCacheSchema, hostPort, listenerFields, onePasswordSource, passwordSource, port, withClientLimit } from './common.js';
 import { tlsVersion } from './tls.js';
 
 /**
@@ -22,15 +22,7 @@ export const smtpTlsSchema = z.strictObject({
 });
 
 /** Credentials for AUTH to the next hop: the password from a file or an environment variable. */
-export const smtpAuthSchema = z
-  .strictObject({
-    username: z.string().min(1),
-    passwordFile: z.string().min(1).optional(),
-    passwordEnv: z.string().min(1).optional(),
-  })
-  .refine((a) => (a.passwordFile === undefined) !== (a.passwordEnv === undefined), {
-    message: 'give exactly one of passwordFile and passwordEnv',
-  });
+export const smtpAuthSchema = z.strictObject({ username: z.string().min(1), ...passwordSource }).refine(...onePasswordSource);
 
 const routeCommon = {
   /** Overrides the listener's `tls` for this route. */

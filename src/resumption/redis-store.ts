@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { say } from '../util/operator-log.js';
+import { connectedNode, describeTarget, openRedis, type RedisTarget } from './redis-connection.js';
 import {
   RECENT_VERSIONS,
   type DestinationFacts,
@@ -19,8 +20,8 @@ import {
  *   `{prefix}destinations` ZSET of ids by last write (Redis clock, µs): size() and the LRU bound
  * An entry is `expiresAt:hash:` followed by the DER session bytes (binary-safe).
  * Keys expire 7 days after their last write (RFC 8446 4.6.1: no ticket outlives that).
- * Scripts delete evicted slots by computed key names: a single Redis (with replicas or Sentinel),
- * not Redis Cluster.
+ * Scripts delete evicted slots by computed key names and share the ZSET across destinations
+ * (cross-slot): a single Redis (with replicas, and Sentinel for failover), not Redis Cluster.
  */
 
 const SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000;
@@ -138,9 +139,8 @@ interface ScriptCommands {
   tbLive(...args: Arg[]): Promise<number>;
 }
 
-export interface RedisStoreOptions {
-  /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
-  url: string;
+/** Where (one URL, or Sentinel), then how the store uses it. */
+export type RedisStoreOptions = RedisTarget & {
   /** Prefix of every key; instances sharing a cache must use the same one. */
   prefix: string;
   maxDestinations: number;
@@ -148,15 +148,20 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** Told about each outage and each recovery; default: one line on stderr. */
   onStatus?(message: string): void;
-}
+};
 
 export class RedisTicketStore implements TicketStore {
   private readonly scripts: ScriptCommands;
   private healthy = true;
+  private closing = false;
+  /** Operations that failed and answered "nothing" (the metric ticketbooth_store_errors_total). */
+  errors = 0;
 
   private constructor(
     private readonly redis: Redis,
     private readonly options: RedisStoreOptions,
+    /** The target without passwords, for messages. */
+    private readonly where: string,
   ) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       const numberOfKeys = name === 'tbCount' || name === 'tbLive' ? 1 : 3;
@@ -165,31 +170,18 @@ export class RedisTicketStore implements TicketStore {
     // defineCommand adds methods ioredis cannot type; ScriptCommands names them.
     this.scripts = redis as unknown as ScriptCommands;
     redis.on('ready', () => {
-      if (!this.healthy) this.report('redis store: reconnected');
+      if (!this.healthy) this.report(`redis store: reconnected to ${connectedNode(redis)}`);
       this.healthy = true;
+    });
+    // Said when the connection drops (a failover, a restart), even with no traffic to notice it.
+    redis.on('close', () => {
+      if (!this.closing) this.unavailable('connection lost');
     });
   }
 
-  /** Connects and checks the server answers; a wrong URL or an absent server fails the start. */
+  /** Connects and checks the server answers; a wrong URL, no primary or an absent server fails the start. */
   static async connect(options: RedisStoreOptions): Promise<RedisTicketStore> {
-    const redis = new Redis(options.url, {
-      lazyConnect: true,
-      // Fail fast while Redis is away instead of queueing: a connection must not wait on the cache.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs ?? 1000,
-      connectTimeout: 5000,
-    });
-    // Errors surface as rejected commands (see guard) or a rejected connect(); ioredis reconnects.
-    redis.on('error', () => undefined);
-    try {
-      await redis.connect();
-      await redis.ping();
-    } catch (err) {
-      redis.disconnect();
-      throw new Error(`cache.store: cannot reach Redis at ${redact(options.url)}: ${(err as Error).message}`, { cause: err });
-    }
-    return new RedisTicketStore(redis, options);
+    return new RedisTicketStore(await openRedis(options, options.commandTimeoutMs ?? 1000), options, describeTarget(options));
   }
 
   private keys(key: string): [string, string, string] {
@@ -211,10 +203,16 @@ export class RedisTicketStore implements TicketStore {
     try {
       return await op();
     } catch (err) {
-      if (this.healthy) this.report(`redis store unavailable, resuming nothing until it is back: ${(err as Error).message}`);
-      this.healthy = false;
+      this.errors++;
+      this.unavailable((err as Error).message);
       return fallback;
     }
+  }
+
+  /** One line per outage (the first failure or the lost connection, whichever comes first). */
+  private unavailable(why: string): void {
+    if (this.healthy) this.report(`redis store unavailable, resuming nothing until it is back: ${why}`);
+    this.healthy = false;
   }
 
   private report(message: string): void {
@@ -298,14 +296,18 @@ export class RedisTicketStore implements TicketStore {
     try {
       await this.redis.ping();
     } catch (err) {
-      throw new Error(`Redis at ${redact(this.options.url)} does not answer: ${(err as Error).message}`, { cause: err });
+      throw new Error(`${this.where} does not answer: ${(err as Error).message}`, { cause: err });
     }
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     try {
       await this.redis.quit();
     } catch {
+      /* away already */
+    } finally {
+      // Also ends the Sentinel subscriptions of the failover detector, which QUIT leaves open.
       this.redis.disconnect();
     }
   }
@@ -325,15 +327,4 @@ function decode(entry: Buffer): StoredTicket {
     hash: entry.subarray(first + 1, second).toString('latin1'),
     session: Buffer.from(entry.subarray(second + 1)),
   };
-}
-
-/** The URL without its password, for error messages. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
 }

@@ -57,6 +57,8 @@ export interface TicketStore {
    */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Operations that failed and answered "nothing" instead (Redis away); absent where none can fail. */
+  readonly errors?: number;
 }
 
 /** How many negotiated versions a slot remembers. */

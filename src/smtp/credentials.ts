@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { readConfigFile } from '../config/files.js';
+import { readPassword } from '../config/files.js';
 import type { SmtpAuthConfig } from '../config/smtp-schema.js';
 
 /**
@@ -40,14 +40,5 @@ export class Credentials {
 }
 
 export function loadCredentials(cfg: SmtpAuthConfig, where: string, env: NodeJS.ProcessEnv = process.env): Credentials {
-  let password: string | undefined;
-  if (cfg.passwordFile !== undefined) {
-    // One trailing newline is the editor's, not the password's.
-    password = readConfigFile(cfg.passwordFile, 'password', where).replace(/\r?\n$/, '');
-  } else if (cfg.passwordEnv !== undefined) {
-    password = env[cfg.passwordEnv];
-    if (password === undefined) throw new Error(`${where}: environment variable ${cfg.passwordEnv} is not set`);
-  }
-  if (!password) throw new Error(`${where}: empty password`);
-  return new Credentials(cfg.username, password);
+  return new Credentials(cfg.username, readPassword(cfg, where, env));
 }

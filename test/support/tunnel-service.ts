@@ -29,6 +29,8 @@ export interface TunnelSetup {
   name?: string;
   /** The listener's `timeouts` section. */
   timeouts?: { setupSeconds?: number; idleSeconds?: number };
+  /** An admin listener (/metrics) on an ephemeral loopback port. */
+  admin?: boolean;
 }
 
 /** Starts ticketbooth through `Service.start(config)` with one tunnel listener on an ephemeral port. */
@@ -48,6 +50,7 @@ export async function startTunnelService(setup: TunnelSetup): Promise<TunnelHarn
       ],
       cache: setup.cache ?? {},
       audit: { file: auditFile },
+      ...(setup.admin ? { admin: { listen: '127.0.0.1:0' } } : {}),
       shutdownTimeoutSeconds: 5,
     }),
     'test config',

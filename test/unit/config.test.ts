@@ -132,3 +132,83 @@ describe('config validation', () => {
     assert.match(stderr, /listeners\[0\]\.upstream\.port/);
   });
 });
+
+describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), passwords from a file or the environment', () => {
+  const store = (yaml: string): string => `${GOOD}cache:\n  store:\n${yaml.replace(/^/gm, '    ')}\n`;
+
+  test('the Sentinel form, with the passwords of the Redis servers and of the sentinels named, not given', () => {
+    const c = loadConfig(
+      file(
+        store(
+          'type: redis\nsentinels: ["10.0.0.1:26379", "[fd00::2]:26379", "26379"]\nname: mymaster\n' +
+            'auth: { username: ticketbooth, passwordFile: /run/secrets/redis }\nsentinelAuth: { passwordEnv: SENTINEL_PASSWORD }',
+        ),
+      ),
+    );
+    assert.deepEqual(c.cache.store, {
+      type: 'redis',
+      sentinels: ['10.0.0.1:26379', '[fd00::2]:26379', '26379'],
+      name: 'mymaster',
+      prefix: 'ticketbooth:',
+      auth: { username: 'ticketbooth', passwordFile: '/run/secrets/redis' },
+      sentinelAuth: { passwordEnv: 'SENTINEL_PASSWORD' },
+    });
+  });
+
+  test('exactly one of url and sentinels; name goes with sentinels; each mistake names its key', () => {
+    rejects(
+      store('type: redis\nurl: redis://127.0.0.1:6379\nsentinels: ["127.0.0.1:26379"]\nname: m'),
+      /cache\.store\.sentinels: give either url .* not both/,
+    );
+    rejects(store('type: redis\nprefix: "x:"'), /cache\.store: give url \(one Redis\) or sentinels and name \(Redis Sentinel\)/);
+    rejects(
+      store('type: redis\nsentinels: ["127.0.0.1:26379"]'),
+      /cache\.store\.name: the Sentinel master name is required with sentinels/,
+    );
+    rejects(store('type: redis\nurl: redis://127.0.0.1:6379\nname: m'), /cache\.store\.name: a master name goes with sentinels/);
+    rejects(store('type: redis\nurl: redis://h:6379\nsentinelAuth: { passwordEnv: X }'), /cache\.store\.sentinelAuth: only with sentinels/);
+    rejects(
+      store('type: redis\nsentinels: ["127.0.0.1:26379", "sentinel-b"]\nname: m'),
+      /cache\.store\.sentinels\[1\]: expected HOST:PORT/,
+    );
+    rejects(store('type: redis\nsentinels: []\nname: m'), /cache\.store\.sentinels: /);
+  });
+
+  test('a password is never inline: from a file or a variable, exactly one, and not also in the url', () => {
+    rejects(store('type: redis\nurl: redis://h:6379\nauth: { password: s3cret }'), /cache\.store\.auth: Unrecognized key: "password"/);
+    rejects(
+      store('type: redis\nurl: redis://h:6379\nauth: { username: u }'),
+      /cache\.store\.auth: give exactly one of passwordFile and passwordEnv/,
+    );
+    rejects(
+      store('type: redis\nsentinels: ["h:26379"]\nname: m\nsentinelAuth: { passwordFile: /a, passwordEnv: B }'),
+      /cache\.store\.sentinelAuth: give exactly one of passwordFile and passwordEnv/,
+    );
+    rejects(
+      store('type: redis\nurl: "redis://u:pw@h:6379"\nauth: { passwordEnv: P }'),
+      /cache\.store\.auth: the url holds a password already/,
+    );
+  });
+
+  test('a password file that cannot be read, an unset variable: the start fails naming the key', async () => {
+    const missingFile = loadConfig(
+      file(store(`type: redis\nurl: redis://127.0.0.1:1\nauth: { passwordFile: ${join(dir, 'no-such-pw')} }`)),
+    );
+    await assert.rejects(
+      Service.start(missingFile),
+      /cache\.store\.auth: cannot read password file .*no-such-pw: no such file or directory \(ENOENT\)/,
+    );
+    const unset = loadConfig(
+      file(store('type: redis\nsentinels: ["127.0.0.1:1"]\nname: m\nsentinelAuth: { passwordEnv: TB_TEST_UNSET_VARIABLE }')),
+    );
+    await assert.rejects(Service.start(unset), /cache\.store\.sentinelAuth: environment variable TB_TEST_UNSET_VARIABLE is not set/);
+  });
+
+  test('no sentinel answers: the start fails at once (ioredis alone would retry for ever), naming the group', async () => {
+    const c = loadConfig(file(store('type: redis\nsentinels: ["127.0.0.1:1", "127.0.0.1:2"]\nname: mymaster')));
+    await assert.rejects(
+      Service.start(c),
+      /cache\.store: cannot reach Redis primary of mymaster \(Sentinel 127\.0\.0\.1:1, 127\.0\.0\.1:2\): All sentinels are unreachable/,
+    );
+  });
+});

@@ -1,0 +1,112 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { parseListen } from '../net/listen-address.js';
+
+/** Where the Redis store connects: one server, or the primary of a Sentinel group. Passwords already read. */
+export type RedisTarget = {
+  /** An ACL user and its password for the Redis servers (not set: the URL's, if any). */
+  username?: string;
+  password?: string;
+} & (
+  | {
+      /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
+      url: string;
+    }
+  | {
+      /** `HOST:PORT` of some or all of the sentinels, asked in turn. */
+      sentinels: readonly string[];
+      /** The master name the sentinels monitor. */
+      name: string;
+      sentinelUsername?: string;
+      sentinelPassword?: string;
+    }
+);
+
+/** Reconnect soon after a loss (50 ms more per attempt, at most 500 ms apart): a promoted replica is used within half a second. */
+const retry = (attempt: number): number => Math.min(attempt * 50, 500);
+
+/**
+ * The store's client, not yet connected. Both forms fail fast while Redis is away instead of
+ * queueing (a connection must not wait on the cache) and never resend a command after a
+ * reconnect: a take that may have run is not run twice (single use). With Sentinel, ioredis asks
+ * the sentinels for the primary on every (re)connect, checks the node's role, and listens for
+ * `+switch-master` on the sentinels (failoverDetector), so it moves to a promoted replica even
+ * when the old primary is still reachable; a READONLY reply (a demoted primary) reconnects too.
+ */
+function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis {
+  const common: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 5000,
+    retryStrategy: retry,
+    reconnectOnError: (err) => /\bREADONLY\b/.test(err.message),
+    ...(target.username !== undefined ? { username: target.username } : {}),
+    ...(target.password !== undefined ? { password: target.password } : {}),
+  };
+  if ('url' in target) return new Redis(target.url, common);
+  let ready = false;
+  const redis = new Redis({
+    ...common,
+    sentinels: target.sentinels.map((s) => parseListen(s)),
+    name: target.name,
+    ...(target.sentinelUsername !== undefined ? { sentinelUsername: target.sentinelUsername } : {}),
+    ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
+    sentinelCommandTimeout: commandTimeoutMs,
+    // Every sentinel unreachable, or none naming a primary: at start, fail (ioredis would retry
+    // for ever, and the start would hang); once running, from scratch again, as for a lost primary.
+    sentinelRetryStrategy: (attempt) => (ready ? retry(attempt) : null),
+    failoverDetector: true,
+  });
+  redis.once('ready', () => (ready = true));
+  return redis;
+}
+
+/**
+ * Connects and checks the server answers; rejects, saying why, when it cannot (a wrong URL, no
+ * primary, a refused password). Errors after that surface as rejected commands; ioredis reconnects.
+ */
+export async function openRedis(target: RedisTarget, commandTimeoutMs: number): Promise<Redis> {
+  const redis = createRedisClient(target, commandTimeoutMs);
+  // ioredis reports why (a refused AUTH, a sentinel that knows no such master) only as events.
+  let why: string | undefined;
+  const note = (err: Error): void => void (why = err.message);
+  redis.on('error', note);
+  redis.on('sentinelError', note);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    const detail = why && !(err as Error).message.includes(why) ? ` (${why})` : '';
+    throw new Error(`cache.store: cannot reach ${describeTarget(target)}: ${(err as Error).message}${detail}`, { cause: err });
+  } finally {
+    redis.off('sentinelError', note);
+  }
+  redis.off('error', note);
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** For messages (no password): `Redis at redis://user:***@host:6379`, or the Sentinel group. */
+export function describeTarget(target: RedisTarget): string {
+  return 'url' in target ? `Redis at ${redact(target.url)}` : `Redis primary of ${target.name} (Sentinel ${target.sentinels.join(', ')})`;
+}
+
+/** The address of the node the client is connected to (with Sentinel, the primary it was given). */
+export function connectedNode(redis: Redis): string {
+  const s = redis.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+  return s?.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : 'unknown address';
+}
+
+/** The URL without its password. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
