@@ -25,6 +25,8 @@ const SEVEN_DAYS_S = 7 * 24 * 3600;
 export class MemoryTicketStore implements TicketStore {
   private readonly cache = new NodeCache({ useClones: false, stdTTL: SEVEN_DAYS_S, checkperiod: 600 });
   private readonly recency = new Map<string, true>();
+  /** Shared values (MTA-STS policies), bounded like the slots. */
+  private readonly values = new NodeCache({ useClones: false, checkperiod: 600, maxKeys: -1 });
 
   constructor(private readonly maxDestinations: number) {
     this.cache.on('del', (key: string) => this.recency.delete(key));
@@ -103,6 +105,15 @@ export class MemoryTicketStore implements TicketStore {
     if (slot) slot.tls12 = undefined;
   }
 
+  async value(name: string): Promise<string | undefined> {
+    return this.values.get<string>(name);
+  }
+
+  async setValue(name: string, value: string, ttlMs: number): Promise<void> {
+    if (!this.values.has(name) && this.values.keys().length >= this.maxDestinations) return;
+    this.values.set(name, value, Math.max(1, Math.ceil(ttlMs / 1000)));
+  }
+
   async forget(key: string): Promise<void> {
     this.cache.del(key);
   }
@@ -129,5 +140,6 @@ export class MemoryTicketStore implements TicketStore {
 
   async close(): Promise<void> {
     this.cache.close();
+    this.values.close();
   }
 }

@@ -18,6 +18,7 @@ import {
  *   `{prefix}d:{id}:t13`  LIST of TLS 1.3 tickets, newest first
  *   `{prefix}d:{id}`      HASH: spent (last taken ticket), tls12, versions, refuses
  *   `{prefix}destinations` ZSET of ids by last write (Redis clock, µs): size() and the LRU bound
+ *   `{prefix}v:{name}`    STRING: a shared value (an MTA-STS policy), with its own TTL
  * An entry is `expiresAt:hash:` followed by the DER session bytes (binary-safe).
  * Keys expire 7 days after their last write (RFC 8446 4.6.1: no ticket outlives that).
  * Scripts delete evicted slots by computed key names and share the ZSET across destinations
@@ -256,6 +257,14 @@ export class RedisTicketStore implements TicketStore {
 
   async removeTls12Session(key: string): Promise<void> {
     await this.guard(0, () => this.redis.hdel(this.keys(key)[1], 'tls12'));
+  }
+
+  async value(name: string): Promise<string | undefined> {
+    return this.guard(undefined, async () => (await this.redis.get(`${this.options.prefix}v:${name}`)) ?? undefined);
+  }
+
+  async setValue(name: string, value: string, ttlMs: number): Promise<void> {
+    await this.guard(undefined, async () => void (await this.redis.set(`${this.options.prefix}v:${name}`, value, 'PX', Math.max(1, Math.round(ttlMs)))));
   }
 
   async forget(key: string): Promise<void> {

@@ -46,6 +46,10 @@ export interface TicketStore {
   /** Appends a negotiated version and/or marks reuse refused. */
   learn(key: string, version: NegotiatedVersion | undefined, refusedReuse: boolean): Promise<void>;
 
+  /** A small value shared beside the tickets (an MTA-STS policy), gone after `ttlMs`; a fleet shares it. */
+  value(name: string): Promise<string | undefined>;
+  setValue(name: string, value: string, ttlMs: number): Promise<void>;
+
   /** Drops the slot: its tickets, session and facts (a reload left no listener that would use it). */
   forget(key: string): Promise<void>;
 
