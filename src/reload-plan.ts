@@ -15,7 +15,7 @@ export function restartNeeded(current: Config, next: Config): string | undefined
 
 /** The settings every listener is built with: when they change, every listener is rebuilt. */
 export function sharedSettings(c: Config): string {
-  return json([c.cache, c.dns]);
+  return json([c.cache, c.dns, c.mtaSts]);
 }
 
 /** A listener kept as it runs: its own config and the shared settings are unchanged. */

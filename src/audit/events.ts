@@ -35,6 +35,24 @@ export const daneAuditSchema = z.object({
 });
 export type DaneAudit = z.infer<typeof daneAuditSchema>;
 
+/**
+ * Under an MTA-STS policy (RFC 8461): the recipient domain, the policy's id and mode, whether the
+ * MX host matched its `mx` patterns, and the outcome in TLS-RPT's result types (RFC 8460 4.3.2):
+ * `success`, `starttls-not-supported`, `certificate-host-mismatch`, `certificate-expired`,
+ * `certificate-not-trusted`, `validation-failure`; under `testing` what enforcing would have met.
+ * `fetchFailure`: the policy could not be fetched or read (a cached one may still apply).
+ */
+export const stsAuditSchema = z.object({
+  domain: z.string(),
+  mode: z.enum(['enforce', 'testing', 'none']).optional(),
+  id: z.string().optional(),
+  mxHost: z.string().optional(),
+  mx: z.enum(['match', 'mismatch']).optional(),
+  result: z.string().optional(),
+  fetchFailure: z.string().optional(),
+});
+export type StsAudit = z.infer<typeof stsAuditSchema>;
+
 export const handshakeEventSchema = z.object({
   event: z.literal('tls.handshake'),
   /** ISO 8601, added by the logger. */
@@ -71,6 +89,7 @@ export const handshakeEventSchema = z.object({
   /** With `error`: the error's own code (`ERR_TLS_CERT_ALTNAME_INVALID`, `ECONNRESET`, `ERR_UPSTREAM_TIMEOUT` ...); see audit/error-cause.ts. */
   errorCode: z.string().optional(),
   dane: daneAuditSchema.optional(),
+  sts: stsAuditSchema.optional(),
 });
 export type HandshakeEvent = z.infer<typeof handshakeEventSchema>;
 
@@ -101,6 +120,8 @@ export const smtpTransactionEventSchema = z.object({
   reused: z.object({ ageMs: z.number(), use: z.number() }).optional(),
   /** Under a DANE level: the decision for the host that took the transaction, or (no host) for the last one tried. */
   dane: daneAuditSchema.optional(),
+  /** Under MTA-STS (a route with `tls.mtaSts` in mode mx): the policy that applied and the outcome, as for `dane`. */
+  sts: stsAuditSchema.optional(),
 });
 export type SmtpTransactionEvent = z.infer<typeof smtpTransactionEventSchema>;
 
@@ -128,6 +149,23 @@ export const clientGoneEventSchema = z.object({
 });
 export type ClientGoneEvent = z.infer<typeof clientGoneEventSchema>;
 
+/**
+ * A policy fetched (RFC 8461): once per fetch, with the policy text TLS-RPT reports quote
+ * (`policy-string`). Never anything secret: a policy is public.
+ */
+export const stsPolicyEventSchema = z.object({
+  event: z.literal('mta-sts.policy'),
+  time: z.string().optional(),
+  listener: z.string(),
+  domain: z.string(),
+  id: z.string(),
+  mode: z.enum(['enforce', 'testing', 'none']),
+  mx: z.array(z.string()),
+  maxAge: z.number(),
+  text: z.string(),
+});
+export type StsPolicyEvent = z.infer<typeof stsPolicyEventSchema>;
+
 /** Where an upstream attempt failed before any TLS handshake started. */
 export const upstreamErrorStageSchema = z.enum(['connect', 'greeting', 'ehlo', 'starttls', 'injection']);
 export type UpstreamErrorStage = z.infer<typeof upstreamErrorStageSchema>;
@@ -150,6 +188,8 @@ export const upstreamErrorEventSchema = z.object({
   ms: z.number(),
   /** The cleartext retry that TLS level `may` makes after a failed STARTTLS or handshake. */
   cleartextFallback: z.boolean().optional(),
+  /** Under an MTA-STS policy: as in `tls.handshake`, `result` from this failure. */
+  sts: stsAuditSchema.optional(),
 });
 export type UpstreamErrorEvent = z.infer<typeof upstreamErrorEventSchema>;
 
@@ -159,5 +199,6 @@ export const auditEventSchema = z.discriminatedUnion('event', [
   clientRefusedEventSchema,
   clientGoneEventSchema,
   upstreamErrorEventSchema,
+  stsPolicyEventSchema,
 ]);
 export type AuditEvent = z.infer<typeof auditEventSchema>;

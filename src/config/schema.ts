@@ -3,7 +3,7 @@ import { SEVEN_DAYS_S } from '../util/time.js';
 import { adminSchema } from './admin-schema.js';
 import { listenerFields, port, withClientLimit } from './common.js';
 import { httpListenerSchema } from './http-schema.js';
-import { dnsSchema, smtpListenerSchema } from './smtp-schema.js';
+import { dnsSchema, mtaStsSchema, smtpListenerSchema } from './smtp-schema.js';
 import { storeSchema } from './store-schema.js';
 import { tlsVersion, verify } from './tls.js';
 
@@ -78,6 +78,8 @@ export const configSchema = z.strictObject({
   admin: adminSchema.optional(),
   /** Resolver for SMTP MX routing; the system's servers when it names none. */
   dns: dnsSchema.prefault({}),
+  /** MTA-STS policy fetching, for SMTP routes with `tls.mtaSts` (RFC 8461). */
+  mtaSts: mtaStsSchema.prefault({}),
   /** On SIGTERM/SIGINT, how long open sessions may take to finish. */
   shutdownTimeoutSeconds: z.number().min(0).default(30),
   /**

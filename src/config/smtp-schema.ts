@@ -19,6 +19,11 @@ export const smtpTlsSchema = z.strictObject({
   minVersion: tlsVersion.optional(),
   maxVersion: tlsVersion.optional(),
   ciphers: z.string().min(1).optional(),
+  /**
+   * Apply the recipient domain's MTA-STS policy (RFC 8461) in mode mx: `enforce` restricts delivery
+   * to the policy's MX hosts with a verified certificate. Default: on at levels `may` and `dane`.
+   */
+  mtaSts: z.boolean().optional(),
 });
 
 /** Credentials for AUTH to the next hop: the password from a file or an environment variable. */
@@ -131,3 +136,14 @@ export type SmtpRouteConfig = z.infer<typeof smtpRouteSchema>;
 export type SmtpTlsConfig = z.infer<typeof smtpTlsSchema>;
 export type SmtpAuthConfig = z.infer<typeof smtpAuthSchema>;
 export type DnsConfig = z.infer<typeof dnsSchema>;
+
+/** Top-level `mtaSts`: how policies are fetched (RFC 8461 3.3). */
+export const mtaStsSchema = z.strictObject({
+  /** PEM trust anchors for policy hosts; the system CAs when absent. */
+  ca: z.string().min(1).optional(),
+  /** An HTTP proxy (`http://host:port`) that policy fetches go through, CONNECT to port 443. */
+  proxy: z.url({ protocol: /^https?$/ }).optional(),
+  /** The whole fetch (RFC 8461 3.3 suggests a minute at most). */
+  timeoutSeconds: seconds.default(10),
+});
+export type MtaStsConfig = z.infer<typeof mtaStsSchema>;

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { DnsConfig } from '../config/smtp-schema.js';
+import type { DnsConfig, MtaStsConfig } from '../config/smtp-schema.js';
 import type { UpstreamPoolView } from '../net/tcp-listener.js';
 import type { KeyLedger } from '../resumption/key-ledger.js';
 import type { ResumptionCache } from '../resumption/policy.js';
@@ -30,6 +30,8 @@ export interface ListenerDeps {
   audit: AuditLog;
   /** The resolver settings for MX routing (the config's `dns` section). */
   dns: DnsConfig;
+  /** How MTA-STS policies are fetched (the config's `mtaSts` section). */
+  mtaSts: MtaStsConfig;
   /** This listener's own record of the trust keys it dials under. */
   keys: KeyLedger;
 }

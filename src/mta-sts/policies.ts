@@ -24,12 +24,21 @@ export interface StsLookup {
 }
 
 export interface PolicySources {
-  /** The TXT strings of a name; `[]` when it has none; `undefined` when the lookup failed. */
-  txt(name: string): Promise<string[] | undefined>;
+  /** The TXT strings of a name (`[]` when it has none) and their TTL, s; `undefined` when the lookup failed. */
+  txt(name: string): Promise<{ records: string[]; ttl: number } | undefined>;
   fetch(domain: string): Promise<{ policy: StsPolicy } | { failure: FetchFailure; why: string }>;
   kv: PolicyKv;
   now?: () => number;
 }
+
+/** What a policy makes of a connection: the words a cached connection is checked against. */
+export function appliedOf(p: KnownPolicy | undefined): string {
+  return p && p.mode !== 'none' ? `${p.mode}:${p.id}` : 'none';
+}
+
+const MIN_TXT_TTL_S = 1;
+const MAX_TXT_TTL_S = 300;
+const MAX_DOMAINS = 10_000;
 
 /** Refetch ahead of expiry once this little of a cached policy's life is left (RFC 8461 10.2: refresh before it lapses). */
 const REFRESH_AHEAD_MS = 24 * 3600 * 1000;
@@ -43,14 +52,34 @@ const REFRESH_AHEAD_MS = 24 * 3600 * 1000;
 export class MtaStsPolicies {
   private readonly now: () => number;
   private readonly refreshing = new Set<string>();
+  /** Per domain, what applied at the last lookup (`enforce:id`, `none`), until that TXT answer's TTL ends. */
+  private readonly recent = new Map<string, { applied: string; until: number }>();
 
   constructor(private readonly src: PolicySources) {
     this.now = src.now ?? Date.now;
   }
 
+  /**
+   * What applied to the domain at its last lookup, while that TXT answer is fresh; undefined once
+   * it is stale. A cached SMTP connection made under a policy is reused only while this still says it.
+   */
+  applied(domain: string): string | undefined {
+    const r = this.recent.get(domain.toLowerCase());
+    return r && r.until > this.now() ? r.applied : undefined;
+  }
+
   async policyFor(domain: string): Promise<StsLookup> {
     const d = domain.toLowerCase();
-    const [records, cached] = await Promise.all([this.src.txt(`_mta-sts.${d}`), this.cached(d)]);
+    const [answer, cached] = await Promise.all([this.src.txt(`_mta-sts.${d}`), this.cached(d)]);
+    const found = await this.decide(d, answer?.records, cached);
+    const ttlS = Math.min(MAX_TXT_TTL_S, Math.max(MIN_TXT_TTL_S, answer?.ttl ?? MIN_TXT_TTL_S));
+    this.recent.delete(d);
+    this.recent.set(d, { applied: appliedOf(found.policy), until: this.now() + ttlS * 1000 });
+    if (this.recent.size > MAX_DOMAINS) this.recent.delete(this.recent.keys().next().value!);
+    return found;
+  }
+
+  private async decide(d: string, records: string[] | undefined, cached: KnownPolicy | undefined): Promise<StsLookup> {
     const txt = records === undefined ? undefined : parseStsTxt(records);
     // No (valid) record: a cached policy still applies (an attacker who strips TXT must not end it).
     if (txt === undefined || 'error' in txt) return cached ? { policy: cached } : {};

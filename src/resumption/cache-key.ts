@@ -30,6 +30,8 @@ export interface TrustInputs {
    * A session is then resumed only under the same records, and never across DANE and non-DANE.
    */
   dane?: string;
+  /** Under an MTA-STS policy: its mode and id. A session is resumed only under the policy it was made under. */
+  sts?: string;
 }
 
 export interface CacheKey {
@@ -69,6 +71,7 @@ export function cacheKey(t: TrustInputs): CacheKey {
     // Appended only when not exact, so keys made before this field existed stay valid.
     ...(t.verifyMatch === 'dot-nexthop' ? ['dot-nexthop'] : []),
     ...(t.dane !== undefined ? ['dane', t.dane] : []),
+    ...(t.sts !== undefined ? ['sts', t.sts] : []),
   ]);
   const id = createHash('sha256').update(canonical).digest('hex');
   return { id, short: id.slice(0, 12), destination: `${t.host}:${t.port}` };

@@ -1,6 +1,10 @@
-import type { DaneAudit } from '../audit/events.js';
+import type { DaneAudit, StsAudit } from '../audit/events.js';
 import { UpstreamError, type UpstreamStage } from '../errors/index.js';
+import { resultTypeOf } from '../mta-sts/result-type.js';
 import { daneAuditOf } from '../upstream/dane-check.js';
+import { errorCodeOf } from '../upstream/error-code.js';
+import type { UpstreamTls } from '../upstream/tls-dialer.js';
+import { stsApplied, stsAuditOfHop } from './sts-routing.js';
 import { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { DialContext } from '../upstream/tls-dialer.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
@@ -29,12 +33,15 @@ export interface HopFailure {
   tryNext: boolean;
   /** Under a DANE level: the host's decision, and the handshake's verdict if there was one. */
   dane?: DaneAudit;
+  /** Under an MTA-STS policy: the host's `sts`, its result this failure. */
+  sts?: StsAudit;
 }
 
-/** No host took the transaction: the client's reply, and the DANE verdict of the last host tried. */
+/** No host took the transaction: the client's reply, and the DANE and MTA-STS verdicts of the last host tried. */
 export interface NoHop {
   reply: Reply;
   dane?: DaneAudit;
+  sts?: StsAudit;
 }
 
 /** What opening a host takes from the route: its TLS policy and credentials. */
@@ -68,8 +75,8 @@ export async function connectFirst(
   return last ? { reply: last.reply, ...daneOf(last) } : { reply: reply(451, '4.4.1', 'no next hop to try') };
 }
 
-function daneOf(f: HopFailure | undefined): { dane?: DaneAudit } {
-  return f?.dane ? { dane: f.dane } : {};
+function daneOf(f: HopFailure | undefined): { dane?: DaneAudit; sts?: StsAudit } {
+  return { ...(f?.dane ? { dane: f.dane } : {}), ...(f?.sts ? { sts: f.sts } : {}) };
 }
 
 /**
@@ -115,6 +122,7 @@ async function openOnce(
   const required = tlsRequired(level);
   // HELO's reply lists no extensions: no STARTTLS, no AUTH. Fall back to it only when neither is needed.
   const ehloRequired = required || auth !== undefined;
+  const stsBase = stsAuditOfHop(hop);
   let client: SmtpClient | undefined;
   try {
     client = await SmtpClient.connect(hop.connect, hop.port, {
@@ -123,31 +131,51 @@ async function openOnce(
       replyMs: opts.replyMs,
       dataDoneMs: opts.dataDoneMs,
       setupDeadline: deadline,
-      report: { ...opts.dial, cleartextFallback },
+      report: { ...opts.dial, cleartextFallback, ...(stsBase ? { sts: stsBase } : {}) },
     });
     await client.greeting();
     await client.hello(opts.heloName, { heloFallback: !ehloRequired });
+    let tls: UpstreamTls | undefined;
     if (startTls && (required || client.extensions.has('STARTTLS'))) {
-      const tls = await client.startTls(tlsTargetFor(policy, level, hop, client.ehloName)!, {
+      tls = await client.startTls(tlsTargetFor(policy, level, hop, client.ehloName)!, {
         ...opts.dial,
         handshakeTimeoutMs: within(opts.connectMs),
       });
       await client.hello(opts.heloName);
-      if (tls.dane && hop.dane) client.trust = { dane: tls.dane, until: hop.dane.until };
     }
-    // A DANE `may` host that offered no STARTTLS still tells the transaction line why it went in cleartext.
-    if (!client.trust && hop.dane) client.trust = { dane: daneAuditOf(hop.dane), until: hop.dane.until };
+    const trust = trustOf(hop, policy.mtaSts, tls);
+    if (trust) client.trust = trust;
     if (auth) await client.authenticate(auth);
     return client;
   } catch (err) {
     client?.abort();
     if (!(err instanceof UpstreamError)) throw err;
     const dane = err.dane ?? (hop.dane ? daneAuditOf(hop.dane) : undefined);
+    const sts = err.sts ?? (stsBase ? { ...stsBase, result: resultTypeOf(errorCodeOf(err)) } : undefined);
     return {
       error: err,
       reply: hopFailureReply(err, label, { ehloRequired, secure: client?.secure ?? false }),
       tryNext: err.code !== 'ERR_AUTH_FAILED',
       ...(dane ? { dane } : {}),
+      ...(sts ? { sts } : {}),
     };
   }
+}
+
+/**
+ * What a connection was made under, for its transactions' audit lines and the connection cache:
+ * the DANE verdict, the MTA-STS outcome (a host in cleartext under `testing` would have failed
+ * with `starttls-not-supported`), what policy applied, and until when the DANE decision holds.
+ */
+function trustOf(hop: HopIdentity, mtaSts: boolean, tls: UpstreamTls | undefined): SmtpClient['trust'] {
+  if (!hop.dane && !mtaSts) return undefined;
+  const dane = tls?.dane ?? (hop.dane ? daneAuditOf(hop.dane) : undefined);
+  const base = stsAuditOfHop(hop);
+  const sts = tls?.sts ?? (base ? { ...base, result: tls ? 'success' : 'starttls-not-supported' } : undefined);
+  return {
+    ...(dane ? { dane } : {}),
+    ...(sts ? { sts } : {}),
+    ...(mtaSts ? { stsApplied: stsApplied(hop) } : {}),
+    until: hop.dane?.until ?? Infinity,
+  };
 }

@@ -3,7 +3,12 @@ import { isIP } from 'node:net';
 import { readConfigFile } from '../config/files.js';
 import type { DnsConfig, SmtpListenerConfig, SmtpRouteConfig } from '../config/smtp-schema.js';
 import { decide, TlsaLookup, type DaneLevel } from '../dane/decision.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { StsAudit } from '../audit/events.js';
+import type { MtaStsConfig } from '../config/smtp-schema.js';
 import { SecureResolver } from '../dns/secure-resolver.js';
+import type { PolicyKv } from '../mta-sts/policies.js';
+import { StsRouting } from './sts-routing.js';
 import { Credentials, loadCredentials } from './credentials.js';
 import { nodeLookups, secureLookups, type HostLookups } from './host-lookups.js';
 import { isDane, policyFor, type HopIdentity, type TlsPolicy } from './tls-policy.js';
@@ -27,7 +32,16 @@ export interface Candidate extends HopIdentity {
   addressSecure?: boolean;
 }
 
-export type Resolution = { ok: true; candidates: Candidate[] } | { ok: false; reply: LocalReply };
+/** `sts`: under MTA-STS, what the domain's policy was (the transaction line's `sts` when no host is reached). */
+export type Resolution = ({ ok: true; candidates: Candidate[] } | { ok: false; reply: LocalReply }) & { sts?: StsAudit };
+
+/** What a Router needs besides its listener's config, for MTA-STS (policies cached in the ticket store, fetches audited). */
+export interface RouterDeps {
+  dns: DnsConfig;
+  mtaSts: MtaStsConfig;
+  kv: PolicyKv;
+  audit: AuditLog;
+}
 
 /** The SMTP listener's routing: which route a domain takes, and the hosts that route leads to. */
 export class Router {
@@ -37,8 +51,11 @@ export class Router {
   private readonly lookups: HostLookups;
   /** For DANE routes: lookups through the validating resolvers of `dns.servers`, and the TLSA cache. */
   private readonly dane?: { lookups: HostLookups; tlsa: TlsaLookup };
+  /** For routes with `tls.mtaSts`: the recipient domains' policies. */
+  readonly sts?: StsRouting;
 
-  constructor(l: SmtpListenerConfig, dns: DnsConfig | undefined) {
+  constructor(l: SmtpListenerConfig, deps: RouterDeps) {
+    const dns = deps.dns;
     const ca = (file: string): string => readConfigFile(file, 'ca');
     const build = (name: string, r: SmtpRouteConfig): Route => ({
       name,
@@ -72,6 +89,7 @@ export class Router {
       const secure = new SecureResolver({ servers: dns.servers, timeoutMs, tries: dns.tries });
       this.dane = { lookups: secureLookups(secure), tlsa: new TlsaLookup(secure) };
     }
+    if (routes.some((r) => r.tls.mtaSts)) this.sts = new StsRouting(dns, deps.mtaSts, deps.kv, deps.audit, l.name);
   }
 
   routeFor(domain: string): Route {
@@ -96,11 +114,17 @@ export class Router {
   async resolve(route: Route, domain: string): Promise<Resolution> {
     const dane = this.dane && isDane(route.tls.level) ? this.dane : undefined;
     const found = await this.hosts(route, domain, dane?.lookups ?? this.lookups);
-    if (!found.ok || !dane) return found;
-    // In turn, not at once: a host's addresses share one TLSA lookup (the cache's), and one rollover note.
-    const candidates: Candidate[] = [];
-    for (const c of found.candidates) candidates.push(await withDane(c, route.tls.level as DaneLevel, dane.tlsa));
-    return { ok: true, candidates };
+    if (!found.ok) return found;
+    let candidates = found.candidates;
+    if (dane) {
+      // In turn, not at once: a host's addresses share one TLSA lookup (the cache's), and one rollover note.
+      candidates = [];
+      for (const c of found.candidates) candidates.push(await withDane(c, route.tls.level as DaneLevel, dane.tlsa));
+    }
+    if (!this.sts || !route.tls.mtaSts || route.mode !== 'mx' || isIP(candidates[0]?.nextHop ?? '') !== 0) return { ok: true, candidates };
+    const sts = await this.sts.apply(domain.toLowerCase(), candidates);
+    if ('refused' in sts) return { ...fail(451, '4.7.5', sts.refused), sts: sts.audit };
+    return { ok: true, candidates: sts.candidates, sts: sts.audit };
   }
 
   private async hosts(route: Route, domain: string, lookups: HostLookups): Promise<Resolution> {

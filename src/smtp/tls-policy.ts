@@ -23,6 +23,8 @@ export interface TlsPolicy {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   ciphers?: string;
+  /** Apply the recipient domain's MTA-STS policy (mode mx). */
+  mtaSts: boolean;
   /**
    * Under `secure`, how the next-hop name is matched: mode mx also takes names under the domain
    * (Postfix's default smtp_tls_secure_cert_match = nexthop, dot-nexthop); mode relay exactly.
@@ -38,9 +40,11 @@ export function isDane(level: TlsLevel): level is 'dane' | 'dane-only' {
 }
 
 export function hostLevel(policy: TlsPolicy, hop: HopIdentity): HostLevel | 'defer' {
-  if (!isDane(policy.level)) return policy.level;
   // A DANE route's host without a decision (an address literal) has no TLSA to ask: as insecure.
-  return hop.dane?.effective ?? (policy.level === 'dane' ? 'may' : 'defer');
+  const level = !isDane(policy.level) ? policy.level : (hop.dane?.effective ?? (policy.level === 'dane' ? 'may' : 'defer'));
+  // An enforced MTA-STS policy asks for a WebPKI-verified MX host, unless TLSA authenticates it (RFC 8461 2).
+  if (hop.sts?.mode === 'enforce' && level !== 'dane' && level !== 'defer' && level !== 'secure') return 'verify';
+  return level;
 }
 
 export function tlsRequired(level: HostLevel): boolean {
@@ -58,6 +62,7 @@ export function policyFor(
   const level = t.level ?? (mode === 'mx' ? 'may' : 'secure');
   return {
     level,
+    mtaSts: mode === 'mx' && (t.mtaSts ?? (level === 'may' || level === 'dane')),
     secureMatch: mode === 'mx' ? 'dot-nexthop' : 'exact',
     ...(t.ca !== undefined ? { ca: readCa(t.ca) } : {}),
     ...(t.minVersion ? { minVersion: t.minVersion } : {}),
@@ -76,6 +81,16 @@ export interface HopIdentity {
   nextHop: string;
   /** Under a DANE level: what DNSSEC decided for this host. */
   dane?: DaneDecision;
+  /** Under an MTA-STS policy (enforce or testing) of the next-hop domain. */
+  sts?: HopSts;
+}
+
+/** The recipient domain's MTA-STS policy as it bears on one MX host. */
+export interface HopSts {
+  domain: string;
+  id: string;
+  mode: 'enforce' | 'testing';
+  mxMatch: boolean;
 }
 
 /** The dialer's view of one upstream host at its level (undefined for `none`). */
@@ -91,6 +106,7 @@ export function tlsTargetFor(policy: TlsPolicy, level: HostLevel, hop: HopIdenti
     ...(checked ? { verifyName: level === 'secure' ? hop.nextHop : hop.hostName } : {}),
     // SNI is the TLSA base domain, the MX host name (RFC 7672 8.1), as above; the names for DANE-TA are it and the next hop.
     ...(hop.dane ? { dane: { ...hop.dane, names: [hop.hostName, hop.nextHop] } } : {}),
+    ...(hop.sts ? { sts: { ...hop.sts, mxHost: hop.hostName } } : {}),
     ...(level === 'secure' && policy.secureMatch === 'dot-nexthop' && isIP(hop.nextHop) === 0
       ? { verifyMatch: 'dot-nexthop' as const }
       : {}),

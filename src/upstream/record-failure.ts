@@ -1,5 +1,6 @@
 import type { AuditLog } from '../audit/audit-log.js';
-import type { UpstreamErrorEvent } from '../audit/events.js';
+import type { StsAudit, UpstreamErrorEvent } from '../audit/events.js';
+import { resultTypeOf } from '../mta-sts/result-type.js';
 import { isBeforeTls, type UpstreamError } from '../errors/index.js';
 import { msSince } from '../util/elapsed.js';
 import { oneLine } from '../util/text.js';
@@ -12,6 +13,8 @@ export interface Attempt {
   /** `performance.now()` when the attempt began. */
   started: number;
   cleartextFallback?: boolean;
+  /** Under an MTA-STS policy: the line's `sts`, its `result` filled from the error. */
+  sts?: StsAudit;
 }
 
 /**
@@ -31,6 +34,7 @@ export function recordUpstreamError(audit: AuditLog, attempt: Attempt, err: Upst
     error: oneLine(err.message),
     ms: msSince(attempt.started),
     ...(attempt.cleartextFallback ? { cleartextFallback: true } : {}),
+    ...(attempt.sts ? { sts: { ...attempt.sts, result: resultTypeOf(errorCodeOf(err)) } } : {}),
   };
   audit.record(event);
 }

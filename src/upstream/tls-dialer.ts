@@ -1,14 +1,16 @@
 import type { OnReadOpts, Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { DaneAudit, HandshakeEvent } from '../audit/events.js';
+import type { DaneAudit, HandshakeEvent, StsAudit } from '../audit/events.js';
 import { CLOSE_GRACE_MS } from '../net/grace.js';
 import { UpstreamError } from '../errors/index.js';
 import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
 import type { KeyLedger } from '../resumption/key-ledger.js';
 import { warnUnreadableOnce } from '../resumption/unreadable-warning.js';
 import { msSince } from '../util/elapsed.js';
+import { resultTypeOf } from '../mta-sts/result-type.js';
 import { checkDane, daneAuditOf } from './dane-check.js';
+import { stsAuditOf, stsResult } from './sts-check.js';
 import { errorCodeOf } from './error-code.js';
 import { recordUpstreamError } from './record-failure.js';
 import { connectOptions, keyOf, servernameOf, type TlsTarget } from './tls-target.js';
@@ -31,6 +33,8 @@ export interface UpstreamTls {
   socket: TLSSocket;
   /** Under a DANE level: what applied and how the peer was authenticated (the handshake line's `dane`). */
   dane?: DaneAudit;
+  /** Under an MTA-STS policy: the handshake line's `sts`, with its result. */
+  sts?: StsAudit;
   resumed: boolean;
   protocol: string;
   /** Ends our side and waits for the server's close (or the grace), so late tickets are still stored. */
@@ -71,6 +75,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     ticketsLeft: 0,
     handshakeMs: 0,
     ...(target.dane ? { dane: daneAuditOf(target.dane) } : {}),
+    ...(target.sts ? { sts: stsAuditOf(target.sts) } : {}),
   };
 
   let socket: TLSSocket;
@@ -147,7 +152,10 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
       const timer = setTimeout(() => {
         settle(new UpstreamError(`TLS handshake with ${key.destination} timed out`, stage(), 'ERR_UPSTREAM_TIMEOUT'));
       }, ctx.handshakeTimeoutMs ?? 15_000);
-      const onSecure = (): void => settle(target.dane && event.dane ? checkDane(socket, target.dane, event.dane) : undefined);
+      const onSecure = (): void => {
+        if (target.sts && event.sts) event.sts.result = stsResult(socket, target.sts);
+        settle(target.dane && event.dane ? checkDane(socket, target.dane, event.dane) : undefined);
+      };
       const onError = (err: NodeJS.ErrnoException): void => {
         const code = !tcpUp || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_TLS';
         settle(new UpstreamError(`${key.destination}: ${err.message}`, stage(), code, { cause: err }));
@@ -169,8 +177,9 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     event.handshakeMs = msSince(started);
     event.error = (err as Error).message;
     event.errorCode = errorCodeOf(err);
+    if (event.sts) event.sts.result = resultTypeOf(event.errorCode);
     await writeAudit();
-    throw err;
+    throw event.sts ? new UpstreamError((err as UpstreamError).message, (err as UpstreamError).stage, (err as UpstreamError).code, { cause: (err as Error).cause, ...((err as UpstreamError).dane ? { dane: (err as UpstreamError).dane! } : {}), sts: event.sts }) : err;
   }
 
   event.handshakeMs = msSince(started);
@@ -193,6 +202,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   return {
     socket,
     ...(event.dane ? { dane: event.dane } : {}),
+    ...(event.sts ? { sts: event.sts } : {}),
     resumed: event.resumed,
     protocol: event.protocol ?? 'unknown',
     close: () => (closing ??= closeGracefully(socket, ctx.closeGraceMs ?? CLOSE_GRACE_MS)),

@@ -33,6 +33,11 @@ export interface TlsTarget {
    * `verify` stays `none`; the dialer matches the chain once the handshake is done.
    */
   dane?: DaneDecision & { names: string[] };
+  /**
+   * Under an MTA-STS policy: enforce makes the level `verify` (WebPKI, the MX host name); testing
+   * leaves it, and the dialer records whether `verify` would have passed. Part of the trust key.
+   */
+  sts?: { domain: string; id: string; mode: 'enforce' | 'testing'; mxMatch: boolean; mxHost: string };
 }
 
 export function servernameOf(t: TlsTarget): string {
@@ -54,6 +59,7 @@ export function keyOf(t: TlsTarget): CacheKey {
     clientCert: t.cert,
     ehloName: t.ehloName,
     ...(t.dane ? { dane: `${t.dane.level}:${t.dane.effective}:${t.dane.digest ?? ''}` } : {}),
+    ...(t.sts ? { sts: `${t.sts.mode}:${t.sts.id}` } : {}),
   });
 }
 

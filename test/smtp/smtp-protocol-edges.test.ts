@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { describe, test } from 'node:test';
+import { AuditLog } from '../../src/audit/audit-log.js';
+import { configSchema } from '../../src/config/schema.js';
 import { smtpListenerSchema } from '../../src/config/smtp-schema.js';
 import { Router } from '../../src/smtp/routing.js';
 import { skipOrFail } from '../support/interop.js';
@@ -28,7 +30,9 @@ describe('smtp listener: address literals', () => {
       route: { mode: 'mx', port: 2525 },
       tls: { level: 'none' },
     });
-    const router = new Router(l, undefined);
+    const config = configSchema.parse({ listeners: [{ name: 'x', type: 'tunnel', listen: '127.0.0.1:0', upstream: { host: 'x.test', port: 1 } }] });
+    const kv = { get: async () => undefined, set: async () => undefined };
+    const router = new Router(l, { dns: config.dns, mtaSts: config.mtaSts, kv, audit: new AuditLog() });
     const route = router.routeFor('[ipv6:::1]');
     for (const domain of ['[ipv6:::1]', '[IPv6:::1]', '[IPV6:::1]']) {
       const r = await router.resolve(route, domain);

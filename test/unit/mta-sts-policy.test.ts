@@ -67,7 +67,7 @@ describe('MTA-STS discovery and caching (RFC 8461 5)', () => {
     const policies = new MtaStsPolicies({
       now: () => t,
       kv: store,
-      txt: async () => txt,
+      txt: async () => (txt === undefined ? undefined : { records: txt, ttl: 60 }),
       fetch: async () => {
         fetches++;
         if (serve === undefined) return { failure: 'sts-policy-fetch-error', why: 'down' };

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { AuditLog } from '../../audit/audit-log.js';
-import type { DaneAudit } from '../../audit/events.js';
+import type { DaneAudit, StsAudit } from '../../audit/events.js';
 import { UpstreamError, type SmtpReplyError, type UpstreamErrorCode, type UpstreamStage } from '../../errors/index.js';
 import { recordUpstreamError, type Attempt } from '../record-failure.js';
 import { connectTcp } from '../tcp-connect.js';
@@ -27,7 +27,7 @@ export interface SmtpClientOptions {
   /** A `performance.now()` time no wait before the transaction (greeting to AUTH) goes past. */
   setupDeadline?: number;
   /** Where a failure before TLS is written as an `upstream.error` line (a `DialContext` will do). */
-  report?: { audit: AuditLog; listener: string; cleartextFallback?: boolean };
+  report?: { audit: AuditLog; listener: string; cleartextFallback?: boolean; sts?: StsAudit };
 }
 
 /**
@@ -45,7 +45,7 @@ export class SmtpClient {
    * Under a DANE level: the decision the connection was made under, and until when (performance.now())
    * it holds (the TLSA answer's TTL); the connection cache does not hand the connection out after that.
    */
-  trust?: { dane: DaneAudit; until: number };
+  trust?: { dane?: DaneAudit; sts?: StsAudit; stsApplied?: string; until: number };
   private ehlo = { name: '', extensions: new Map<string, string>() };
   /** The TCP connection; `socket` is the TLS one over it after STARTTLS. */
   private readonly raw: Socket;
@@ -300,7 +300,7 @@ export class SmtpClient {
 
 function report(opts: SmtpClientOptions, attempt: AttemptStart, err: UpstreamError): UpstreamError {
   const r = opts.report;
-  if (r) recordUpstreamError(r.audit, { ...attempt, listener: r.listener, cleartextFallback: r.cleartextFallback }, err);
+  if (r) recordUpstreamError(r.audit, { ...attempt, listener: r.listener, cleartextFallback: r.cleartextFallback, sts: r.sts }, err);
   return err;
 }
 

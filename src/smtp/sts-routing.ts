@@ -1,0 +1,106 @@
+import { getServers } from 'node:dns';
+import { Resolver } from 'node:dns/promises';
+import type { Agent } from 'node:https';
+import type { LookupFunction } from 'node:net';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { StsAudit } from '../audit/events.js';
+import { readConfigFile } from '../config/files.js';
+import type { DnsConfig, MtaStsConfig } from '../config/smtp-schema.js';
+import { SecureResolver } from '../dns/secure-resolver.js';
+import { fetchPolicy } from '../mta-sts/fetch.js';
+import { appliedOf, MtaStsPolicies, type PolicyKv } from '../mta-sts/policies.js';
+import { mxMatches } from '../mta-sts/policy.js';
+import type { HopIdentity } from './tls-policy.js';
+
+/** What MTA-STS did to a domain's hosts: the ones left to try (marked), or none, and the transaction line's `sts`. */
+export type StsOutcome = { candidates: HopIdentity[]; audit: StsAudit } | { refused: string; audit: StsAudit };
+
+/**
+ * MTA-STS for a listener's mx routes (RFC 8461): the policy of the recipient domain, from its TXT
+ * record and policy host (through `dns.servers`, with the `mtaSts` section's CA and proxy), cached
+ * in the ticket store (a fleet fetches once), applied to the domain's MX hosts.
+ */
+export class StsRouting {
+  private readonly policies: MtaStsPolicies;
+
+  constructor(dns: DnsConfig, config: MtaStsConfig, kv: PolicyKv, private readonly audit: AuditLog, private readonly listener: string) {
+    const servers = dns.servers ?? getServers();
+    const txtResolver = new SecureResolver({ servers, timeoutMs: dns.timeoutSeconds * 1000, tries: dns.tries });
+    const ca = config.ca === undefined ? undefined : readConfigFile(config.ca, 'ca', 'mtaSts');
+    const lookup = dns.servers ? lookupThrough(dns) : undefined;
+    let agent: Promise<Agent> | undefined;
+    // Loaded only when a proxy is configured.
+    const proxyAgent = (url: string): Promise<Agent> =>
+      (agent ??= import('https-proxy-agent').then(({ HttpsProxyAgent }) => new HttpsProxyAgent(url, ca ? { ca } : {}) as unknown as Agent));
+    this.policies = new MtaStsPolicies({
+      kv,
+      txt: async (name) => {
+        const r = await txtResolver.query(name, 'TXT');
+        if (r.status === 'NXDOMAIN') return { records: [], ttl: r.ttl };
+        if (r.status !== 'NOERROR') return undefined;
+        // A TXT record is one or more strings; RFC 8461 3.1 reads them joined.
+        const records = r.records.flatMap((a) => (a.type === 'TXT' ? [[a.data].flat().map((p) => p.toString()).join('')] : []));
+        return { records, ttl: r.ttl };
+      },
+      fetch: async (domain) =>
+        fetchPolicy(domain, {
+          timeoutMs: config.timeoutSeconds * 1000,
+          ...(ca ? { ca } : {}),
+          ...(lookup ? { lookup } : {}),
+          ...(config.proxy ? { agent: await proxyAgent(config.proxy) } : {}),
+        }),
+    });
+  }
+
+  /** What applied to `domain` at its last lookup, while fresh (for the connection cache's check). */
+  applied(domain: string): string | undefined {
+    return this.policies.applied(domain);
+  }
+
+  /** The domain's policy applied to its MX hosts: enforce keeps only those its `mx` patterns name (RFC 8461 4.1). */
+  async apply(domain: string, hosts: HopIdentity[]): Promise<StsOutcome> {
+    const found = await this.policies.policyFor(domain);
+    const p = found.policy;
+    if (found.fetched && p) {
+      this.audit.record({ event: 'mta-sts.policy', listener: this.listener, domain, id: p.id, mode: p.mode, mx: p.mx, maxAge: p.maxAgeSeconds, text: p.text });
+    }
+    const audit: StsAudit = { domain, ...(p && p.mode !== 'none' ? { mode: p.mode, id: p.id } : {}), ...(found.failure ? { fetchFailure: found.failure } : {}) };
+    if (!p || p.mode === 'none') return { candidates: hosts, audit };
+    const mode = p.mode;
+    const marked = hosts.map((h) => ({ ...h, sts: { domain, id: p.id, mode, mxMatch: mxMatches(p.mx, h.hostName) } }));
+    if (mode === 'testing') return { candidates: marked, audit };
+    const kept = marked.filter((h) => h.sts.mxMatch);
+    if (kept.length > 0) return { candidates: kept, audit };
+    const names = [...new Set(hosts.map((h) => h.hostName))].join(', ');
+    return { refused: `MTA-STS: no MX host of ${domain} (${names}) matches its policy (mx: ${p.mx.join(', ')})`, audit: { ...audit, mx: 'mismatch', result: 'validation-failure' } };
+  }
+}
+
+/** `appliedOf` for one host: what a connection made to it was made under. */
+export function stsApplied(hop: HopIdentity): string {
+  return hop.sts ? `${hop.sts.mode}:${hop.sts.id}` : appliedOf(undefined);
+}
+
+/** The audit's `sts` for one host (its `result` filled in by whoever sees the outcome). */
+export function stsAuditOfHop(hop: HopIdentity): StsAudit | undefined {
+  const s = hop.sts;
+  return s ? { domain: s.domain, mode: s.mode, id: s.id, mxHost: hop.hostName, mx: s.mxMatch ? 'match' : 'mismatch' } : undefined;
+}
+
+/** Resolves the policy host through the configured servers, as every other name of the route. */
+function lookupThrough(dns: DnsConfig): LookupFunction {
+  const resolver = new Resolver({ timeout: dns.timeoutSeconds * 1000, tries: dns.tries });
+  resolver.setServers(dns.servers!);
+  return (hostname, options, callback) => {
+    const all = typeof options === 'object' && options.all === true;
+    Promise.all([resolver.resolve4(hostname).catch(() => []), resolver.resolve6(hostname).catch(() => [])]).then(
+      ([v4, v6]) => {
+        const found = [...v4.map((a) => ({ address: a, family: 4 })), ...v6.map((a) => ({ address: a, family: 6 }))];
+        if (found.length === 0) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND', hostname }), '', 4);
+        if (all) (callback as (e: null, a: typeof found) => void)(null, found);
+        else callback(null, found[0].address, found[0].family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 4),
+    );
+  };
+}
