@@ -1,9 +1,9 @@
-// typescript-eslint with type-checked rules over src, test and bench; Prettier owns the layout.
+// typescript-eslint with type-checked rules over src, test, bench and scripts/*.ts; Prettier owns the layout.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', 'scripts/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', 'scripts/**/*.mjs', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -66,7 +66,7 @@ program
   .command('health')
   .description("probe a running ticketbooth's /readyz: exit 0 when ready, 1 otherwise (for HEALTHCHECK)")
   .option('--url <url>', `the readiness URL (default ${DEFAULT_READYZ})`)
-  .option('-c, --config <file>', "take the URL from this config's admin.listen")
+  .option('-c, --config <file>', "take the URL from this config's admin.listen (no admin: check its listeners are bound)")
   .option('--timeout <ms>', 'give up after this long', '3000')
   .action(async (opts: HealthFlags) => {
     process.exitCode = await healthCommand(opts);

@@ -1,3 +1,4 @@
+import { loadConfig } from '../config/load.js';
 import { adminUrl } from './health-command.js';
 
 export interface ReloadFlags {
@@ -11,7 +12,9 @@ export interface ReloadFlags {
  * when the new config was refused (the old one keeps serving) or nothing answered.
  */
 export async function reloadCommand(f: ReloadFlags): Promise<number> {
-  const url = f.url ?? adminUrl(f.config, '/reload');
+  const admin = f.url ? undefined : loadConfig(f.config).admin;
+  if (!f.url && !admin) throw new Error(`${f.config}: no admin section, so no reload endpoint (send SIGHUP instead)`);
+  const url = f.url ?? adminUrl(admin!.listen, '/reload');
   try {
     const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(30_000) });
     process.stdout.write(`${(await res.text()).trim()}\n`);

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import { freeTcpPort } from '../support/ports.js';
 
@@ -42,6 +43,30 @@ test('health --timeout that is no number is refused, exit 2', async () => {
   const r = await cli(['health', '--timeout', 'abc']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--timeout: expected milliseconds, not "abc"/);
+});
+
+test('health --config without admin: says there is no /readyz, checks the listeners are bound instead', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tb-health-'));
+  const port = await freeTcpPort();
+  const file = join(dir, 'no-admin.yaml');
+  writeFileSync(file, `listeners:\n  - { name: mx, type: smtp, listen: 127.0.0.1:${port}, route: { mode: mx } }\n`);
+  const down = await cli(['health', '--config', file]);
+  assert.equal(down.code, 1);
+  assert.match(
+    down.stdout,
+    /no-admin\.yaml has no admin section, so there is no \/readyz to probe; checking only that each listener is bound/,
+  );
+  assert.match(down.stdout, /add `admin: \{ listen: 0\.0\.0\.0:9464 \}` for the readiness check/);
+  assert.match(down.stdout, new RegExp(`^mx 127\\.0\\.0\\.1:${port}: nothing listening$`, 'm'));
+  const server = createServer().listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const up = await cli(['health', '--config', file]);
+    assert.equal(up.code, 0, up.stdout);
+    assert.match(up.stdout, new RegExp(`^mx 127\\.0\\.0\\.1:${port}: listening$`, 'm'));
+  } finally {
+    server.close();
+  }
 });
 
 test('tunnel --insecure warns that the upstream certificate is not checked', async () => {
