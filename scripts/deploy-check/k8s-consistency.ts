@@ -38,7 +38,8 @@ export function crossCheckKubernetes(manifests: readonly Manifest[], configs: Re
     if (users.length === 0) findings.push({ file: cm.file, message: `no Deployment mounts ConfigMap ${String(cmName)}` });
     for (const d of users) findings.push(...checkTicketbooth(d, String(cmName), config));
     const store = config.cache.store;
-    if (store.type === 'redis') {
+    // The Sentinel form names its sentinels, which an operator or chart outside this folder runs.
+    if (store.type === 'redis' && store.url !== undefined) {
       const host = /^rediss?:\/\/(?:[^@/]*@)?([^:/]+)/.exec(store.url)?.[1]?.split('.')[0];
       if (host && !services.some((s) => obj(s.doc.metadata).name === host))
         findings.push({
