@@ -187,7 +187,11 @@ export class Service {
   private async build(c: ListenerConfig, config: Config, cache: ResumptionCache, keys?: KeyLedger): Promise<Entry> {
     const ledger = keys ?? new KeyLedger(config.cache.maxDestinations);
     try {
-      return { config: c, listener: await buildListener(c, { cache, audit: this.audit, dns: config.dns, mtaSts: config.mtaSts, keys: ledger }), keys: ledger };
+      return {
+        config: c,
+        listener: await buildListener(c, { cache, audit: this.audit, dns: config.dns, mtaSts: config.mtaSts, keys: ledger }),
+        keys: ledger,
+      };
     } catch (err) {
       throw new Error(`listener ${c.name}: ${(err as Error).message}`, { cause: err });
     }

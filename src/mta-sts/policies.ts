@@ -84,7 +84,8 @@ export class MtaStsPolicies {
     // No (valid) record: a cached policy still applies (an attacker who strips TXT must not end it).
     if (txt === undefined || 'error' in txt) return cached ? { policy: cached } : {};
     if (cached && cached.id === txt.id) {
-      if (cached.expiresAt - this.now() < REFRESH_AHEAD_MS) this.refreshInBackground(d, txt.id);
+      // A quarter of its life left, a day at most: fetched again in the background, so it never lapses in use.
+      if (cached.expiresAt - this.now() < Math.min(REFRESH_AHEAD_MS, cached.maxAgeSeconds * 250)) this.refreshInBackground(d, txt.id);
       return { policy: cached };
     }
     const got = await this.fetchAndKeep(d, txt.id);

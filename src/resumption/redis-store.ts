@@ -264,7 +264,10 @@ export class RedisTicketStore implements TicketStore {
   }
 
   async setValue(name: string, value: string, ttlMs: number): Promise<void> {
-    await this.guard(undefined, async () => void (await this.redis.set(`${this.options.prefix}v:${name}`, value, 'PX', Math.max(1, Math.round(ttlMs)))));
+    await this.guard(
+      undefined,
+      async () => void (await this.redis.set(`${this.options.prefix}v:${name}`, value, 'PX', Math.max(1, Math.round(ttlMs)))),
+    );
   }
 
   async forget(key: string): Promise<void> {

@@ -23,7 +23,13 @@ export type StsOutcome = { candidates: HopIdentity[]; audit: StsAudit } | { refu
 export class StsRouting {
   private readonly policies: MtaStsPolicies;
 
-  constructor(dns: DnsConfig, config: MtaStsConfig, kv: PolicyKv, private readonly audit: AuditLog, private readonly listener: string) {
+  constructor(
+    dns: DnsConfig,
+    config: MtaStsConfig,
+    kv: PolicyKv,
+    private readonly audit: AuditLog,
+    private readonly listener: string,
+  ) {
     const servers = dns.servers ?? getServers();
     const txtResolver = new SecureResolver({ servers, timeoutMs: dns.timeoutSeconds * 1000, tries: dns.tries });
     const ca = config.ca === undefined ? undefined : readConfigFile(config.ca, 'ca', 'mtaSts');
@@ -39,7 +45,16 @@ export class StsRouting {
         if (r.status === 'NXDOMAIN') return { records: [], ttl: r.ttl };
         if (r.status !== 'NOERROR') return undefined;
         // A TXT record is one or more strings; RFC 8461 3.1 reads them joined.
-        const records = r.records.flatMap((a) => (a.type === 'TXT' ? [[a.data].flat().map((p) => p.toString()).join('')] : []));
+        const records = r.records.flatMap((a) =>
+          a.type === 'TXT'
+            ? [
+                [a.data]
+                  .flat()
+                  .map((p) => p.toString())
+                  .join(''),
+              ]
+            : [],
+        );
         return { records, ttl: r.ttl };
       },
       fetch: async (domain) =>
@@ -62,9 +77,22 @@ export class StsRouting {
     const found = await this.policies.policyFor(domain);
     const p = found.policy;
     if (found.fetched && p) {
-      this.audit.record({ event: 'mta-sts.policy', listener: this.listener, domain, id: p.id, mode: p.mode, mx: p.mx, maxAge: p.maxAgeSeconds, text: p.text });
+      this.audit.record({
+        event: 'mta-sts.policy',
+        listener: this.listener,
+        domain,
+        id: p.id,
+        mode: p.mode,
+        mx: p.mx,
+        maxAge: p.maxAgeSeconds,
+        text: p.text,
+      });
     }
-    const audit: StsAudit = { domain, ...(p && p.mode !== 'none' ? { mode: p.mode, id: p.id } : {}), ...(found.failure ? { fetchFailure: found.failure } : {}) };
+    const audit: StsAudit = {
+      domain,
+      ...(p && p.mode !== 'none' ? { mode: p.mode, id: p.id } : {}),
+      ...(found.failure ? { fetchFailure: found.failure } : {}),
+    };
     if (!p || p.mode === 'none') return { candidates: hosts, audit };
     const mode = p.mode;
     const marked = hosts.map((h) => ({ ...h, sts: { domain, id: p.id, mode, mxMatch: mxMatches(p.mx, h.hostName) } }));
@@ -72,7 +100,10 @@ export class StsRouting {
     const kept = marked.filter((h) => h.sts.mxMatch);
     if (kept.length > 0) return { candidates: kept, audit };
     const names = [...new Set(hosts.map((h) => h.hostName))].join(', ');
-    return { refused: `MTA-STS: no MX host of ${domain} (${names}) matches its policy (mx: ${p.mx.join(', ')})`, audit: { ...audit, mx: 'mismatch', result: 'validation-failure' } };
+    return {
+      refused: `MTA-STS: no MX host of ${domain} (${names}) matches its policy (mx: ${p.mx.join(', ')})`,
+      audit: { ...audit, mx: 'mismatch', result: 'validation-failure' },
+    };
   }
 }
 
@@ -96,7 +127,8 @@ function lookupThrough(dns: DnsConfig): LookupFunction {
     Promise.all([resolver.resolve4(hostname).catch(() => []), resolver.resolve6(hostname).catch(() => [])]).then(
       ([v4, v6]) => {
         const found = [...v4.map((a) => ({ address: a, family: 4 })), ...v6.map((a) => ({ address: a, family: 6 }))];
-        if (found.length === 0) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND', hostname }), '', 4);
+        if (found.length === 0)
+          return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND', hostname }), '', 4);
         if (all) (callback as (e: null, a: typeof found) => void)(null, found);
         else callback(null, found[0].address, found[0].family);
       },

@@ -1,4 +1,4 @@
-import type { DaneAudit, SmtpTransactionEvent } from '../audit/events.js';
+import type { DaneAudit, SmtpTransactionEvent, StsAudit } from '../audit/events.js';
 import { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import type { ConnectionCache } from './connection-cache.js';
@@ -25,6 +25,8 @@ export interface Transaction {
   reused?: { ageMs: number; use: number };
   /** Under a DANE level: the verdict on the host used, or on the last host tried. */
   dane?: DaneAudit;
+  /** Under MTA-STS: the policy and the outcome on the host used, or on the last host tried, or why none was. */
+  sts?: StsAudit;
   recipients: string[];
   lastCode: number;
   messageSize: number;
@@ -51,8 +53,11 @@ export async function startUpstream(
   const { route, domain, pool: key } = tx.hop!;
   const first = { lines: (client: SmtpClient) => [mailCommand(tx, client), rcpt], timeoutMs: budgetLeft(budgetEnd, opts.replyMs) };
   // A connection made under a DANE decision is not reused once that decision's TLSA answer is stale.
+  // One made under an MTA-STS policy only while a fresh lookup says the same policy applies.
   const fits = (client: SmtpClient): boolean =>
-    unsupported(tx, client) === undefined && (client.trust?.until ?? Infinity) > performance.now();
+    unsupported(tx, client) === undefined &&
+    (client.trust?.until ?? Infinity) > performance.now() &&
+    (client.trust?.stsApplied === undefined || router.sts?.applied(domain) === client.trust.stsApplied);
   const cached = await cache.take(key, fits, first);
   let upstream: SmtpClient;
   let replies: SmtpReply[];
@@ -61,10 +66,12 @@ export async function startUpstream(
     replies = cached.replies;
   } else {
     const resolved = await router.resolve(route, domain);
+    if (resolved.sts) tx.sts = resolved.sts;
     if (!resolved.ok) return { failure: resolved.reply };
     const opened = await connectFirst(resolved.candidates, route, opts, budgetEnd);
     if (!(opened instanceof SmtpClient)) {
       if (opened.dane) tx.dane = opened.dane;
+      if (opened.sts) tx.sts = { ...tx.sts, ...opened.sts };
       return { failure: opened.reply };
     }
     upstream = opened;
@@ -80,7 +87,9 @@ export async function startUpstream(
       return { failure: transactionFailed(tx, err, upstream) };
     }
   }
-  if (upstream.trust) tx.dane = upstream.trust.dane;
+  if (upstream.trust?.dane) tx.dane = upstream.trust.dane;
+  // The policy and this host's outcome; the domain-level facts (a fetch that failed) from the lookup.
+  if (upstream.trust?.sts) tx.sts = { ...tx.sts, ...upstream.trust.sts };
   const [mail, rcptReply] = replies;
   const passed = passable(mail, upstream);
   if (mail.code >= 200 && mail.code < 300) {
@@ -149,6 +158,7 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (abandoned) event.abandoned = true;
   if (tx.reused) event.reused = tx.reused;
   if (tx.dane) event.dane = tx.dane;
+  if (tx.sts) event.sts = tx.sts;
   return event;
 }
 

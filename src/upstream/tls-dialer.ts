@@ -179,7 +179,13 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     event.errorCode = errorCodeOf(err);
     if (event.sts) event.sts.result = resultTypeOf(event.errorCode);
     await writeAudit();
-    throw event.sts ? new UpstreamError((err as UpstreamError).message, (err as UpstreamError).stage, (err as UpstreamError).code, { cause: (err as Error).cause, ...((err as UpstreamError).dane ? { dane: (err as UpstreamError).dane! } : {}), sts: event.sts }) : err;
+    throw event.sts
+      ? new UpstreamError((err as UpstreamError).message, (err as UpstreamError).stage, (err as UpstreamError).code, {
+          cause: (err as Error).cause,
+          ...((err as UpstreamError).dane ? { dane: (err as UpstreamError).dane! } : {}),
+          sts: event.sts,
+        })
+      : err;
   }
 
   event.handshakeMs = msSince(started);

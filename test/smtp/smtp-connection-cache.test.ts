@@ -216,7 +216,13 @@ test('metrics: ticketbooth_upstream_pool_total by event and ticketbooth_upstream
 });
 
 describe('connection cache key', () => {
-  const route: Route = { name: 'route', mode: 'relay', host: 'relay.test', port: 25, tls: { level: 'verify', secureMatch: 'exact', mtaSts: false } };
+  const route: Route = {
+    name: 'route',
+    mode: 'relay',
+    host: 'relay.test',
+    port: 25,
+    tls: { level: 'verify', secureMatch: 'exact', mtaSts: false },
+  };
   const base = poolKey('route|relay', route, 'tb.test');
 
   test('each part of what a connection was set up with, changed alone, changes the key', () => {

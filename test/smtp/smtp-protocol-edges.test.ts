@@ -30,7 +30,9 @@ describe('smtp listener: address literals', () => {
       route: { mode: 'mx', port: 2525 },
       tls: { level: 'none' },
     });
-    const config = configSchema.parse({ listeners: [{ name: 'x', type: 'tunnel', listen: '127.0.0.1:0', upstream: { host: 'x.test', port: 1 } }] });
+    const config = configSchema.parse({
+      listeners: [{ name: 'x', type: 'tunnel', listen: '127.0.0.1:0', upstream: { host: 'x.test', port: 1 } }],
+    });
     const kv = { get: async () => undefined, set: async () => undefined };
     const router = new Router(l, { dns: config.dns, mtaSts: config.mtaSts, kv, audit: new AuditLog() });
     const route = router.routeFor('[ipv6:::1]');
