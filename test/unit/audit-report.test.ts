@@ -161,6 +161,42 @@ describe('audit report on hand-written logs', () => {
     assert.match(formatText(r), /to mx\.d\.test\[127\.0\.0\.2\]:25: 2, .*\n {6}DANE: dane:Verified 2/);
   });
 
+  test('MTA-STS outcomes per next hop: the mode and policy id in force, and the result', async () => {
+    const tx = (nextHop: string, code: number, sts: unknown): string =>
+      JSON.stringify({
+        time: minute(1),
+        event: 'smtp.transaction',
+        listener: 'l',
+        client: '127.0.0.1:1',
+        nextHop,
+        recipients: 1,
+        size: 9,
+        code,
+        ms: 3,
+        sts,
+      });
+    const ok = { domain: 's.test', mode: 'enforce', id: '7', mxHost: 'mx.s.test', mx: 'match', result: 'success' };
+    const testing = { domain: 't.test', mode: 'testing', id: '1', mxHost: 'mx.t.test', mx: 'match', result: 'certificate-not-trusted' };
+    const noPolicy = { domain: 'u.test', fetchFailure: 'sts-policy-fetch-error' };
+    const r = await auditReport({
+      files: [
+        file([
+          tx('mx.s.test[127.0.0.3]:25', 250, ok),
+          tx('mx.t.test[127.0.0.4]:25', 250, testing),
+          tx('mx.u.test[127.0.0.5]:25', 250, noPolicy),
+        ]),
+      ],
+      format: 'json',
+    });
+    const hops = Object.fromEntries(r.overall.smtp.byNextHop.map((h) => [h.nextHop, h.sts]));
+    assert.deepEqual(hops, {
+      'mx.s.test[127.0.0.3]:25': { 'enforce(7):success': 1 },
+      'mx.t.test[127.0.0.4]:25': { 'testing(1):certificate-not-trusted': 1 },
+      'mx.u.test[127.0.0.5]:25': { 'no-policy:sts-policy-fetch-error': 1 },
+    });
+    assert.match(formatText(r), /MTA-STS: enforce\(7\):success 1/);
+  });
+
   test('figures per destination: causes, versions, TLS 1.2 multi-use is no violation, errors by cause', async () => {
     const r = await auditReport({ files: [file(sample)], format: 'json' });
     assert.equal(r.overall.connections, 6);

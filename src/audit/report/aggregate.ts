@@ -118,7 +118,8 @@ export class Aggregator {
       case 'smtp.transaction':
         if (!this.passes(r.time, r.nextHop)) return;
         this.input.smtpTransactions++;
-        if (r.nextHop !== undefined) this.addNextHop(r.nextHop, r.reused !== undefined, r.dane && daneOutcome(r.dane));
+        if (r.nextHop !== undefined)
+          this.addNextHop(r.nextHop, r.reused !== undefined, r.dane && daneOutcome(r.dane), r.sts && stsOutcome(r.sts));
         return increment(this.smtpByClass, `${Math.floor(r.code / 100)}xx`);
       case 'upstream.error':
         if (!this.passes(r.time, r.destination)) return;
@@ -188,13 +189,14 @@ export class Aggregator {
     return stats;
   }
 
-  private addNextHop(nextHop: string, reused: boolean, dane: string | undefined): void {
+  private addNextHop(nextHop: string, reused: boolean, dane: string | undefined, sts: string | undefined): void {
     const key = this.smtpByNextHop.has(nextHop) || this.smtpByNextHop.size < this.maxDestinations() ? nextHop : OTHER_DESTINATIONS;
     const t = this.smtpByNextHop.get(key) ?? { transactions: 0, reused: 0 };
     this.smtpByNextHop.set(key, t);
     t.transactions++;
     if (reused) t.reused++;
     if (dane !== undefined) (t.dane ??= {})[dane] = (t.dane[dane] ?? 0) + 1;
+    if (sts !== undefined) (t.sts ??= {})[sts] = (t.sts[sts] ?? 0) + 1;
   }
 
   private maxDestinations(): number {
@@ -230,6 +232,15 @@ export interface NextHopStats {
   reused: number;
   /** `dane:Verified`, `may:Untrusted`, `defer:tlsa-lookup-failed` ...: transactions per DANE outcome. */
   dane?: Record<string, number>;
+  /** `enforce(id):success`, `testing(id):certificate-not-trusted`, `no-policy`, `no-policy:sts-policy-fetch-error` ...: transactions per MTA-STS outcome. */
+  sts?: Record<string, number>;
+}
+
+/** The MTA-STS mode in force (with its policy id), and the outcome: the TLS-RPT result, or why no policy could be had. */
+function stsOutcome(s: { mode?: string; id?: string; result?: string; fetchFailure?: string }): string {
+  const policy = s.mode ? `${s.mode}(${s.id ?? '?'})` : 'no-policy';
+  const outcome = s.result ?? s.fetchFailure;
+  return outcome ? `${policy}:${outcome}` : policy;
 }
 
 /** The level a DANE host got, and its verdict: the reason when there is one, else how the peer was authenticated. */

@@ -37,6 +37,7 @@ export function formatText(r: AuditReport): string {
     for (const h of o.smtp.byNextHop.slice(0, 10)) {
       out.push(`    to ${h.nextHop}: ${h.transactions}, ${shareWithoutHandshake(h)}`);
       if (h.dane) out.push(`      DANE: ${entries(h.dane)}`);
+      if (h.sts) out.push(`      MTA-STS: ${entries(h.sts)}`);
     }
   }
   if (Object.keys(o.clientsRefused).length) out.push(`  clients refused: ${entries(o.clientsRefused)}`);

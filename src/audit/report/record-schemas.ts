@@ -50,6 +50,7 @@ export const smtpRecordSchema = z.object({
   nextHop: s.nextHop.catch(undefined),
   reused: s.reused.catch(undefined),
   dane: s.dane.catch(undefined),
+  sts: s.sts.catch(undefined),
 });
 
 const c = clientRefusedEventSchema.shape;

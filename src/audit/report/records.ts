@@ -68,7 +68,8 @@ function isCurrentSmtp(r: Envelope): r is Envelope & SmtpRecord {
     optionalString(r.time) &&
     optionalString(r.nextHop) &&
     (r.reused === undefined || isReused(r.reused)) &&
-    r.dane === undefined
+    r.dane === undefined &&
+    r.sts === undefined
   );
 }
 
