@@ -17,15 +17,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecureResolver } from '../src/dns/secure-resolver.js';
 import { nodeLookups, secureLookups } from '../src/smtp/host-lookups.js';
-import { makeIssuedCert } from '../test/support/certs.js';
+import { makeIssuedCert, type CertPair } from '../test/support/certs.js';
 import { dnssecMissing, startDnssec } from '../test/support/dnssec.js';
 import { missing } from '../test/support/interop.js';
-import { freeLoopbackAddress } from '../test/support/ports.js';
-import { startPostfix, tls13Destination, type Postfix } from '../test/support/postfix.js';
+import type { Postfix } from '../test/support/postfix.js';
 import { startProcess } from '../test/support/process.js';
 import { dial, sendMessage } from '../test/support/smtp-client.js';
 import { CLI, ensureBuilt, NODE_FLAGS } from './peers/build.js';
 import { charged } from './peers/cpu.js';
+import { startDestination } from './postfix-destination.js';
 import { median, table, type Figure, type Section } from './section.js';
 
 const MESSAGES = 150;
@@ -160,8 +160,9 @@ export async function run(): Promise<Section> {
   const stops: Array<() => Promise<void>> = [];
   try {
     const built = await ensureBuilt();
-    const address = await freeLoopbackAddress(25);
     const cert = makeIssuedCert(['mx.dest.test'], dir);
+    const { postfix: dest, address } = await startDestination(undefined, (): CertPair => cert);
+    stops.push(() => dest.stop());
     const caFile = join(dir, 'dest-ca.pem');
     writeFileSync(caFile, cert.ca);
     // certFile holds the chain: the leaf is its first certificate.
@@ -179,17 +180,6 @@ export async function run(): Promise<Section> {
       },
     ]);
     stops.push(() => dns.stop());
-    const dest = await startPostfix({
-      smtpd: `${address}:25`,
-      main: {
-        myhostname: 'mx.dest.test',
-        relay_domains: 'dest.test',
-        relay_transport: 'discard',
-        ...tls13Destination(cert),
-        default_process_limit: '200',
-      },
-    });
-    stops.push(() => dest.stop());
 
     const tls: Record<Name, string> = {
       may: '{ level: may }',

@@ -14,9 +14,10 @@ export interface Destination {
   cert: CertPair;
 }
 
-export async function startDestination(certDir?: string): Promise<Destination> {
+/** `cert`: the destination's own (a chain issued by a test CA, say); by default a self-signed one for mx.dest.test and the address. */
+export async function startDestination(certDir?: string, withCert?: (address: string) => CertPair): Promise<Destination> {
   const address = await freeLoopbackAddress(25);
-  const cert = makeCert(['mx.dest.test', address], certDir);
+  const cert = withCert ? withCert(address) : makeCert(['mx.dest.test', address], certDir);
   const postfix = await startPostfix({
     smtpd: `${address}:25`,
     main: {

@@ -121,62 +121,63 @@ function rcodeOf(p: Packet): DnsStatus {
   return known.find((k) => k === code) ?? 'OTHER';
 }
 
-function udpExchange(server: { host: string; port: number }, query: Buffer, timeoutMs: number): Promise<Packet> {
+/**
+ * One exchange with a server: `start` opens the socket and answers through `done`, which settles
+ * once (a timeout, an error, an answer) and closes what `start` returned.
+ */
+function exchange(timeoutMs: number, start: (done: (err?: Error, p?: Packet) => void) => { close(): void }): Promise<Packet> {
   return new Promise((resolve, reject) => {
-    const socket = createSocket(server.host.includes(':') ? 'udp6' : 'udp4');
     let settled = false;
+    const opened: { socket?: { close(): void } } = {};
     const done = (err?: Error, p?: Packet): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.close();
+      opened.socket?.close();
       if (err) reject(err);
       else resolve(p!);
     };
     const timer = setTimeout(() => done(new Error('DNS timeout')), timeoutMs);
+    opened.socket = start(done);
+    if (settled) opened.socket.close(); // settled while starting
+  });
+}
+
+function decodeInto(done: (err?: Error, p?: Packet) => void, msg: Buffer): void {
+  try {
+    done(undefined, dnsPacket.decode(msg));
+  } catch (err) {
+    done(err as Error);
+  }
+}
+
+function udpExchange(server: { host: string; port: number }, query: Buffer, timeoutMs: number): Promise<Packet> {
+  return exchange(timeoutMs, (done) => {
+    const socket = createSocket(server.host.includes(':') ? 'udp6' : 'udp4');
     socket.on('error', (err) => done(err));
     // Only the server asked may answer: a spoofed packet from elsewhere is ignored, not taken.
     socket.on('message', (msg, from) => {
-      if (from.port !== server.port) return;
-      try {
-        done(undefined, dnsPacket.decode(msg));
-      } catch (err) {
-        done(err as Error);
-      }
+      if (from.port === server.port) decodeInto(done, msg);
     });
     socket.connect(server.port, server.host, () => socket.send(query));
+    return socket;
   });
 }
 
 function tcpExchange(server: { host: string; port: number }, query: Buffer, timeoutMs: number): Promise<Packet> {
-  return new Promise((resolve, reject) => {
+  return exchange(timeoutMs, (done) => {
     const socket = connect(server.port, server.host);
     let buffered = Buffer.alloc(0);
-    let settled = false;
-    const done = (err?: Error, p?: Packet): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(p!);
-    };
-    const timer = setTimeout(() => done(new Error('DNS timeout')), timeoutMs);
     socket.on('error', (err) => done(err));
     const length = Buffer.alloc(2);
     length.writeUInt16BE(query.length);
     socket.on('connect', () => socket.write(Buffer.concat([length, query])));
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < 2) return;
-      const size = buffered.readUInt16BE(0);
-      if (buffered.length < 2 + size) return;
-      try {
-        done(undefined, dnsPacket.decode(buffered.subarray(2, 2 + size)));
-      } catch (err) {
-        done(err as Error);
-      }
+      if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return;
+      decodeInto(done, buffered.subarray(2, 2 + buffered.readUInt16BE(0)));
     });
     socket.on('close', () => done(new Error('DNS server closed the connection')));
+    return { close: () => socket.destroy() };
   });
 }

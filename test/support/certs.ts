@@ -16,29 +16,22 @@ export interface CertPair {
  * trust anchors, which the trust-key tests rely on.
  */
 export function makeCert(names: string[] = ['localhost'], dir = mkdtempSync(join(tmpdir(), 'tb-cert-'))): CertPair {
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  const san = names.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  return selfSigned(dir, 'key.pem', 'cert.pem', `/CN=${names[0]}`, [`subjectAltName=${sanOf(names)}`]);
+}
+
+function sanOf(names: string[]): string {
+  return names.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+}
+
+/** `openssl req -x509`: a new P-256 key and a certificate for it, valid 7 days, with these extensions. */
+function selfSigned(dir: string, keyName: string, certName: string, subject: string, extensions: string[]): CertPair {
+  const keyFile = join(dir, keyName);
+  const certFile = join(dir, certName);
   execFileSync(
     'openssl',
     [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '7',
-      '-subj',
-      `/CN=${names[0]}`,
-      '-addext',
-      `subjectAltName=${san}`,
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile],
+      ...['-days', '7', '-subj', subject, ...extensions.flatMap((e) => ['-addext', e])],
     ],
     { stdio: 'ignore' },
   );
@@ -62,8 +55,7 @@ export function makeIssuedCert(names: string[], dir = mkdtempSync(join(tmpdir(),
   const csr = join(dir, 'leaf.csr');
   const leafFile = join(dir, 'leaf.pem');
   const ext = join(dir, 'leaf.ext');
-  const san = names.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
-  writeFileSync(ext, `subjectAltName=${san}\nbasicConstraints=CA:FALSE\n`);
+  writeFileSync(ext, `subjectAltName=${sanOf(names)}\nbasicConstraints=CA:FALSE\n`);
   const openssl = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
   openssl([
     'req',
@@ -105,32 +97,8 @@ export function makeIssuedCert(names: string[], dir = mkdtempSync(join(tmpdir(),
 }
 
 function makeCaCert(dir: string): CertPair {
-  const keyFile = join(dir, 'ca-key.pem');
-  const certFile = join(dir, 'ca.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '7',
-      '-subj',
-      '/CN=ticketbooth test CA',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile, keyFile };
+  return selfSigned(dir, 'ca-key.pem', 'ca.pem', '/CN=ticketbooth test CA', [
+    'basicConstraints=critical,CA:TRUE',
+    'keyUsage=critical,keyCertSign',
+  ]);
 }
