@@ -13,6 +13,7 @@ import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-
 import { reloadCommand, type ReloadFlags } from './admin/reload-command.js';
 import { splitHostPort } from './net/listen-address.js';
 import { SEVEN_DAYS_S } from './util/time.js';
+import type { TlsmgrFlags } from './tlsmgr/command.js';
 
 const program = new Command()
   .name('ticketbooth')
@@ -79,6 +80,21 @@ program
   .option('--url <url>', 'the reload URL instead (http://127.0.0.1:PORT/reload)')
   .action(async (opts: ReloadFlags) => {
     process.exitCode = await reloadCommand(opts);
+  });
+
+program
+  .command('tlsmgr')
+  .description("serve Postfix's tlsmgr protocol: smtp(8)/lmtp(8) session caching with single-use TLS 1.3 tickets (tlsmgr_service_name)")
+  .requiredOption('--socket <path>', 'the socket Postfix connects to: $queue_directory/private/$tlsmgr_service_name')
+  .option('--forward <path>', "the real tlsmgr's socket ($queue_directory/private/tlsmgr), for seed, tktkey and the smtpd cache")
+  .option('--reuse <policy>', 'never | adaptive', 'never')
+  .option('--store <type>', 'memory | redis', 'memory')
+  .option('--redis-url <url>', 'with --store redis: redis://host:port[/db]')
+  .option('--audit-log <file>', 'audit log file, - for stdout')
+  .option('--owner <user>', "the socket's owner (Postfix's mail_owner); mode 0600", 'postfix')
+  .action(async (opts: TlsmgrFlags) => {
+    const { tlsmgrCommand } = await import('./tlsmgr/command.js');
+    await tlsmgrCommand(opts);
   });
 
 interface TunnelFlags {

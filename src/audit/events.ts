@@ -193,6 +193,43 @@ export const upstreamErrorEventSchema = z.object({
 });
 export type UpstreamErrorEvent = z.infer<typeof upstreamErrorEventSchema>;
 
+/**
+ * tlsmgr mode (`ticketbooth tlsmgr`): Postfix's smtp(8) asked for a session (`lookup`) or handed
+ * one in (`update`). `cacheId` is a 12-hex digest of Postfix's cache type and serverid;
+ * `destination` the serverid's readable head (transport, next hop, port). No session bytes.
+ */
+export const tlsmgrLookupEventSchema = z.object({
+  event: z.literal('tlsmgr.lookup'),
+  time: z.string().optional(),
+  cacheType: z.string(),
+  cacheId: z.string(),
+  destination: z.string(),
+  vended: offerKindSchema,
+  /** A spent ticket handed out again (`reuse: adaptive`). */
+  reoffered: z.boolean(),
+  ticketHash: z.string().optional(),
+  /** With nothing vended: the slot was empty, or held only expired entries. */
+  emptyBecause: z.enum(['empty', 'expired']).optional(),
+  /** The store failed (Redis away): answered "not found". */
+  error: z.string().optional(),
+});
+export type TlsmgrLookupEvent = z.infer<typeof tlsmgrLookupEventSchema>;
+
+export const tlsmgrUpdateEventSchema = z.object({
+  event: z.literal('tlsmgr.update'),
+  time: z.string().optional(),
+  cacheType: z.string(),
+  cacheId: z.string(),
+  destination: z.string(),
+  /** stored; not-resumable (lifetime 0, expired, no identity); unreadable (not an OpenSSL session). */
+  result: z.enum(['stored', 'not-resumable', 'unreadable', 'failed']),
+  version: z.enum(['TLSv1.2', 'TLSv1.3', 'other']).optional(),
+  ticketHash: z.string().optional(),
+  lifetimeHint: z.number().optional(),
+  error: z.string().optional(),
+});
+export type TlsmgrUpdateEvent = z.infer<typeof tlsmgrUpdateEventSchema>;
+
 export const auditEventSchema = z.discriminatedUnion('event', [
   handshakeEventSchema,
   smtpTransactionEventSchema,
@@ -200,5 +237,7 @@ export const auditEventSchema = z.discriminatedUnion('event', [
   clientGoneEventSchema,
   upstreamErrorEventSchema,
   stsPolicyEventSchema,
+  tlsmgrLookupEventSchema,
+  tlsmgrUpdateEventSchema,
 ]);
 export type AuditEvent = z.infer<typeof auditEventSchema>;
