@@ -200,6 +200,7 @@ async function run(config: Config, source?: () => Config): Promise<void> {
     const a = l.address();
     say('info', `${l.name} listening on ${a.address}:${a.port}`);
   }
+  if (service.tlsmgr) say('info', `tlsmgr (Postfix's session cache) listening on ${service.config.tlsmgr?.socket ?? ''}`);
   if (service.admin) {
     const a = service.admin.address();
     say('info', `admin (/metrics, /healthz, /readyz) listening on ${a.address}:${a.port}`);

@@ -10,6 +10,7 @@ export function restartNeeded(current: Config, next: Config): string | undefined
   if (json(current.audit) !== json(next.audit)) changed.push('audit');
   if (json(current.admin) !== json(next.admin)) changed.push('admin');
   if (json(current.cache.store) !== json(next.cache.store)) changed.push('cache.store');
+  if (json(current.tlsmgr) !== json(next.tlsmgr)) changed.push('tlsmgr');
   return changed.length > 0 ? `${changed.join(', ')} changed: that needs a restart (nothing was reloaded)` : undefined;
 }
 

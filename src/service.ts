@@ -6,6 +6,7 @@ import type { Listener, ListenerDeps, ListenerFactory } from './listeners/listen
 import { createStore } from './resumption/create-store.js';
 import { KeyLedger } from './resumption/key-ledger.js';
 import { ResumptionCache } from './resumption/policy.js';
+import type { TlsmgrServer } from './tlsmgr/server.js';
 import { configureOperatorLog } from './util/operator-log.js';
 import { restartNeeded, sharedSettings, trustSection, unchanged } from './reload-plan.js';
 
@@ -48,6 +49,8 @@ export class Service {
   readonly listeners: Listener[] = [];
   /** The admin listener (/metrics, /healthz, /readyz), when configured. */
   admin: AdminServer | undefined;
+  /** Postfix's session cache socket (`tlsmgr` section), when configured. */
+  tlsmgr: TlsmgrServer | undefined;
   private entries: Entry[] = [];
   /** Listeners a reload replaced whose sessions are still finishing. */
   private readonly retiring = new Set<Listener>();
@@ -79,6 +82,11 @@ export class Service {
         await bind(entry);
         service.entries.push(entry);
         service.listeners.push(entry.listener);
+      }
+      if (config.tlsmgr) {
+        // Loaded only when configured; it shares the listeners' cache, the one in force after a reload too.
+        const { listenTlsmgr } = await import('./tlsmgr/command.js');
+        service.tlsmgr = await listenTlsmgr({ ...config.tlsmgr, cache: () => service.resumption, audit });
       }
       if (config.admin) {
         // Loaded only when configured: prom-client and its dependencies are ~5 MiB of RSS.
@@ -214,6 +222,7 @@ export class Service {
     if (delayMs > 0 && timeoutMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     await Promise.all([...this.listeners, ...this.retiring].map((l) => l.stop(timeoutMs)));
     await this.admin?.stop();
+    await this.tlsmgr?.close();
     await this.resumption.store.close();
     await this.audit.close();
   }

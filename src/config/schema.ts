@@ -70,9 +70,22 @@ export const auditSchema = z.strictObject({
   maxFiles: z.number().int().min(1).optional(),
 });
 
+/**
+ * `ticketbooth tlsmgr` inside `serve`: Postfix's session cache service on `socket`
+ * (`$queue_directory/private/$tlsmgr_service_name`), on the `cache` section's store and policy.
+ */
+export const tlsmgrSchema = z.strictObject({
+  socket: z.string().min(1),
+  /** The real tlsmgr's socket, for seed, tktkey and the smtpd cache; answered as disabled when absent. */
+  forward: z.string().min(1).optional(),
+  /** The socket's owner (Postfix's mail_owner); mode 0600. */
+  owner: z.string().min(1).default('postfix'),
+});
+
 export const configSchema = z.strictObject({
   listeners: z.array(z.discriminatedUnion('type', [...listenerSchemas])).min(1),
   cache: cacheSchema.prefault({}),
+  tlsmgr: tlsmgrSchema.optional(),
   audit: auditSchema.default({}),
   /** Admin listener for /metrics, /healthz, /readyz; none when absent. */
   admin: adminSchema.optional(),

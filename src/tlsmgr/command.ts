@@ -44,22 +44,10 @@ export interface TlsmgrSetup {
 /** Serves Postfix's tlsmgr protocol on `socket` with ticketbooth's cache behind it. */
 export async function startTlsmgr(s: TlsmgrSetup): Promise<RunningTlsmgr> {
   const store = await createStore(s.cache);
-  const cache = new ResumptionCache(store, {
-    ticketsPerDestination: s.cache.ticketsPerDestination,
-    maxAgeSeconds: s.cache.maxAgeSeconds,
-    reuse: s.cache.reuse,
-    maxDestinations: s.cache.maxDestinations,
-  });
-  const handler = new TlsmgrHandler({
-    cache,
-    audit: s.audit,
-    ...(s.forward ? { forward: forwarderTo(s.forward) } : {}),
-    sessionTimeoutSeconds: s.cache.maxAgeSeconds,
-  });
-  const owner = s.owner !== undefined ? ownerIds(s.owner) : undefined;
+  const cache = new ResumptionCache(store, s.cache);
   let server: TlsmgrServer;
   try {
-    server = await TlsmgrServer.listen(handler, { socket: s.socket, ...(owner ? { owner } : {}) });
+    server = await listenTlsmgr({ ...s, cache: () => cache });
   } catch (err) {
     await store.close();
     throw err;
@@ -73,6 +61,24 @@ export async function startTlsmgr(s: TlsmgrSetup): Promise<RunningTlsmgr> {
       await store.close();
     },
   };
+}
+
+/** The socket on a cache that already runs (`serve` with a `tlsmgr` section shares the listeners' cache). */
+export async function listenTlsmgr(s: {
+  socket: string;
+  forward?: string;
+  owner?: string;
+  cache: () => ResumptionCache;
+  audit: AuditLog;
+}): Promise<TlsmgrServer> {
+  const handler = new TlsmgrHandler({
+    cache: s.cache,
+    audit: s.audit,
+    ...(s.forward ? { forward: forwarderTo(s.forward) } : {}),
+    sessionTimeoutSeconds: s.cache().options.maxAgeSeconds,
+  });
+  const owner = s.owner !== undefined ? ownerIds(s.owner) : undefined;
+  return TlsmgrServer.listen(handler, { socket: s.socket, ...(owner ? { owner } : {}) });
 }
 
 /** `ticketbooth tlsmgr`: runs until SIGTERM or SIGINT; SIGHUP reopens the audit log. */

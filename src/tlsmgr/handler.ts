@@ -10,7 +10,8 @@ import { CLIENT_CACHES, STAT_ERR, STAT_OK, disabledReply, failReply, wellFormed,
 export type Forwarder = (req: Attrs) => Promise<Reply>;
 
 export interface HandlerOptions {
-  cache: ResumptionCache;
+  /** The cache in force, asked per request: a `serve` reload may replace it (a new reuse policy). */
+  cache: () => ResumptionCache;
   audit: AuditLog;
   /** Where seed, tktkey and the smtpd cache go; answered as a disabled cache when absent. */
   forward?: Forwarder;
@@ -32,6 +33,10 @@ export class TlsmgrHandler {
   forwardFailing = false;
 
   constructor(private readonly o: HandlerOptions) {}
+
+  private get cache(): ResumptionCache {
+    return this.o.cache();
+  }
 
   async handle(req: Attrs): Promise<Reply> {
     const name = wellFormed(req);
@@ -60,9 +65,9 @@ export class TlsmgrHandler {
   private async lookup(cacheType: string, key: CacheKey): Promise<Reply> {
     const base = { event: 'tlsmgr.lookup' as const, cacheType, cacheId: key.short, destination: key.destination };
     try {
-      const offer = await this.o.cache.offer(key);
+      const offer = await this.cache.offer(key);
       // Postfix never says how the handshake went: the place in a version-mixed order is released here.
-      this.o.cache.abandoned(offer, true);
+      this.cache.abandoned(offer, true);
       this.o.audit.record({
         ...base,
         vended: offer.kind,
@@ -96,11 +101,11 @@ export class TlsmgrHandler {
       return failReply('update', STAT_ERR);
     }
     try {
-      const received = await this.o.cache.received(key, der);
+      const received = await this.cache.received(key, der);
       if (received.kind === 'stored') {
         const v = received.info.version;
         // What the server negotiated: the version history a version-mixed destination is told by.
-        if (v !== 'other') await this.o.cache.store.learn(key.id, v, false);
+        if (v !== 'other') await this.cache.store.learn(key.id, v, false);
         this.o.audit.record({
           ...base,
           result: 'stored',
@@ -120,7 +125,7 @@ export class TlsmgrHandler {
   /** smtp(8) deletes after a failed handshake or verification: the whole slot goes. */
   private async remove(key: CacheKey): Promise<Reply> {
     try {
-      await this.o.cache.store.forget(key.id);
+      await this.cache.store.forget(key.id);
       return [['status', encodeInt(STAT_OK)]];
     } catch {
       return [['status', encodeInt(STAT_ERR)]];

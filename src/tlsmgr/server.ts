@@ -38,6 +38,10 @@ export class TlsmgrServer {
     this.server.maxConnections = o.maxConnections ?? 1000;
   }
 
+  get socketPath(): string {
+    return this.o.socket;
+  }
+
   static async listen(handler: TlsmgrHandler, o: TlsmgrServerOptions): Promise<TlsmgrServer> {
     await removeStaleSocket(o.socket);
     const t = new TlsmgrServer(handler, o);
