@@ -161,6 +161,46 @@ describe('audit report on hand-written logs', () => {
     assert.match(formatText(r), /to mx\.d\.test\[127\.0\.0\.2\]:25: 2, .*\n {6}DANE: dane:Verified 2/);
   });
 
+  test('tlsmgr mode: what Postfix was vended, what it stored, and any ticket vended fresh twice', async () => {
+    const base = { time: minute(1), cacheType: 'smtp', cacheId: 'c1', destination: 'dest.test:25' };
+    const lookup = (vended: string, reoffered: boolean, ticketHash?: string): string =>
+      JSON.stringify({ event: 'tlsmgr.lookup', ...base, vended, reoffered, ...(ticketHash ? { ticketHash } : {}) });
+    const update = (result: string, version?: string): string =>
+      JSON.stringify({ event: 'tlsmgr.update', ...base, result, ...(version ? { version } : {}) });
+    const r = await auditReport({
+      files: [
+        file([
+          lookup('none', false),
+          update('stored', 'TLSv1.3'),
+          lookup('tls13-ticket', false, 'aaaa'),
+          update('stored', 'TLSv1.3'),
+          lookup('tls13-ticket', false, 'bbbb'),
+          lookup('tls13-ticket', true, 'bbbb'),
+          lookup('tls13-ticket', false, 'aaaa'),
+          update('not-resumable'),
+        ]),
+      ],
+      format: 'json',
+    });
+    assert.deepEqual(
+      {
+        lookups: r.tlsmgr?.lookups,
+        vended: r.tlsmgr?.vended,
+        updates: r.tlsmgr?.updates,
+        tls13: r.tlsmgr?.storedTls13,
+        twice: r.tlsmgr?.vendedTwice,
+      },
+      {
+        lookups: 5,
+        vended: { none: 1, 'tls13-ticket': 3, 'tls13-reoffered': 1 },
+        updates: { stored: 2, 'not-resumable': 1 },
+        tls13: 2,
+        twice: 1,
+      },
+    );
+    assert.match(formatText(r), /tlsmgr mode .*\n {2}lookups: 5 \(80% had a session to offer\)[\s\S]*tickets vended fresh twice: 1/);
+  });
+
   test('MTA-STS outcomes per next hop: the mode and policy id in force, and the result', async () => {
     const tx = (nextHop: string, code: number, sts: unknown): string =>
       JSON.stringify({

@@ -1,4 +1,5 @@
 import { upstreamErrorCause } from '../error-cause.js';
+import { TlsmgrStats } from './tlsmgr-figures.js';
 import { handshakeConditions, HandshakeStats } from './handshake-figures.js';
 import { isoTimeMs } from './iso-time.js';
 import { OfferedTickets } from './offered-tickets.js';
@@ -78,6 +79,9 @@ export class Aggregator {
   readonly smtpByClass = new Map<string, number>();
   /** SMTP transactions per next hop, and how many rode a cached connection (no connect, no handshake). */
   readonly smtpByNextHop = new Map<string, NextHopStats>();
+  /** tlsmgr mode (Postfix's session cache): overall, and per destination (bounded like `destinations`). */
+  readonly tlsmgr = new TlsmgrStats();
+  readonly tlsmgrByDestination = new Map<string, TlsmgrStats>();
   /** Refused clients by reason. */
   readonly refusedClients = new Map<string, number>();
   readonly offers: OfferedTickets;
@@ -129,6 +133,14 @@ export class Aggregator {
         if (!this.passes(r.time, undefined)) return;
         this.input.clientsRefused++;
         return increment(this.refusedClients, r.reason);
+      case 'tlsmgr.lookup':
+        if (!this.passes(r.time, r.destination)) return;
+        this.tlsmgr.addLookup(r);
+        return this.tlsmgrOf(r.destination).addLookup(r);
+      case 'tlsmgr.update':
+        if (!this.passes(r.time, r.destination)) return;
+        this.tlsmgr.addUpdate(r);
+        return this.tlsmgrOf(r.destination).addUpdate(r);
     }
   }
 
@@ -187,6 +199,16 @@ export class Aggregator {
     let stats = this.upstreamErrors.get(key);
     if (stats === undefined) this.upstreamErrors.set(key, (stats = new UpstreamErrorStats()));
     return stats;
+  }
+
+  private tlsmgrOf(destination: string): TlsmgrStats {
+    const key =
+      this.tlsmgrByDestination.has(destination) || this.tlsmgrByDestination.size < this.maxDestinations()
+        ? destination
+        : OTHER_DESTINATIONS;
+    let s = this.tlsmgrByDestination.get(key);
+    if (s === undefined) this.tlsmgrByDestination.set(key, (s = new TlsmgrStats()));
+    return s;
   }
 
   private addNextHop(nextHop: string, reused: boolean, dane: string | undefined, sts: string | undefined): void {

@@ -1,3 +1,4 @@
+import { tlsmgrLines } from './tlsmgr-figures.js';
 import {
   ceiling,
   DESTINATION_COLUMNS,
@@ -54,6 +55,7 @@ export function formatText(r: AuditReport): string {
       ? `${r.singleUseCheck.shortenedToSeconds} s (shortened from ${r.singleUseCheck.windowSeconds} s: too many tickets)`
       : `${r.singleUseCheck.windowSeconds} s`;
   out.push(`  single-use check covers offers up to ${window} apart`);
+  if (r.tlsmgr) out.push('', ...tlsmgrLines(r.tlsmgr));
   if (r.destinations.length === 0) return upstreamErrorLines(r, out).join('\n') + '\n';
 
   out.push('');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TlsmgrLookupRecord, TlsmgrUpdateRecord } from './tlsmgr-figures.js';
 import {
   clientRefusedEventSchema,
   fullHandshakeCauseSchema,
@@ -75,4 +76,4 @@ export const upstreamErrorRecordSchema = z.object({
 export type SmtpRecord = z.output<typeof smtpRecordSchema>;
 export type RefusedRecord = z.output<typeof refusedRecordSchema>;
 export type UpstreamErrorRecord = z.output<typeof upstreamErrorRecordSchema>;
-export type ReportRecord = HandshakeRecord | SmtpRecord | RefusedRecord | UpstreamErrorRecord;
+export type ReportRecord = HandshakeRecord | SmtpRecord | RefusedRecord | UpstreamErrorRecord | TlsmgrLookupRecord | TlsmgrUpdateRecord;

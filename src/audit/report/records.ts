@@ -9,6 +9,7 @@ import {
   type ReportRecord,
   type SmtpRecord,
 } from './record-schemas.js';
+import { tlsmgrLookupRecordSchema, tlsmgrUpdateRecordSchema } from './tlsmgr-figures.js';
 
 /**
  * Reads audit lines into records (record-schemas.ts). The schemas decide; but zod's parse costs
@@ -33,6 +34,8 @@ export const READERS: ReadonlyMap<string, Reader<ReportRecord>> = new Map([
   ['smtp.transaction', readerOf({ schema: smtpRecordSchema, isCurrent: isCurrentSmtp })],
   ['client.refused', readerOf({ schema: refusedRecordSchema })],
   ['upstream.error', readerOf({ schema: upstreamErrorRecordSchema })],
+  ['tlsmgr.lookup', readerOf({ schema: tlsmgrLookupRecordSchema })],
+  ['tlsmgr.update', readerOf({ schema: tlsmgrUpdateRecordSchema })],
 ]);
 
 /** A line that holds no record, by the counter of `InputCounts` it goes to. */

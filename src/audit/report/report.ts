@@ -3,6 +3,7 @@ import { placed, round, type Placed } from './figures.js';
 import { HANDSHAKE_FIGURES, type HandshakeFigures } from './handshake-figures.js';
 import type { InputProblem } from './read-lines.js';
 import { recommendationsOf } from './recommendations.js';
+import type { TlsmgrValues } from './tlsmgr-figures.js';
 import type { UpstreamErrorValues } from './upstream-error-figures.js';
 import { verdictOf, type Verdict } from './verdicts.js';
 
@@ -30,6 +31,8 @@ export interface AuditReport {
     clientsRefused: Record<string, number>;
   };
   destinations: DestinationReport[];
+  /** tlsmgr mode (`ticketbooth tlsmgr`): what Postfix's lookups were handed, what its updates stored; absent without such records. */
+  tlsmgr?: TlsmgrValues & { destinations: Array<{ destination: string } & TlsmgrValues> };
   /**
    * Failed upstream attempts (failed handshakes, stage `tls`, and `upstream.error` lines) by cause
    * and stage, overall and per destination, most failures first.
@@ -115,6 +118,16 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
       clientsRefused: Object.fromEntries(agg.refusedClients),
     },
     destinations,
+    ...(agg.tlsmgrByDestination.size > 0
+      ? {
+          tlsmgr: {
+            ...agg.tlsmgr.values(),
+            destinations: [...agg.tlsmgrByDestination]
+              .map(([destination, s]) => ({ destination, ...s.values() }))
+              .sort((a, b) => b.lookups - a.lookups || a.destination.localeCompare(b.destination)),
+          },
+        }
+      : {}),
     upstreamErrors: {
       ...agg.overallUpstreamErrors().values(),
       destinations: [...agg.upstreamErrors]
