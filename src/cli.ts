@@ -9,6 +9,7 @@ import { Service } from './service.js';
 import { noticeFailures } from './audit/failure-notices.js';
 import { configureOperatorLog, say } from './util/operator-log.js';
 import type { AuditFlags } from './audit/report/audit-command.js';
+import type { TlsrptFlags } from './tlsrpt/tlsrpt-command.js';
 import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
 import { reloadCommand, type ReloadFlags } from './admin/reload-command.js';
 import { splitHostPort } from './net/listen-address.js';
@@ -61,6 +62,25 @@ program
     // The report (and its chart code) is loaded only for this command: `serve` stays lean.
     const { auditCommand } = await import('./audit/report/audit-command.js');
     await auditCommand(files, opts);
+  });
+
+program
+  .command('tlsrpt')
+  .description("the day's TLS-RPT reports (RFC 8460) per recipient domain from audit logs: written to --out, delivered with --send")
+  .argument('[file...]', 'audit log files (.gz and rotated ones too), - for stdin')
+  .requiredOption('--date <YYYY-MM-DD>', 'the UTC day to report on')
+  .requiredOption('--org <name>', "the report's organization-name")
+  .requiredOption('--contact <address>', "the report's contact-info; the From and MAIL FROM of mailed reports")
+  .option('--submitter <domain>', 'the submitting domain of file names and mail headers (default: the contact address domain)')
+  .option('--out <dir>', 'write each report here as sender!domain!begin!end.json.gz')
+  .option('--send', "deliver each report to the rua URIs of the domain's _smtp._tls record")
+  .option('-c, --config <file>', 'a config: its dns.servers, mtaSts.ca and type: smtp listener (mailto: reports go through it)')
+  .option('--listener <name>', 'the type: smtp listener of the config to send through (default: the first)')
+  .option('--ca <file>', 'PEM CA bundle for https: rua endpoints (default: the config mtaSts.ca, else the system CAs)')
+  .option('--state <file>', 'the record of deliveries made (default: .tlsrpt-sent.json in --out, else here)')
+  .action(async (files: string[], opts: TlsrptFlags) => {
+    const { tlsrptCommand } = await import('./tlsrpt/tlsrpt-command.js');
+    await tlsrptCommand(files, opts);
   });
 
 program

@@ -32,6 +32,13 @@ export const daneAuditSchema = z.object({
   /** The record that matched (`3 1 1 <first hex>`) and the chain depth it matched at. */
   matched: z.string().optional(),
   reason: z.string().optional(),
+  /** The next-hop (recipient) domain whose report (TLS-RPT) the host's sessions go to, and the MX host (the TLSA base domain). */
+  domain: z.string().optional(),
+  mxHost: z.string().optional(),
+  /** The host's TLSA records as a zone file writes them (`3 1 1 <hex>`), usable or not: TLS-RPT's `policy-string`. */
+  tlsaRecords: z.array(z.string()).optional(),
+  /** The outcome in TLS-RPT's result types (RFC 8460 4.3.2), as `sts.result`: `success`, `tlsa-invalid`, `dnssec-invalid`, `dane-required` ... */
+  result: z.string().optional(),
 });
 export type DaneAudit = z.infer<typeof daneAuditSchema>;
 
@@ -41,6 +48,8 @@ export type DaneAudit = z.infer<typeof daneAuditSchema>;
  * `success`, `starttls-not-supported`, `certificate-host-mismatch`, `certificate-expired`,
  * `certificate-not-trusted`, `validation-failure`; under `testing` what enforcing would have met.
  * `fetchFailure`: the policy could not be fetched or read (a cached one may still apply).
+ * Without `mode`: the route applies MTA-STS but the domain has no policy (or one in mode none);
+ * `mxHost` and `result` then say how TLS went with that host (TLS-RPT's `no-policy-found`).
  */
 export const stsAuditSchema = z.object({
   domain: z.string(),
@@ -90,6 +99,8 @@ export const handshakeEventSchema = z.object({
   errorCode: z.string().optional(),
   dane: daneAuditSchema.optional(),
   sts: stsAuditSchema.optional(),
+  /** Our side's address of the connection (TLS-RPT's `sending-mta-ip`). */
+  sendingIp: z.string().optional(),
 });
 export type HandshakeEvent = z.infer<typeof handshakeEventSchema>;
 
@@ -122,6 +133,13 @@ export const smtpTransactionEventSchema = z.object({
   dane: daneAuditSchema.optional(),
   /** Under MTA-STS (a route with `tls.mtaSts` in mode mx): the policy that applied and the outcome, as for `dane`. */
   sts: stsAuditSchema.optional(),
+  /**
+   * The upstream connection carried the transaction without TLS: `not-offered` (level may, the
+   * server offered no STARTTLS: no TLS attempt, so this line is that session's only trace),
+   * `fallback` (level may's cleartext retry after a failed STARTTLS or handshake, which has its own
+   * line), `none` (level none). Absent when TLS protected it or no connection was made.
+   */
+  cleartext: z.enum(['not-offered', 'fallback', 'none']).optional(),
 });
 export type SmtpTransactionEvent = z.infer<typeof smtpTransactionEventSchema>;
 
@@ -150,8 +168,9 @@ export const clientGoneEventSchema = z.object({
 export type ClientGoneEvent = z.infer<typeof clientGoneEventSchema>;
 
 /**
- * A policy fetched (RFC 8461): once per fetch, with the policy text TLS-RPT reports quote
- * (`policy-string`). Never anything secret: a policy is public.
+ * A policy fetched (RFC 8461): once per fetch, and once a UTC day for a cached policy in use (so
+ * every day's log holds the text of every policy applied that day), with the policy text TLS-RPT
+ * reports quote (`policy-string`). Never anything secret: a policy is public.
  */
 export const stsPolicyEventSchema = z.object({
   event: z.literal('mta-sts.policy'),
@@ -190,6 +209,12 @@ export const upstreamErrorEventSchema = z.object({
   cleartextFallback: z.boolean().optional(),
   /** Under an MTA-STS policy: as in `tls.handshake`, `result` from this failure. */
   sts: stsAuditSchema.optional(),
+  /** Under a DANE level: the host's decision, `result` from this failure. */
+  dane: daneAuditSchema.optional(),
+  /** Our side's address, once connected (TLS-RPT's `sending-mta-ip`). */
+  sendingIp: z.string().optional(),
+  /** The server's EHLO name, once read. */
+  ehloName: z.string().optional(),
 });
 export type UpstreamErrorEvent = z.infer<typeof upstreamErrorEventSchema>;
 

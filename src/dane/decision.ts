@@ -1,5 +1,5 @@
 import type { DnsResult, SecureResolver } from '../dns/secure-resolver.js';
-import { isUsable, tlsaSetDigest, type Tlsa } from './tlsa.js';
+import { isUsable, presentTlsa, tlsaSetDigest, type Tlsa } from './tlsa.js';
 
 /** The route's level: `dane` (opportunistic) or `dane-only` (mandatory), Postfix's words. */
 export type DaneLevel = 'dane' | 'dane-only';
@@ -25,6 +25,8 @@ export interface DaneDecision {
   tlsa: TlsaState;
   /** The usable records (what the peer must match under `dane`). */
   records: Tlsa[];
+  /** Every record of the secure TLSA RRset, usable or not, in zone file form (TLS-RPT's `policy-string`). */
+  presented?: string[];
   /** Digest of the usable set, for the trust key; absent when there is none. */
   digest?: string;
   /** This host's TLSA set differs from the one seen before (a rollover). */
@@ -66,6 +68,7 @@ export function decide(
 interface CachedTlsa {
   state: TlsaState;
   records: Tlsa[];
+  presented?: string[];
   digest?: string;
   reason?: DaneReason;
   until: number;
@@ -113,10 +116,11 @@ function stateOf(r: DnsResult, now: number): CachedTlsa {
     return { state: 'failed', records: [], reason: 'tlsa-lookup-failed', until: now + MIN_TTL_S * 1000 };
   if (!r.secure) return { state: 'insecure', records: [], until };
   if (r.status === 'NXDOMAIN' || r.records.length === 0) return { state: 'none', records: [], until };
-  const all = r.records.map((a) => a.data as { usage: number; selector: number; matchingType: number; certificate: Buffer });
-  const usable = all
-    .map((t) => ({ usage: t.usage, selector: t.selector, matchingType: t.matchingType, data: t.certificate }))
-    .filter(isUsable);
-  if (usable.length === 0) return { state: 'unusable', records: [], until };
-  return { state: 'usable', records: usable, digest: tlsaSetDigest(usable), until };
+  const all = r.records
+    .map((a) => a.data as { usage: number; selector: number; matchingType: number; certificate: Buffer })
+    .map((t) => ({ usage: t.usage, selector: t.selector, matchingType: t.matchingType, data: t.certificate }));
+  const presented = all.map(presentTlsa);
+  const usable = all.filter(isUsable);
+  if (usable.length === 0) return { state: 'unusable', records: [], presented, until };
+  return { state: 'usable', records: usable, presented, digest: tlsaSetDigest(usable), until };
 }

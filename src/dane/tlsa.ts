@@ -28,6 +28,11 @@ export function describeTlsa(r: Tlsa): string {
   return `${r.usage} ${r.selector} ${r.matchingType} ${r.data.toString('hex').slice(0, 16)}`;
 }
 
+/** `3 1 1 AB12…` in full, as a zone file writes it (TLS-RPT's `policy-string`). */
+export function presentTlsa(r: Tlsa): string {
+  return `${r.usage} ${r.selector} ${r.matchingType} ${r.data.toString('hex').toUpperCase()}`;
+}
+
 /**
  * A digest of a whole TLSA RRset, independent of record order: part of the trust key, so a
  * session made under one set is never resumed under another (a rollover costs one full handshake).

@@ -1,7 +1,7 @@
 import type { DaneAudit, StsAudit } from '../audit/events.js';
 import { UpstreamError, type UpstreamStage } from '../errors/index.js';
 import { resultTypeOf } from '../mta-sts/result-type.js';
-import { daneAuditOf } from '../upstream/dane-check.js';
+import { daneAuditOf, daneResultOf } from '../upstream/dane-check.js';
 import { errorCodeOf } from '../upstream/error-code.js';
 import type { UpstreamTls } from '../upstream/tls-dialer.js';
 import { stsApplied, stsAuditOfHop } from './sts-routing.js';
@@ -102,7 +102,8 @@ export async function openNextHop(
 /** A host DNSSEC rules out (a failed TLSA lookup, or no usable TLSA under `dane-only`): not even connected to. */
 function daneDeferred(hop: HopIdentity): HopFailure {
   const label = `${hop.hostName}[${hop.connect}]:${hop.port}`;
-  const dane = hop.dane ? daneAuditOf(hop.dane) : undefined;
+  const dane = hop.dane ? daneAuditOf(hop.dane, [hop.hostName, hop.nextHop]) : undefined;
+  if (dane) dane.result = daneResultOf(dane);
   const why = dane?.reason ?? 'no TLSA to authenticate it';
   const error = new UpstreamError(`DANE ${hop.hostName}: ${why}`, 'tls', 'ERR_DANE_DEFERRED', dane ? { dane } : {});
   return { error, reply: reply(451, '4.7.5', `DANE: ${label} not used: ${why}`), tryNext: true, ...(dane ? { dane } : {}) };
@@ -123,6 +124,7 @@ async function openOnce(
   // HELO's reply lists no extensions: no STARTTLS, no AUTH. Fall back to it only when neither is needed.
   const ehloRequired = required || auth !== undefined;
   const stsBase = stsAuditOfHop(hop);
+  const daneBase = hop.dane ? daneAuditOf(hop.dane, [hop.hostName, hop.nextHop]) : undefined;
   let client: SmtpClient | undefined;
   try {
     client = await SmtpClient.connect(hop.connect, hop.port, {
@@ -131,7 +133,7 @@ async function openOnce(
       replyMs: opts.replyMs,
       dataDoneMs: opts.dataDoneMs,
       setupDeadline: deadline,
-      report: { ...opts.dial, cleartextFallback, ...(stsBase ? { sts: stsBase } : {}) },
+      report: { ...opts.dial, cleartextFallback, ...(stsBase ? { sts: stsBase } : {}), ...(daneBase ? { dane: daneBase } : {}) },
     });
     await client.greeting();
     await client.hello(opts.heloName, { heloFallback: !ehloRequired });
@@ -143,14 +145,15 @@ async function openOnce(
       });
       await client.hello(opts.heloName);
     }
-    const trust = trustOf(hop, policy.mtaSts, tls);
+    const cleartext = tls ? undefined : cleartextFallback ? 'fallback' : startTls ? 'not-offered' : 'none';
+    const trust = trustOf(hop, policy.mtaSts, tls, cleartext);
     if (trust) client.trust = trust;
     if (auth) await client.authenticate(auth);
     return client;
   } catch (err) {
     client?.abort();
     if (!(err instanceof UpstreamError)) throw err;
-    const dane = err.dane ?? (hop.dane ? daneAuditOf(hop.dane) : undefined);
+    const dane = err.dane ?? daneBase;
     const sts = err.sts ?? (stsBase ? { ...stsBase, result: resultTypeOf(errorCodeOf(err)) } : undefined);
     return {
       error: err,
@@ -162,20 +165,25 @@ async function openOnce(
   }
 }
 
+type Cleartext = NonNullable<SmtpClient['trust']>['cleartext'];
+
 /**
  * What a connection was made under, for its transactions' audit lines and the connection cache:
  * the DANE verdict, the MTA-STS outcome (a host in cleartext under `testing` would have failed
- * with `starttls-not-supported`), what policy applied, and until when the DANE decision holds.
+ * with `starttls-not-supported`), what policy applied, why it is cleartext if it is, and until
+ * when the DANE decision holds.
  */
-function trustOf(hop: HopIdentity, mtaSts: boolean, tls: UpstreamTls | undefined): SmtpClient['trust'] {
-  if (!hop.dane && !mtaSts) return undefined;
-  const dane = tls?.dane ?? (hop.dane ? daneAuditOf(hop.dane) : undefined);
+function trustOf(hop: HopIdentity, mtaSts: boolean, tls: UpstreamTls | undefined, cleartext: Cleartext): SmtpClient['trust'] {
+  if (!hop.dane && !mtaSts && !cleartext) return undefined;
+  const unsent = tls ? 'success' : 'starttls-not-supported';
+  const dane = tls?.dane ?? (hop.dane ? { ...daneAuditOf(hop.dane, [hop.hostName, hop.nextHop]), result: unsent } : undefined);
   const base = stsAuditOfHop(hop);
-  const sts = tls?.sts ?? (base ? { ...base, result: tls ? 'success' : 'starttls-not-supported' } : undefined);
+  const sts = tls?.sts ?? (base ? { ...base, result: unsent } : undefined);
   return {
     ...(dane ? { dane } : {}),
     ...(sts ? { sts } : {}),
     ...(mtaSts ? { stsApplied: stsApplied(hop) } : {}),
+    ...(cleartext ? { cleartext } : {}),
     until: hop.dane?.until ?? Infinity,
   };
 }

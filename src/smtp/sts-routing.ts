@@ -1,16 +1,18 @@
 import { getServers } from 'node:dns';
-import { Resolver } from 'node:dns/promises';
 import type { Agent } from 'node:https';
-import type { LookupFunction } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { StsAudit } from '../audit/events.js';
 import { readConfigFile } from '../config/files.js';
 import type { DnsConfig, MtaStsConfig } from '../config/smtp-schema.js';
+import { lookupThrough } from '../dns/lookup-through.js';
 import { SecureResolver } from '../dns/secure-resolver.js';
 import { fetchPolicy } from '../mta-sts/fetch.js';
 import { appliedOf, MtaStsPolicies, type PolicyKv } from '../mta-sts/policies.js';
 import { mxMatches } from '../mta-sts/policy.js';
 import type { HopIdentity } from './tls-policy.js';
+
+/** Domains whose last-told policy is remembered (oldest forgotten: at worst its text is written again). */
+const MAX_TOLD = 10_000;
 
 /** What MTA-STS did to a domain's hosts: the ones left to try (marked), or none, and the transaction line's `sts`. */
 export type StsOutcome = { candidates: HopIdentity[]; audit: StsAudit } | { refused: string; audit: StsAudit };
@@ -67,6 +69,23 @@ export class StsRouting {
     });
   }
 
+  /** Per domain, the policy id and UTC day its text was last written to the audit log. */
+  private readonly told = new Map<string, string>();
+
+  /**
+   * Whether the policy's text goes to the audit log now: after each fetch, and the first time a
+   * cached policy is used on a UTC day, so a day's log quotes every policy that day's sessions were
+   * made under (TLS-RPT's `policy-string`), whichever instance fetched it and when.
+   */
+  private firstToday(domain: string, id: string, fetched: boolean): boolean {
+    const mark = `${id} ${new Date().toISOString().slice(0, 10)}`;
+    if (!fetched && this.told.get(domain) === mark) return false;
+    this.told.delete(domain);
+    this.told.set(domain, mark);
+    if (this.told.size > MAX_TOLD) this.told.delete(this.told.keys().next().value!);
+    return true;
+  }
+
   /** What applied to `domain` at its last lookup, while fresh (for the connection cache's check). */
   applied(domain: string): string | undefined {
     return this.policies.applied(domain);
@@ -76,7 +95,7 @@ export class StsRouting {
   async apply(domain: string, hosts: HopIdentity[]): Promise<StsOutcome> {
     const found = await this.policies.policyFor(domain);
     const p = found.policy;
-    if (found.fetched && p) {
+    if (p && this.firstToday(domain, p.id, found.fetched === true)) {
       this.audit.record({
         event: 'mta-sts.policy',
         listener: this.listener,
@@ -93,7 +112,8 @@ export class StsRouting {
       ...(p && p.mode !== 'none' ? { mode: p.mode, id: p.id } : {}),
       ...(found.failure ? { fetchFailure: found.failure } : {}),
     };
-    if (!p || p.mode === 'none') return { candidates: hosts, audit };
+    // No policy: the hosts are marked all the same, so their lines name the domain (TLS-RPT's no-policy-found).
+    if (!p || p.mode === 'none') return { candidates: hosts.map((h) => ({ ...h, sts: { domain, mode: 'none' as const } })), audit };
     const mode = p.mode;
     const marked = hosts.map((h) => ({ ...h, sts: { domain, id: p.id, mode, mxMatch: mxMatches(p.mx, h.hostName) } }));
     if (mode === 'testing') return { candidates: marked, audit };
@@ -109,30 +129,13 @@ export class StsRouting {
 
 /** `appliedOf` for one host: what a connection made to it was made under. */
 export function stsApplied(hop: HopIdentity): string {
-  return hop.sts ? `${hop.sts.mode}:${hop.sts.id}` : appliedOf(undefined);
+  return hop.sts && hop.sts.mode !== 'none' ? `${hop.sts.mode}:${hop.sts.id}` : appliedOf(undefined);
 }
 
 /** The audit's `sts` for one host (its `result` filled in by whoever sees the outcome). */
 export function stsAuditOfHop(hop: HopIdentity): StsAudit | undefined {
   const s = hop.sts;
-  return s ? { domain: s.domain, mode: s.mode, id: s.id, mxHost: hop.hostName, mx: s.mxMatch ? 'match' : 'mismatch' } : undefined;
-}
-
-/** Resolves the policy host through the configured servers, as every other name of the route. */
-function lookupThrough(dns: DnsConfig): LookupFunction {
-  const resolver = new Resolver({ timeout: dns.timeoutSeconds * 1000, tries: dns.tries });
-  resolver.setServers(dns.servers!);
-  return (hostname, options, callback) => {
-    const all = typeof options === 'object' && options.all === true;
-    Promise.all([resolver.resolve4(hostname).catch(() => []), resolver.resolve6(hostname).catch(() => [])]).then(
-      ([v4, v6]) => {
-        const found = [...v4.map((a) => ({ address: a, family: 4 })), ...v6.map((a) => ({ address: a, family: 6 }))];
-        if (found.length === 0)
-          return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND', hostname }), '', 4);
-        if (all) (callback as (e: null, a: typeof found) => void)(null, found);
-        else callback(null, found[0].address, found[0].family);
-      },
-      (err: NodeJS.ErrnoException) => callback(err, '', 4),
-    );
-  };
+  if (!s) return undefined;
+  if (s.mode === 'none') return { domain: s.domain, mxHost: hop.hostName };
+  return { domain: s.domain, mode: s.mode, id: s.id, mxHost: hop.hostName, mx: s.mxMatch ? 'match' : 'mismatch' };
 }

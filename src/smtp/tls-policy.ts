@@ -85,13 +85,8 @@ export interface HopIdentity {
   sts?: HopSts;
 }
 
-/** The recipient domain's MTA-STS policy as it bears on one MX host. */
-export interface HopSts {
-  domain: string;
-  id: string;
-  mode: 'enforce' | 'testing';
-  mxMatch: boolean;
-}
+/** The recipient domain's MTA-STS policy as it bears on one MX host; `none`: the domain has none (audit lines only). */
+export type HopSts = { domain: string; id: string; mode: 'enforce' | 'testing'; mxMatch: boolean } | { domain: string; mode: 'none' };
 
 /** The dialer's view of one upstream host at its level (undefined for `none`). */
 export function tlsTargetFor(policy: TlsPolicy, level: HostLevel, hop: HopIdentity, ehloName: string): TlsTarget | undefined {

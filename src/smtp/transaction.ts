@@ -27,6 +27,8 @@ export interface Transaction {
   dane?: DaneAudit;
   /** Under MTA-STS: the policy and the outcome on the host used, or on the last host tried, or why none was. */
   sts?: StsAudit;
+  /** Why the upstream connection is cleartext, when it is. */
+  cleartext?: SmtpTransactionEvent['cleartext'];
   recipients: string[];
   lastCode: number;
   messageSize: number;
@@ -90,6 +92,7 @@ export async function startUpstream(
   if (upstream.trust?.dane) tx.dane = upstream.trust.dane;
   // The policy and this host's outcome; the domain-level facts (a fetch that failed) from the lookup.
   if (upstream.trust?.sts) tx.sts = { ...tx.sts, ...upstream.trust.sts };
+  if (upstream.trust?.cleartext) tx.cleartext = upstream.trust.cleartext;
   const [mail, rcptReply] = replies;
   const passed = passable(mail, upstream);
   if (mail.code >= 200 && mail.code < 300) {
@@ -159,6 +162,7 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (tx.reused) event.reused = tx.reused;
   if (tx.dane) event.dane = tx.dane;
   if (tx.sts) event.sts = tx.sts;
+  if (tx.cleartext) event.cleartext = tx.cleartext;
   return event;
 }
 

@@ -4,9 +4,13 @@ import type { DaneAudit } from '../audit/events.js';
 import type { DaneDecision } from '../dane/decision.js';
 import { matchChain } from '../dane/match.js';
 import { UpstreamError } from '../errors/index.js';
+import { resultTypeOf } from '../mta-sts/result-type.js';
 
-/** The audit's `dane` object for a decision, before any handshake. */
-export function daneAuditOf(d: DaneDecision): DaneAudit {
+/**
+ * The audit's `dane` object for a decision, before any handshake; with the host (`names`: the MX
+ * host, then the next-hop domain), what a TLS-RPT report needs: whose report, which host, which records.
+ */
+export function daneAuditOf(d: DaneDecision, names?: readonly string[]): DaneAudit {
   return {
     level: d.level,
     applied: d.effective,
@@ -14,7 +18,24 @@ export function daneAuditOf(d: DaneDecision): DaneAudit {
     tlsa: d.tlsa,
     ...(d.records.length > 0 ? { records: d.records.length } : {}),
     ...(d.reason ? { reason: d.reason } : {}),
+    ...(names?.[1] ? { domain: names[1], mxHost: names[0] } : {}),
+    ...(d.presented?.length ? { tlsaRecords: d.presented } : {}),
   };
+}
+
+/**
+ * TLS-RPT's result (RFC 8460 4.3.2) for a host under a DANE level: a deferred host by why (a bogus
+ * or failed TLSA lookup: `dnssec-invalid`; no usable TLSA under `dane-only`: `dane-required`); a
+ * handshake that failed the TLSA match by how; TLSA records none of which are usable: `tlsa-invalid`.
+ */
+export function daneResultOf(a: DaneAudit, errorCode?: string): string {
+  if (a.applied === 'defer') return a.reason === 'dane-required' || a.reason === 'insecure-mx' ? 'dane-required' : 'dnssec-invalid';
+  if (errorCode !== undefined) {
+    if (a.reason === 'certificate-expired') return 'certificate-expired';
+    if (a.reason === 'name-mismatch') return 'certificate-host-mismatch';
+    return resultTypeOf(errorCode);
+  }
+  return a.tlsa === 'unusable' ? 'tlsa-invalid' : 'success';
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { AuditLog } from '../audit/audit-log.js';
-import type { StsAudit, UpstreamErrorEvent } from '../audit/events.js';
+import type { DaneAudit, StsAudit, UpstreamErrorEvent } from '../audit/events.js';
 import { resultTypeOf } from '../mta-sts/result-type.js';
 import { isBeforeTls, type UpstreamError } from '../errors/index.js';
 import { msSince } from '../util/elapsed.js';
 import { oneLine } from '../util/text.js';
+import { daneResultOf } from './dane-check.js';
 import { errorCodeOf } from './error-code.js';
 
 export interface Attempt {
@@ -15,6 +16,11 @@ export interface Attempt {
   cleartextFallback?: boolean;
   /** Under an MTA-STS policy: the line's `sts`, its `result` filled from the error. */
   sts?: StsAudit;
+  /** Under a DANE level: the host's decision, its `result` filled from the error. */
+  dane?: DaneAudit;
+  /** Once connected: our address and the server's EHLO name (TLS-RPT's sending-mta-ip and receiving-mx-helo). */
+  sendingIp?: string;
+  ehloName?: string;
 }
 
 /**
@@ -35,6 +41,9 @@ export function recordUpstreamError(audit: AuditLog, attempt: Attempt, err: Upst
     ms: msSince(attempt.started),
     ...(attempt.cleartextFallback ? { cleartextFallback: true } : {}),
     ...(attempt.sts ? { sts: { ...attempt.sts, result: resultTypeOf(errorCodeOf(err)) } } : {}),
+    ...(attempt.dane ? { dane: { ...attempt.dane, result: daneResultOf(attempt.dane, errorCodeOf(err)) } } : {}),
+    ...(attempt.sendingIp ? { sendingIp: attempt.sendingIp } : {}),
+    ...(attempt.ehloName ? { ehloName: attempt.ehloName } : {}),
   };
   audit.record(event);
 }

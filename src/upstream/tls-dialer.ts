@@ -9,7 +9,7 @@ import type { KeyLedger } from '../resumption/key-ledger.js';
 import { warnUnreadableOnce } from '../resumption/unreadable-warning.js';
 import { msSince } from '../util/elapsed.js';
 import { resultTypeOf } from '../mta-sts/result-type.js';
-import { checkDane, daneAuditOf } from './dane-check.js';
+import { checkDane, daneAuditOf, daneResultOf } from './dane-check.js';
 import { stsAuditOf, stsResult } from './sts-check.js';
 import { errorCodeOf } from './error-code.js';
 import { recordUpstreamError } from './record-failure.js';
@@ -74,7 +74,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     receivedHashes: [],
     ticketsLeft: 0,
     handshakeMs: 0,
-    ...(target.dane ? { dane: daneAuditOf(target.dane) } : {}),
+    ...(target.dane ? { dane: daneAuditOf(target.dane, target.dane.names) } : {}),
     ...(target.sts ? { sts: stsAuditOf(target.sts) } : {}),
   };
 
@@ -99,8 +99,18 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
   // A peer reset must never crash the process: the handshake below reports its own errors, and
   // after it whoever relays sees 'close'.
   socket.on('error', () => undefined);
+  // TLS-RPT's sending-mta-ip: read once connected (a failed handshake destroys the socket, which then no longer says).
+  const noteSendingIp = (): void => {
+    const local = (over ?? socket).localAddress;
+    if (local) event.sendingIp = local;
+  };
   let tcpUp = over !== undefined;
-  if (!tcpUp) socket.once('connect', () => (tcpUp = true));
+  if (tcpUp) noteSendingIp();
+  else
+    socket.once('connect', () => {
+      tcpUp = true;
+      noteSendingIp();
+    });
   const stage = (): 'connect' | 'tls' => (tcpUp ? 'tls' : 'connect');
 
   // Sessions may arrive before or after secureConnect (TLS 1.2: right after; 1.3: later): chain
@@ -154,7 +164,9 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
       }, ctx.handshakeTimeoutMs ?? 15_000);
       const onSecure = (): void => {
         if (target.sts && event.sts) event.sts.result = stsResult(socket, target.sts);
-        settle(target.dane && event.dane ? checkDane(socket, target.dane, event.dane) : undefined);
+        const daneFailure = target.dane && event.dane ? checkDane(socket, target.dane, event.dane) : undefined;
+        if (event.dane && !daneFailure) event.dane.result = daneResultOf(event.dane);
+        settle(daneFailure);
       };
       const onError = (err: NodeJS.ErrnoException): void => {
         const code = !tcpUp || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' ? 'ERR_UPSTREAM_CONNECT' : 'ERR_UPSTREAM_TLS';
@@ -178,6 +190,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     event.error = (err as Error).message;
     event.errorCode = errorCodeOf(err);
     if (event.sts) event.sts.result = resultTypeOf(event.errorCode);
+    if (event.dane) event.dane.result = daneResultOf(event.dane, event.errorCode);
     await writeAudit();
     throw event.sts
       ? new UpstreamError((err as UpstreamError).message, (err as UpstreamError).stage, (err as UpstreamError).code, {

@@ -36,9 +36,14 @@ export interface TlsTarget {
   /**
    * Under an MTA-STS policy: enforce makes the level `verify` (WebPKI, the MX host name); testing
    * leaves it, and the dialer records whether `verify` would have passed. Part of the trust key.
+   * Mode `none`: the route applies MTA-STS, the domain has no policy; only the audit line tells it.
    */
-  sts?: { domain: string; id: string; mode: 'enforce' | 'testing'; mxMatch: boolean; mxHost: string };
+  sts?: TargetSts;
 }
+
+export type TargetSts =
+  | { domain: string; id: string; mode: 'enforce' | 'testing'; mxMatch: boolean; mxHost: string }
+  | { domain: string; mode: 'none'; mxHost: string };
 
 export function servernameOf(t: TlsTarget): string {
   return t.servername ?? t.host;
@@ -59,7 +64,7 @@ export function keyOf(t: TlsTarget): CacheKey {
     clientCert: t.cert,
     ehloName: t.ehloName,
     ...(t.dane ? { dane: `${t.dane.level}:${t.dane.effective}:${t.dane.digest ?? ''}` } : {}),
-    ...(t.sts ? { sts: `${t.sts.mode}:${t.sts.id}` } : {}),
+    ...(t.sts && t.sts.mode !== 'none' ? { sts: `${t.sts.mode}:${t.sts.id}` } : {}),
   });
 }
 

@@ -27,7 +27,7 @@ export interface SmtpClientOptions {
   /** A `performance.now()` time no wait before the transaction (greeting to AUTH) goes past. */
   setupDeadline?: number;
   /** Where a failure before TLS is written as an `upstream.error` line (a `DialContext` will do). */
-  report?: { audit: AuditLog; listener: string; cleartextFallback?: boolean; sts?: StsAudit };
+  report?: { audit: AuditLog; listener: string; cleartextFallback?: boolean; sts?: StsAudit; dane?: DaneAudit };
 }
 
 /**
@@ -45,7 +45,7 @@ export class SmtpClient {
    * Under a DANE level: the decision the connection was made under, and until when (performance.now())
    * it holds (the TLSA answer's TTL); the connection cache does not hand the connection out after that.
    */
-  trust?: { dane?: DaneAudit; sts?: StsAudit; stsApplied?: string; until: number };
+  trust?: { dane?: DaneAudit; sts?: StsAudit; stsApplied?: string; cleartext?: 'not-offered' | 'fallback' | 'none'; until: number };
   private ehlo = { name: '', extensions: new Map<string, string>() };
   /** The TCP connection; `socket` is the TLS one over it after STARTTLS. */
   private readonly raw: Socket;
@@ -294,13 +294,24 @@ export class SmtpClient {
   }
 
   private failed(err: UpstreamError): UpstreamError {
-    return this.tlsStarted || !this.attempt ? err : report(this.opts, this.attempt, err);
+    if (this.tlsStarted || !this.attempt) return err;
+    const seen = { sendingIp: this.raw.localAddress, ...(this.ehlo.name ? { ehloName: this.ehlo.name } : {}) };
+    return report(this.opts, { ...this.attempt, ...seen }, err);
   }
 }
 
-function report(opts: SmtpClientOptions, attempt: AttemptStart, err: UpstreamError): UpstreamError {
+function report(
+  opts: SmtpClientOptions,
+  attempt: AttemptStart & Pick<Attempt, 'sendingIp' | 'ehloName'>,
+  err: UpstreamError,
+): UpstreamError {
   const r = opts.report;
-  if (r) recordUpstreamError(r.audit, { ...attempt, listener: r.listener, cleartextFallback: r.cleartextFallback, sts: r.sts }, err);
+  if (r)
+    recordUpstreamError(
+      r.audit,
+      { ...attempt, listener: r.listener, cleartextFallback: r.cleartextFallback, sts: r.sts, dane: r.dane },
+      err,
+    );
   return err;
 }
 
