@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import type { AuditEvent, TlsmgrLookupEvent, TlsmgrUpdateEvent } from '../../src/audit/events.js';
+import type { AuditEvent } from '../../src/audit/events.js';
 import { missing } from '../support/interop.js';
 import { sendMessages, startSender, startTicketboothTlsmgr, startTls13Destination, verdicts } from '../support/postfix-tlsmgr.js';
 import { startRedisServer } from '../support/redis-server.js';
@@ -13,15 +13,9 @@ after(async () => {
 });
 
 const vended = (events: AuditEvent[]): string[] =>
-  events.flatMap((e) =>
-    e.event === 'tlsmgr.lookup' && (e as TlsmgrLookupEvent).vended === 'tls13-ticket' ? [(e as TlsmgrLookupEvent).ticketHash ?? ''] : [],
-  );
+  events.flatMap((e) => (e.event === 'tlsmgr.lookup' && e.vended === 'tls13-ticket' ? [e.ticketHash ?? ''] : []));
 const stored = (events: AuditEvent[]): Set<string> =>
-  new Set(
-    events.flatMap((e) =>
-      e.event === 'tlsmgr.update' && (e as TlsmgrUpdateEvent).result === 'stored' ? [(e as TlsmgrUpdateEvent).ticketHash ?? ''] : [],
-    ),
-  );
+  new Set(events.flatMap((e) => (e.event === 'tlsmgr.update' && e.result === 'stored' ? [e.ticketHash ?? ''] : [])));
 
 /**
  * Two Postfix hosts (two sender instances, each with its own TLS and its own ticketbooth tlsmgr),
