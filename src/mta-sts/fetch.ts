@@ -27,7 +27,8 @@ export function fetchPolicy(domain: string, o: FetchOptions): Promise<{ policy: 
     path: '/.well-known/mta-sts.txt',
     method: 'GET',
     servername: host,
-    headers: { 'user-agent': 'ticketbooth', accept: 'text/plain' },
+    // One request per connection: nothing lingers in a proxy's tunnel or the policy host's keep-alive.
+    headers: { 'user-agent': 'ticketbooth', accept: 'text/plain', connection: 'close' },
     timeout: o.timeoutMs,
     ...(o.ca ? { ca: o.ca } : {}),
     ...(o.agent ? { agent: o.agent } : { agent: false }),

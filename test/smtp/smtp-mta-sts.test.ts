@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { SmtpTransactionEvent, StsPolicyEvent } from '../../src/audit/events.js';
 import { makeCert, makeIssuedCert, type CertPair } from '../support/certs.js';
 import { dnssecMissing, startDnssec, type DnssecDns, type ZoneSpec } from '../support/dnssec.js';
+import { startConnectProxy } from '../support/connect-proxy.js';
 import { startPolicyServer, type PolicyServer } from '../support/policy-server.js';
 import { freeLoopbackAddress } from '../support/ports.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
@@ -27,6 +28,7 @@ describe('smtp listener: MTA-STS policies', { skip: dnssecMissing() }, () => {
   let web: PolicyServer;
   let sh: Smarthost;
   let port: number;
+  let caFile: string;
   const mx: Record<string, FaultServer> = {};
   let zone: (ids: Record<string, string>) => ZoneSpec;
   const ids: Record<string, string> = { enf: '1', skip: '1', none: '1', badcert: '1', testing: '1', wild: '1', nocache: '1' };
@@ -40,7 +42,7 @@ describe('smtp listener: MTA-STS policies', { skip: dnssecMissing() }, () => {
       ...Object.keys(ids).map((d) => `mta-sts.${d}.sts.test`),
     ]);
     const dir = mkdtempSync(join(tmpdir(), 'tb-sts-'));
-    const caFile = join(dir, 'ca.pem');
+    caFile = join(dir, 'ca.pem');
     writeFileSync(caFile, good.ca);
     const bad: CertPair = makeCert(['mxbad.sts.test']);
     mx.enf = await startFaultServer({ host: '127.0.0.1', cert: good, starttls: true, name: 'mx1.enf.sts.test' });
@@ -197,5 +199,28 @@ describe('smtp listener: MTA-STS policies', { skip: dnssecMissing() }, () => {
       sh.events.flatMap((e) => (e.event === 'tls.handshake' && e.sts?.domain === 'enf.sts.test' ? [`${e.sts.id}:${e.key}`] : [])),
     );
     assert.equal(new Set([...keys].map((k) => k.split(':')[1])).size, 2, 'one trust key per policy');
+  });
+
+  test('policy fetches go through the configured egress proxy (CONNECT to port 443)', async () => {
+    const proxy = await startConnectProxy(dns.resolver);
+    const viaProxy = await startSmarthost(
+      { route: { mode: 'mx', port }, tls: { level: 'may', ca: caFile }, connectionCache: { enabled: false } },
+      { dns: { servers: [dns.resolver], timeoutSeconds: 2 }, mtaSts: { ca: caFile, proxy: proxy.url, timeoutSeconds: 3 } },
+    );
+    try {
+      const fetchesBefore = web.fetches.get('wild.sts.test') ?? 0;
+      const d = await dial(viaProxy.port);
+      await d.cmd('EHLO client.test');
+      assert.equal((await sendMessage(d, 'a@client.test', ['u@wild.sts.test'], message('proxied-1'))).final.code, 250);
+      d.close();
+      assert.deepEqual(proxy.requests, ['mta-sts.wild.sts.test:443']);
+      assert.equal(web.fetches.get('wild.sts.test'), fetchesBefore + 1);
+      const t = (await viaProxy.waitForTransactions(1)).at(-1)!;
+      assert.deepEqual([t.sts?.mode, t.sts?.result], ['enforce', 'success']);
+      assert.ok(holds(mx.wild, 'proxied-1'), 'enforced: the policy fetched through the proxy applied');
+    } finally {
+      await viaProxy.stop();
+      await proxy.stop();
+    }
   });
 });
