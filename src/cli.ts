@@ -7,7 +7,7 @@ import { loadConfig, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Service } from './service.js';
 import { noticeFailures } from './audit/failure-notices.js';
-import { configureOperatorLog, say } from './util/operator-log.js';
+import { configureOperatorLog, exitWhenStopped, say } from './util/operator-log.js';
 import type { AuditFlags } from './audit/report/audit-command.js';
 import type { TlsrptFlags } from './tlsrpt/tlsrpt-command.js';
 import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
@@ -195,13 +195,7 @@ async function run(config: Config, source?: () => Config): Promise<void> {
     const c = service.config;
     const delay = c.drainDelaySeconds > 0 ? `/readyz says 503; listeners close in ${c.drainDelaySeconds}s, then ` : '';
     say('info', `${signal}: draining (${delay}open sessions get up to ${c.shutdownTimeoutSeconds}s)`);
-    service.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        say('error', `shutdown: ${String(err)}`);
-        process.exit(1);
-      },
-    );
+    exitWhenStopped(service.stop());
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -181,3 +181,8 @@ function tcpExchange(server: { host: string; port: number }, query: Buffer, time
     return { close: () => socket.destroy() };
   });
 }
+
+/** The TXT records of an answer, each one's strings joined (RFC 8461 3.1, RFC 8460 3 read them so). */
+export function txtStrings(r: DnsResult): string[] {
+  return r.records.flatMap((a) => (a.type === 'TXT' ? [[a.data].flat().map(String).join('')] : []));
+}

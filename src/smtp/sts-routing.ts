@@ -5,7 +5,7 @@ import type { StsAudit } from '../audit/events.js';
 import { readConfigFile } from '../config/files.js';
 import type { DnsConfig, MtaStsConfig } from '../config/smtp-schema.js';
 import { lookupThrough } from '../dns/lookup-through.js';
-import { SecureResolver } from '../dns/secure-resolver.js';
+import { SecureResolver, txtStrings } from '../dns/secure-resolver.js';
 import { fetchPolicy } from '../mta-sts/fetch.js';
 import { appliedOf, MtaStsPolicies, type PolicyKv } from '../mta-sts/policies.js';
 import { mxMatches } from '../mta-sts/policy.js';
@@ -46,18 +46,7 @@ export class StsRouting {
         const r = await txtResolver.query(name, 'TXT');
         if (r.status === 'NXDOMAIN') return { records: [], ttl: r.ttl };
         if (r.status !== 'NOERROR') return undefined;
-        // A TXT record is one or more strings; RFC 8461 3.1 reads them joined.
-        const records = r.records.flatMap((a) =>
-          a.type === 'TXT'
-            ? [
-                [a.data]
-                  .flat()
-                  .map((p) => p.toString())
-                  .join(''),
-              ]
-            : [],
-        );
-        return { records, ttl: r.ttl };
+        return { records: txtStrings(r), ttl: r.ttl };
       },
       fetch: async (domain) =>
         fetchPolicy(domain, {

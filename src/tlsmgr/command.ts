@@ -4,7 +4,7 @@ import { cacheSchema, type CacheConfig } from '../config/schema.js';
 import { createStore } from '../resumption/create-store.js';
 import { ResumptionCache } from '../resumption/policy.js';
 import type { TicketStore } from '../resumption/store.js';
-import { say } from '../util/operator-log.js';
+import { exitWhenStopped, say } from '../util/operator-log.js';
 import { forwarderTo } from './forward.js';
 import { TlsmgrHandler } from './handler.js';
 import { TlsmgrServer } from './server.js';
@@ -88,16 +88,7 @@ export async function tlsmgrCommand(f: TlsmgrFlags): Promise<void> {
   const running = await startTlsmgr({ socket: f.socket, ...(f.forward ? { forward: f.forward } : {}), owner: f.owner, cache, audit });
   const stop = (signal: string): void => {
     say('info', `${signal}: closing ${f.socket}`);
-    running
-      .stop()
-      .then(() => audit.close())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          say('error', `shutdown: ${String(err)}`);
-          process.exit(1);
-        },
-      );
+    exitWhenStopped(running.stop().then(() => audit.close()));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -1,4 +1,4 @@
-import type { SecureResolver } from '../dns/secure-resolver.js';
+import { txtStrings, type SecureResolver } from '../dns/secure-resolver.js';
 
 /** A reporting URI this version delivers to (RFC 8460 3): a mailbox, or an HTTPS endpoint that takes a POST. */
 export type Rua = { kind: 'mailto'; uri: string; address: string } | { kind: 'https'; uri: string; url: URL };
@@ -52,16 +52,6 @@ export async function lookupRua(resolver: SecureResolver, domain: string): Promi
   const r = await resolver.query(name, 'TXT');
   if (r.status === 'NXDOMAIN') return { none: `${name}: no such name` };
   if (r.status !== 'NOERROR') return { none: `${name}: DNS lookup failed (${r.status})` };
-  // A TXT record is one or more strings; RFC 8460 3 reads them joined.
-  const records = r.records.flatMap((a) =>
-    a.type === 'TXT'
-      ? [
-          [a.data]
-            .flat()
-            .map((p) => p.toString())
-            .join(''),
-        ]
-      : [],
-  );
+  const records = txtStrings(r);
   return parseTlsrptTxt(records);
 }

@@ -23,3 +23,14 @@ export function say(level: OperatorLevel, message: string): void {
       : `ticketbooth: ${message}\n`,
   );
 }
+
+/** The end of a command's graceful stop: exit 0 once `stopped` resolves; say why and exit 1 if it rejects. */
+export function exitWhenStopped(stopped: Promise<unknown>): void {
+  stopped.then(
+    () => process.exit(0),
+    (err: unknown) => {
+      say('error', `shutdown: ${String(err)}`);
+      process.exit(1);
+    },
+  );
+}
