@@ -24,7 +24,12 @@ export interface TlsmgrServerOptions {
  * announcement, then its requests are answered one at a time in order (the client waits for each
  * reply); connections are independent, so a slow or stuck client holds up only itself.
  */
+/** Malformed-request lines on stderr: one per this long, the rest counted. */
+const WARN_INTERVAL_MS = 60_000;
+
 export class TlsmgrServer {
+  private lastWarned = -Infinity;
+  private suppressed = 0;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   /** Malformed or oversized requests seen (each answered with status -2, then the connection closed). */
@@ -81,7 +86,7 @@ export class TlsmgrServer {
         if (!(err instanceof AttrError)) throw err;
         closing = true;
         this.rejected++;
-        say('warn', `tlsmgr: malformed request (${printable(err.message)}): answered status -2, connection closed`);
+        this.warnMalformed(err.message);
         // After the replies already due: the framing is lost, nothing further can be read.
         queue = queue.then(() => {
           socket.end(encodeAttrs(failReply(undefined)));
@@ -96,6 +101,22 @@ export class TlsmgrServer {
         });
       }
     });
+  }
+
+  /**
+   * One stderr line a minute at most, with how many more came: a client sending garbage in a loop
+   * must not flood the operator's log (each one is still refused, and counted in `rejected`).
+   */
+  private warnMalformed(why: string): void {
+    const now = Date.now();
+    if (now - this.lastWarned < WARN_INTERVAL_MS) {
+      this.suppressed++;
+      return;
+    }
+    const more = this.suppressed ? ` (and ${this.suppressed} more since the last such line)` : '';
+    say('warn', `tlsmgr: malformed request (${printable(why)}): answered status -2, connection closed${more}`);
+    this.lastWarned = now;
+    this.suppressed = 0;
   }
 
   /** Stops accepting, closes open client connections (smtp(8) carries on without resumption) and removes the socket. */

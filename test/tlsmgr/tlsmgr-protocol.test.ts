@@ -172,4 +172,29 @@ describe('tlsmgr socket protocol', () => {
     stuck.close();
     other.close();
   });
+
+  test('a flood of unreadable requests: each refused, one stderr line a minute, not one each', async () => {
+    const lines: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
+      if (String(chunk).includes('malformed request')) lines.push(String(chunk));
+      return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+    };
+    try {
+      for (let i = 0; i < 5; i++) {
+        // The same attribute twice: the framing is lost, the connection is closed after a -2.
+        const c = await RawTlsmgrClient.open(path);
+        await c.next();
+        const r = await c.request([
+          ['request', 'lookup'],
+          ['request', 'lookup'],
+        ]);
+        assert.equal(r?.get('status'), STATUS_FAIL);
+        c.close();
+      }
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.ok(lines.length <= 1, lines.join(''));
+  });
 });
