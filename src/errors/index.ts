@@ -1,4 +1,4 @@
-import type { DaneAudit, StsAudit, UpstreamErrorStage } from '../audit/events.js';
+import type { DaneAudit, UpstreamErrorStage } from '../audit/events.js';
 
 /**
  * ticketbooth's own errors, after undici's lib/core/errors.js: one base class, and a stable `code`
@@ -62,19 +62,16 @@ export class UpstreamError extends TicketboothError {
   readonly replyCode?: number;
   /** Under a DANE level, a failed handshake's DANE verdict (for the transaction's audit line). */
   readonly dane?: DaneAudit;
-  /** Under an MTA-STS policy, a failed handshake's `sts` (its TLS-RPT result). */
-  readonly sts?: StsAudit;
 
   constructor(
     message: string,
     readonly stage: UpstreamStage,
     readonly code: UpstreamErrorCode,
-    options: ErrorOptions & { replyCode?: number; dane?: DaneAudit; sts?: StsAudit } = {},
+    options: ErrorOptions & { replyCode?: number; dane?: DaneAudit } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     if (options.replyCode !== undefined) this.replyCode = options.replyCode;
     if (options.dane !== undefined) this.dane = options.dane;
-    if (options.sts !== undefined) this.sts = options.sts;
   }
 }
 

@@ -154,7 +154,8 @@ async function openOnce(
     client?.abort();
     if (!(err instanceof UpstreamError)) throw err;
     const dane = err.dane ?? daneBase;
-    const sts = err.sts ?? (stsBase ? { ...stsBase, result: resultTypeOf(errorCodeOf(err)) } : undefined);
+    // The result the handshake line gave too: TLS-RPT's word for the error's own code.
+    const sts = stsBase ? { ...stsBase, result: resultTypeOf(errorCodeOf(err)) } : undefined;
     return {
       error: err,
       reply: hopFailureReply(err, label, { ehloRequired, secure: client?.secure ?? false }),

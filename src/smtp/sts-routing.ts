@@ -1,4 +1,5 @@
 import { getServers } from 'node:dns';
+import { stsAuditOf } from '../upstream/sts-check.js';
 import type { Agent } from 'node:https';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { StsAudit } from '../audit/events.js';
@@ -123,8 +124,5 @@ export function stsApplied(hop: HopIdentity): string {
 
 /** The audit's `sts` for one host (its `result` filled in by whoever sees the outcome). */
 export function stsAuditOfHop(hop: HopIdentity): StsAudit | undefined {
-  const s = hop.sts;
-  if (!s) return undefined;
-  if (s.mode === 'none') return { domain: s.domain, mxHost: hop.hostName };
-  return { domain: s.domain, mode: s.mode, id: s.id, mxHost: hop.hostName, mx: s.mxMatch ? 'match' : 'mismatch' };
+  return hop.sts ? stsAuditOf({ ...hop.sts, mxHost: hop.hostName }) : undefined;
 }

@@ -192,13 +192,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     if (event.sts) event.sts.result = resultTypeOf(event.errorCode);
     if (event.dane) event.dane.result = daneResultOf(event.dane, event.errorCode);
     await writeAudit();
-    throw event.sts
-      ? new UpstreamError((err as UpstreamError).message, (err as UpstreamError).stage, (err as UpstreamError).code, {
-          cause: (err as Error).cause,
-          ...((err as UpstreamError).dane ? { dane: (err as UpstreamError).dane! } : {}),
-          sts: event.sts,
-        })
-      : err;
+    throw err;
   }
 
   event.handshakeMs = msSince(started);

@@ -96,6 +96,22 @@ const sample = [
   JSON.stringify({ time: minute(7), event: 'client.refused', listener: 'l', client: '10.0.0.1:5', reason: 'allow-list' }),
 ];
 
+/** An `smtp.transaction` line to `nextHop` with `code`, and `extra` fields (a `dane` or `sts` object). */
+function transactionLine(nextHop: string, code: number, extra: Record<string, unknown>): string {
+  return JSON.stringify({
+    time: minute(1),
+    event: 'smtp.transaction',
+    listener: 'l',
+    client: '127.0.0.1:1',
+    nextHop,
+    recipients: 1,
+    size: 9,
+    code,
+    ms: 3,
+    ...extra,
+  });
+}
+
 describe('audit report on hand-written logs', () => {
   test('counts malformed and truncated lines and goes on', async () => {
     const f = file([
@@ -120,19 +136,7 @@ describe('audit report on hand-written logs', () => {
   });
 
   test('DANE outcomes per next hop: the level each host got and how it ended, in JSON and text', async () => {
-    const tx = (nextHop: string, code: number, dane: unknown): string =>
-      JSON.stringify({
-        time: minute(1),
-        event: 'smtp.transaction',
-        listener: 'l',
-        client: '127.0.0.1:1',
-        nextHop,
-        recipients: 1,
-        size: 9,
-        code,
-        ms: 3,
-        dane,
-      });
+    const tx = (nextHop: string, code: number, dane: unknown): string => transactionLine(nextHop, code, { dane });
     const verified = {
       level: 'dane',
       applied: 'dane',
@@ -202,19 +206,7 @@ describe('audit report on hand-written logs', () => {
   });
 
   test('MTA-STS outcomes per next hop: the mode and policy id in force, and the result', async () => {
-    const tx = (nextHop: string, code: number, sts: unknown): string =>
-      JSON.stringify({
-        time: minute(1),
-        event: 'smtp.transaction',
-        listener: 'l',
-        client: '127.0.0.1:1',
-        nextHop,
-        recipients: 1,
-        size: 9,
-        code,
-        ms: 3,
-        sts,
-      });
+    const tx = (nextHop: string, code: number, sts: unknown): string => transactionLine(nextHop, code, { sts });
     const ok = { domain: 's.test', mode: 'enforce', id: '7', mxHost: 'mx.s.test', mx: 'match', result: 'success' };
     const testing = { domain: 't.test', mode: 'testing', id: '1', mxHost: 'mx.t.test', mx: 'match', result: 'certificate-not-trusted' };
     const noPolicy = { domain: 'u.test', fetchFailure: 'sts-policy-fetch-error' };
