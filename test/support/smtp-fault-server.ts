@@ -48,6 +48,8 @@ export interface FaultServerOptions {
    * so a smuggled second message would be stored as one (the stress campaign's sink wants to see that).
    */
   lenientEol?: boolean;
+  /** Holds each 250 to a final dot this long: a connection is at least this old when its transaction ends. */
+  dotReplyDelayMs?: number;
   /** What is stored for each accepted message (default: the message): a deliberately faulty sink. */
   tamper?: (m: StoredMessage, index: number) => StoredMessage[];
 }
@@ -306,6 +308,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         state.stored.push(...(opts.tamper ? opts.tamper(m, accepted) : [m]));
         accepted++;
         if (state.fault === 'drop-after-storing') return drop();
+        if (opts.dotReplyDelayMs) await new Promise((resolve) => setTimeout(resolve, opts.dotReplyDelayMs));
         say(`250 2.0.0 Ok: queued as Q${accepted}`);
       } else if (verb === 'RSET') {
         from = '';

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { decide, type DaneLevel, type TlsaState } from '../../src/dane/decision.js';
 import { matchChain } from '../../src/dane/match.js';
 import { isUsable, tlsaSetDigest, type Tlsa } from '../../src/dane/tlsa.js';
-import { makeCert, makeIssuedCert } from '../support/certs.js';
 
-/** Certificates from the openssl CLI; TLSA data computed here the way `ldns-dane` or `openssl x509 | sha256` would. */
-function pems(text: string): X509Certificate[] {
+/** Certificates kept as fixtures (test/fixtures/dane/make.sh); TLSA data computed here the way `ldns-dane` or `openssl x509 | sha256` would. */
+function pems(file: string): X509Certificate[] {
+  const text = readFileSync(new URL(`../fixtures/dane/${file}`, import.meta.url), 'utf8');
   return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
 }
 function tlsa(usage: number, selector: number, matchingType: number, cert: X509Certificate): Tlsa {
@@ -22,9 +23,8 @@ function tlsa(usage: number, selector: number, matchingType: number, cert: X509C
 }
 
 describe('DANE: TLSA matching (RFC 7671, 7672)', () => {
-  const issued = makeIssuedCert(['mx1.dane.test']);
-  const [leaf, ca] = pems(issued.chain);
-  const other = pems(makeCert(['mx1.dane.test']).cert)[0];
+  const [leaf, ca] = pems('chain.pem');
+  const [other] = pems('other.pem');
   const names = ['mx1.dane.test', 'dane.test'];
 
   test('DANE-EE matches the leaf by certificate or key, every matching type; no name check', () => {
