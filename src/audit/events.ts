@@ -62,6 +62,18 @@ export const stsAuditSchema = z.object({
 });
 export type StsAudit = z.infer<typeof stsAuditSchema>;
 
+/**
+ * How the certificate was checked on the full handshake (`tlsa`: by the host's TLSA records;
+ * `name`: a chain to a trusted CA and a name; `chain`: the chain only; `none`) and the reference
+ * names (`.example.org`: any name under it; DANE: the names DANE-TA checks, the MX host and the
+ * next-hop domain). On a resumed session: what the session was checked against when it was made.
+ */
+export const trustCheckSchema = z.object({
+  check: z.enum(['tlsa', 'name', 'chain', 'none']),
+  names: z.array(z.string()).readonly(),
+});
+export type TrustCheck = z.infer<typeof trustCheckSchema>;
+
 export const handshakeEventSchema = z.object({
   event: z.literal('tls.handshake'),
   /** ISO 8601, added by the logger. */
@@ -99,6 +111,7 @@ export const handshakeEventSchema = z.object({
   errorCode: z.string().optional(),
   dane: daneAuditSchema.optional(),
   sts: stsAuditSchema.optional(),
+  trust: trustCheckSchema.optional(),
   /** Our side's address of the connection (TLS-RPT's `sending-mta-ip`). */
   sendingIp: z.string().optional(),
 });

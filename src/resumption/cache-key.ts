@@ -30,6 +30,12 @@ export interface TrustInputs {
    * A session is then resumed only under the same records, and never across DANE and non-DANE.
    */
   dane?: string;
+  /**
+   * Under a DANE level: the names DANE-TA checks the leaf against (the TLSA base domain, the
+   * next-hop domain). A resumed session skips that check, so it is resumed only for the same names
+   * (Postfix keys its sessions by the current next hop too): never for another domain sharing the host.
+   */
+  daneNames?: readonly string[];
   /** Under an MTA-STS policy: its mode and id. A session is resumed only under the policy it was made under. */
   sts?: string;
 }
@@ -70,7 +76,7 @@ export function cacheKey(t: TrustInputs): CacheKey {
     (t.ehloName ?? '').toLowerCase(),
     // Appended only when not exact, so keys made before this field existed stay valid.
     ...(t.verifyMatch === 'dot-nexthop' ? ['dot-nexthop'] : []),
-    ...(t.dane !== undefined ? ['dane', t.dane] : []),
+    ...(t.dane !== undefined ? ['dane', t.dane, ...(t.daneNames ?? []).map((n) => n.toLowerCase())] : []),
     ...(t.sts !== undefined ? ['sts', t.sts] : []),
   ]);
   const id = createHash('sha256').update(canonical).digest('hex');

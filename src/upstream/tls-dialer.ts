@@ -13,7 +13,7 @@ import { checkDane, daneAuditOf, daneResultOf } from './dane-check.js';
 import { stsAuditOf, stsResult } from './sts-check.js';
 import { errorCodeOf } from './error-code.js';
 import { recordUpstreamError } from './record-failure.js';
-import { connectOptions, keyOf, servernameOf, type TlsTarget } from './tls-target.js';
+import { connectOptions, keyOf, servernameOf, trustOf, type TlsTarget } from './tls-target.js';
 
 export interface DialContext {
   listener: string;
@@ -76,6 +76,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     handshakeMs: 0,
     ...(target.dane ? { dane: daneAuditOf(target.dane, target.dane.names) } : {}),
     ...(target.sts ? { sts: stsAuditOf(target.sts) } : {}),
+    trust: trustOf(target),
   };
 
   let socket: TLSSocket;

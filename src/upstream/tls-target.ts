@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { DaneDecision } from '../dane/decision.js';
+import type { TrustCheck } from '../audit/events.js';
 import { cacheKey, type CacheKey } from '../resumption/cache-key.js';
 import { secureContextFor } from './secure-context.js';
 
@@ -63,9 +64,21 @@ export function keyOf(t: TlsTarget): CacheKey {
     ciphers: t.ciphers,
     clientCert: t.cert,
     ehloName: t.ehloName,
-    ...(t.dane ? { dane: `${t.dane.level}:${t.dane.effective}:${t.dane.digest ?? ''}` } : {}),
+    ...(t.dane ? { dane: `${t.dane.level}:${t.dane.effective}:${t.dane.digest ?? ''}`, daneNames: t.dane.names } : {}),
     ...(t.sts && t.sts.mode !== 'none' ? { sts: `${t.sts.mode}:${t.sts.id}` } : {}),
   });
+}
+
+/**
+ * How a full handshake with the target checks the certificate, and against which names (`.name`:
+ * any name under it): the audit line's `trust`. Every part is in the trust key, so a resumed
+ * session, which Node and DANE do not check again, was checked exactly so when it was made.
+ */
+export function trustOf(t: TlsTarget): TrustCheck {
+  if (t.dane?.effective === 'dane') return { check: 'tlsa', names: t.dane.names };
+  if (t.verify !== 'name') return { check: t.verify, names: [] };
+  const name = t.verifyName ?? servernameOf(t);
+  return { check: 'name', names: t.verifyMatch === 'dot-nexthop' ? [name, `.${name}`] : [name] };
 }
 
 /** The `tls.connect` options for a target, without socket and session. */

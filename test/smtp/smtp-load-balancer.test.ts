@@ -12,6 +12,7 @@ import { freeTcpPort } from '../support/ports.js';
 import { startPostfix, tls13Destination, type Postfix } from '../support/postfix.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
+import { until } from '../support/until.js';
 
 const MESSAGES = 12;
 
@@ -102,14 +103,6 @@ function deliveredIds(nodes: Postfix[]): string[] {
 
 function count(log: string, pattern: RegExp): number {
   return (log.match(new RegExp(pattern.source, 'g')) ?? []).length;
-}
-
-async function until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('ticketbooth → haproxy round robin → two Postfix nodes with their own EHLO names', { skip: missing('postfix', 'haproxy') }, () => {

@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fillExample, unpacked, unpackedEnv } from './unpacked-debs.js';
+import { until } from './until.js';
 
 /**
  * Legacy MTAs as private instances, each in a temp dir with its config from examples/mta/ and its
@@ -16,15 +17,6 @@ export interface LegacyMta {
   /** Its log so far (for failure messages). */
   log(): string;
   stop(): Promise<void>;
-}
-
-/** Polls `done` until true or the deadline, then fails saying `what`. */
-export async function until(done: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function accepts(port: number): Promise<boolean> {

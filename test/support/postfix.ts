@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { until as untilDone } from './until.js';
 
 const run = promisify(execFile);
 
@@ -127,13 +128,8 @@ export async function startPostfix(opts: PostfixOptions): Promise<Postfix> {
   const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const newDir = join(mailBase, 'box', 'new');
   const delivered = (): string[] => (existsSync(newDir) ? readdirSync(newDir).map((f) => join(newDir, f)) : []);
-  const until = async (done: () => boolean, timeoutMs: number, what: string): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!done()) {
-      if (Date.now() > deadline) throw new Error(`postfix ${dir}: timed out waiting for ${what}\n${log().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const until = (done: () => boolean, timeoutMs: number, what: string): Promise<void> =>
+    untilDone(done, timeoutMs, () => `${what} (postfix ${dir})\n${log().slice(-3000)}`);
   const [host, port] = splitHostPort(opts.smtpd);
   await waitForPort(host, port, 15_000);
 

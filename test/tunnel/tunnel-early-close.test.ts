@@ -6,6 +6,7 @@ import type { AuditEvent } from '../../src/audit/events.js';
 import { makeCert, type CertPair } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { startTunnelService } from '../support/tunnel-service.js';
+import { until } from '../support/until.js';
 
 /**
  * Clients that leave while the upstream is still being set up (health checks: connect, then FIN
@@ -26,15 +27,6 @@ async function heldServer(cert: CertPair): Promise<{ server: Server; port: numbe
   return { server, port: (server.address() as { port: number }).port, held, closed: () => closed };
 }
 
-/** Resolves when `cond` holds, checked on each audit event and every 20 ms, or fails after `ms`. */
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('tunnel: a client that goes during upstream setup', { skip: missing('openssl') }, () => {
   let cert: CertPair;
   before(() => {
@@ -52,15 +44,15 @@ describe('tunnel: a client that goes during upstream setup', { skip: missing('op
         const client = connect({ host: '127.0.0.1', port: tb.port });
         client.on('error', () => undefined);
         await once(client, 'connect');
-        await until(() => up.held.length === 1); // the tunnel's ClientHello is at the server
+        await until(() => up.held.length === 1, 10_000, "the tunnel's ClientHello at the server");
         if (how === 'reset') client.resetAndDestroy();
         else client.end();
         await once(client, how === 'reset' ? 'close' : 'finish');
         // Let the server finish its handshake now that the client is gone.
         up.held.shift()?.();
         await tb.waitFor((e: AuditEvent) => e.event === 'tls.handshake');
-        await until(() => tb.service.listeners[0].activeConnections === 0);
-        await until(() => up.closed() === 1);
+        await until(() => tb.service.listeners[0].activeConnections === 0, 10_000, 'the session to end');
+        await until(() => up.closed() === 1, 10_000, 'the upstream to close');
       } finally {
         await tb.stop(500);
         up.server.close();

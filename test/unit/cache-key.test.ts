@@ -19,6 +19,8 @@ describe('trust key: every input of the trust decision splits the cache', () => 
     ['ciphers', { ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }],
     ['client certificate', { clientCert: 'CERT' }],
     ['EHLO name', { ehloName: 'mx1.example' }],
+    ['DANE decision', { dane: 'dane:dane:abc' }],
+    ['MTA-STS policy', { sts: 'enforce:20260101' }],
   ];
   const baseKey = cacheKey(base);
   for (const [what, change] of variants) {
@@ -30,6 +32,13 @@ describe('trust key: every input of the trust decision splits the cache', () => 
     assert.equal(cacheKey({ ...base, host: 'MX.Example', servername: 'Mx.example' }).id, baseKey.id);
     assert.match(baseKey.short, /^[0-9a-f]{12}$/);
     assert.notEqual(cacheKey({ ...base, ca: 'A' }).id, cacheKey({ ...base, ca: 'B' }).id);
+  });
+  test("DANE-TA's reference names (the MX host, the next-hop domain) split the key: no resumption for another domain on the host", () => {
+    const dane = { ...base, dane: 'dane:dane:abc' };
+    const forA = cacheKey({ ...dane, daneNames: ['mx.example', 'a.example'] }).id;
+    assert.notEqual(cacheKey({ ...dane, daneNames: ['mx.example', 'b.example'] }).id, forA);
+    assert.notEqual(cacheKey(dane).id, forA);
+    assert.equal(cacheKey({ ...dane, daneNames: ['MX.example', 'A.Example'] }).id, forA);
   });
   test('keys do not change between versions: sessions in a shared store stay reachable after an upgrade', () => {
     // Golden values from the key as first released; a change here orphans every stored session.

@@ -5,6 +5,7 @@ import { AuditLog } from '../../src/audit/audit-log.js';
 import type { UpstreamErrorEvent } from '../../src/audit/events.js';
 import { UpstreamError } from '../../src/errors/index.js';
 import { SmtpClient } from '../../src/upstream/smtp-client/client.js';
+import { until } from '../support/until.js';
 
 /**
  * The one SMTP client against scripted servers on loopback (no external program): every failure
@@ -19,7 +20,12 @@ type Script = { greeting?: string; answer: (line: string) => string | undefined 
 const seen: string[] = [];
 
 /** `script` as the server of one connection made by `SmtpClient.connect`; `events`: the client's `upstream.error` lines. */
-async function withServer<T>(script: Script, fn: (client: SmtpClient, events: UpstreamErrorEvent[]) => Promise<T>): Promise<T> {
+async function withServer<T>(
+  script: Script,
+  fn: (client: SmtpClient, events: UpstreamErrorEvent[]) => Promise<T>,
+  // Long enough that no machine times out a server that answers; the timeout test sets its own.
+  replyMs = 5000,
+): Promise<T> {
   const s = createServer((c: Socket) => {
     c.on('error', () => undefined);
     if (script.greeting !== undefined) c.write(script.greeting);
@@ -43,7 +49,7 @@ async function withServer<T>(script: Script, fn: (client: SmtpClient, events: Up
   });
   const client = await SmtpClient.connect('127.0.0.1', (s.address() as AddressInfo).port, {
     connectMs: 1000,
-    replyMs: 300,
+    replyMs,
     report: { audit, listener: 'unit' },
   });
   try {
@@ -80,15 +86,19 @@ describe('the SMTP client: stages and codes', () => {
   });
 
   test("no greeting at all: stage greeting, ERR_SMTP_TIMEOUT (the reader's code, kept as the cause)", async () => {
-    await withServer({ answer: () => undefined }, async (client, events) => {
-      const err = await failure(client.greeting());
-      assert.deepEqual([err.stage, err.code], ['greeting', 'ERR_SMTP_TIMEOUT']);
-      assert.equal((err.cause as { code?: string }).code, 'ERR_SMTP_TIMEOUT');
-      assert.deepEqual(
-        events.map((e) => [e.stage, e.errorCode]),
-        [['greeting', 'ERR_SMTP_TIMEOUT']],
-      );
-    });
+    await withServer(
+      { answer: () => undefined },
+      async (client, events) => {
+        const err = await failure(client.greeting());
+        assert.deepEqual([err.stage, err.code], ['greeting', 'ERR_SMTP_TIMEOUT']);
+        assert.equal((err.cause as { code?: string }).code, 'ERR_SMTP_TIMEOUT');
+        assert.deepEqual(
+          events.map((e) => [e.stage, e.errorCode]),
+          [['greeting', 'ERR_SMTP_TIMEOUT']],
+        );
+      },
+      300,
+    );
   });
 
   test('EHLO refused: HELO when allowed (no extensions), else stage ehlo, ERR_SMTP_PROTOCOL', async () => {
@@ -179,8 +189,8 @@ describe('the SMTP client: stages and codes', () => {
       await client.greeting();
       await client.hello('tb.test');
       assert.equal((await client.command('NOOP')).code, 250);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(client.alive, false);
+      // The unasked reply arriving is the event: once it is read, the client is no longer in step.
+      await until(() => !client.alive, 5000, 'the unasked reply');
       const err = await failure(client.command('RSET'));
       assert.deepEqual([err.stage, err.code], ['transaction', 'ERR_SMTP_OUT_OF_STEP']);
       assert.equal(client.closed, true);
