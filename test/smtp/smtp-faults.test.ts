@@ -9,7 +9,8 @@ import { dial, message, sendMessage, type SentMessage } from '../support/smtp-cl
 import { startFaultServer, type Fault } from '../support/smtp-fault-server.js';
 import { startSmarthost } from '../support/smarthost.js';
 
-const timeouts = { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 0.5, dataDoneSeconds: 0.5 };
+// Long enough that a next hop that answers is never timed out on a loaded machine; the stall cases wait them out.
+const timeouts = { idleSeconds: 5, dataSeconds: 5, connectSeconds: 1, replySeconds: 1.5, dataDoneSeconds: 1.5 };
 
 /** One message through a smarthost relaying to `port` under `tls`; what the client got. */
 async function relayOnce(

@@ -246,7 +246,8 @@ describe('smtp listener: admission, limits and stop', () => {
     const sh = await startSmarthost({
       route: { mode: 'relay', host: '127.0.0.1', port: 9 },
       maxConnections: 1,
-      timeouts: { idleSeconds: 0.5, dataSeconds: 1, connectSeconds: 1, replySeconds: 1, dataDoneSeconds: 1 },
+      // The first client must still be connected (idle, not yet timed out) when the second is refused.
+      timeouts: { idleSeconds: 2, dataSeconds: 1, connectSeconds: 1, replySeconds: 1, dataDoneSeconds: 1 },
     });
     try {
       const first = await dial(sh.port);

@@ -236,7 +236,8 @@ describe('smarthost: failed attempts to the next hop', { skip: missing('openssl'
     cert = makeCert(['127.0.0.1', 'localhost']);
   });
 
-  const timeouts = { idleSeconds: 5, dataSeconds: 5, connectSeconds: 2, replySeconds: 0.5, dataDoneSeconds: 2 };
+  // replySeconds: long enough that a next hop that answers is never timed out on a loaded machine.
+  const timeouts = { idleSeconds: 5, dataSeconds: 5, connectSeconds: 2, replySeconds: 1.5, dataDoneSeconds: 2 };
 
   /** One message through a smarthost relaying to `port`; the client's replies and the audit events. */
   async function relay(port: number, tls: Record<string, unknown>): Promise<{ sh: Smarthost; replies: string[]; final: number }> {
