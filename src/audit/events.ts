@@ -142,6 +142,11 @@ export const smtpTransactionEventSchema = z.object({
    * ms and which of its transactions this was (2 = its first reuse). Absent on a new connection.
    */
   reused: z.object({ ageMs: z.number(), use: z.number() }).optional(),
+  /**
+   * The client's transaction went to this many next hops (an LMTP client's transaction may span
+   * several): this line is one hop's part, its `recipients` and `code` that hop's. Absent: one.
+   */
+  hops: z.number().optional(),
   /** Under a DANE level: the decision for the host that took the transaction, or (no host) for the last one tried. */
   dane: daneAuditSchema.optional(),
   /** Under MTA-STS (a route with `tls.mtaSts` in mode mx): the policy that applied and the outcome, as for `dane`. */

@@ -58,6 +58,17 @@ export const smtpListenerSchema = z
     ...listenerFields(100),
     /** Greeting and EHLO name, on both sides; default the system's host name. */
     hostname: z.string().min(1).optional(),
+    /**
+     * What the clients speak: `smtp` (RFC 5321), or `lmtp` (RFC 2033: LHLO, and one reply per
+     * recipient after the data, so one transaction may go to many next hops with each recipient
+     * told its own hop's verdict).
+     */
+    protocol: z.enum(['smtp', 'lmtp']).default('smtp'),
+    /**
+     * Next hops one client transaction may span under `lmtp`; a recipient for one more gets 452 and
+     * comes in the client's next transaction. Under `smtp` a transaction has one next hop.
+     */
+    maxNextHops: z.number().int().positive().default(20),
     route: smtpRouteSchema,
     tls: smtpTlsSchema.optional(),
     /** Per-domain overrides: `example.org` matches that domain, `.example.org` its subdomains. */

@@ -32,3 +32,9 @@ export function refusalLine(reason: RefusalReason, hostname?: string): string {
   if (reason === 'allow-list') return `554 5.7.1 ${who}: access denied\r\n`;
   return `421 4.7.0 ${who}: too many connections${reason === 'client-limit' ? ' from your address' : ''}, try again later\r\n`;
 }
+
+/** What EHLO (and LHLO) offers: an LMTP server must pipeline (RFC 2033 4.1), and does here either way. */
+export function ehloReply(hostname: string, maxMessageSize: number): SmtpReply {
+  const lines = [hostname, 'PIPELINING', `SIZE ${maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8'];
+  return { code: 250, lines, raw: lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('') };
+}

@@ -1,19 +1,21 @@
 import type { Socket } from 'node:net';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import { ClientInput, type CommandLine } from './client-input.js';
 import { ClientOutput } from './client-output.js';
 import { poolKey, type ConnectionCache } from './connection-cache.js';
 import { relayMessage, type DataLimits } from './data-relay.js';
 import { parseEnvelopeArg } from './envelope.js';
 import type { UpstreamOptions } from './next-hop.js';
-import { format, isLocal, reply, type LocalReply, type Reply } from './replies.js';
+import { ehloReply, format, isLocal, reply, type LocalReply, type Reply } from './replies.js';
 import type { Router } from './routing.js';
-import { budgetLeft, startUpstream, transactionEvent, type Transaction } from './transaction.js';
+import { budgetLeft, envelopeOf, startUpstream, transactionEvent, type ClientTransaction, type Transaction } from './transaction.js';
 import { outOfProtocol, upstreamReply } from './upstream-replies.js';
 
 export interface SmtpSessionOptions extends DataLimits {
   listener: string;
+  /** `lmtp`: LHLO, up to `maxNextHops` next hops per transaction, one reply per recipient after the data (RFC 2033). */
+  protocol: 'smtp' | 'lmtp';
+  maxNextHops: number;
   maxRecipients: number;
   idleMs: number;
   logAddresses: 'none' | 'domain' | 'full';
@@ -38,9 +40,10 @@ export function serveSmtp(socket: Socket, opts: SmtpSessionOptions): Promise<voi
 }
 
 /**
- * The cleartext side: an RFC 5321 server whose transactions are relayed, one upstream transaction
- * per client transaction, to the next hop chosen at the first RCPT. The client never hears 250 for
- * a message before the next hop said it; every doubt becomes a 4xx so the client keeps the mail.
+ * The cleartext side: an RFC 5321 (or RFC 2033 LMTP) server whose transactions are relayed, one
+ * upstream transaction per next hop the recipients go to: under SMTP one, chosen at the first RCPT;
+ * under LMTP several, each recipient told its own hop's verdict after the data. The client never
+ * hears 250 for a message before the next hop said it; every doubt becomes a 4xx so the client keeps the mail.
  */
 class SmtpServerSession {
   private readonly input: ClientInput;
@@ -48,8 +51,9 @@ class SmtpServerSession {
   private readonly client: string;
   private helo?: string;
   private esmtp = false;
-  private tx?: Transaction;
+  private tx?: ClientTransaction;
   private errors = 0;
+  private readonly lmtp: boolean;
 
   constructor(
     socket: Socket,
@@ -58,10 +62,11 @@ class SmtpServerSession {
     this.output = new ClientOutput(socket);
     this.input = new ClientInput(socket, () => this.output.flush());
     this.client = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.lmtp = opts.protocol === 'lmtp';
   }
 
   async run(): Promise<void> {
-    this.send(reply(220, '', `${this.opts.hostname} ESMTP ticketbooth`));
+    this.send(reply(220, '', `${this.opts.hostname} ${this.lmtp ? 'LMTP' : 'ESMTP'} ticketbooth`));
     try {
       for (;;) {
         if (!(await this.output.readByClient(this.opts.idleMs))) break;
@@ -112,11 +117,14 @@ class SmtpServerSession {
     switch (verb) {
       case 'EHLO':
       case 'HELO':
+      case 'LHLO':
+        // LMTP greets with LHLO only, SMTP never (RFC 2033 4.1).
+        if ((verb === 'LHLO') !== this.lmtp) return this.error(reply(500, '5.5.1', 'command not recognized'));
         if (!arg) return this.error(reply(501, '5.5.4', `Syntax: ${verb} hostname`));
         await this.abandon();
         this.helo = arg;
-        this.esmtp = verb === 'EHLO';
-        this.send(verb === 'HELO' ? reply(250, '', this.opts.hostname) : this.ehloReply());
+        this.esmtp = verb !== 'HELO';
+        this.send(verb === 'HELO' ? reply(250, '', this.opts.hostname) : ehloReply(this.opts.hostname, this.opts.maxMessageSize));
         return;
       case 'MAIL':
         return this.mail(arg);
@@ -158,11 +166,6 @@ class SmtpServerSession {
     }
   }
 
-  private ehloReply(): SmtpReply {
-    const lines = [this.opts.hostname, 'PIPELINING', `SIZE ${this.opts.maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8'];
-    return { code: 250, lines, raw: lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('') };
-  }
-
   private async mail(arg: string): Promise<undefined> {
     if (!this.helo) return this.error(reply(503, '5.5.1', 'send HELO or EHLO first'));
     if (this.tx) return this.error(reply(503, '5.5.1', 'nested MAIL command'));
@@ -174,28 +177,16 @@ class SmtpServerSession {
     }
     const { params } = parsed.arg;
     if (params.size > 0 && !this.esmtp) return this.error(reply(555, '5.5.4', 'parameters need EHLO'));
-    const tx: Transaction = { started: performance.now(), from: parsed.arg, smtputf8: false, recipients: [], lastCode: 0, messageSize: 0 };
-    for (const [key, value] of params) {
-      if (key === 'SIZE' && value !== undefined && /^\d{1,20}$/.test(value)) {
-        tx.size = Number(value);
-        if (tx.size > this.opts.maxMessageSize) return this.refuse(reply(552, '5.3.4', 'message size exceeds fixed limit'));
-      } else if (key === 'BODY' && value !== undefined && /^(7BIT|8BITMIME)$/i.test(value)) {
-        tx.body = value.toUpperCase() as '7BIT' | '8BITMIME';
-      } else if (key === 'SMTPUTF8' && value === undefined) {
-        tx.smtputf8 = true;
-      } else {
-        return this.error(reply(555, '5.5.4', `unsupported parameter ${key}`));
-      }
-    }
-    if (parsed.arg.utf8 && !tx.smtputf8) return this.refuse(reply(553, '5.6.7', 'non-ASCII sender address needs SMTPUTF8'));
-    this.tx = tx;
+    const envelope = envelopeOf(parsed.arg, this.opts.maxMessageSize);
+    if ('refusal' in envelope) return envelope.counted ? this.error(envelope.refusal) : this.refuse(envelope.refusal);
+    this.tx = { envelope, hops: [], accepted: [] };
     this.send(reply(250, '2.1.0', 'Ok'));
     return undefined;
   }
 
   private async rcpt(arg: string): Promise<undefined> {
-    const tx = this.tx;
-    if (!tx) return this.error(reply(503, '5.5.1', 'need MAIL command'));
+    const ctx = this.tx;
+    if (!ctx) return this.error(reply(503, '5.5.1', 'need MAIL command'));
     const parsed = parseEnvelopeArg(arg, 'TO');
     if (!parsed.ok) {
       return this.error(
@@ -205,22 +196,26 @@ class SmtpServerSession {
     const { address, domain, utf8, params } = parsed.arg;
     // No DSN offered, so no NOTIFY/ORCPT: taking them and dropping them would alter the request.
     if (params.size > 0) return this.error(reply(555, '5.5.4', `unsupported parameter ${[...params.keys()][0]}`));
-    if (utf8 && !tx.smtputf8) return this.answer(tx, reply(553, '5.6.7', 'non-ASCII recipient address needs SMTPUTF8'));
-    if (domain === '') return this.answer(tx, reply(550, '5.1.1', 'no local mailboxes here; ticketbooth only relays'));
-    if (tx.recipients.length >= this.opts.maxRecipients) return this.answer(tx, reply(452, '4.5.3', 'too many recipients'));
+    if (utf8 && !ctx.envelope.smtputf8) return this.answer(ctx, reply(553, '5.6.7', 'non-ASCII recipient address needs SMTPUTF8'));
+    if (domain === '') return this.answer(ctx, reply(550, '5.1.1', 'no local mailboxes here; ticketbooth only relays'));
+    if (ctx.accepted.length >= this.opts.maxRecipients) return this.answer(ctx, reply(452, '4.5.3', 'too many recipients'));
 
     const route = this.opts.router.routeFor(domain);
     const key = this.opts.router.hopKey(route, domain);
-    if (tx.hop && tx.hop.key !== key) {
-      return this.answer(tx, reply(452, '4.5.3', 'this recipient has another next hop; send it in a new transaction'));
+    let tx = ctx.hops.find((h) => h.hop?.key === key);
+    if (!tx && ctx.hops.length >= (this.lmtp ? this.opts.maxNextHops : 1)) {
+      const why = this.lmtp ? `more than ${this.opts.maxNextHops} next hops` : 'this recipient has another next hop';
+      return this.answer(ctx, reply(452, '4.5.3', `${why}; send it in a new transaction`));
     }
     // The client's own RCPT timeout (Postfix: 300 s) runs from here: answer before it fires.
     const budgetEnd = performance.now() + this.opts.upstream.rcptBudgetMs;
     const line = `RCPT TO:<${address}>`;
-    /** The first RCPT went in one group with MAIL. */
+    /** The first RCPT to a hop went in one group with MAIL. */
     let first: Reply | undefined;
-    if (!tx.hop) {
+    if (!tx) {
+      tx = { ...ctx.envelope, recipients: [], lastCode: 0, messageSize: 0 };
       tx.hop = { key, route, domain, pool: poolKey(key, route, this.opts.upstream.heloName) };
+      ctx.hops.push(tx);
       const started = await startUpstream(tx, line, this.opts.connections, this.opts.router, this.opts.upstream, budgetEnd);
       if ('failure' in started) {
         tx.hopFailure = started.failure;
@@ -228,39 +223,71 @@ class SmtpServerSession {
         tx.error ??= isLocal(started.failure) ? started.failure.text : started.failure.lines.join(' ');
       } else first = started.rcpt;
     }
-    if (tx.hopFailure) return this.answer(tx, tx.hopFailure);
+    if (tx.hopFailure) return this.answer(ctx, tx.hopFailure, tx);
     const upstream = tx.upstream!;
     const r = first ?? (await upstreamReply(tx, upstream, upstream.command(line, budgetLeft(budgetEnd, this.opts.upstream.replyMs))));
     if (isLocal(r) && r.code === 451) tx.hopFailure = r;
-    if (r.code >= 200 && r.code < 300) tx.recipients.push(address);
-    return this.answer(tx, r);
+    if (r.code >= 200 && r.code < 300) {
+      tx.recipients.push(address);
+      ctx.accepted.push(tx);
+    }
+    return this.answer(ctx, r, tx);
   }
 
   private async data(arg: string): Promise<'close' | undefined> {
-    const tx = this.tx;
+    const ctx = this.tx;
     if (arg) return this.error(reply(501, '5.5.4', 'Syntax: DATA'));
-    if (!tx) return this.error(reply(503, '5.5.1', 'need MAIL command'));
-    if (tx.recipients.length === 0) return this.error(reply(554, '5.5.1', 'no valid recipients'));
-    const upstream = tx.upstream!;
-    let r = await upstreamReply(tx, upstream, upstream.command('DATA'));
-    // DATA gets 354, or a refusal; a 2xx here would tell the client its message was taken.
-    if (r.code < 400 && r.code !== 354) r = outOfProtocol(tx, upstream, 'DATA', r.code);
-    if (r.code !== 354) return this.finish(tx, r, true);
+    if (!ctx) return this.error(reply(503, '5.5.1', 'need MAIL command'));
+    // RFC 2033 4.2: LMTP's DATA without a recipient fails with 503.
+    if (ctx.accepted.length === 0) return this.error(reply(this.lmtp ? 503 : 554, '5.5.1', 'no valid recipients'));
+    const going = ctx.hops.filter((h) => h.recipients.length > 0);
+    const opened = await Promise.all(
+      going.map(async (h) => {
+        const r = await upstreamReply(h, h.upstream!, h.upstream!.command('DATA'));
+        // DATA gets 354, or a refusal; a 2xx here would tell the client its message was taken.
+        return r.code < 400 && r.code !== 354 ? outOfProtocol(h, h.upstream!, 'DATA', r.code) : r;
+      }),
+    );
+    const verdicts = new Map(going.map((h, i) => [h, opened[i]]));
+    const targets = going.filter((h) => verdicts.get(h)!.code === 354);
+    if (targets.length === 0) return this.finish(ctx, verdicts, new Set(), opened[0]);
     this.send(reply(354, '', 'End data with <CR><LF>.<CR><LF>'));
-    const relayed = await relayMessage(this.input, upstream, tx, this.opts, this.opts.upstream.replyMs);
-    return this.finish(tx, relayed.reply, false, relayed.fatal);
+    const relayed = await relayMessage(
+      this.input,
+      targets.map((h) => ({ upstream: h.upstream!, tx: h })),
+      this.opts,
+      this.opts.upstream.replyMs,
+    );
+    for (const [i, h] of targets.entries()) verdicts.set(h, relayed.replies[i]);
+    // A fatal end (the client timed out or went) is one reply; else LMTP tells each recipient its hop's verdict.
+    return this.finish(ctx, verdicts, new Set(targets), this.lmtp && !relayed.fatal ? undefined : relayed.replies[0], relayed.fatal);
   }
 
   /**
-   * Ends the transaction after DATA: audit, then keep the upstream for the client's next
-   * transaction if it is clean. `upstreamInTransaction`: the next hop refused DATA and still holds
-   * the envelope, so it needs an RSET first. `fatal`: the session closes after this reply.
+   * Ends the transaction after DATA: the client's reply (`once`: one for the message; else one per
+   * accepted recipient, LMTP), audit, then keep each upstream for the client's next transaction if
+   * it is clean (a hop outside `ended`, whose transaction did not end with the data, still holds an
+   * envelope: RSET first). `fatal`: the session closes after this reply.
    */
-  private async finish(tx: Transaction, r: Reply, upstreamInTransaction: boolean, fatal = false): Promise<'close' | undefined> {
-    this.answer(tx, r);
+  private async finish(
+    ctx: ClientTransaction,
+    verdicts: Map<Transaction, Reply>,
+    ended: ReadonlySet<Transaction>,
+    once?: Reply,
+    fatal = false,
+  ): Promise<'close' | undefined> {
+    if (once) this.send(once);
+    else for (const h of ctx.accepted) this.send(verdicts.get(h)!);
     this.tx = undefined;
-    this.audit(tx);
-    if (tx.upstream && tx.hop) await this.opts.connections.release(tx.hop.pool, tx.upstream, upstreamInTransaction);
+    for (const h of ctx.hops) {
+      h.lastCode = (verdicts.get(h) ?? once)?.code ?? h.lastCode;
+      this.audit(ctx, h);
+    }
+    await Promise.all(
+      ctx.hops.map(async (h) => {
+        if (h.upstream && h.hop) await this.opts.connections.release(h.hop.pool, h.upstream, !ended.has(h));
+      }),
+    );
     if (fatal) {
       this.input.discard();
       return 'close';
@@ -268,31 +295,31 @@ class SmtpServerSession {
     return undefined;
   }
 
-  /** RSET, EHLO or the end of the session: drop the transaction, keep a clean upstream. */
+  /** RSET, EHLO or the end of the session: drop the transaction, keep each clean upstream. */
   private async abandon(): Promise<void> {
-    const tx = this.tx;
-    if (!tx) return;
+    const ctx = this.tx;
+    if (!ctx) return;
     this.tx = undefined;
-    if (tx.hop) {
-      tx.error ??= 'abandoned by the client';
-      this.audit(tx, true);
+    for (const h of ctx.hops) {
+      h.error ??= 'abandoned by the client';
+      this.audit(ctx, h, true);
     }
-    if (tx.upstream && tx.hop) await this.opts.connections.release(tx.hop.pool, tx.upstream, true);
+    await Promise.all(ctx.hops.map(async (h) => h.upstream && h.hop && this.opts.connections.release(h.hop.pool, h.upstream, true)));
   }
 
-  /** `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
-  private audit(tx: Transaction, abandoned = false): void {
+  /** One hop's line. `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
+  private audit(ctx: ClientTransaction, tx: Transaction, abandoned = false): void {
     const { listener, logAddresses } = this.opts;
-    this.opts.audit.record(transactionEvent(tx, { listener, client: this.client, logAddresses }, abandoned));
+    this.opts.audit.record(transactionEvent(tx, { listener, client: this.client, logAddresses }, abandoned, ctx.hops.length));
   }
 
-  private answer(tx: Transaction, r: Reply): undefined {
-    tx.lastCode = r.code;
+  /** A reply to a RCPT: the audit line's code of its hop (`tx`), or of every hop when it is none's. */
+  private answer(ctx: ClientTransaction, r: Reply, tx?: Transaction): undefined {
+    for (const h of tx ? [tx] : ctx.hops) h.lastCode = r.code;
     this.send(r);
     return undefined;
   }
 
-  /** A refusal that is not a client error (no error count). */
   private refuse(r: LocalReply): undefined {
     this.send(r);
     return undefined;
@@ -309,13 +336,13 @@ class SmtpServerSession {
   }
 
   private async end(): Promise<void> {
-    const tx = this.tx;
+    const ctx = this.tx;
     this.tx = undefined;
-    if (tx?.hop) {
-      tx.error ??= 'client went away';
-      this.audit(tx, true);
+    for (const h of ctx?.hops ?? []) {
+      h.error ??= 'client went away';
+      this.audit(ctx!, h, true);
+      if (h.upstream) this.opts.connections.discard(h.upstream);
     }
-    if (tx?.upstream) this.opts.connections.discard(tx.upstream);
     await this.output.end(this.opts.idleMs);
   }
 }

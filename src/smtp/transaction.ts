@@ -8,14 +8,51 @@ import { reply, type LocalReply, type Reply } from './replies.js';
 import type { Route, Router } from './routing.js';
 import { passable, transactionFailed } from './upstream-replies.js';
 
-/** One client transaction, relayed as one upstream transaction. */
-export interface Transaction {
+/** What MAIL FROM said: every next hop of the transaction gets it. */
+export interface Envelope {
   started: number;
   from: EnvelopeArg;
   size?: number;
   body?: '7BIT' | '8BITMIME';
   smtputf8: boolean;
-  /** Fixed by the first RCPT: every recipient of the transaction goes there. */
+}
+
+/**
+ * One client transaction: one upstream transaction per next hop its recipients go to (one under
+ * SMTP; up to `maxNextHops` under LMTP, where each recipient gets its own verdict).
+ */
+export interface ClientTransaction {
+  envelope: Envelope;
+  hops: Transaction[];
+  /** The hop of each recipient accepted so far, in the order accepted: LMTP's replies after the data. */
+  accepted: Transaction[];
+}
+
+/**
+ * MAIL FROM's parameters (SIZE, BODY, SMTPUTF8) as the envelope, or why it is refused: `counted`
+ * when that is a client error (a parameter never offered).
+ */
+export function envelopeOf(from: EnvelopeArg, maxMessageSize: number): Envelope | { refusal: LocalReply; counted: boolean } {
+  const e: Envelope = { started: performance.now(), from, smtputf8: false };
+  for (const [key, value] of from.params) {
+    if (key === 'SIZE' && value !== undefined && /^\d{1,20}$/.test(value)) {
+      e.size = Number(value);
+      if (e.size > maxMessageSize) return { refusal: reply(552, '5.3.4', 'message size exceeds fixed limit'), counted: false };
+    } else if (key === 'BODY' && value !== undefined && /^(7BIT|8BITMIME)$/i.test(value)) {
+      e.body = value.toUpperCase() as '7BIT' | '8BITMIME';
+    } else if (key === 'SMTPUTF8' && value === undefined) {
+      e.smtputf8 = true;
+    } else {
+      return { refusal: reply(555, '5.5.4', `unsupported parameter ${key}`), counted: true };
+    }
+  }
+  if (from.utf8 && !e.smtputf8) return { refusal: reply(553, '5.6.7', 'non-ASCII sender address needs SMTPUTF8'), counted: false };
+  return e;
+}
+
+/** The part of a client transaction that goes to one next hop, relayed as one upstream transaction. */
+export interface Transaction extends Envelope {
+  /** Fixed by the recipient that opened it: every recipient for the same hop goes there. */
   hop?: { key: string; route: Route; domain: string; /** Its connections' key in the connection cache (`poolKey`). */ pool: string };
   /** Why the hop cannot be used; every recipient for it gets this. */
   hopFailure?: Reply;
@@ -140,8 +177,11 @@ export interface TransactionLogging {
   logAddresses: 'none' | 'domain' | 'full';
 }
 
-/** The `smtp.transaction` line. `abandoned`: the client ended the transaction before any reply to DATA or to the end of data. */
-export function transactionEvent(tx: Transaction, who: TransactionLogging, abandoned: boolean): SmtpTransactionEvent {
+/**
+ * The `smtp.transaction` line of one next hop's part. `abandoned`: the client ended the transaction
+ * before any reply to DATA or to the end of data; `hops`: how many next hops the client's transaction spanned.
+ */
+export function transactionEvent(tx: Transaction, who: TransactionLogging, abandoned: boolean, hops = 1): SmtpTransactionEvent {
   const event: SmtpTransactionEvent = {
     event: 'smtp.transaction',
     listener: who.listener,
@@ -163,6 +203,7 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (tx.dane) event.dane = tx.dane;
   if (tx.sts) event.sts = tx.sts;
   if (tx.cleartext) event.cleartext = tx.cleartext;
+  if (hops > 1) event.hops = hops;
   return event;
 }
 

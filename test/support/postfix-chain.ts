@@ -50,10 +50,10 @@ export async function waitForHandshakes(sh: Smarthost, n: number, timeoutMs = 10
   }
 }
 
-/** One message into the legacy Postfix with swaks, its Message-Id `<id@legacy.test>`. */
-export async function sendThroughLegacy(port: number, id: string): Promise<void> {
+/** One message into the legacy Postfix with swaks, its Message-Id `<id@legacy.test>`; `to`: recipients, comma-separated. */
+export async function sendThroughLegacy(port: number, id: string, to = 'user@dest.test'): Promise<void> {
   await run('swaks', [
-    ...['--server', '127.0.0.1', '--port', String(port), '--from', 'sender@legacy.test', '--to', 'user@dest.test'],
+    ...['--server', '127.0.0.1', '--port', String(port), '--from', 'sender@legacy.test', '--to', to],
     ...['--header', `Message-Id: <${id}@legacy.test>`, '--header', `Subject: ${id}`, '--body', `body of ${id}`],
   ]);
 }

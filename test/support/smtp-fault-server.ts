@@ -23,6 +23,8 @@ export type Fault =
   | 'data-250'
   /** Answers the final dot with 354 (out of protocol); stores nothing. */
   | 'dot-354'
+  /** Refuses the message at the final dot (554); stores nothing. */
+  | 'reject-dot'
   /** Refuses MAIL and sends a second, unasked reply behind the refusal (out of step). */
   | 'mail-refused-twice'
   /** Stores the message, then drops the connection before its 250: the sender retries, a duplicate (RFC 1047). */
@@ -300,8 +302,8 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         if (atDot === 'end') return;
         if (atDot === 'skip') continue;
         if (state.fault === 'stall-after-dot') continue; // never answers the dot
-        if (state.fault === 'dot-354') {
-          say('354 go on');
+        if (state.fault === 'dot-354' || state.fault === 'reject-dot') {
+          say(state.fault === 'dot-354' ? '354 go on' : '554 5.7.1 message refused at end of data');
           continue;
         }
         const m: StoredMessage = { from, to, body: Buffer.concat(lines), mailLine, rcptLines, tls };

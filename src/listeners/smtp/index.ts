@@ -27,6 +27,8 @@ export const create: ListenerFactory<SmtpListenerConfig> = (l, deps) => {
   const t = l.timeouts;
   const session = {
     listener: l.name,
+    protocol: l.protocol,
+    maxNextHops: l.maxNextHops,
     hostname: name,
     maxMessageSize: l.maxMessageSize,
     maxLineLength: l.maxLineLength,
