@@ -47,7 +47,7 @@ describe('DANE: TLSA matching (RFC 7671, 7672)', () => {
     assert.ok(r.ok);
     assert.equal(r.depth, 1);
     const wrongName = matchChain([leaf, ca], [tlsa(2, 0, 1, ca)], ['mx9.other.test']);
-    assert.deepEqual(wrongName, { ok: false, reason: 'name-mismatch', tried: 1 });
+    assert.deepEqual([wrongName.ok, !wrongName.ok && wrongName.reason, !wrongName.ok && wrongName.tried], [false, 'name-mismatch', 1]);
   });
 
   test('DANE-TA with the full key in the record: the anchor need not be sent', () => {
@@ -66,7 +66,7 @@ describe('DANE: TLSA matching (RFC 7671, 7672)', () => {
     const r = matchChain([leaf, ca], [tlsa(3, 1, 1, other), tlsa(2, 0, 1, other), tlsa(3, 1, 1, leaf)], names);
     assert.ok(r.ok);
     const none = matchChain([leaf, ca], [tlsa(3, 1, 1, other), tlsa(2, 1, 1, other)], names);
-    assert.deepEqual(none, { ok: false, reason: 'tlsa-mismatch', tried: 2 });
+    assert.deepEqual([none.ok, !none.ok && none.reason, !none.ok && none.tried], [false, 'tlsa-mismatch', 2]);
   });
 
   test('usable records: usages 2 and 3, selectors 0 and 1, matching 0-2 with the right digest length', () => {
@@ -88,7 +88,7 @@ describe('DANE: TLSA matching (RFC 7671, 7672)', () => {
 });
 
 describe('DANE: the policy table (RFC 7672 2.2, as Postfix)', () => {
-  const base = { records: [], changed: false, until: 0 };
+  const base = { records: [], changed: false, until: 0, baseDomain: 'mx1.dane.test' };
   const cases: Array<[TlsaState, boolean, DaneLevel, string]> = [
     ['usable', true, 'dane', 'dane'],
     ['usable', true, 'dane-only', 'dane'],
