@@ -33,8 +33,7 @@ export async function daneForHost(h: HostDnssec, level: DaneLevel, insecureMx: I
   const mxInsecure = h.mxSecure === false;
   // The audit's `mxDnssec`; without an MX RRset, the host's own addresses (what a relay host has).
   const mxSecure = h.mxSecure ?? h.addressSecure;
-  const found =
-    mxInsecure && (level === 'dane-only' || insecureMx === 'may') ? notAsked(h.hostName) : await lookupAtBase(h, tlsa);
+  const found = mxInsecure && (level === 'dane-only' || insecureMx === 'may') ? notAsked(h.hostName) : await lookupAtBase(h, tlsa);
   const { state, ...rest } = found;
   return decide(level, mxSecure, state, { ...rest, ...(mxInsecure ? { insecureMx: true as const } : {}) });
 }

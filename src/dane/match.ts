@@ -40,11 +40,21 @@ export function matchChain(
     const certs = anchor.dnsCert ? [...chain.slice(0, anchor.depth), anchor.dnsCert] : chain.slice(0, anchor.depth + 1);
     const stale = certs.find((c) => !withinDates(c, now));
     if (stale) {
-      failure = { ok: false, reason: 'certificate-expired', tried, detail: `${subjectOf(stale)} is outside its dates (${stale.validFrom} to ${stale.validTo}), under ${describeTlsa(r)}` };
+      failure = {
+        ok: false,
+        reason: 'certificate-expired',
+        tried,
+        detail: `${subjectOf(stale)} is outside its dates (${stale.validFrom} to ${stale.validTo}), under ${describeTlsa(r)}`,
+      };
       continue;
     }
     if (!names.some((n) => leaf.checkHost(n, { partialWildcards: false }) !== undefined)) {
-      failure = { ok: false, reason: 'name-mismatch', tried, detail: `the certificate names neither ${names.join(' nor ')}, under ${describeTlsa(r)}` };
+      failure = {
+        ok: false,
+        reason: 'name-mismatch',
+        tried,
+        detail: `the certificate names neither ${names.join(' nor ')}, under ${describeTlsa(r)}`,
+      };
       continue;
     }
     return { ok: true, record: describeTlsa(r), depth: anchor.depth };
