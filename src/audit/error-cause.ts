@@ -4,7 +4,7 @@
  * error's own code (`errorCode`, see upstream/error-code.ts); only lines written before that
  * field existed are classified by their `error` text.
  */
-export type UpstreamErrorCause = 'connect' | 'timeout' | 'closed' | 'certificate' | 'tls' | 'protocol' | 'dane' | 'other';
+export type UpstreamErrorCause = 'connect' | 'timeout' | 'closed' | 'certificate' | 'tls' | 'protocol' | 'other';
 
 export const UPSTREAM_ERROR_CAUSES: readonly UpstreamErrorCause[] = [
   'connect',
@@ -13,7 +13,6 @@ export const UPSTREAM_ERROR_CAUSES: readonly UpstreamErrorCause[] = [
   'certificate',
   'tls',
   'protocol',
-  'dane',
   'other',
 ];
 
@@ -25,10 +24,11 @@ const BY_CODE: Record<string, UpstreamErrorCause> = {
   ERR_UPSTREAM_CLOSED: 'closed',
   ERR_SMTP_CLOSED: 'closed',
   ERR_UPSTREAM_TLS: 'tls',
-  // DANE: the chain failed its TLSA records (a certificate problem, as a failed PKIX check is);
-  // DNSSEC ruled the host out before any connection (bogus or failed TLSA lookup, dane-only unmet).
+  // DANE: the chain failed its TLSA records, as a failed PKIX check is a certificate's failure;
+  // a host DNSSEC ruled out could not be authenticated either (no connection: only its
+  // transaction line and notice tell it, so no report column of its own).
   ERR_TLSA_MISMATCH: 'certificate',
-  ERR_DANE_DEFERRED: 'dane',
+  ERR_DANE_DEFERRED: 'certificate',
   // The server said something we cannot go on with (SMTP before TLS).
   ERR_SMTP_GREETING: 'protocol',
   ERR_SMTP_PROTOCOL: 'protocol',

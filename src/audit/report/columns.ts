@@ -130,7 +130,6 @@ const CAUSE_HELP: Record<UpstreamErrorCause, string> = {
   certificate: 'certificate verification failed',
   tls: 'another TLS failure',
   protocol: 'the server said something ticketbooth cannot go on with (SMTP before TLS)',
-  dane: 'DNSSEC ruled the host out (bogus or failed TLSA lookup, dane-only unmet)',
   other: 'anything else',
 };
 
