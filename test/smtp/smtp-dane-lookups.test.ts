@@ -58,6 +58,8 @@ describe('smtp listener: DANE, where the TLSA records are and what anchors them'
     const other = makeCert(['elsewhere.test']);
     // One CA-issued leaf naming three MX hosts; the server sends the leaf alone.
     const issued = makeIssuedCert(['mx-ta200.lk.test', 'mx-ta210.lk.test', 'mx-ta201.lk.test']);
+    // Sent with its CA; names one CNAME target and another host's alias (never a reference name when TLSA is at the target).
+    const issuedTa = makeIssuedCert(['tgt-ta.lk.test', 'alias-ta2.lk.test']);
     const first = await startFaultServer({ host: '127.0.0.1', cert: certs.cname, starttls: true, name: 'tgt-ok.lk.test' });
     s.cname = first;
     port = first.port;
@@ -71,6 +73,7 @@ describe('smtp listener: DANE, where the TLSA records are and what anchors them'
     s.imBad = await at(certs.imBad, 'mx-imbad.lk.test');
     s.plain = await at(certs.plain, 'mx-plain.lk.test');
     s.ta = await at(leafOnly(issued), 'mx-ta.lk.test');
+    s.cnameTa = await at(issuedTa, 'tgt-ta.lk.test');
     const tlsa = (host: string, data: string): string => `_${port}._tcp.${host} 60 IN TLSA ${data}`;
     dns = await startDnssec([
       {
@@ -111,6 +114,13 @@ describe('smtp listener: DANE, where the TLSA records are and what anchors them'
           tlsa('mx-ta200', tlsaOf(issued.ca, 2, 0, 0)),
           tlsa('mx-ta210', tlsaOf(issued.ca, 2, 1, 0)),
           tlsa('mx-ta201', tlsaOf(issued.ca, 2, 0, 1)),
+          // DANE-TA behind CNAMEs: the leaf must name the base domain (the target) or the next hop.
+          ...['', '2'].flatMap((n) => [
+            `cname-ta${n} 60 IN MX 10 alias-ta${n}`,
+            `alias-ta${n} 60 IN CNAME tgt-ta${n}`,
+            `tgt-ta${n} 60 IN A ${s.cnameTa.host}`,
+            tlsa(`tgt-ta${n}`, tlsaOf(issuedTa.ca, 2, 0, 1)),
+          ]),
         ],
       },
       { origin: 'plain.test', security: 'unsigned', records: [`h-ok 60 IN A ${s.sa.host}`, `h-bad 60 IN A ${s.saBad.host}`] },
@@ -190,6 +200,22 @@ describe('smtp listener: DANE, where the TLSA records are and what anchors them'
     deliveredTo(s.fallback, 'alias-fb.lk.test');
     const tx = await txTo(dane, /^alias-fb\.lk\.test\[/);
     assert.deepEqual([tx.dane?.auth, tx.dane?.tlsaBase], ['Verified', undefined]);
+  });
+
+  test('DANE-TA behind a CNAME: the leaf names the expanded name, Verified; naming only the alias is a name mismatch', async () => {
+    const r = await send(dane, 'u@cname-ta.lk.test', 'cname-ta');
+    assert.equal(r.code, 250, r.raw);
+    deliveredTo(s.cnameTa, 'tgt-ta.lk.test');
+    const tx = await txTo(dane, /^alias-ta\.lk\.test\[/);
+    assert.deepEqual([tx.dane?.auth, tx.dane?.tlsaBase], ['Verified', 'tgt-ta.lk.test']);
+    assert.match(tx.dane?.matched ?? '', /^2 0 1 .* depth 1$/);
+    const mails = (): number => s.cnameTa.commands.filter((c) => /^MAIL/i.test(c.line)).length;
+    const mailsBefore = mails();
+    const bad = await send(dane, 'u@cname-ta2.lk.test', 'cname-ta2');
+    assert.equal(bad.code, 451, bad.raw);
+    assert.match(bad.raw, /name-mismatch: the certificate names neither tgt-ta2\.lk\.test nor cname-ta2\.lk\.test/);
+    assert.equal(s.cnameTa.stored.length, 1);
+    assert.equal(mails(), mailsBefore, 'no MAIL for cname-ta2');
   });
 
   test("a signed alias to an unsigned target: the alias's own TLSA; matching Verified, wrong refused", async () => {
