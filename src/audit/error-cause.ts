@@ -24,6 +24,11 @@ const BY_CODE: Record<string, UpstreamErrorCause> = {
   ERR_UPSTREAM_CLOSED: 'closed',
   ERR_SMTP_CLOSED: 'closed',
   ERR_UPSTREAM_TLS: 'tls',
+  // DANE: the chain failed its TLSA records, as a failed PKIX check is a certificate's failure;
+  // a host DNSSEC ruled out could not be authenticated either (no connection: only its
+  // transaction line and notice tell it, so no report column of its own).
+  ERR_TLSA_MISMATCH: 'certificate',
+  ERR_DANE_DEFERRED: 'certificate',
   // The server said something we cannot go on with (SMTP before TLS).
   ERR_SMTP_GREETING: 'protocol',
   ERR_SMTP_PROTOCOL: 'protocol',

@@ -17,8 +17,10 @@ export type FullHandshakeCause = z.infer<typeof fullHandshakeCauseSchema>;
 /**
  * Under a DANE level (RFC 7672), what applied to the host and why, in Postfix's words where it has
  * them: `applied` is the level the host got; `auth` how the peer was authenticated (Verified: by
- * TLSA; Trusted: a chain to a system CA, name not checked; Untrusted: neither); `reason` the
- * machine-readable cause of a failure or of a level below `dane`.
+ * TLSA; Trusted: by TLSA behind an unsigned MX RRset, or, below `dane`, a chain to a CA, name not
+ * checked; Untrusted: neither); `reason` the machine-readable cause of a failure or of a level
+ * below `dane` (a TLSA mismatch: `tlsa-mismatch`, `anchor-not-sent`, `name-mismatch`,
+ * `certificate-expired`, `no-certificate`).
  */
 export const daneAuditSchema = z.object({
   level: z.enum(['dane', 'dane-only']),
@@ -32,9 +34,11 @@ export const daneAuditSchema = z.object({
   /** The record that matched (`3 1 1 <first hex>`) and the chain depth it matched at. */
   matched: z.string().optional(),
   reason: z.string().optional(),
-  /** The next-hop (recipient) domain whose report (TLS-RPT) the host's sessions go to, and the MX host (the TLSA base domain). */
+  /** The next-hop (recipient) domain whose report (TLS-RPT) the host's sessions go to, and the MX host. */
   domain: z.string().optional(),
   mxHost: z.string().optional(),
+  /** Where the TLSA records were found when not at the MX host: the end of its CNAME chain (RFC 7672 2.2.3); SNI too. */
+  tlsaBase: z.string().optional(),
   /** The host's TLSA records as a zone file writes them (`3 1 1 <hex>`), usable or not: TLS-RPT's `policy-string`. */
   tlsaRecords: z.array(z.string()).optional(),
   /** The outcome in TLS-RPT's result types (RFC 8460 4.3.2), as `sts.result`: `success`, `tlsa-invalid`, `dnssec-invalid`, `dane-required` ... */

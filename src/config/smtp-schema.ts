@@ -24,6 +24,12 @@ export const smtpTlsSchema = z.strictObject({
    * to the policy's MX hosts with a verified certificate. Default: on at levels `may` and `dane`.
    */
   mtaSts: z.boolean().optional(),
+  /**
+   * Under `dane`, an MX host whose MX RRset is unsigned but whose own TLSA records are secure
+   * (Postfix's smtp_tls_dane_insecure_mx_policy): `dane` (default, as Postfix 3.6+) uses them, a
+   * match is Trusted, a mismatch fails; `may` ignores them (opportunistic TLS).
+   */
+  daneInsecureMx: z.enum(['dane', 'may']).optional(),
 });
 
 /** Credentials for AUTH to the next hop: the password from a file or an environment variable. */

@@ -15,6 +15,29 @@ export type TlsaState = 'usable' | 'unusable' | 'none' | 'insecure' | 'failed';
 /** Machine-readable reasons a DANE host is not used (and the TLS-RPT-minded words of the audit). */
 export type DaneReason = 'dnssec-bogus' | 'tlsa-lookup-failed' | 'dane-required' | 'insecure-mx';
 
+/** What a deferral means, for the 451 a client hears (the audit keeps the code). */
+const DEFERRED_BECAUSE = {
+  'dnssec-bogus': 'the TLSA answer failed DNSSEC validation (bogus)',
+  'tlsa-lookup-failed': 'the TLSA lookup failed',
+  'dane-required': 'dane-only needs usable TLSA records',
+  'insecure-mx': 'dane-only needs a DNSSEC-signed MX RRset',
+} as const satisfies Record<DaneReason, string>;
+
+/** `dnssec-bogus: the TLSA answer failed DNSSEC validation (bogus)`; for dane-required, what DNSSEC did say. */
+export function deferralText(d: Pick<DaneDecision, 'reason' | 'tlsa'>): string {
+  if (!d.reason) return 'no TLSA to authenticate it';
+  const found = d.reason === 'dane-required' ? `; ${TLSA_FOUND[d.tlsa]}` : '';
+  return `${d.reason}: ${DEFERRED_BECAUSE[d.reason]}${found}`;
+}
+
+const TLSA_FOUND = {
+  usable: 'TLSA records are usable',
+  unusable: 'the TLSA records are all unusable',
+  none: 'there are none (signed NXDOMAIN/NODATA)',
+  insecure: "the host's addresses or TLSA are not DNSSEC-signed",
+  failed: 'the TLSA lookup failed',
+} as const satisfies Record<TlsaState, string>;
+
 /** What applies to one MX host under a DANE level, and why: the `dane` object of the audit lines. */
 export interface DaneDecision {
   level: DaneLevel;
@@ -33,15 +56,26 @@ export interface DaneDecision {
   changed: boolean;
   /** Why the host is deferred (effective `defer`), or why DANE did not apply. */
   reason?: DaneReason;
+  /**
+   * The TLSA base domain (RFC 7672 2.2.3): the MX host, or the end of its CNAME chain when the
+   * records were found there. SNI and the first DANE-TA reference name under `dane`.
+   */
+  baseDomain: string;
+  /**
+   * TLSA applies though the MX RRset was unsigned (`tls.daneInsecureMx: dane`, Postfix's
+   * "half-dane"): a mismatch still fails, a match is only Trusted, since whoever forged the MX
+   * answer chose the host.
+   */
+  insecureMx?: true;
   /** `performance.now()` time after which the TLSA answer (and so this decision) is stale. */
   until: number;
 }
 
 /**
- * The table of RFC 7672 2.2 as Postfix applies it (smtp_tls_policy.c, dane_init). TLSA is asked
- * only when the MX RRset and the host's addresses are secure; otherwise `dane` acts as `may` and
- * `dane-only` defers. A failed or bogus TLSA lookup defers under both: never cleartext once DNS
- * may have said TLS.
+ * The table of RFC 7672 2.2 as Postfix applies it (smtp_tls_policy.c, dane_init), once
+ * dane/host-tlsa.ts has said where TLSA was asked and what came back (`insecure`: not asked, or
+ * unsigned): `dane` acts as `may` without records, as `encrypt` with none usable, and `dane-only`
+ * defers. A failed or bogus TLSA lookup defers under both: never cleartext once DNS may have said TLS.
  */
 export function decide(
   level: DaneLevel,
@@ -86,6 +120,17 @@ export class TlsaLookup {
   private readonly lastDigest = new Map<string, string>();
 
   constructor(private readonly resolver: SecureResolver) {}
+
+  /**
+   * Whether `name`'s own CNAME record is signed, when its addresses are not (a signed alias to an
+   * unsigned target, RFC 7672 2.2.2). `failed`: no answer, or no longer an alias (Postfix's
+   * qname_secure: a lookup error, the host is deferred).
+   */
+  async aliasSecurity(name: string): Promise<'secure' | 'insecure' | 'failed'> {
+    const r = await this.resolver.query(name, 'CNAME');
+    if (r.status !== 'NOERROR' || r.records.length === 0) return 'failed';
+    return r.secure ? 'secure' : 'insecure';
+  }
 
   /** `_<port>._tcp.<host>` (RFC 6698 3), looked up or from the cache. */
   async lookup(host: string, port: number): Promise<CachedTlsa & { changed: boolean }> {

@@ -1,17 +1,24 @@
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { describeTlsa, type Tlsa } from './tlsa.js';
 
+/** Why a chain failed its TLSA records: the reason (the audit's word) and what happened, in words. */
+export type DaneMismatch = {
+  ok: false;
+  reason: 'tlsa-mismatch' | 'anchor-not-sent' | 'name-mismatch' | 'certificate-expired' | 'no-certificate';
+  tried: number;
+  detail: string;
+};
+
 /** What the peer's chain proved against the TLSA records (RFC 7671, 7672 3.1). */
-export type DaneMatch =
-  | { ok: true; record: string; depth: number }
-  | { ok: false; reason: 'tlsa-mismatch' | 'name-mismatch' | 'certificate-expired' | 'no-certificate'; tried: number };
+export type DaneMatch = { ok: true; record: string; depth: number } | DaneMismatch;
 
 /**
  * Matches the server's chain (leaf first, as sent) against usable TLSA records:
  * - DANE-EE(3): the leaf's certificate or key; no name, chain or date check (RFC 7672 3.1.1);
- * - DANE-TA(2): a certificate the server sent above the leaf (or the bare key the record holds)
- *   signs down to the leaf; every certificate from the leaf to the anchor within its dates; the
- *   leaf names one of `names` (the TLSA base domain and the next-hop domain, RFC 7672 3.2.2).
+ * - DANE-TA(2): a certificate the server sent above the leaf, or the full certificate or key the
+ *   record holds (`2 0 0`, `2 1 0`: an anchor the server need not send, RFC 7671 5.2.2), signs
+ *   down to the leaf; every certificate from the leaf to the anchor within its dates; the leaf
+ *   names one of `names` (the TLSA base domain and the next-hop domain, RFC 7672 3.2.2).
  * Every record is tried before a failure is declared; an EE match wins over a TA failure.
  */
 export function matchChain(
@@ -21,41 +28,94 @@ export function matchChain(
   now = new Date(),
 ): DaneMatch {
   const leaf = chain[0];
-  if (!leaf) return { ok: false, reason: 'no-certificate', tried: records.length };
+  const tried = records.length;
+  if (!leaf) return { ok: false, reason: 'no-certificate', tried, detail: 'the server sent no certificate' };
   for (const r of records) if (r.usage === 3 && matches(r, leaf)) return { ok: true, record: describeTlsa(r), depth: 0 };
 
-  let taReason: 'tlsa-mismatch' | 'name-mismatch' | 'certificate-expired' = 'tlsa-mismatch';
+  let failure: DaneMismatch | undefined;
   for (const r of records) {
     if (r.usage !== 2) continue;
-    const depth = anchorDepth(chain, r);
-    if (depth === undefined) continue;
-    if (!chain.slice(0, depth + 1).every((c) => withinDates(c, now))) {
-      taReason = 'certificate-expired';
+    const anchor = anchorOf(chain, r);
+    if (anchor === undefined) continue;
+    const certs = anchor.dnsCert ? [...chain.slice(0, anchor.depth), anchor.dnsCert] : chain.slice(0, anchor.depth + 1);
+    const stale = certs.find((c) => !withinDates(c, now));
+    if (stale) {
+      failure = {
+        ok: false,
+        reason: 'certificate-expired',
+        tried,
+        detail: `${subjectOf(stale)} is outside its dates (${stale.validFrom} to ${stale.validTo}), under ${describeTlsa(r)}`,
+      };
       continue;
     }
     if (!names.some((n) => leaf.checkHost(n, { partialWildcards: false }) !== undefined)) {
-      taReason = 'name-mismatch';
+      failure = {
+        ok: false,
+        reason: 'name-mismatch',
+        tried,
+        detail: `the certificate names neither ${names.join(' nor ')}, under ${describeTlsa(r)}`,
+      };
       continue;
     }
-    return { ok: true, record: describeTlsa(r), depth };
+    return { ok: true, record: describeTlsa(r), depth: anchor.depth };
   }
-  return { ok: false, reason: taReason, tried: records.length };
+  return failure ?? unmatched(chain, records);
+}
+
+/**
+ * No record matched anything: when DANE-TA records are among them and the chain sent stops below
+ * an issuer the server did not send, that missing anchor is what happened (a digest cannot stand in
+ * for it); otherwise the records name other certificates or keys.
+ */
+function unmatched(chain: readonly X509Certificate[], records: readonly Tlsa[]): DaneMismatch {
+  const tried = records.length;
+  // A few records say which; a 451 line has no room for twenty.
+  const shown = records.slice(0, 3).map(describeTlsa).join(', ');
+  const list = records.length > 3 ? `the ${records.length} TLSA records (${shown}, ...)` : shown;
+  const top = chain[linkedLength(chain) - 1];
+  if (records.some((r) => r.usage === 2) && !top.checkIssued(top)) {
+    return {
+      ok: false,
+      reason: 'anchor-not-sent',
+      tried,
+      detail: `the chain sent stops at ${subjectOf(top)}, issued by "${top.issuer.replace(/\n/g, ', ')}", which the server did not send; none of ${list} names a certificate it sent`,
+    };
+  }
+  return { ok: false, reason: 'tlsa-mismatch', tried, detail: `the chain sent (${chain.length} certificate(s)) matched none of ${list}` };
+}
+
+/** How many certificates from the leaf up each sign the one below. */
+function linkedLength(chain: readonly X509Certificate[]): number {
+  let n = 1;
+  while (n < chain.length && signedBy(chain[n - 1], chain[n].publicKey)) n++;
+  return n;
 }
 
 /**
  * Where a DANE-TA record anchors the chain: the depth of the sent certificate it matches, whose
- * signatures link down to the leaf; or, for a record holding a full key, one above the top of a
- * linked chain that key signed (an anchor the server need not send, RFC 7671 5.2.2).
+ * signatures link down to the leaf; or, for a record holding a full certificate or key, one above
+ * the top of a linked chain that key signed (`dnsCert`: the record's certificate, whose dates count).
  */
-function anchorDepth(chain: readonly X509Certificate[], r: Tlsa): number | undefined {
-  for (let depth = 1; depth < chain.length; depth++) {
-    if (!signedBy(chain[depth - 1], chain[depth].publicKey)) return undefined; // the chain breaks here
-    if (matches(r, chain[depth])) return depth;
+function anchorOf(chain: readonly X509Certificate[], r: Tlsa): { depth: number; dnsCert?: X509Certificate } | undefined {
+  const linked = linkedLength(chain);
+  for (let depth = 1; depth < linked; depth++) if (matches(r, chain[depth])) return { depth };
+  if (r.matchingType !== 0) return undefined;
+  const dnsCert = r.selector === 0 ? certificate(r.data) : undefined;
+  const key = dnsCert?.publicKey ?? (r.selector === 1 ? spkiKey(r.data) : undefined);
+  if (!key || !signedBy(chain[linked - 1], key)) return undefined;
+  return { depth: linked, ...(dnsCert ? { dnsCert } : {}) };
+}
+
+function certificate(der: Buffer): X509Certificate | undefined {
+  try {
+    return new X509Certificate(der);
+  } catch {
+    return undefined;
   }
-  if (r.selector !== 1 || r.matchingType !== 0) return undefined;
-  const key = spkiKey(r.data);
-  const top = chain.length - 1;
-  return key && signedBy(chain[top], key) ? top : undefined;
+}
+
+function subjectOf(c: X509Certificate): string {
+  return `"${c.subject.replace(/\n/g, ', ')}"`;
 }
 
 function signedBy(cert: X509Certificate, key: KeyObject): boolean {

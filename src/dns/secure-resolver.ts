@@ -22,6 +22,8 @@ export interface DnsResult {
   secure: boolean;
   /** Records of the asked type, at the name or at the end of its CNAME chain. */
   records: DnsRecord[];
+  /** Where the records are: the asked name, or the end of its CNAME chain (lower case, no trailing dot). */
+  name: string;
   /** Lowest TTL of those records (or of the negative answer's SOA), seconds. */
   ttl: number;
 }
@@ -44,7 +46,7 @@ export class SecureResolver {
 
   /** One question; each server in turn, `tries` rounds; a truncated UDP answer is asked again over TCP. */
   async query(name: string, type: RecordType): Promise<DnsResult> {
-    let last: DnsResult = { status: 'TIMEOUT', secure: false, records: [], ttl: 0 };
+    let last: DnsResult = { status: 'TIMEOUT', secure: false, records: [], name: bare(name), ttl: 0 };
     for (let round = 0; round < this.opts.tries; round++) {
       for (const server of this.servers) {
         const id = randomInt(0, 0x10000);
@@ -103,16 +105,20 @@ function resultOf(p: Packet, name: string, type: RecordType): DnsResult {
   const status = rcodeOf(p);
   const secure = ((p.flags ?? 0) & dnsPacket.AUTHENTIC_DATA) !== 0;
   const answers = (p.answers ?? []).filter((a): a is DnsRecord => a.type !== 'OPT');
-  let owner = name.toLowerCase().replace(/\.$/, '');
+  let owner = bare(name);
   for (let hops = 0; hops < 8; hops++) {
     const alias = answers.find((a) => a.type === 'CNAME' && a.name.toLowerCase() === owner);
     if (alias?.type !== 'CNAME' || type === 'CNAME') break;
-    owner = alias.data.toLowerCase().replace(/\.$/, '');
+    owner = bare(alias.data);
   }
   const records = answers.filter((a) => a.type === type && a.name.toLowerCase() === owner);
   const soa = (p.authorities ?? []).find((a): a is DnsRecord => a.type === 'SOA');
   const ttls = records.length > 0 ? records.map((r) => r.ttl ?? 0) : soa ? [soa.ttl ?? 0] : [0];
-  return { status, secure, records, ttl: Math.min(...ttls) };
+  return { status, secure, records, name: owner, ttl: Math.min(...ttls) };
+}
+
+function bare(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
 }
 
 function rcodeOf(p: Packet): DnsStatus {

@@ -5,8 +5,12 @@ import type { SecureResolver } from '../dns/secure-resolver.js';
 export type MxAnswer =
   { exchanges: Array<{ exchange: string; priority: number }>; secure: boolean } | { error: 'nxdomain' | 'temporary'; why: string };
 
-/** A host's addresses (A and AAAA); `secure` only when every answer that held one was validated. */
-export type AddressAnswer = { ips: string[]; secure: boolean } | 'temporary';
+/**
+ * A host's addresses (A and AAAA); `secure` only when every answer that held one was validated
+ * (its CNAME chain included); `name`: where they were found, the end of that chain (RFC 7672 2.2.3's
+ * expanded name), else the name asked.
+ */
+export type AddressAnswer = { ips: string[]; secure: boolean; name: string } | 'temporary';
 
 /** The lookups routing needs, through Node's resolver (c-ares) or the DNSSEC-aware one (DANE routes). */
 export interface HostLookups {
@@ -37,7 +41,7 @@ export function nodeLookups(resolver: Resolver): HostLookups {
           if (code !== 'ENODATA' && code !== 'ENOTFOUND') temporary = true;
         }
       }
-      return ips.length === 0 && temporary ? 'temporary' : { ips, secure: false };
+      return ips.length === 0 && temporary ? 'temporary' : { ips, secure: false, name };
     },
   };
 }
@@ -56,15 +60,18 @@ export function secureLookups(resolver: SecureResolver): HostLookups {
       const ips: string[] = [];
       let temporary = false;
       let secure = true;
+      let expanded: string | undefined;
       for (const type of ['A', 'AAAA'] as const) {
         const r = await resolver.query(name, type);
         if (r.status !== 'NOERROR' && r.status !== 'NXDOMAIN') temporary = true;
         else if (r.records.length > 0) {
           for (const a of r.records) if (a.type === 'A' || a.type === 'AAAA') ips.push(a.data);
           secure &&= r.secure;
+          expanded ??= r.name;
         }
       }
-      return ips.length === 0 && temporary ? 'temporary' : { ips, secure: secure && ips.length > 0 };
+      if (ips.length === 0 && temporary) return 'temporary';
+      return { ips, secure: secure && ips.length > 0, name: expanded ?? name.toLowerCase().replace(/\.$/, '') };
     },
   };
 }

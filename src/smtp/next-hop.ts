@@ -1,6 +1,7 @@
 import type { DaneAudit, StsAudit } from '../audit/events.js';
 import { UpstreamError, type UpstreamStage } from '../errors/index.js';
 import { resultTypeOf } from '../mta-sts/result-type.js';
+import { deferralText } from '../dane/decision.js';
 import { daneAuditOf, daneResultOf } from '../upstream/dane-check.js';
 import { errorCodeOf } from '../upstream/error-code.js';
 import type { UpstreamTls } from '../upstream/tls-dialer.js';
@@ -104,7 +105,7 @@ function daneDeferred(hop: HopIdentity): HopFailure {
   const label = `${hop.hostName}[${hop.connect}]:${hop.port}`;
   const dane = hop.dane ? daneAuditOf(hop.dane, [hop.hostName, hop.nextHop]) : undefined;
   if (dane) dane.result = daneResultOf(dane);
-  const why = dane?.reason ?? 'no TLSA to authenticate it';
+  const why = hop.dane ? deferralText(hop.dane) : 'no TLSA to authenticate it';
   const error = new UpstreamError(`DANE ${hop.hostName}: ${why}`, 'tls', 'ERR_DANE_DEFERRED', dane ? { dane } : {});
   return { error, reply: reply(451, '4.7.5', `DANE: ${label} not used: ${why}`), tryNext: true, ...(dane ? { dane } : {}) };
 }

@@ -2,7 +2,8 @@ import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { readConfigFile } from '../config/files.js';
 import type { DnsConfig, SmtpListenerConfig, SmtpRouteConfig } from '../config/smtp-schema.js';
-import { decide, TlsaLookup, type DaneLevel } from '../dane/decision.js';
+import { TlsaLookup, type DaneLevel } from '../dane/decision.js';
+import { daneForHost } from '../dane/host-tlsa.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { StsAudit } from '../audit/events.js';
 import type { MtaStsConfig } from '../config/smtp-schema.js';
@@ -27,9 +28,11 @@ export interface Route {
 
 /** One upstream host to try, in order, with what DNS said of it. */
 export interface Candidate extends HopIdentity {
-  /** The MX RRset (mode relay: the host's addresses) was DNSSEC-validated. */
+  /** The MX RRset was DNSSEC-validated; undefined without one (mode relay, an address literal). */
   mxSecure?: boolean;
   addressSecure?: boolean;
+  /** Where the addresses were found: the end of the host's CNAME chain (RFC 7672 2.2.3). */
+  addressName?: string;
 }
 
 /** `sts`: under MTA-STS, what the domain's policy was (the transaction line's `sts` when no host is reached). */
@@ -119,7 +122,7 @@ export class Router {
     if (dane) {
       // In turn, not at once: a host's addresses share one TLSA lookup (the cache's), and one rollover note.
       candidates = [];
-      for (const c of found.candidates) candidates.push(await withDane(c, route.tls.level as DaneLevel, dane.tlsa));
+      for (const c of found.candidates) candidates.push(await withDane(c, route, dane.tlsa));
     }
     if (!this.sts || !route.tls.mtaSts || route.mode !== 'mx' || isIP(candidates[0]?.nextHop ?? '') !== 0) return { ok: true, candidates };
     const sts = await this.sts.apply(domain.toLowerCase(), candidates);
@@ -143,8 +146,8 @@ export class Router {
           port: route.port,
           hostName: host,
           nextHop: host,
-          mxSecure: found.secure,
           addressSecure: found.secure,
+          addressName: found.name,
         })),
       };
     }
@@ -181,8 +184,10 @@ export class Router {
             port: route.port,
             hostName: name,
             nextHop: domain,
-            mxSecure: mx.secure,
+            // An implicit MX (the domain's own addresses) has no MX RRset to be insecure.
+            ...(ordered.length > 0 ? { mxSecure: mx.secure } : {}),
             addressSecure: found.secure,
+            addressName: found.name,
           });
     }
     if (candidates.length > 0) return { ok: true, candidates };
@@ -193,13 +198,10 @@ export class Router {
   }
 }
 
-/** TLSA is asked only for a host whose MX RRset and addresses are secure (Postfix's default); the table in decide() does the rest. */
-async function withDane(c: Candidate, level: DaneLevel, tlsa: TlsaLookup): Promise<Candidate> {
-  const secure = c.mxSecure === true && c.addressSecure === true;
-  if (!secure) return { ...c, dane: decide(level, c.mxSecure === true, 'insecure', { records: [], changed: false, until: Infinity }) };
-  const found = await tlsa.lookup(c.hostName, c.port);
-  const { state, ...rest } = found;
-  return { ...c, dane: decide(level, true, state, rest) };
+/** The host's DANE decision: where its TLSA is and what it says (dane/host-tlsa.ts). */
+async function withDane(c: Candidate, route: Route, tlsa: TlsaLookup): Promise<Candidate> {
+  const host = { ...c, addressSecure: c.addressSecure === true, addressName: c.addressName ?? c.hostName };
+  return { ...c, dane: await daneForHost(host, route.tls.level as DaneLevel, route.tls.daneInsecureMx, tlsa) };
 }
 
 function fail(code: number, enhanced: string, text: string): Resolution {

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { SmtpTlsConfig, TlsLevel } from '../config/smtp-schema.js';
 import type { DaneDecision } from '../dane/decision.js';
+import type { InsecureMxPolicy } from '../dane/host-tlsa.js';
 import type { TlsTarget } from '../upstream/tls-target.js';
 
 /**
@@ -30,6 +31,8 @@ export interface TlsPolicy {
    * (Postfix's default smtp_tls_secure_cert_match = nexthop, dot-nexthop); mode relay exactly.
    */
   secureMatch: 'exact' | 'dot-nexthop';
+  /** Under `dane`: whether TLSA found behind an unsigned MX RRset applies (Postfix's smtp_tls_dane_insecure_mx_policy). */
+  daneInsecureMx: InsecureMxPolicy;
 }
 
 /** The level one host gets: the route's, or under a DANE level what DNSSEC decided for it. */
@@ -64,6 +67,7 @@ export function policyFor(
     level,
     mtaSts: mode === 'mx' && (t.mtaSts ?? (level === 'may' || level === 'dane')),
     secureMatch: mode === 'mx' ? 'dot-nexthop' : 'exact',
+    daneInsecureMx: t.daneInsecureMx ?? 'dane',
     ...(t.ca !== undefined ? { ca: readCa(t.ca) } : {}),
     ...(t.minVersion ? { minVersion: t.minVersion } : {}),
     ...(t.maxVersion ? { maxVersion: t.maxVersion } : {}),
@@ -92,15 +96,19 @@ export type HopSts = { domain: string; id: string; mode: 'enforce' | 'testing'; 
 export function tlsTargetFor(policy: TlsPolicy, level: HostLevel, hop: HopIdentity, ehloName: string): TlsTarget | undefined {
   if (level === 'none') return undefined;
   const checked = level === 'verify' || level === 'secure';
+  // Under DANE proper the TLSA base domain is SNI and the first DANE-TA name (RFC 7672 2.2.3, 8.1),
+  // and the route's `ca` takes no part: only the chain sent and the TLSA records decide.
+  const tlsa = hop.dane?.effective === 'dane' ? hop.dane : undefined;
+  const servername = tlsa?.baseDomain ?? hop.hostName;
   return {
     host: hop.connect,
     port: hop.port,
-    ...(isIP(hop.hostName) === 0 ? { servername: hop.hostName } : {}),
-    ...(policy.ca !== undefined ? { ca: policy.ca } : {}),
+    ...(isIP(servername) === 0 ? { servername } : {}),
+    ...(policy.ca !== undefined && !tlsa ? { ca: policy.ca } : {}),
     verify: checked ? 'name' : 'none',
     ...(checked ? { verifyName: level === 'secure' ? hop.nextHop : hop.hostName } : {}),
-    // SNI is the TLSA base domain, the MX host name (RFC 7672 8.1), as above; the names for DANE-TA are it and the next hop.
-    ...(hop.dane ? { dane: { ...hop.dane, names: [hop.hostName, hop.nextHop] } } : {}),
+    // DANE-TA's reference names: the base domain and the next hop (Postfix's dane_init); `mxHost` for the audit.
+    ...(hop.dane ? { dane: { ...hop.dane, names: [hop.dane.baseDomain, hop.nextHop], mxHost: hop.hostName } } : {}),
     ...(hop.sts ? { sts: { ...hop.sts, mxHost: hop.hostName } } : {}),
     ...(level === 'secure' && policy.secureMatch === 'dot-nexthop' && isIP(hop.nextHop) === 0
       ? { verifyMatch: 'dot-nexthop' as const }

@@ -19,6 +19,7 @@ export function daneAuditOf(d: DaneDecision, names?: readonly string[]): DaneAud
     ...(d.records.length > 0 ? { records: d.records.length } : {}),
     ...(d.reason ? { reason: d.reason } : {}),
     ...(names?.[1] ? { domain: names[1], mxHost: names[0] } : {}),
+    ...(names?.[0] && d.baseDomain !== names[0].toLowerCase() ? { tlsaBase: d.baseDomain } : {}),
     ...(d.presented?.length ? { tlsaRecords: d.presented } : {}),
   };
 }
@@ -32,6 +33,7 @@ export function daneResultOf(a: DaneAudit, errorCode?: string): string {
   if (a.applied === 'defer') return a.reason === 'dane-required' || a.reason === 'insecure-mx' ? 'dane-required' : 'dnssec-invalid';
   if (errorCode !== undefined) {
     if (a.reason === 'certificate-expired') return 'certificate-expired';
+    if (a.reason === 'anchor-not-sent') return 'certificate-not-trusted';
     if (a.reason === 'name-mismatch') return 'certificate-host-mismatch';
     return resultTypeOf(errorCode);
   }
@@ -39,30 +41,40 @@ export function daneResultOf(a: DaneAudit, errorCode?: string): string {
 }
 
 /**
- * After a full handshake under a DANE level: under `dane`, the chain must match a usable TLSA
- * record (else an error at stage `tls`, so the next MX is tried, never cleartext); under the
- * lower levels only how far the peer was trusted is told. A resumed session needs no match: its
- * trust key holds the TLSA set it was verified under (Node skips its own checks there too).
+ * After a handshake under a DANE level: under `dane`, the chain must match a usable TLSA record
+ * (else an error at stage `tls`, so the next MX is tried, never cleartext); under the lower levels
+ * only how far the peer was trusted is told. A resumed session needs no match: its trust key holds
+ * the TLSA set it was verified under (Node skips its own checks there too); it keeps the class a
+ * full handshake would have logged, and `may`/`encrypt` the verify result the session carries.
  */
-export function checkDane(socket: TLSSocket, d: DaneDecision & { names: string[] }, audit: DaneAudit): UpstreamError | undefined {
-  if (socket.isSessionReused()) {
-    if (d.effective === 'dane') audit.auth = 'Verified';
-    return undefined;
-  }
+export function checkDane(
+  socket: TLSSocket,
+  d: DaneDecision & { names: string[]; mxHost: string },
+  audit: DaneAudit,
+): UpstreamError | undefined {
   if (d.effective !== 'dane') {
     audit.auth = socket.authorized ? 'Trusted' : 'Untrusted';
     return undefined;
   }
+  if (socket.isSessionReused()) {
+    audit.auth = matchedAuth(d);
+    return undefined;
+  }
   const m = matchChain(peerChain(socket), d.records, d.names);
   if (m.ok) {
-    audit.auth = 'Verified';
+    audit.auth = matchedAuth(d);
     audit.matched = `${m.record} depth ${m.depth}`;
     return undefined;
   }
   audit.auth = 'Untrusted';
   audit.reason = m.reason;
-  const why = m.reason === 'tlsa-mismatch' ? `the certificate matched none of ${m.tried} TLSA record(s)` : m.reason;
-  return new UpstreamError(`DANE ${d.names[0]}: ${why}`, 'tls', 'ERR_TLSA_MISMATCH', { dane: audit });
+  const at = d.baseDomain === d.mxHost ? d.mxHost : `${d.mxHost} (TLSA at ${d.baseDomain})`;
+  return new UpstreamError(`DANE ${at}: ${m.reason}: ${m.detail}`, 'tls', 'ERR_TLSA_MISMATCH', { dane: audit });
+}
+
+/** A TLSA match proves the host only when the MX RRset that named it was signed (Postfix logs half-dane as Trusted). */
+function matchedAuth(d: DaneDecision): 'Verified' | 'Trusted' {
+  return d.insecureMx ? 'Trusted' : 'Verified';
 }
 
 /** The chain as the server sent it, leaf first (Node links the sent certificates by issuer). */

@@ -3,6 +3,10 @@ import { textDigest } from '../util/digest.js';
 import type { TlsTarget } from './tls-target.js';
 
 /**
+ * Under DANE proper the context's CA store is empty (not the system's, not the route's `ca`): Node
+ * completes the peer's chain from that store (getPeerCertificate), and a certificate the server did
+ * not send must not become the anchor a DANE-TA record names (RFC 7671 5.2.2 wants the TLSA data).
+ *
  * One SecureContext per TLS configuration, built on first use and kept: handing the CA text to
  * every `tls.connect()` makes Node parse it and build a context per connection (a quarter to a
  * third of the CPU of a short connection). The key holds (digests of) every context input (CA set,
@@ -21,7 +25,7 @@ export function secureContextFor(t: TlsTarget): SecureContext {
     contexts.delete(id); // refreshed: the Map's order is least recently used first
   } else {
     ctx = createSecureContext({
-      ...(t.ca !== undefined ? { ca: t.ca } : {}),
+      ...(t.dane?.effective === 'dane' ? { ca: [] } : t.ca !== undefined ? { ca: t.ca } : {}),
       ...(t.cert !== undefined && t.key !== undefined ? { cert: t.cert, key: t.key } : {}),
       ...(t.ciphers !== undefined ? { ciphers: t.ciphers } : {}),
       minVersion: t.minVersion ?? 'TLSv1.2',
@@ -35,7 +39,7 @@ export function secureContextFor(t: TlsTarget): SecureContext {
 
 export function contextId(t: TlsTarget): string {
   return [
-    t.ca === undefined ? '(system)' : textDigest(t.ca),
+    t.dane?.effective === 'dane' ? '(none: DANE)' : t.ca === undefined ? '(system)' : textDigest(t.ca),
     t.cert !== undefined && t.key !== undefined ? `${textDigest(t.cert)}+${textDigest(t.key)}` : '',
     t.ciphers ?? '',
     t.minVersion ?? 'TLSv1.2',

@@ -74,7 +74,7 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
     receivedHashes: [],
     ticketsLeft: 0,
     handshakeMs: 0,
-    ...(target.dane ? { dane: daneAuditOf(target.dane, target.dane.names) } : {}),
+    ...(target.dane ? { dane: daneAuditOf(target.dane, [target.dane.mxHost, target.dane.names[1]]) } : {}),
     ...(target.sts ? { sts: stsAuditOf(target.sts) } : {}),
     trust: trustOf(target),
   };

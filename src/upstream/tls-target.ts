@@ -31,9 +31,10 @@ export interface TlsTarget {
   /**
    * Under a DANE level, what DNSSEC decided for the host. When it says `dane`, the peer is
    * authenticated by the TLSA records alone (`names`: the reference identifiers for DANE-TA), so
-   * `verify` stays `none`; the dialer matches the chain once the handshake is done.
+   * `verify` stays `none`, no CA store takes part (secure-context.ts) and the dialer matches the
+   * chain once the handshake is done. `mxHost`: the MX host, whose TLSA base domain may differ.
    */
-  dane?: DaneDecision & { names: string[] };
+  dane?: DaneDecision & { names: string[]; mxHost: string };
   /**
    * Under an MTA-STS policy: enforce makes the level `verify` (WebPKI, the MX host name); testing
    * leaves it, and the dialer records whether `verify` would have passed. Part of the trust key.

@@ -226,7 +226,7 @@ describe('connection cache key', () => {
     mode: 'relay',
     host: 'relay.test',
     port: 25,
-    tls: { level: 'verify', secureMatch: 'exact', mtaSts: false },
+    tls: { level: 'verify', secureMatch: 'exact', mtaSts: false, daneInsecureMx: 'dane' },
   };
   const base = poolKey('route|relay', route, 'tb.test');
 

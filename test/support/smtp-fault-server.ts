@@ -79,6 +79,8 @@ export interface FaultServer {
   dataBytes: number;
   tlsSessions: number;
   resumed: number;
+  /** The SNI name each TLS session was asked under ('' when none), in order. */
+  servernames: string[];
   /** Resolves when the server has seen this many connections close. */
   closedConnections(n: number): Promise<void>;
   /** Resets every open connection (a restart, or a server timing out its idle clients); how many there were. */
@@ -105,6 +107,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     dataBytes: 0,
     tlsSessions: 0,
     resumed: 0,
+    servernames: [],
     closedConnections: (n) => new Promise((resolve) => (closed >= n ? resolve() : closeWaiters.push({ n, resolve }))),
     dropConnections: () => {
       const n = sockets.size;
@@ -229,6 +232,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         if (secure.destroyed) return;
         state.tlsSessions++;
         if (secure.isSessionReused()) state.resumed++;
+        state.servernames.push(secure.servername || '');
         stream = secure;
         tls = true;
         buffer = Buffer.alloc(0);

@@ -470,6 +470,8 @@ describe('causes: by code, and by text only for lines written before errorCode e
       ['ERR_NO_STARTTLS', 'protocol'],
       ['ERR_STARTTLS_INJECTION', 'protocol'],
       ['ERR_SMTP_GREETING', 'protocol'],
+      ['ERR_TLSA_MISMATCH', 'certificate'],
+      ['ERR_DANE_DEFERRED', 'certificate'],
       ['ERR_SOMETHING_NEW', 'other'],
     ];
     assert.deepEqual(
