@@ -26,6 +26,8 @@ export interface DaneCase {
   dns: (k: Keys, addr: string, port: number) => string[];
   /** The server's TLSA RRset has a corrupt signature (unbound: SERVFAIL). */
   bogusTlsa?: boolean;
+  /** Both sides trust the private CA (`Keys.ca`): ticketbooth's route `ca`, smtp(8)'s smtp_tls_CAfile. */
+  ca?: boolean;
 }
 
 /** One private CA and the leaves the cases send. */
@@ -45,7 +47,7 @@ export interface Keys {
   eeMisnamed: CertPair;
 }
 
-const TA_HOSTS = ['h-ta1.cf.test', 'h-ta2.cf.test', 'h-ta3.cf.test', 'h-ta4.cf.test'];
+const TA_HOSTS = ['h-ta1.cf.test', 'h-ta2.cf.test', 'h-ta3.cf.test', 'h-ta4.cf.test', 'h-ta5.cf.test', 'h-ta6.cf.test'];
 
 export function makeKeys(): Keys {
   const dir = mkdtempSync(join(tmpdir(), 'tb-conform-'));
@@ -113,213 +115,110 @@ export function tlsaOf(pem: string, usage: number, selector: number, matching: n
 const WRONG = `3 1 1 ${createHash('sha256').update('no such key').digest('hex').toUpperCase()}`;
 const JUNK = createHash('sha256').update('junk').digest('hex').toUpperCase();
 
-/** `next` MX → `host` (through `alias` CNAME when given), `host` A `addr`, and TLSA records at `tlsaAt` (default `host`). */
-function mx(next: string, host: string, addr: string, port: number, tlsa: string[], o: { alias?: string; tlsaAt?: string } = {}): string[] {
-  const at = o.tlsaAt ?? host;
-  return [
-    `${next}. 60 IN MX 10 ${o.alias ?? host}.`,
-    ...(o.alias ? [`${o.alias}. 60 IN CNAME ${host}.`] : []),
-    `${host}. 60 IN A ${addr}`,
-    ...tlsa.map((t) => `_${port}._tcp.${at}. 60 IN TLSA ${t}`),
-  ];
+type Chain = keyof Keys;
+
+/**
+ * A row: `nextHop` MX → `server` (through `alias`, a CNAME, when given), `server` A its address,
+ * `tlsa` at `_port._tcp.<tlsaAt>` (default: the server's name); the server sends `chain`.
+ */
+function row(
+  id: string,
+  what: string,
+  nextHop: string,
+  server: string,
+  chain: Chain,
+  tlsa: (k: Keys) => string[],
+  o: Extra = {},
+): DaneCase {
+  const mxTarget = o.alias ?? server;
+  return {
+    id,
+    what,
+    nextHop,
+    server,
+    chain: (k) => k[chain],
+    bogusTlsa: o.bogusTlsa,
+    ca: o.ca,
+    dns: (k, addr, port) => [
+      `${nextHop}. 60 IN MX 10 ${mxTarget}.`,
+      ...(o.alias ? [`${o.alias}. 60 IN CNAME ${server}.`] : []),
+      `${server}. 60 IN A ${addr}`,
+      ...tlsa(k).map((t) => `_${port}._tcp.${o.tlsaAt ?? server}. 60 IN TLSA ${t}`),
+    ],
+  };
 }
+type Extra = { alias?: string; tlsaAt?: string; bogusTlsa?: boolean; ca?: boolean };
 
-const ee = (k: Keys): string => tlsaOf(k.ee.cert, 3, 1, 1);
-const ta = (k: Keys): string => tlsaOf(k.ca.cert, 2, 0, 1);
+const ee = (k: Keys): string[] => [tlsaOf(k.ee.cert, 3, 1, 1)];
+const ta = (k: Keys): string[] => [tlsaOf(k.ca.cert, 2, 0, 1)];
+const wrong = (): string[] => [WRONG];
+const none = (): string[] => [];
 
-/** In the order they run: the shared DANE-TA host's rows depend on what ran before them (a session to resume). */
+/**
+ * In the order they run, against one ticketbooth per level: a row may meet what an earlier one
+ * left behind (a session to resume), as on the shared DANE-TA host. Its leaf names only the next
+ * hop sharea.cf.test, so shareb.cf.test must never be delivered to.
+ */
 export const CASES: DaneCase[] = [
-  {
-    id: 'ee',
-    what: 'DANE-EE 3 1 1 matches the leaf',
-    nextHop: 'ee.cf.test',
-    server: 'h-ee.cf.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('ee.cf.test', 'h-ee.cf.test', a, p, [ee(k)]),
-  },
-  {
-    id: 'ee-wrong',
-    what: 'DANE-EE 3 1 1 of another key',
-    nextHop: 'eew.cf.test',
-    server: 'h-eew.cf.test',
-    chain: (k) => k.ee,
-    dns: (_, a, p) => mx('eew.cf.test', 'h-eew.cf.test', a, p, [WRONG]),
-  },
-  {
-    id: 'no-tlsa',
-    what: 'secure MX and host, no TLSA',
-    nextHop: 'nt.cf.test',
-    server: 'h-nt.cf.test',
-    chain: (k) => k.ee,
-    dns: (_, a, p) => mx('nt.cf.test', 'h-nt.cf.test', a, p, []),
-  },
-  {
-    id: 'unusable-only',
-    what: 'only unusable records (1 1 1, 0 0 1)',
-    nextHop: 'uo.cf.test',
-    server: 'h-uo.cf.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('uo.cf.test', 'h-uo.cf.test', a, p, [tlsaOf(k.ee.cert, 1, 1, 1), `0 0 1 ${JUNK}`]),
-  },
-  {
-    id: 'unsigned',
-    what: 'unsigned zone: MX and host insecure',
-    nextHop: 'u.pl.test',
-    server: 'h-u.pl.test',
-    chain: (k) => k.ee,
-    dns: (_, a, p) => mx('u.pl.test', 'h-u.pl.test', a, p, []),
-  },
-  {
-    id: 'bogus-tlsa',
-    what: 'TLSA RRset with a bad signature',
-    nextHop: 'bt.cf.test',
-    server: 'h-bt.cf.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('bt.cf.test', 'h-bt.cf.test', a, p, [ee(k)]),
-    bogusTlsa: true,
-  },
-  {
-    id: 'ta-sent',
-    what: 'DANE-TA 2 0 1, CA sent',
-    nextHop: 'tas.cf.test',
-    server: 'h-ta1.cf.test',
-    chain: (k) => k.taChain,
-    dns: (k, a, p) => mx('tas.cf.test', 'h-ta1.cf.test', a, p, [ta(k)]),
-  },
-  {
-    id: 'ta-not-sent',
-    what: 'DANE-TA 2 0 1, CA not sent',
-    nextHop: 'tan.cf.test',
-    server: 'h-ta2.cf.test',
-    chain: (k) => k.taLeaf,
-    dns: (k, a, p) => mx('tan.cf.test', 'h-ta2.cf.test', a, p, [ta(k)]),
-  },
-  {
-    id: 'ta-200-dns',
-    what: 'DANE-TA 2 0 0, CA only in DNS',
-    nextHop: 'ta0.cf.test',
-    server: 'h-ta3.cf.test',
-    chain: (k) => k.taLeaf,
-    dns: (k, a, p) => mx('ta0.cf.test', 'h-ta3.cf.test', a, p, [tlsaOf(k.ca.cert, 2, 0, 0)]),
-  },
-  {
-    id: 'ta-210-dns',
-    what: 'DANE-TA 2 1 0, CA key only in DNS',
-    nextHop: 'ta1.cf.test',
-    server: 'h-ta4.cf.test',
-    chain: (k) => k.taLeaf,
-    dns: (k, a, p) => mx('ta1.cf.test', 'h-ta4.cf.test', a, p, [tlsaOf(k.ca.cert, 2, 1, 0)]),
-  },
-  {
-    id: 'ta-expired',
-    what: 'DANE-TA 2 0 1, leaf expired',
-    nextHop: 'tax.cf.test',
-    server: 'h-tax.cf.test',
-    chain: (k) => k.taExpired,
-    dns: (k, a, p) => mx('tax.cf.test', 'h-tax.cf.test', a, p, [ta(k)]),
-  },
-  {
-    id: 'ta-misnamed',
-    what: 'DANE-TA 2 0 1, leaf names another host',
-    nextHop: 'tam.cf.test',
-    server: 'h-tam.cf.test',
-    chain: (k) => k.taMisnamed,
-    dns: (k, a, p) => mx('tam.cf.test', 'h-tam.cf.test', a, p, [ta(k)]),
-  },
-  {
-    id: 'ee-expired',
-    what: 'DANE-EE 3 1 1, leaf expired',
-    nextHop: 'eex.cf.test',
-    server: 'h-eex.cf.test',
-    chain: (k) => k.eeExpired,
-    dns: (k, a, p) => mx('eex.cf.test', 'h-eex.cf.test', a, p, [tlsaOf(k.eeExpired.cert, 3, 1, 1)]),
-  },
-  {
-    id: 'ee-misnamed',
-    what: 'DANE-EE 3 1 1, leaf names another host',
-    nextHop: 'eem.cf.test',
-    server: 'h-eem.cf.test',
-    chain: (k) => k.eeMisnamed,
-    dns: (k, a, p) => mx('eem.cf.test', 'h-eem.cf.test', a, p, [tlsaOf(k.eeMisnamed.cert, 3, 1, 1)]),
-  },
-  {
-    id: 'unusable-beside',
-    what: 'unusable 0 0 1 and 1 1 1 beside a matching 3 1 1',
-    nextHop: 'ub.cf.test',
-    server: 'h-ub.cf.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('ub.cf.test', 'h-ub.cf.test', a, p, [`0 0 1 ${JUNK}`, `1 1 1 ${JUNK}`, ee(k)]),
-  },
-  {
-    id: 'unknown-beside',
-    what: 'unknown 4 1 1, 3 2 1, 3 1 3 beside a matching 3 1 1',
-    nextHop: 'uk.cf.test',
-    server: 'h-uk.cf.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('uk.cf.test', 'h-uk.cf.test', a, p, [`4 1 1 ${JUNK}`, `3 2 1 ${JUNK}`, `3 1 3 ${JUNK}`, ee(k)]),
-  },
-  {
-    id: 'unusable-wrong',
-    what: 'a matching but unusable 1 1 1 beside a wrong 3 1 1',
-    nextHop: 'uw.cf.test',
-    server: 'h-uw.cf.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('uw.cf.test', 'h-uw.cf.test', a, p, [tlsaOf(k.ee.cert, 1, 1, 1), WRONG]),
-  },
-  ...(['b', 'a', 'b'] as const).map((n, i): DaneCase => ({
-    id: `share-${n}${i === 2 ? '-after-a' : ''}`,
-    what: `DANE-TA host shared by two next hops, leaf names share${'a'}.cf.test only: next hop share${n}`,
-    nextHop: `share${n}.cf.test`,
-    server: 'h-share.cf.test',
-    chain: (k) => k.taShared,
-    dns: (k, a, p) => [...mx('sharea.cf.test', 'h-share.cf.test', a, p, [ta(k)]), 'shareb.cf.test. 60 IN MX 10 h-share.cf.test.'],
-  })),
-  {
-    id: 'cname-match',
-    what: 'MX host a CNAME, matching 3 1 1 at the target',
-    nextHop: 'cn.cf.test',
-    server: 'h-cn.cf.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('cn.cf.test', 'h-cn.cf.test', a, p, [ee(k)], { alias: 'al-cn.cf.test' }),
-  },
-  {
-    id: 'cname-wrong',
-    what: 'MX host a CNAME, wrong 3 1 1 at the target',
-    nextHop: 'cnw.cf.test',
-    server: 'h-cnw.cf.test',
-    chain: (k) => k.ee,
-    dns: (_, a, p) => mx('cnw.cf.test', 'h-cnw.cf.test', a, p, [WRONG], { alias: 'al-cnw.cf.test' }),
-  },
-  {
-    id: 'alias-unsigned-match',
-    what: 'signed alias to an unsigned host, matching 3 1 1 at the alias',
-    nextHop: 'au.cf.test',
-    server: 'h-au.pl.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('au.cf.test', 'h-au.pl.test', a, p, [ee(k)], { alias: 'al-au.cf.test', tlsaAt: 'al-au.cf.test' }),
-  },
-  {
-    id: 'alias-unsigned-wrong',
-    what: 'signed alias to an unsigned host, wrong 3 1 1 at the alias',
-    nextHop: 'auw.cf.test',
-    server: 'h-auw.pl.test',
-    chain: (k) => k.ee,
-    dns: (_, a, p) => mx('auw.cf.test', 'h-auw.pl.test', a, p, [WRONG], { alias: 'al-auw.cf.test', tlsaAt: 'al-auw.cf.test' }),
-  },
-  {
-    id: 'insecure-mx-match',
-    what: 'unsigned MX RRset to a signed host, matching 3 1 1',
-    nextHop: 'im.pl.test',
-    server: 'h-im.cf.test',
-    chain: (k) => k.ee,
-    dns: (k, a, p) => mx('im.pl.test', 'h-im.cf.test', a, p, [ee(k)]),
-  },
-  {
-    id: 'insecure-mx-wrong',
-    what: 'unsigned MX RRset to a signed host, wrong 3 1 1',
-    nextHop: 'imw.pl.test',
-    server: 'h-imw.cf.test',
-    chain: (k) => k.ee,
-    dns: (_, a, p) => mx('imw.pl.test', 'h-imw.cf.test', a, p, [WRONG]),
-  },
+  row('ee', 'DANE-EE 3 1 1 matches the leaf', 'ee.cf.test', 'h-ee.cf.test', 'ee', ee),
+  row('ee-wrong', 'DANE-EE 3 1 1 of another key', 'eew.cf.test', 'h-eew.cf.test', 'ee', wrong),
+  row('no-tlsa', 'secure MX and host, no TLSA', 'nt.cf.test', 'h-nt.cf.test', 'ee', none),
+  row('no-tlsa-again', 'the same, a session to resume', 'nt.cf.test', 'h-nt.cf.test', 'ee', none),
+  row('no-tlsa-ca', 'no TLSA, chain to a CA trusted locally', 'ntc.cf.test', 'h-ta6.cf.test', 'taChain', none, { ca: true }),
+  row('unusable-only', 'only unusable records (1 1 1, 0 0 1)', 'uo.cf.test', 'h-uo.cf.test', 'ee', (k) => [
+    tlsaOf(k.ee.cert, 1, 1, 1),
+    `0 0 1 ${JUNK}`,
+  ]),
+  row('unsigned', 'unsigned zone: MX and host insecure', 'u.pl.test', 'h-u.pl.test', 'ee', none),
+  row('bogus-tlsa', 'TLSA RRset with a bad signature', 'bt.cf.test', 'h-bt.cf.test', 'ee', ee, { bogusTlsa: true }),
+  row('ta-sent', 'DANE-TA 2 0 1, CA sent', 'tas.cf.test', 'h-ta1.cf.test', 'taChain', ta),
+  row('ta-not-sent', 'DANE-TA 2 0 1, CA not sent', 'tan.cf.test', 'h-ta2.cf.test', 'taLeaf', ta),
+  row('ta-not-sent-ca', 'DANE-TA 2 0 1, CA not sent but trusted locally', 'tanc.cf.test', 'h-ta5.cf.test', 'taLeaf', ta, { ca: true }),
+  row('ta-200-dns', 'DANE-TA 2 0 0, CA only in DNS', 'ta0.cf.test', 'h-ta3.cf.test', 'taLeaf', (k) => [tlsaOf(k.ca.cert, 2, 0, 0)]),
+  row('ta-210-dns', 'DANE-TA 2 1 0, CA key only in DNS', 'ta1.cf.test', 'h-ta4.cf.test', 'taLeaf', (k) => [tlsaOf(k.ca.cert, 2, 1, 0)]),
+  row('ta-expired', 'DANE-TA 2 0 1, leaf expired', 'tax.cf.test', 'h-tax.cf.test', 'taExpired', ta),
+  row('ta-misnamed', 'DANE-TA 2 0 1, leaf names another host', 'tam.cf.test', 'h-tam.cf.test', 'taMisnamed', ta),
+  row('ee-expired', 'DANE-EE 3 1 1, leaf expired', 'eex.cf.test', 'h-eex.cf.test', 'eeExpired', (k) => [tlsaOf(k.eeExpired.cert, 3, 1, 1)]),
+  row('ee-misnamed', 'DANE-EE 3 1 1, leaf names another host', 'eem.cf.test', 'h-eem.cf.test', 'eeMisnamed', (k) => [
+    tlsaOf(k.eeMisnamed.cert, 3, 1, 1),
+  ]),
+  row('unusable-beside', 'unusable 0 0 1, 1 1 1 beside a matching 3 1 1', 'ub.cf.test', 'h-ub.cf.test', 'ee', (k) => [
+    `0 0 1 ${JUNK}`,
+    `1 1 1 ${JUNK}`,
+    ...ee(k),
+  ]),
+  row('unknown-beside', 'unknown 4 1 1, 3 2 1, 3 1 3 beside a matching 3 1 1', 'uk.cf.test', 'h-uk.cf.test', 'ee', (k) => [
+    `4 1 1 ${JUNK}`,
+    `3 2 1 ${JUNK}`,
+    `3 1 3 ${JUNK}`,
+    ...ee(k),
+  ]),
+  row('unusable-wrong', 'a matching but unusable 1 1 1 beside a wrong 3 1 1', 'uw.cf.test', 'h-uw.cf.test', 'ee', (k) => [
+    tlsaOf(k.ee.cert, 1, 1, 1),
+    WRONG,
+  ]),
+  row(
+    'share-b',
+    'DANE-TA host shared by two next hops: the one its leaf does not name',
+    'shareb.cf.test',
+    'h-share.cf.test',
+    'taShared',
+    ta,
+  ),
+  row('share-a', 'the same host: the next hop its leaf names', 'sharea.cf.test', 'h-share.cf.test', 'taShared', ta),
+  row('share-b-after-a', 'the same host: the other next hop again, after sharea', 'shareb.cf.test', 'h-share.cf.test', 'taShared', ta),
+  row('cname-match', 'MX host a CNAME, matching 3 1 1 at the target', 'cn.cf.test', 'h-cn.cf.test', 'ee', ee, { alias: 'al-cn.cf.test' }),
+  row('cname-wrong', 'MX host a CNAME, wrong 3 1 1 at the target', 'cnw.cf.test', 'h-cnw.cf.test', 'ee', wrong, {
+    alias: 'al-cnw.cf.test',
+  }),
+  row('alias-unsigned-match', 'signed alias, unsigned target, matching 3 1 1 at the alias', 'au.cf.test', 'h-au.pl.test', 'ee', ee, {
+    alias: 'al-au.cf.test',
+    tlsaAt: 'al-au.cf.test',
+  }),
+  row('alias-unsigned-wrong', 'signed alias, unsigned target, wrong 3 1 1 at the alias', 'auw.cf.test', 'h-auw.pl.test', 'ee', wrong, {
+    alias: 'al-auw.cf.test',
+    tlsaAt: 'al-auw.cf.test',
+  }),
+  row('insecure-mx-match', 'unsigned MX RRset to a signed host, matching 3 1 1', 'im.pl.test', 'h-im.cf.test', 'ee', ee),
+  row('insecure-mx-wrong', 'unsigned MX RRset to a signed host, wrong 3 1 1', 'imw.pl.test', 'h-imw.cf.test', 'ee', wrong),
 ];

@@ -23,15 +23,22 @@ export interface SmtpVerdict {
   why: string;
 }
 
+type Level = 'dane' | 'dane-only' | 'may' | 'encrypt';
+
 export interface Finger {
-  /** posttls-finger `-l level` against `nextHop:port` (the MX walk), mapped to smtp(8)'s verdict at that level. */
-  verdict(level: 'dane' | 'dane-only', nextHop: string, port: number): Promise<SmtpVerdict & { log: string }>;
+  /**
+   * posttls-finger `-l level` against `nextHop:port` (the MX walk), mapped to smtp(8)'s verdict at
+   * that level; `caFile`: the CAs smtp(8) trusts (smtp_tls_CAfile; posttls-finger -F), default none.
+   */
+  verdict(level: 'dane' | 'dane-only', nextHop: string, port: number, caFile?: string): Promise<SmtpVerdict & { log: string }>;
   close(): void;
 }
 
-/** The `{ skip }` reason when posttls-finger (package postfix) or unshare/mount (util-linux, mount) is missing. */
+/** The `{ skip }` reason when posttls-finger (package postfix) or unshare/mount (util-linux, mount) is missing, or this is not root. */
 export function fingerMissing(): string | undefined {
-  return missing('posttls-finger', 'unshare', 'mount');
+  const tools = missing('posttls-finger', 'unshare', 'mount');
+  if (tools) return tools;
+  return process.getuid?.() === 0 ? undefined : 'needs root (posttls-finger gets its resolv.conf in a mount namespace)';
 }
 
 /** A posttls-finger whose resolver is `nameserver` (an address; port 53). */
@@ -47,47 +54,63 @@ export function startFinger(nameserver: string): Finger {
     join(dir, 'main.cf'),
     'compatibility_level = 3.6\nsmtp_dns_support_level = dnssec\ndnssec_probe =\nsmtp_tls_security_level = dane\n',
   );
+  const finger = async (level: Level, dest: string, caFile?: string): Promise<string> => {
+    const ca = caFile ? ['-F', caFile] : [];
+    const args = ['-v', '-c', '-l', level, '-M', 'dane', ...ca, '-t', '10', '-T', '10', '-L', 'routine,certmatch', dest];
+    const shell = 'mount --bind "$0" /etc/resolv.conf && exec "$@"';
+    let log: string;
+    try {
+      const out = await run('unshare', ['-m', '--', 'sh', '-c', shell, resolvConf, '/usr/sbin/posttls-finger', ...args], {
+        env: { ...process.env, MAIL_CONFIG: dir },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      log = out.stdout + out.stderr;
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string };
+      log = `${e.stdout ?? ''}${e.stderr ?? ''}\n(exit: ${String(err)})`;
+    }
+    // A verdict needs posttls-finger to have asked DNS: a rig or namespace that broke must fail the test, not read as "defer".
+    if (!/posttls-finger: dns_query: /.test(log)) throw new Error(`posttls-finger ${args.join(' ')} did not run:\n${log}`);
+    return log;
+  };
   return {
-    verdict: async (level, nextHop, port) => {
-      const args = ['-v', '-c', '-l', level, '-M', 'dane', '-t', '10', '-T', '10', '-L', 'routine,certmatch', `${nextHop}:${port}`];
-      const shell = 'mount --bind "$0" /etc/resolv.conf && exec "$@"';
-      let log: string;
-      try {
-        const out = await run('unshare', ['-m', '--', 'sh', '-c', shell, resolvConf, '/usr/sbin/posttls-finger', ...args], {
-          env: { ...process.env, MAIL_CONFIG: dir },
-          encoding: 'utf8',
-          timeout: 60_000,
-        });
-        log = out.stdout + out.stderr;
-      } catch (err) {
-        const e = err as { stdout?: string; stderr?: string };
-        log = `${e.stdout ?? ''}${e.stderr ?? ''}\n(exit: ${String(err)})`;
-      }
-      return { ...smtpVerdict(level, log), log };
+    verdict: async (level, nextHop, port, caFile) => {
+      const dest = `${nextHop}:${port}`;
+      const log = await finger(level, dest, caFile);
+      const v = smtpVerdict(level, log);
+      if (!('fallback' in v)) return { ...v, log };
+      // smtp(8) would go on at may/encrypt, which does not check what secure does: ask posttls-finger at that level.
+      const again = await finger(v.fallback, dest, caFile);
+      const auth = summaryOf(again);
+      const both = `${log}\n--- -l ${v.fallback}\n${again}`;
+      if (!auth) return { outcome: 'defer', why: `${v.why}; no TLS session at ${v.fallback}`, log: both };
+      return { outcome: 'deliver', auth, why: `${v.why}; -l ${v.fallback}: ${auth}`, log: both };
     },
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
 
+function summaryOf(log: string): SmtpVerdict['auth'] {
+  return /(Anonymous|Untrusted|Trusted|Verified) TLS connection established/.exec(log)?.[1] as SmtpVerdict['auth'];
+}
+
 /**
- * smtp(8)'s verdict from posttls-finger's log (one MX host per next hop). Where the two differ,
- * smtp(8)'s rules (smtp_tls_policy.c, dane_init) decide: without TLSA records posttls-finger checks
- * at `secure`, smtp(8) at `may` (no TLSA) or `encrypt` (none usable) under `dane`, and `dane-only`
- * defers; an insecure MX RRset makes posttls-finger half-DANE ("log verified as trusted") at either
- * level, smtp(8) too under `dane`, while `dane-only` refuses it ("non DNSSEC destination"). No CA
- * is configured on either side, so an unauthenticated session's class is Untrusted (a certificate
- * was shown) or Anonymous.
+ * smtp(8)'s verdict from posttls-finger's log (one MX host per next hop), or the level smtp(8)
+ * would go on at. Where the two programs differ, smtp(8)'s rules (smtp_tls_policy.c, dane_init)
+ * decide: without TLSA records posttls-finger checks at `secure`, while smtp(8) goes on at `may`
+ * (no TLSA) or `encrypt` (none usable) under `dane` and defers under `dane-only`; an insecure MX
+ * RRset makes posttls-finger half-DANE ("log verified as trusted") at either level, smtp(8) too
+ * under `dane` (then a match is logged Trusted), while `dane-only` refuses it ("non DNSSEC destination").
  */
-export function smtpVerdict(level: 'dane' | 'dane-only', log: string): SmtpVerdict {
-  const summary = /(Anonymous|Untrusted|Trusted|Verified) TLS connection established/.exec(log)?.[1] as SmtpVerdict['auth'] | undefined;
-  if (/TLSA lookup error|Destination address lookup failed|No MX host|Failed to establish session/.test(log))
+export function smtpVerdict(level: 'dane' | 'dane-only', log: string): SmtpVerdict | { fallback: 'may' | 'encrypt'; why: string } {
+  const summary = summaryOf(log);
+  if (/TLSA lookup error|Destination address lookup failed|Failed to establish session/.test(log))
     return { outcome: 'defer', why: /^.*(?:TLSA lookup error|lookup failed|Failed to establish).*$/m.exec(log)?.[0] ?? 'no session' };
   const fallback = /no (usable )?TLSA records found, resorting to "secure"/.exec(log);
   if (fallback) {
-    const level8 = fallback[1] ? 'encrypt' : 'may';
     if (level === 'dane-only') return { outcome: 'defer', why: `${fallback[0]}; smtp(8) dane-only: no usable TLSA, defer` };
-    if (!summary) return { outcome: 'defer', why: `${fallback[0]}; no TLS session` };
-    return { outcome: 'deliver', auth: summary === 'Anonymous' ? 'Anonymous' : 'Untrusted', why: `${fallback[0]}; smtp(8): ${level8}` };
+    return { fallback: fallback[1] ? 'encrypt' : 'may', why: fallback[0] };
   }
   const halfDane = /MX RRset insecure: log verified as trusted/.test(log);
   if (halfDane && level === 'dane-only') return { outcome: 'defer', why: 'insecure MX RRset; smtp(8) dane-only: non DNSSEC destination' };
