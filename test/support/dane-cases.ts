@@ -11,9 +11,6 @@ import type { CertPair } from './certs.js';
  * written here: the test asks posttls-finger for it, live.
  */
 
-/** The zones of the test world: `cf.test` signed and anchored, `pl.test` unsigned. */
-export type Zone = 'cf.test' | 'pl.test';
-
 export interface DaneCase {
   id: string;
   what: string;
@@ -30,8 +27,9 @@ export interface DaneCase {
   ca?: boolean;
 }
 
-/** One private CA and the leaves the cases send. */
+/** One private CA and the leaves the cases send; their files are in `dir`. */
 export interface Keys {
+  dir: string;
   /** Self-signed, for DANE-EE. */
   ee: CertPair;
   ca: CertPair;
@@ -51,11 +49,12 @@ const TA_HOSTS = ['h-ta1.cf.test', 'h-ta2.cf.test', 'h-ta3.cf.test', 'h-ta4.cf.t
 
 export function makeKeys(): Keys {
   const dir = mkdtempSync(join(tmpdir(), 'tb-conform-'));
-  const make = (name: string, names: string[], days: number, ca?: CertPair): CertPair => openssl(dir, name, names, days, ca);
-  const ca = make('ca', ['conformance CA'], 7);
+  const make = (name: string, names: string[], days: number, ca?: CertPair): CertPair => openssl(dir, name, { names, days, issuer: ca });
+  const ca = openssl(dir, 'ca', { names: ['conformance CA'], days: 7, ca: true });
   const taLeaf = make('ta', TA_HOSTS, 7, ca);
   const sent = (p: CertPair): CertPair => chainWith(p, ca);
   return {
+    dir,
     ee: make('ee', ['h-ee.cf.test'], 7),
     ca,
     taLeaf,
@@ -69,15 +68,15 @@ export function makeKeys(): Keys {
 }
 
 /**
- * A P-256 key and certificate for `names` made by the openssl CLI: a CA when `names` is one
- * word, else a leaf, self-signed or issued by `ca`. `days` -1 gives one that has already expired.
+ * A P-256 key and certificate made by the openssl CLI: a self-signed CA (`ca`), or a leaf for
+ * `names`, self-signed or issued by `issuer`. `days` -1 gives one that has already expired.
  */
-function openssl(dir: string, name: string, names: string[], days: number, ca?: CertPair): CertPair {
+function openssl(dir: string, name: string, o: { names: string[]; days: number; issuer?: CertPair; ca?: true }): CertPair {
+  const { names, days, issuer } = o;
   const keyFile = join(dir, `${name}-key.pem`);
   const certFile = join(dir, `${name}.pem`);
   const run = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
-  const isCa = names[0].includes(' ');
-  const ext = isCa
+  const ext = o.ca
     ? ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign']
     : [`subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`, 'basicConstraints=CA:FALSE'];
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-subj', `/CN=${names[0]}`];
@@ -86,7 +85,7 @@ function openssl(dir: string, name: string, names: string[], days: number, ca?: 
   const extFile = join(dir, `${name}.ext`);
   writeFileSync(extFile, ext.join('\n') + '\n');
   run(['req', '-new', ...newKey, '-out', csr]);
-  const signer = ca ? ['-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial'] : ['-signkey', keyFile];
+  const signer = issuer ? ['-CA', issuer.certFile, '-CAkey', issuer.keyFile, '-CAcreateserial'] : ['-signkey', keyFile];
   run(['x509', '-req', '-in', csr, ...signer, '-days', String(days), '-extfile', extFile, '-out', certFile]);
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile, keyFile };
 }
@@ -115,7 +114,7 @@ export function tlsaOf(pem: string, usage: number, selector: number, matching: n
 const WRONG = `3 1 1 ${createHash('sha256').update('no such key').digest('hex').toUpperCase()}`;
 const JUNK = createHash('sha256').update('junk').digest('hex').toUpperCase();
 
-type Chain = keyof Keys;
+type Chain = Exclude<keyof Keys, 'dir'>;
 
 /**
  * A row: `nextHop` MX → `server` (through `alias`, a CNAME, when given), `server` A its address,
