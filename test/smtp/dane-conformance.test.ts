@@ -89,10 +89,11 @@ describe(
           {
             route: { mode: 'mx', port },
             tls: { level, ...(ca ? { ca: keys.ca.certFile } : {}) },
-            timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 2, replySeconds: 3, dataDoneSeconds: 3 },
+            // Generous: every host answers at once; a deferral here must come from DANE, never from a slow machine.
+            timeouts: { idleSeconds: 30, dataSeconds: 30, connectSeconds: 15, replySeconds: 15, dataDoneSeconds: 15 },
             connectionCache: { enabled: false }, // each message its own connection: a later row may resume an earlier one's session
           },
-          { dns: { servers: [dns.resolver], timeoutSeconds: 2 } },
+          { dns: { servers: [dns.resolver], timeoutSeconds: 10 } },
         );
         smarthosts.set(id, sh);
       }
@@ -117,7 +118,7 @@ describe(
         d.close();
       }
       // Messages go one at a time: the lines written since are this message's (a refused RCPT's line names no recipient).
-      const dane = (await sh.waitForTransactions(before + 1)).slice(before).at(-1)?.dane;
+      const dane = (await sh.waitForTransactions(before + 1, 60_000)).slice(before).at(-1)?.dane;
       const stored = host.stored.filter((m) => m.body.toString().includes(`Hello ${id}.`));
       const sawRcpt = host.commands.some((x) => /^RCPT/i.test(x.line) && x.line.includes(rcpt));
       const audit = dane
