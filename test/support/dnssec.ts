@@ -29,6 +29,8 @@ export interface ZoneSpec {
 export interface DnssecDns {
   /** unbound, as '127.0.0.1:PORT'; it answers REFUSED for names outside the zones (nothing goes to the internet). */
   resolver: string;
+  /** With `{ port53: true }`: an address where unbound also answers on port 53, for libc (resolv.conf names no port). */
+  port53?: string;
   /**
    * New zone contents signed with the same keys: a new nsd serves them on a new port, unbound's
    * config points there and `unbound-control reload` empties its caches. Resolves once unbound
@@ -127,7 +129,7 @@ async function onFreePort(start: (port: number) => Promise<RunningProcess>): Pro
 }
 
 /** Signs and serves the zones; resolves once unbound answers each zone's SOA as its `security` says. One per test file. */
-export async function startDnssec(initial: ZoneSpec[]): Promise<DnssecDns> {
+export async function startDnssec(initial: ZoneSpec[], opts: { port53?: boolean } = {}): Promise<DnssecDns> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-dnssec-'));
   const keys = new Map<string, Key>(); // `${origin}/signer` and `${origin}/decoy`, kept across updates
   const logs: string[] = []; // output of nsd instances already replaced
@@ -135,6 +137,7 @@ export async function startDnssec(initial: ZoneSpec[]): Promise<DnssecDns> {
   let nsd: { port: number; proc: RunningProcess } | undefined;
   let unbound: { port: number; proc: RunningProcess } | undefined;
   const ubConf = join(dir, 'unbound.conf');
+  const port53 = opts.port53 ? `127.53.${Math.floor(Math.random() * 256)}.${2 + Math.floor(Math.random() * 250)}` : undefined;
 
   const key = async (origin: string, role: 'signer' | 'decoy'): Promise<Key> => {
     const id = `${origin}/${role}`;
@@ -204,7 +207,7 @@ export async function startDnssec(initial: ZoneSpec[]): Promise<DnssecDns> {
       if (z.security === 'anchored') anchors.push((await key(z.origin, 'signer')).ds);
       if (z.security === 'wrong-anchor') anchors.push((await key(z.origin, 'decoy')).ds);
     }
-    writeFileSync(ubConf, unboundConf(dir, ubPort, nsdPort, zones, anchors));
+    writeFileSync(ubConf, unboundConf(dir, ubPort, nsdPort, zones, anchors, port53));
     await run('unbound-checkconf', [ubConf]);
   };
 
@@ -250,6 +253,7 @@ export async function startDnssec(initial: ZoneSpec[]): Promise<DnssecDns> {
 
   return {
     resolver: `127.0.0.1:${ub.port}`,
+    port53,
     output,
     stop,
     update: async (zones) => {
@@ -315,14 +319,14 @@ remote-control:
 ${zones.join('')}`;
 }
 
-function unboundConf(dir: string, port: number, nsdPort: number, zones: ZoneSpec[], anchors: string[]): string {
+function unboundConf(dir: string, port: number, nsdPort: number, zones: ZoneSpec[], anchors: string[], port53?: string): string {
   // unbound's default local zone `test.` (RFC 6761) answers NXDOMAIN below it: a transparent local
   // zone per test zone lets those through; `.` refuse keeps every other name off the internet.
   const local = zones.map((z) => `  local-zone: "${z.origin}." transparent\n`).join('');
   const stubs = zones.map((z) => `stub-zone:\n  name: "${z.origin}."\n  stub-addr: 127.0.0.1@${nsdPort}\n`).join('');
   return `server:
   interface: 127.0.0.1
-  port: ${port}
+${port53 ? `  interface: ${port53}@53\n` : ''}  port: ${port}
   do-ip6: no
   username: ""
   chroot: ""
