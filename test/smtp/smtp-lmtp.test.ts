@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { missing } from '../support/interop.js';
 import { freeTcpPort } from '../support/ports.js';
 import { startPostfix, type Postfix } from '../support/postfix.js';
-import { sendThroughLegacy } from '../support/postfix-chain.js';
+import { readmePostfixLines, sendThroughLegacy } from '../support/postfix-chain.js';
 import { dial, message, type SmtpDialogue } from '../support/smtp-client.js';
 import { startFaultServer, type Fault, type FaultServer } from '../support/smtp-fault-server.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
@@ -177,10 +177,9 @@ describe('Postfix (lmtp transport) → ticketbooth LMTP front → three next hop
       timeouts,
     });
     legacyPort = await freeTcpPort();
-    const lmtp = `lmtp:inet:127.0.0.1:${sh.port}`;
     legacy = await startPostfix({
       smtpd: `127.0.0.1:${legacyPort}`,
-      main: { myhostname: 'legacy.client.test', default_transport: lmtp, relay_transport: lmtp, lmtp_tls_security_level: 'none' },
+      main: { myhostname: 'legacy.client.test', ...readmePostfixLines(sh.port, 'postfix-lmtp-main.cf') },
     });
   });
   after(async () => {

@@ -11,9 +11,9 @@ const run = promisify(execFile);
 // The legacy-client side of the Postfix end-to-end tests: a Postfix configured with the README's
 // snippet relays to ticketbooth, swaks feeds it, and the destination's maildir is read back.
 
-/** examples/mta/postfix-main.cf (the README's Postfix snippet) as main.cf settings, as Postfix reads them: whole lines, `#` lines skipped. */
-export function readmePostfixLines(relayPort: number): Record<string, string> {
-  const text = readFileSync(new URL('../../examples/mta/postfix-main.cf', import.meta.url), 'utf8');
+/** An examples/mta/ Postfix snippet (the README's) as main.cf settings, as Postfix reads them: whole lines, `#` lines skipped. */
+export function readmePostfixLines(relayPort: number, file = 'postfix-main.cf'): Record<string, string> {
+  const text = readFileSync(new URL(`../../examples/mta/${file}`, import.meta.url), 'utf8');
   const lines = text.replaceAll('{{TICKETBOOTH_PORT}}', String(relayPort)).split('\n');
   return Object.fromEntries(
     lines.filter((l) => l.trim() !== '' && !l.startsWith('#')).map((l) => l.split(/\s*=\s*/, 2) as [string, string]),
