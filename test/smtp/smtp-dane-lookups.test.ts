@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeCert, makeIssuedCert, type CertPair } from '../support/certs.js';
@@ -10,19 +9,7 @@ import { startFaultServer, type FaultServer } from '../support/smtp-fault-server
 import { noticeFailures } from '../../src/audit/failure-notices.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import type { SmtpTransactionEvent } from '../../src/audit/events.js';
-
-/** TLSA data of a PEM certificate (`3 1 1` unless told), as a zone file writes it. */
-function tlsaOf(pem: string, usage = 3, selector = 1, matching = 1): string {
-  const cert = new X509Certificate(pem);
-  const item = selector === 0 ? cert.raw : cert.publicKey.export({ type: 'spki', format: 'der' });
-  const data =
-    matching === 0
-      ? item
-      : createHash(matching === 1 ? 'sha256' : 'sha512')
-          .update(item)
-          .digest();
-  return `${usage} ${selector} ${matching} ${data.toString('hex').toUpperCase()}`;
-}
+import { tlsaOf } from '../support/tlsa.js';
 
 /** The first certificate of a PEM chain: a server that sends its leaf alone. */
 const leafOnly = (c: CertPair): CertPair => ({ ...c, cert: c.cert.slice(0, c.cert.indexOf('-----END CERTIFICATE-----') + 26) });

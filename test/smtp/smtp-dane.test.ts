@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { makeCert, makeIssuedCert, type CertPair } from '../support/certs.js';
 import dnsPacket from 'dns-packet';
@@ -12,23 +12,11 @@ import { noticeFailures } from '../../src/audit/failure-notices.js';
 import { sample } from '../support/metrics.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import type { SmtpTransactionEvent } from '../../src/audit/events.js';
+import { tlsaOf } from '../support/tlsa.js';
 
 const TRUNCATED = dnsPacket.TRUNCATED_RESPONSE;
 /** A DANE host failing at each stage before the transaction: none of them may end in cleartext. */
 const FAULTS = ['no-starttls', 'drop-at-starttls', 'garbage-at-starttls', 'drop-at-tls', 'garbage-at-tls', 'drop-at-tls-ehlo'] as const;
-
-/** `3 1 1` (or another usage/selector/matching) TLSA data of a PEM certificate, as a zone file writes it. */
-function tlsaOf(pem: string, usage = 3, selector = 1, matching = 1): string {
-  const cert = new X509Certificate(pem);
-  const item = selector === 0 ? cert.raw : cert.publicKey.export({ type: 'spki', format: 'der' });
-  const data =
-    matching === 0
-      ? item
-      : createHash(matching === 1 ? 'sha256' : 'sha512')
-          .update(item)
-          .digest();
-  return `${usage} ${selector} ${matching} ${data.toString('hex').toUpperCase()}`;
-}
 
 /**
  * DANE (RFC 7672) against a really signed zone: nsd serves zones signed by ldns-signzone, unbound

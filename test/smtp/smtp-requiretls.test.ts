@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { makeCert, type CertPair } from '../support/certs.js';
+import { makeCert } from '../support/certs.js';
 import { dnssecMissing, startDnssec, type DnssecDns } from '../support/dnssec.js';
 import { freeLoopbackAddress } from '../support/ports.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { until } from '../support/until.js';
+import { tlsaOf } from '../support/tlsa.js';
 
 /**
  * REQUIRETLS (RFC 8689) on the DNSSEC rig: a message that asks for it reaches only a host found
@@ -16,11 +16,6 @@ import { until } from '../support/until.js';
  * never sees MAIL. The hosts' own records of what they were sent are the verdict.
  */
 const WITH_REQUIRETLS = ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'SIZE 10240000', 'REQUIRETLS'];
-
-function tlsa311(cert: CertPair): string {
-  const spki = new X509Certificate(cert.cert).publicKey.export({ type: 'spki', format: 'der' });
-  return `3 1 1 ${createHash('sha256').update(spki).digest('hex').toUpperCase()}`;
-}
 
 describe('REQUIRETLS: only to a hop found securely, authenticated and announcing it; else 5.7.30', { skip: dnssecMissing() }, () => {
   let dns: DnssecDns;
@@ -47,8 +42,8 @@ describe('REQUIRETLS: only to a hop found securely, authenticated and announcing
           `mx-ok 60 IN A ${hosts.ok.host}`,
           `mx-silent 60 IN A ${hosts.silent.host}`,
           `mx-notlsa 60 IN A ${hosts.notlsa.host}`,
-          `_${port}._tcp.mx-ok 60 IN TLSA ${tlsa311(cert)}`,
-          `_${port}._tcp.mx-silent 60 IN TLSA ${tlsa311(cert)}`,
+          `_${port}._tcp.mx-ok 60 IN TLSA ${tlsaOf(cert.cert)}`,
+          `_${port}._tcp.mx-silent 60 IN TLSA ${tlsaOf(cert.cert)}`,
         ],
       },
       { origin: 'rtu.test', security: 'unsigned', records: ['@ 60 IN MX 10 mx', `mx 60 IN A ${hosts.unsigned.host}`] },

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,18 +17,13 @@ import { freeLoopbackAddress } from '../support/ports.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer, type StoredMessage } from '../support/smtp-fault-server.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
+import { tlsaOf } from '../support/tlsa.js';
 
 const exec = promisify(execFile);
 const schema = JSON.parse(readFileSync(new URL('../fixtures/tlsrpt-schema.json', import.meta.url), 'utf8')) as object;
 const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false }).compile<TlsrptReport>(schema);
 
 const POLICY = (mx: string, mode: string): string => `version: STSv1\r\nmode: ${mode}\r\nmx: ${mx}\r\nmax_age: 86400\r\n`;
-
-/** `3 1 1` TLSA data of a PEM certificate, as a zone file writes it. */
-function tlsaOf(pem: string): string {
-  const spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return `3 1 1 ${createHash('sha256').update(spki).digest('hex').toUpperCase()}`;
-}
 
 /** An `https:` rua endpoint (RFC 8460 5.2): keeps every POST it is sent. */
 interface Collector {

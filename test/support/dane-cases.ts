@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CertPair } from './certs.js';
+import { tlsaOf } from './tlsa.js';
 
 /**
  * The DANE conformance cases (issue 22): each a next hop, its MX host's DNS (in the signed
@@ -96,19 +97,6 @@ function chainWith(leaf: CertPair, ca: CertPair): CertPair {
   const certFile = leaf.certFile.replace(/\.pem$/, '-chain.pem');
   writeFileSync(certFile, cert);
   return { ...leaf, cert, certFile };
-}
-
-/** TLSA data of a certificate (`usage selector matching hex`), as a zone file writes it. */
-export function tlsaOf(pem: string, usage: number, selector: number, matching: number): string {
-  const cert = new X509Certificate(pem);
-  const item = selector === 0 ? cert.raw : cert.publicKey.export({ type: 'spki', format: 'der' });
-  const data =
-    matching === 0
-      ? item
-      : createHash(matching === 1 ? 'sha256' : 'sha512')
-          .update(item)
-          .digest();
-  return `${usage} ${selector} ${matching} ${data.toString('hex').toUpperCase()}`;
 }
 
 const WRONG = `3 1 1 ${createHash('sha256').update('no such key').digest('hex').toUpperCase()}`;

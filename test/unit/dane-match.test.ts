@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { decide, deferralText, type DaneLevel, type TlsaState } from '../../src/dane/decision.js';
 import { matchChain } from '../../src/dane/match.js';
 import { isUsable, tlsaSetDigest, type Tlsa } from '../../src/dane/tlsa.js';
+import { tlsaData } from '../support/tlsa.js';
 
 /** Certificates kept as fixtures (test/fixtures/dane/make.sh); TLSA data computed here the way `ldns-dane` or `openssl x509 | sha256` would. */
 function pems(file: string): X509Certificate[] {
@@ -12,14 +13,7 @@ function pems(file: string): X509Certificate[] {
   return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
 }
 function tlsa(usage: number, selector: number, matchingType: number, cert: X509Certificate): Tlsa {
-  const item = selector === 0 ? cert.raw : cert.publicKey.export({ type: 'spki', format: 'der' });
-  const data =
-    matchingType === 0
-      ? item
-      : createHash(matchingType === 1 ? 'sha256' : 'sha512')
-          .update(item)
-          .digest();
-  return { usage, selector, matchingType, data };
+  return { usage, selector, matchingType, data: tlsaData(cert, selector, matchingType) };
 }
 
 describe('DANE: TLSA matching (RFC 7671, 7672)', () => {
