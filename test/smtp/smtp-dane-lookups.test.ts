@@ -4,7 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { makeCert, makeIssuedCert, type CertPair } from '../support/certs.js';
 import { dnssecMissing, startDnssec, type DnssecDns } from '../support/dnssec.js';
 import { freeLoopbackAddress } from '../support/ports.js';
-import { dial, message, sendMessage } from '../support/smtp-client.js';
+import { sendOne } from '../support/smtp-client.js';
+import type { SmtpReply } from '../../src/upstream/smtp-client/reply-reader.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
 import { noticeFailures } from '../../src/audit/failure-notices.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
@@ -132,16 +133,7 @@ describe('smtp listener: DANE, where the TLSA records are and what anchors them'
     await dns?.stop();
   });
 
-  async function send(sh: Smarthost, rcpt: string, id: string): Promise<{ code: number; raw: string }> {
-    const d = await dial(sh.port);
-    try {
-      await d.cmd('EHLO client.test');
-      const sent = await sendMessage(d, 'a@client.test', [rcpt], message(id));
-      return sent.replies[1].code !== 250 ? sent.replies[1] : sent.final;
-    } finally {
-      d.close();
-    }
-  }
+  const send = (sh: Smarthost, rcpt: string, id: string): Promise<SmtpReply> => sendOne(sh.port, rcpt, id);
   async function txTo(sh: Smarthost, nextHop: RegExp): Promise<SmtpTransactionEvent> {
     for (let seen = 1; ; seen++) {
       const hit = (await sh.waitForTransactions(seen)).filter((t) => nextHop.test(t.nextHop ?? '')).at(-1);

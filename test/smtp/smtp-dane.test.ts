@@ -6,7 +6,8 @@ import dnsPacket from 'dns-packet';
 import { SecureResolver } from '../../src/dns/secure-resolver.js';
 import { dnssecMissing, queryDns, startDnssec, type DnssecDns, type ZoneSpec } from '../support/dnssec.js';
 import { freeLoopbackAddress } from '../support/ports.js';
-import { dial, message, sendMessage } from '../support/smtp-client.js';
+import { sendOne } from '../support/smtp-client.js';
+import type { SmtpReply } from '../../src/upstream/smtp-client/reply-reader.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
 import { noticeFailures } from '../../src/audit/failure-notices.js';
 import { sample } from '../support/metrics.js';
@@ -128,18 +129,7 @@ describe('smtp listener: DANE through a validating resolver', { skip: dnssecMiss
     await dns?.stop();
   });
 
-  /** One message to `rcpt` through `sh`; the client's final reply (RCPT's when refused there). */
-  async function send(sh: Smarthost, rcpt: string, id: string): Promise<{ code: number; raw: string }> {
-    const d = await dial(sh.port);
-    try {
-      await d.cmd('EHLO client.test');
-      const sent = await sendMessage(d, 'a@client.test', [rcpt], message(id));
-      const rcptReply = sent.replies[1];
-      return rcptReply.code !== 250 ? rcptReply : sent.final;
-    } finally {
-      d.close();
-    }
-  }
+  const send = (sh: Smarthost, rcpt: string, id: string): Promise<SmtpReply> => sendOne(sh.port, rcpt, id);
 
   const bodies = (s: FaultServer): string[] => s.stored.map((m) => m.body.toString());
   /** The latest transaction line whose next hop matches (lines are written as sessions end, so others may land in between). */

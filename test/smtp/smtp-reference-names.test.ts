@@ -7,7 +7,8 @@ import type { HandshakeEvent } from '../../src/audit/events.js';
 import { makeIssuedCert, type IssuedPair } from '../support/certs.js';
 import { dnssecMissing, startDnssec, type DnssecDns } from '../support/dnssec.js';
 import { freeLoopbackAddress } from '../support/ports.js';
-import { dial, message, sendMessage } from '../support/smtp-client.js';
+import { sendOne } from '../support/smtp-client.js';
+import type { SmtpReply } from '../../src/upstream/smtp-client/reply-reader.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { tlsaOf } from '../support/tlsa.js';
@@ -91,17 +92,7 @@ describe('reference names: no resumption or cached connection across next hops t
     return sh;
   }
 
-  /** One message to `rcpt`: the reply that ended it (RCPT's when refused there). */
-  async function send(sh: Smarthost, rcpt: string, id: string): Promise<{ code: number; raw: string }> {
-    const d = await dial(sh.port);
-    try {
-      await d.cmd('EHLO client.test');
-      const sent = await sendMessage(d, 'a@client.test', [rcpt], message(id));
-      return sent.replies[1].code !== 250 ? sent.replies[1] : sent.final;
-    } finally {
-      d.close();
-    }
-  }
+  const send = (sh: Smarthost, rcpt: string, id: string): Promise<SmtpReply> => sendOne(sh.port, rcpt, id);
 
   for (const level of Object.keys(LEVELS) as Level[]) {
     for (const pooled of [false, true]) {

@@ -67,6 +67,18 @@ export async function sendMessage(d: SmtpDialogue, from: string, to: string[], b
   return { replies, final };
 }
 
+/** One client session, one message to `rcpt`: the reply that ended it (RCPT's when refused there, else the end of data's). */
+export async function sendOne(port: number, rcpt: string, id: string): Promise<SmtpReply> {
+  const d = await dial(port);
+  try {
+    await d.cmd('EHLO client.test');
+    const sent = await sendMessage(d, 'a@client.test', [rcpt], message(id));
+    return sent.replies[1].code !== 250 ? sent.replies[1] : sent.final;
+  } finally {
+    d.close();
+  }
+}
+
 export function message(id: string, extra = ''): string {
   return `From: a@client.test\r\nTo: b@dest.test\r\nSubject: test ${id}\r\nMessage-Id: <${id}@client.test>\r\n\r\nHello ${id}.\r\n.leading dot\r\n${extra}`;
 }
