@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BodySink } from '../data-relay.js';
 import { spoolEntrySchema, type SpoolEntry } from './entry.js';
 
 /**
@@ -98,7 +97,7 @@ export class SpoolStore {
 }
 
 /** A body being written: every write awaited (memory stays bounded), closed with or without fsync. */
-export class BodyFile implements BodySink {
+export class BodyFile {
   private closed = false;
 
   constructor(

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { SpoolRecipient } from './spool/entry.js';
+import type { SpoolRecipient } from './entry.js';
 
 /** What a delivery status notification says about one spooled message. */
 export interface DsnInput {
