@@ -49,7 +49,12 @@ export async function dataPhase(
       body = await opts.spool!.store.newBody();
     } catch (err) {
       say('error', `${opts.listener}: spool: ${String(err)}`);
-      return { verdicts: new Map(), ended: new Set(), once: reply(451, '4.3.0', 'cannot write to the spool; try again later'), fatal: false };
+      return {
+        verdicts: new Map(),
+        ended: new Set(),
+        once: reply(451, '4.3.0', 'cannot write to the spool; try again later'),
+        fatal: false,
+      };
     }
   }
   let held = false;
@@ -75,7 +80,8 @@ export async function dataPhase(
     for (const [i, h] of targets.entries()) verdicts.set(h, relayed.replies[i]);
     const ended = new Set(targets);
     // A fatal end (the client timed out or went) is one reply; LMTP tells each recipient its hop's verdict.
-    if (relayed.fatal || !fanOut) return { verdicts, ended, once: lmtp && !relayed.fatal ? undefined : relayed.replies[0], fatal: relayed.fatal };
+    if (relayed.fatal || !fanOut)
+      return { verdicts, ended, once: lmtp && !relayed.fatal ? undefined : relayed.replies[0], fatal: relayed.fatal };
     const took = going.filter((h) => is2xx(verdicts.get(h)!));
     if (took.length === 0) return { verdicts, ended, once: worst(going.map((h) => verdicts.get(h)!)), fatal: false };
     if (took.length === going.length) return { verdicts, ended, once: verdicts.get(took[0]), fatal: false };
@@ -109,7 +115,11 @@ async function hold(
   });
   const env = ctx.envelope;
   try {
-    const entry = await opts.spool!.hold(body, { from: env.from.address, smtputf8: env.smtputf8, ...(env.body ? { body: env.body } : {}) }, recipients);
+    const entry = await opts.spool!.hold(
+      body,
+      { from: env.from.address, smtputf8: env.smtputf8, ...(env.body ? { body: env.body } : {}) },
+      recipients,
+    );
     for (const h of failed) h.spooled = entry.id;
     return true;
   } catch (err) {

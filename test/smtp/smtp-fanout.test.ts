@@ -74,7 +74,13 @@ async function send(port: number, rcpts: string[], id: string): Promise<{ codes:
 }
 
 /** What a notification says: the envelope, and its per-recipient fields (RFC 3464 2.3). */
-function parseDsn(m: StoredMessage): { from: string; to: string[]; type: string; recipients: Array<Record<string, string>>; original: string } {
+function parseDsn(m: StoredMessage): {
+  from: string;
+  to: string[];
+  type: string;
+  recipients: Array<Record<string, string>>;
+  original: string;
+} {
   const text = m.body.toString('latin1');
   const type = /^Content-Type: (multipart\/report; report-type=delivery-status)/im.exec(text)?.[1] ?? '';
   const boundary = /boundary="([^"]+)"/.exec(text)?.[1] ?? '';
@@ -83,7 +89,14 @@ function parseDsn(m: StoredMessage): { from: string; to: string[]; type: string;
   const blocks = status.split(/\r\n\r\n/).slice(2); // the part's header, the per-message fields, then one block per recipient
   const recipients = blocks
     .filter((b) => /Final-Recipient:/i.test(b))
-    .map((b) => Object.fromEntries(b.trim().split('\r\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])));
+    .map((b) =>
+      Object.fromEntries(
+        b
+          .trim()
+          .split('\r\n')
+          .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+      ),
+    );
   const original = parts.find((p) => /^\r\nContent-Type: text\/rfc822-headers/i.test(p)) ?? '';
   return { from: m.mailLine.toString('latin1'), to: m.to, type, recipients, original };
 }
@@ -209,11 +222,12 @@ describe('SMTP front fan-out: one transaction, three next hops, one reply', () =
 
   test('without a spool the SMTP front keeps one next hop per transaction: 452 for a second', async () => {
     const hops = await Promise.all(DOMAINS.map(() => startFaultServer()));
-    const { spool: _unused, ...cfg } = listenerConfig(
+    const cfg = listenerConfig(
       hops.map((h) => h.port),
       9,
       '',
     );
+    delete cfg.spool;
     const sh = await startSmarthost(cfg);
     try {
       const r = await send(sh.port, ['x@d1.test', 'y@d2.test'], 'no-spool');
@@ -233,10 +247,23 @@ describe('SMTP front fan-out: the spool outlives the process', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-spool-kill-'));
     const spool = join(dir, 'spool');
     const config = join(dir, 'ticketbooth.yaml');
-    const listener = { name: 'sh', type: 'smtp', listen: '127.0.0.1:0', hostname: 'tb.test', ...listenerConfig(hops.map((h) => h.port), senderPort, spool) };
+    const listener = {
+      name: 'sh',
+      type: 'smtp',
+      listen: '127.0.0.1:0',
+      hostname: 'tb.test',
+      ...listenerConfig(
+        hops.map((h) => h.port),
+        senderPort,
+        spool,
+      ),
+    };
     writeFileSync(config, JSON.stringify({ listeners: [listener], audit: { file: '-' } }));
     const serve = (): ReturnType<typeof startProcess> =>
-      startProcess(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '-c', config], { ready: /sh listening on 127\.0\.0\.1:(\d+)/, timeoutMs: 30_000 });
+      startProcess(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '-c', config], {
+        ready: /sh listening on 127\.0\.0\.1:(\d+)/,
+        timeoutMs: 30_000,
+      });
     let sender: FaultServer | undefined;
     const first = await serve();
     try {
@@ -248,7 +275,11 @@ describe('SMTP front fan-out: the spool outlives the process', () => {
       sender = await startFaultServer({ port: senderPort });
       const second = await serve();
       try {
-        await until(() => sender!.stored.length > 0, 30_000, () => `the notification after the restart; output:\n${second.output()}`);
+        await until(
+          () => sender!.stored.length > 0,
+          30_000,
+          () => `the notification after the restart; output:\n${second.output()}`,
+        );
         assert.match(second.output(), /resuming 1 held message/);
         const dsn = parseDsn(sender.stored[0]);
         assert.deepEqual(

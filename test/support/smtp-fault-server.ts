@@ -315,7 +315,11 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         if (atDot === 'skip') continue;
         if (state.fault === 'stall-after-dot') continue; // never answers the dot
         if (state.fault === 'dot-354' || state.fault === 'reject-dot' || state.fault === 'tempfail-dot') {
-          const refusals = { 'dot-354': '354 go on', 'reject-dot': '554 5.7.1 message refused at end of data', 'tempfail-dot': '451 4.3.0 try again later' };
+          const refusals = {
+            'dot-354': '354 go on',
+            'reject-dot': '554 5.7.1 message refused at end of data',
+            'tempfail-dot': '451 4.3.0 try again later',
+          };
           say(refusals[state.fault]);
           continue;
         }

@@ -69,10 +69,22 @@ export class SpoolWorker {
    */
   async hold(body: BodyFile, env: Pick<SpoolEntry, 'from' | 'smtputf8' | 'body'>, recipients: SpoolRecipient[]): Promise<SpoolEntry> {
     const now = this.now();
-    const e: SpoolEntry = { version: 1, id: body.id, listener: this.opts.listener, created: now, ...env, recipients, nextAttempt: now + this.opts.retryMs, notified: false };
+    const e: SpoolEntry = {
+      version: 1,
+      id: body.id,
+      listener: this.opts.listener,
+      created: now,
+      ...env,
+      recipients,
+      nextAttempt: now + this.opts.retryMs,
+      notified: false,
+    };
     await this.store.commit(e, body);
     this.event(e, 'held', recipients.length);
-    say('warn', `${this.opts.listener}: spool ${e.id}: holding a message for ${recipients.length} recipient(s) whose next hop refused it after another took it: ${recipients[0]?.reply ?? ''}`);
+    say(
+      'warn',
+      `${this.opts.listener}: spool ${e.id}: holding a message for ${recipients.length} recipient(s) whose next hop refused it after another took it: ${recipients[0]?.reply ?? ''}`,
+    );
     void this.work(e.id);
     return e;
   }
