@@ -31,7 +31,12 @@ interface Rig {
 }
 
 /** The listener's config: d1-d3 and the sender's domain each routed to their own host. */
-function listenerConfig(hopPorts: number[], senderPort: number, spool: string, retrySeconds = 300): Record<string, unknown> {
+interface SpoolTimes {
+  retrySeconds?: number;
+  maxAgeSeconds?: number;
+}
+
+function listenerConfig(hopPorts: number[], senderPort: number, spool: string, times: SpoolTimes = {}): Record<string, unknown> {
   return {
     route: { mode: 'relay', host: '127.0.0.1', port: 9 },
     transport: {
@@ -40,11 +45,11 @@ function listenerConfig(hopPorts: number[], senderPort: number, spool: string, r
     },
     tls: { level: 'none' },
     timeouts,
-    spool: { dir: spool, retrySeconds },
+    spool: { dir: spool, ...times },
   };
 }
 
-async function withRig(faults: Partial<Record<Domain, Fault>>, run: (rig: Rig) => Promise<void>, retrySeconds = 300): Promise<void> {
+async function withRig(faults: Partial<Record<Domain, Fault>>, run: (rig: Rig) => Promise<void>, times: SpoolTimes = {}): Promise<void> {
   const hops = await Promise.all(DOMAINS.map((d) => startFaultServer({ fault: faults[d] ?? 'none' })));
   const sender = await startFaultServer();
   const spool = mkdtempSync(join(tmpdir(), 'tb-spool-'));
@@ -53,7 +58,7 @@ async function withRig(faults: Partial<Record<Domain, Fault>>, run: (rig: Rig) =
       hops.map((h) => h.port),
       sender.port,
       spool,
-      retrySeconds,
+      times,
     ),
   );
   try {
@@ -65,10 +70,10 @@ async function withRig(faults: Partial<Record<Domain, Fault>>, run: (rig: Rig) =
 }
 
 /** EHLO, then one message to `rcpts`: each reply's code, and the final reply's line. */
-async function send(port: number, rcpts: string[], id: string): Promise<{ codes: number[]; final: string }> {
+async function send(port: number, rcpts: string[], id: string, from = SENDER): Promise<{ codes: number[]; final: string }> {
   const d = await dial(port);
   await d.cmd('EHLO client.test');
-  const sent = await sendMessage(d, SENDER, rcpts, message(id));
+  const sent = await sendMessage(d, from, rcpts, message(id));
   d.close();
   return { codes: sent.replies.map((r) => r.code), final: sent.final.raw };
 }
@@ -180,6 +185,46 @@ describe('SMTP front fan-out: one transaction, three next hops, one reply', () =
     });
   });
 
+  test('no hop takes it, one failure temporary: the client hears a 4xx, so it keeps the message for every recipient', async () => {
+    await withRig({ 'd1.test': 'reject-dot', 'd2.test': 'tempfail-data' }, async ({ hops, sh, spool }) => {
+      const r = await send(sh.port, ['x@d1.test', 'y@d2.test', 'z@d3.test'], 'none-takes-it');
+      assert.match(r.final, /^451 4\.3\.0 /);
+      assert.deepEqual(
+        hops.map((h) => h.stored.length),
+        [0, 0, 0],
+      );
+      assert.deepEqual(spoolFiles(spool), []);
+    });
+  });
+
+  test('a hop refuses DATA after another said 354: 250, its recipient held for a retry', async () => {
+    await withRig({ 'd3.test': 'tempfail-data' }, async ({ hops, sh, spool }) => {
+      const r = await send(sh.port, ['x@d1.test', 'z@d3.test'], 'data-refused');
+      assert.match(r.final, /^250 /);
+      const [held] = await sh.waitForEvents('smtp.spool', 1);
+      assert.deepEqual([held.action, held.recipients], ['held', 1]);
+      assert.deepEqual(
+        hops.map((h) => h.stored.length),
+        [1, 0, 0],
+      );
+      assert.equal(spoolFiles(spool).filter((f) => f.endsWith('.json')).length, 1);
+    });
+  });
+
+  test('the null sender: a refusal after another hop took it is held, but no notification is sent (RFC 5321 4.5.5)', async () => {
+    await withRig({ 'd2.test': 'reject-dot' }, async ({ hops, sender, sh, spool }) => {
+      const r = await send(sh.port, ['x@d1.test', 'y@d2.test'], 'null-sender', '');
+      assert.match(r.final, /^250 /);
+      await sh.waitForEvents('smtp.spool', 1);
+      await until(() => spoolFiles(spool).length === 0, 10_000, 'the entry dropped: nothing owed');
+      assert.deepEqual(
+        hops.map((h) => h.stored.length),
+        [1, 0, 0],
+      );
+      assert.equal(sender.connections, 0);
+    });
+  });
+
   test('one hop answers RCPT with 4xx: the client hears it at RCPT, the others get one copy each, nothing held', async () => {
     await withRig({ 'd2.test': 'tempfail-rcpt' }, async ({ hops, sender, sh, spool }) => {
       const r = await send(sh.port, ['x@d1.test', 'y@d2.test', 'z@d3.test'], 'rcpt-deferred');
@@ -216,7 +261,32 @@ describe('SMTP front fan-out: one transaction, three next hops, one reply', () =
         await until(() => spoolFiles(spool).length === 0, 10_000, 'the spool entry removed once delivered');
         assert.equal(sender.connections, 0);
       },
-      1,
+      { retrySeconds: 1 },
+    );
+  });
+
+  test('a temporary failure that outlasts maxAgeSeconds: failed for good, and the sender is told with that hop’s last reply', async () => {
+    await withRig(
+      { 'd3.test': 'tempfail-dot' },
+      async ({ hops, sender, sh, spool }) => {
+        const r = await send(sh.port, ['x@d1.test', 'z@d3.test'], 'expired');
+        assert.match(r.final, /^250 /);
+        await until(() => sender.stored.length > 0, 30_000, 'the notification of the expired recipient');
+        const dsn = parseDsn(sender.stored[0]);
+        assert.deepEqual(
+          dsn.recipients.map((x) => [x['Final-Recipient'], x.Action, x.Status, x['Diagnostic-Code']]),
+          [['rfc822; z@d3.test', 'failed', '4.3.0', 'smtp; 451 4.3.0 try again later']],
+        );
+        await until(() => spoolFiles(spool).length === 0, 10_000, 'the spool emptied');
+        assert.deepEqual(
+          hops.map((h) => h.stored.length),
+          [1, 0, 0],
+        );
+        const actions = sh.events.filter((e) => e.event === 'smtp.spool').map((e) => e.action);
+        assert.equal(actions[0], 'held');
+        assert.deepEqual(actions.slice(-2), ['failed', 'notified']);
+      },
+      { retrySeconds: 1, maxAgeSeconds: 1 },
     );
   });
 

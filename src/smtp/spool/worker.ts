@@ -34,6 +34,8 @@ export class SpoolWorker {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
+  /** Entries being worked on outside a pass (a new one, at once): awaited by stop. */
+  private readonly working = new Set<Promise<void>>();
   private readonly now: () => number;
 
   constructor(
@@ -60,6 +62,7 @@ export class SpoolWorker {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await Promise.all([...this.working]);
   }
 
   /**
@@ -85,7 +88,8 @@ export class SpoolWorker {
       'warn',
       `${this.opts.listener}: spool ${e.id}: holding a message for ${recipients.length} recipient(s) whose next hop refused it after another took it: ${recipients[0]?.reply ?? ''}`,
     );
-    void this.work(e.id);
+    const w = this.work(e.id).finally(() => this.working.delete(w));
+    this.working.add(w);
     return e;
   }
 
