@@ -70,10 +70,13 @@ async function withRig(faults: Partial<Record<Domain, Fault>>, run: (rig: Rig) =
 }
 
 /** EHLO, then one message to `rcpts`: each reply's code, and the final reply's line. */
-async function send(port: number, rcpts: string[], id: string, from = SENDER): Promise<{ codes: number[]; final: string }> {
+/** 400 KiB of lines, some dot-leading. */
+const BIG = Array.from({ length: 5000 }, (_, i) => `${i % 7 === 0 ? '.' : ''}line ${i} ${'x'.repeat(70)}\r\n`).join('');
+
+async function send(port: number, rcpts: string[], id: string, from = SENDER, extra = ''): Promise<{ codes: number[]; final: string }> {
   const d = await dial(port);
   await d.cmd('EHLO client.test');
-  const sent = await sendMessage(d, from, rcpts, message(id));
+  const sent = await sendMessage(d, from, rcpts, message(id, extra));
   d.close();
   return { codes: sent.replies.map((r) => r.code), final: sent.final.raw };
 }
@@ -242,7 +245,8 @@ describe('SMTP front fan-out: one transaction, three next hops, one reply', () =
     await withRig(
       { 'd3.test': 'tempfail-dot' },
       async ({ hops, sender, sh, spool }) => {
-        const r = await send(sh.port, ['x@d1.test', 'z@d3.test'], 'retried');
+        // Big enough to stream in many chunks, to the hops and to the spool.
+        const r = await send(sh.port, ['x@d1.test', 'z@d3.test'], 'retried', SENDER, BIG);
         assert.match(r.final, /^250 /);
         await sh.waitForEvents('smtp.spool', 1);
         assert.equal(spoolFiles(spool).filter((f) => f.endsWith('.json')).length, 1, 'held on disk');
@@ -257,7 +261,7 @@ describe('SMTP front fan-out: one transaction, three next hops, one reply', () =
           [1, 0, 1],
         );
         // Byte for byte from the spool: the client's dot-stuffing gone, nothing else changed.
-        assert.equal(hops[2].stored[0].body.toString('latin1'), message('retried'));
+        assert.equal(hops[2].stored[0].body.toString('latin1'), message('retried', BIG));
         await until(() => spoolFiles(spool).length === 0, 10_000, 'the spool entry removed once delivered');
         assert.equal(sender.connections, 0);
       },

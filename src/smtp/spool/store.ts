@@ -17,7 +17,8 @@ export class SpoolStore {
   /** A new body file, written as the message streams. */
   async newBody(): Promise<BodyFile> {
     const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
-    return new BodyFile(id, this.bodyPath(id), await open(this.bodyPath(id), 'wx', 0o600));
+    // Append-only ('ax': new file, every write at its end): the body is written in order, chunk by chunk.
+    return new BodyFile(id, this.bodyPath(id), await open(this.bodyPath(id), 'ax', 0o600));
   }
 
   bodyPath(id: string): string {
@@ -83,6 +84,8 @@ export class SpoolStore {
   /** Done with an entry: the entry first, so a crash between leaves a stray body, never an entry without one. */
   async remove(id: string): Promise<void> {
     await rm(join(this.dir, `${id}.json`), { force: true });
+    // Durably gone before anything else happens: a resurrected entry would be notified twice.
+    await this.syncDir();
     await rm(this.bodyPath(id), { force: true });
   }
 
@@ -107,7 +110,7 @@ export class BodyFile {
   ) {}
 
   async write(bytes: Buffer): Promise<void> {
-    // writeFile writes all of it (write() may stop short), from the current position on.
+    // writeFile writes all of it (write() may stop short).
     await this.file.writeFile(bytes);
   }
 

@@ -129,9 +129,12 @@ export class SpoolWorker {
     const now = this.now();
     const pending = e.recipients.filter((r) => r.state === 'pending');
     if (pending.length > 0 && now >= e.nextAttempt) {
-      for (const r of pending) await this.retry(e, r);
-      e.nextAttempt = this.now() + this.opts.retryMs;
-      await this.store.save(e);
+      e.nextAttempt = now + this.opts.retryMs;
+      // Saved after each: a restart never sends again what a next hop already took.
+      for (const r of pending) {
+        await this.retry(e, r);
+        await this.store.save(e);
+      }
     }
     if (this.now() - e.created >= this.opts.maxAgeMs) {
       for (const r of e.recipients.filter((x) => x.state === 'pending')) {
