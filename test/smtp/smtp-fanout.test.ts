@@ -294,6 +294,31 @@ describe('SMTP front fan-out: one transaction, three next hops, one reply', () =
     );
   });
 
+  test('maxNextHops: a recipient for one hop more gets 452 4.5.3 and nothing reaches that hop', async () => {
+    const hops = await Promise.all(DOMAINS.map(() => startFaultServer()));
+    const spool = mkdtempSync(join(tmpdir(), 'tb-spool-'));
+    const sh = await startSmarthost({
+      ...listenerConfig(
+        hops.map((h) => h.port),
+        9,
+        spool,
+      ),
+      maxNextHops: 2,
+    });
+    try {
+      const r = await send(sh.port, ['x@d1.test', 'y@d2.test', 'z@d3.test', 'w@d1.test'], 'cap');
+      assert.deepEqual(r.codes, [250, 250, 250, 452, 250, 354, 250]);
+      assert.deepEqual(
+        hops.map((h) => h.stored.length),
+        [1, 1, 0],
+      );
+      assert.equal(hops[2].connections, 0);
+    } finally {
+      await sh.stop();
+      for (const h of hops) await h.stop();
+    }
+  });
+
   test('without a spool the SMTP front keeps one next hop per transaction: 452 for a second', async () => {
     const hops = await Promise.all(DOMAINS.map(() => startFaultServer()));
     const cfg = listenerConfig(
