@@ -151,6 +151,12 @@ export const smtpTransactionEventSchema = z.object({
    * several): this line is one hop's part, its `recipients` and `code` that hop's. Absent: one.
    */
   hops: z.number().optional(),
+  /**
+   * The client asked MAIL … REQUIRETLS (RFC 8689): `passed-on` (the hop was found securely,
+   * authenticated and announced REQUIRETLS, which it was given), or why the recipient got 5.7.30:
+   * `not-found-securely`, `not-authenticated`, `not-announced`.
+   */
+  requireTls: z.enum(['passed-on', 'not-found-securely', 'not-authenticated', 'not-announced']).optional(),
   /** Under a DANE level: the decision for the host that took the transaction, or (no host) for the last one tried. */
   dane: daneAuditSchema.optional(),
   /** Under MTA-STS (a route with `tls.mtaSts` in mode mx): the policy that applied and the outcome, as for `dane`. */

@@ -37,6 +37,12 @@ export function appliedOf(p: KnownPolicy | undefined): string {
 }
 
 const MIN_TXT_TTL_S = 1;
+/**
+ * How long a failed `_mta-sts` TXT lookup is remembered: the domain's next messages go on at once
+ * with the same verdict instead of each waiting out the resolver's timeouts, and the lookup is
+ * tried again soon after (a blocked lookup may be an attack or an outage that ends).
+ */
+const TXT_FAILURE_MS = 60_000;
 const MAX_TXT_TTL_S = 300;
 const MAX_DOMAINS = 10_000;
 
@@ -46,14 +52,18 @@ const REFRESH_AHEAD_MS = 24 * 3600 * 1000;
 /**
  * RFC 8461 5: the TXT id says whether the cached policy is current; a new id, or none cached, is
  * a fetch. A failed fetch keeps a cached policy in force until its own max_age ends (5.1); with
- * nothing cached the domain has no policy, and the failure is recorded (TLS-RPT). A policy near
- * its end is fetched again in the background.
+ * nothing cached the domain has no policy, and the failure is recorded (TLS-RPT). A TXT lookup that
+ * fails (no answer, SERVFAIL) is such a failure too, not "no policy": blocking it is the downgrade
+ * an attacker would try; it is remembered for TXT_FAILURE_MS. A policy near its end is fetched
+ * again in the background.
  */
 export class MtaStsPolicies {
   private readonly now: () => number;
   private readonly refreshing = new Set<string>();
   /** Per domain, what applied at the last lookup (`enforce:id`, `none`), until that TXT answer's TTL ends. */
   private readonly recent = new Map<string, { applied: string; until: number }>();
+  /** Per domain, until when its failed TXT lookup stands (bounded like `recent`). */
+  private readonly txtFailed = new Map<string, number>();
 
   constructor(private readonly src: PolicySources) {
     this.now = src.now ?? Date.now;
@@ -70,19 +80,35 @@ export class MtaStsPolicies {
 
   async policyFor(domain: string): Promise<StsLookup> {
     const d = domain.toLowerCase();
-    const [answer, cached] = await Promise.all([this.src.txt(`_mta-sts.${d}`), this.cached(d)]);
-    const found = await this.decide(d, answer?.records, cached);
+    const failedUntil = this.txtFailed.get(d);
+    const remembered = failedUntil !== undefined && failedUntil > this.now();
+    const [answer, cached] = await Promise.all([remembered ? undefined : this.src.txt(`_mta-sts.${d}`), this.cached(d)]);
+    if (answer === undefined && !remembered) this.remember(this.txtFailed, d, this.now() + TXT_FAILURE_MS);
+    if (answer !== undefined) this.txtFailed.delete(d);
+    const found =
+      answer === undefined
+        ? {
+            ...(cached ? { policy: cached } : {}),
+            failure: 'sts-policy-fetch-error' as const,
+            why: `no answer to the TXT lookup of _mta-sts.${d}`,
+          }
+        : await this.decide(d, answer.records, cached);
     const ttlS = Math.min(MAX_TXT_TTL_S, Math.max(MIN_TXT_TTL_S, answer?.ttl ?? MIN_TXT_TTL_S));
-    this.recent.delete(d);
-    this.recent.set(d, { applied: appliedOf(found.policy), until: this.now() + ttlS * 1000 });
-    if (this.recent.size > MAX_DOMAINS) this.recent.delete(this.recent.keys().next().value!);
+    this.remember(this.recent, d, { applied: appliedOf(found.policy), until: this.now() + ttlS * 1000 });
     return found;
   }
 
-  private async decide(d: string, records: string[] | undefined, cached: KnownPolicy | undefined): Promise<StsLookup> {
-    const txt = records === undefined ? undefined : parseStsTxt(records);
+  /** Newest last; past MAX_DOMAINS the oldest goes. */
+  private remember<V>(map: Map<string, V>, d: string, v: V): void {
+    map.delete(d);
+    map.set(d, v);
+    if (map.size > MAX_DOMAINS) map.delete(map.keys().next().value!);
+  }
+
+  private async decide(d: string, records: string[], cached: KnownPolicy | undefined): Promise<StsLookup> {
+    const txt = parseStsTxt(records);
     // No (valid) record: a cached policy still applies (an attacker who strips TXT must not end it).
-    if (txt === undefined || 'error' in txt) return cached ? { policy: cached } : {};
+    if ('error' in txt) return cached ? { policy: cached } : {};
     if (cached && cached.id === txt.id) {
       // A quarter of its life left, a day at most: fetched again in the background, so it never lapses in use.
       if (cached.expiresAt - this.now() < Math.min(REFRESH_AHEAD_MS, cached.maxAgeSeconds * 250)) this.refreshInBackground(d, txt.id);

@@ -11,6 +11,7 @@ import type { DialContext } from '../upstream/tls-dialer.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
 import type { Route } from './routing.js';
 import { hostLevel, tlsRequired, tlsTargetFor, type HopIdentity, type HostLevel } from './tls-policy.js';
+import { requireTlsBlock } from './requiretls.js';
 import { hopFailureReply } from './upstream-replies.js';
 
 export interface UpstreamOptions {
@@ -46,7 +47,7 @@ export interface NoHop {
 }
 
 /** What opening a host takes from the route: its TLS policy and credentials. */
-type HopRoute = Pick<Route, 'tls' | 'auth'>;
+type HopRoute = Pick<Route, 'mode' | 'tls' | 'auth'>;
 
 /** Stages whose failure TLS level `may` answers with a cleartext retry (as Postfix does). */
 const TLS_STAGES: ReadonlySet<UpstreamStage> = new Set(['starttls', 'injection', 'tls']);
@@ -113,12 +114,13 @@ function daneDeferred(hop: HopIdentity): HopFailure {
 async function openOnce(
   hop: HopIdentity,
   level: HostLevel,
-  { tls: policy, auth }: HopRoute,
+  route: HopRoute,
   opts: UpstreamOptions,
   deadline: number,
   startTls: boolean,
   cleartextFallback = false,
 ): Promise<SmtpClient | HopFailure> {
+  const { tls: policy, auth } = route;
   const within = (ms: number): number => Math.max(1, Math.min(ms, deadline - performance.now()));
   const label = hop.hostName === hop.connect ? `${hop.connect}:${hop.port}` : `${hop.hostName}[${hop.connect}]:${hop.port}`;
   const required = tlsRequired(level);
@@ -147,7 +149,7 @@ async function openOnce(
       await client.hello(opts.heloName);
     }
     const cleartext = tls ? undefined : cleartextFallback ? 'fallback' : startTls ? 'not-offered' : 'none';
-    const trust = trustOf(hop, policy.mtaSts, tls, cleartext);
+    const trust = trustOf(hop, policy.mtaSts, tls, cleartext, tls !== undefined && requireTlsBlock(hop, route) === undefined);
     if (trust) client.trust = trust;
     if (auth) await client.authenticate(auth);
     return client;
@@ -175,8 +177,14 @@ type Cleartext = NonNullable<SmtpClient['trust']>['cleartext'];
  * with `starttls-not-supported`), what policy applied, why it is cleartext if it is, and until
  * when the DANE decision holds.
  */
-function trustOf(hop: HopIdentity, mtaSts: boolean, tls: UpstreamTls | undefined, cleartext: Cleartext): SmtpClient['trust'] {
-  if (!hop.dane && !mtaSts && !cleartext) return undefined;
+function trustOf(
+  hop: HopIdentity,
+  mtaSts: boolean,
+  tls: UpstreamTls | undefined,
+  cleartext: Cleartext,
+  requireTls: boolean,
+): SmtpClient['trust'] {
+  if (!hop.dane && !mtaSts && !cleartext && !requireTls) return undefined;
   const unsent = tls ? 'success' : 'starttls-not-supported';
   const dane = tls?.dane ?? (hop.dane ? { ...daneAuditOf(hop.dane, [hop.hostName, hop.nextHop]), result: unsent } : undefined);
   const base = stsAuditOfHop(hop);
@@ -186,6 +194,7 @@ function trustOf(hop: HopIdentity, mtaSts: boolean, tls: UpstreamTls | undefined
     ...(sts ? { sts } : {}),
     ...(mtaSts ? { stsApplied: stsApplied(hop) } : {}),
     ...(cleartext ? { cleartext } : {}),
+    ...(requireTls ? { requireTls: true as const } : {}),
     until: hop.dane?.until ?? Infinity,
   };
 }

@@ -35,6 +35,6 @@ export function refusalLine(reason: RefusalReason, hostname?: string): string {
 
 /** What EHLO (and LHLO) offers: an LMTP server must pipeline (RFC 2033 4.1), and does here either way. */
 export function ehloReply(hostname: string, maxMessageSize: number): SmtpReply {
-  const lines = [hostname, 'PIPELINING', `SIZE ${maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8'];
+  const lines = [hostname, 'PIPELINING', `SIZE ${maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', 'REQUIRETLS'];
   return { code: 250, lines, raw: lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('') };
 }

@@ -6,6 +6,7 @@ import { forLog, type EnvelopeArg } from './envelope.js';
 import { connectFirst, type UpstreamOptions } from './next-hop.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
 import type { Route, Router } from './routing.js';
+import { requireTlsBlock, requireTlsText, type RequireTlsBlock } from './requiretls.js';
 import { passable, transactionFailed } from './upstream-replies.js';
 
 /** What MAIL FROM said: every next hop of the transaction gets it. */
@@ -15,6 +16,8 @@ export interface Envelope {
   size?: number;
   body?: '7BIT' | '8BITMIME';
   smtputf8: boolean;
+  /** MAIL … REQUIRETLS (RFC 8689): only to a next hop found securely, authenticated, and announcing it. */
+  requireTls?: true;
 }
 
 /**
@@ -43,6 +46,8 @@ export function envelopeOf(from: EnvelopeArg, maxMessageSize: number): Envelope 
       e.body = value.toUpperCase() as '7BIT' | '8BITMIME';
     } else if (key === 'SMTPUTF8' && value === undefined) {
       e.smtputf8 = true;
+    } else if (key === 'REQUIRETLS' && value === undefined) {
+      e.requireTls = true;
     } else {
       return { refusal: reply(555, '5.5.4', `unsupported parameter ${key}`), counted: true };
     }
@@ -67,6 +72,8 @@ export interface Transaction extends Envelope {
   sts?: StsAudit;
   /** Why the upstream connection is cleartext, when it is. */
   cleartext?: SmtpTransactionEvent['cleartext'];
+  /** Under REQUIRETLS: `passed-on`, or why the hop could not carry the message. */
+  requireTlsResult?: SmtpTransactionEvent['requireTls'];
   recipients: string[];
   /** The SMTP front: this hop failed after another took the message; the spool entry that holds it for its recipients. */
   spooled?: string;
@@ -98,6 +105,7 @@ export async function startUpstream(
   // One made under an MTA-STS policy only while a fresh lookup says the same policy applies.
   const fits = (client: SmtpClient): boolean =>
     unsupported(tx, client) === undefined &&
+    (!tx.requireTls || (client.trust?.requireTls === true && client.extensions.has('REQUIRETLS'))) &&
     (client.trust?.until ?? Infinity) > performance.now() &&
     (client.trust?.stsApplied === undefined || router.sts?.applied(domain) === client.trust.stsApplied);
   const cached = await cache.take(key, fits, first);
@@ -110,13 +118,23 @@ export async function startUpstream(
     const resolved = await router.resolve(route, domain);
     if (resolved.sts) tx.sts = resolved.sts;
     if (!resolved.ok) return { failure: resolved.reply };
-    const opened = await connectFirst(resolved.candidates, route, opts, budgetEnd);
+    // REQUIRETLS: hosts that could not carry it are never connected to (4.2.1).
+    const candidates = tx.requireTls ? resolved.candidates.filter((c) => requireTlsBlock(c, route) === undefined) : resolved.candidates;
+    if (candidates.length === 0) {
+      const first = resolved.candidates[0];
+      return { failure: refuseRequireTls(tx, first.hostName, requireTlsBlock(first, route)!) };
+    }
+    const opened = await connectFirst(candidates, route, opts, budgetEnd);
     if (!(opened instanceof SmtpClient)) {
       if (opened.dane) tx.dane = opened.dane;
       if (opened.sts) tx.sts = { ...tx.sts, ...opened.sts };
       return { failure: opened.reply };
     }
     upstream = opened;
+    if (tx.requireTls && !upstream.extensions.has('REQUIRETLS')) {
+      await cache.release(key, upstream, false);
+      return { failure: refuseRequireTls(tx, upstream.label, 'not-announced') };
+    }
     const mismatch = unsupported(tx, upstream);
     if (mismatch) {
       await cache.release(key, upstream, false);
@@ -137,6 +155,7 @@ export async function startUpstream(
   const passed = passable(mail, upstream);
   if (mail.code >= 200 && mail.code < 300) {
     tx.upstream = upstream;
+    if (tx.requireTls) tx.requireTlsResult = 'passed-on';
     if (cached) tx.reused = { ageMs: cached.ageMs, use: cached.use };
     return { rcpt: passable(rcptReply, upstream) };
   }
@@ -146,6 +165,12 @@ export async function startUpstream(
   return { failure: passed };
 }
 
+/** A REQUIRETLS message that `host` cannot carry: refused at RCPT with 5.7.30 (so no notification is owed), the reason audited. */
+function refuseRequireTls(tx: Transaction, host: string, block: RequireTlsBlock): LocalReply {
+  tx.requireTlsResult = block;
+  return reply(550, '5.7.30', requireTlsText(host, block));
+}
+
 /** MAIL FROM with the client's parameters that the connection's next hop announced (SMTPUTF8 is checked before). */
 function mailCommand(tx: Transaction, upstream: SmtpClient): string {
   const ext = upstream.extensions;
@@ -153,6 +178,8 @@ function mailCommand(tx: Transaction, upstream: SmtpClient): string {
   if (tx.size !== undefined && ext.has('SIZE')) params += ` SIZE=${tx.size}`;
   if (tx.body && ext.has('8BITMIME')) params += ` BODY=${tx.body}`;
   if (tx.smtputf8) params += ' SMTPUTF8';
+  // Only ever sent to a hop that announced it (startUpstream checks before MAIL).
+  if (tx.requireTls) params += ' REQUIRETLS';
   return `MAIL FROM:<${tx.from.address}>${params}`;
 }
 
@@ -206,6 +233,7 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (tx.dane) event.dane = tx.dane;
   if (tx.sts) event.sts = tx.sts;
   if (tx.cleartext) event.cleartext = tx.cleartext;
+  if (tx.requireTlsResult) event.requireTls = tx.requireTlsResult;
   if (hops > 1) event.hops = hops;
   if (tx.spooled) event.spooled = tx.spooled;
   return event;

@@ -166,7 +166,15 @@ daemonSuite('sendmail', missing('postfix', 'm4', 'unshare') ?? missingUnpacked('
 test('the README shows each examples/mta/ file exactly as the tests run it', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const section = readme.slice(readme.indexOf('### Pointing a legacy MTA at it')).split('\n### ')[0];
-  for (const file of ['postfix-main.cf', 'postfix-lmtp-main.cf', 'exim4.conf', 'smtpd.conf', 'sendmail.mc', 'msmtprc']) {
+  for (const file of [
+    'postfix-main.cf',
+    'postfix-lmtp-main.cf',
+    'exim4.conf',
+    'exim4-lmtp-transport.conf',
+    'smtpd.conf',
+    'sendmail.mc',
+    'msmtprc',
+  ]) {
     const text = readFileSync(new URL(`../../examples/mta/${file}`, import.meta.url), 'utf8');
     assert.ok(section.includes('```\n' + text + '```\n'), `README's "Pointing a legacy MTA at it" shows examples/mta/${file} verbatim`);
   }

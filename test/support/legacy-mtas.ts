@@ -89,17 +89,29 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-/** Exim 4 with examples/mta/exim4.conf (`exim4 -C FILE -bdf`); it drops to Debian-exim, which owns the spool. */
-export async function startExim(port: number, ticketboothPort: number): Promise<LegacyMta> {
+/**
+ * Exim 4 with examples/mta/exim4.conf (`exim4 -C FILE -bdf`); it drops to Debian-exim, which owns
+ * the spool. `lmtp`: its remote_smtp transport replaced by examples/mta/exim4-lmtp-transport.conf.
+ */
+export async function startExim(port: number, ticketboothPort: number, opts: { lmtp?: boolean } = {}): Promise<LegacyMta> {
   const dir = tempDir('tb-exim-');
   const spool = join(dir, 'spool');
   mkdirSync(join(spool, 'log'), { recursive: true });
   const exim = ids('Debian-exim');
   for (const d of [spool, join(spool, 'log')]) chownSync(d, exim.uid, exim.gid);
   const conf = join(dir, 'exim4.conf');
+  const text = fillExample('exim4.conf', {
+    SPOOL_DIR: spool,
+    LISTEN_PORT: port,
+    TICKETBOOTH_PORT: ticketboothPort,
+    EXIM_PATH: unpacked('exim4'),
+  });
+  // The transport block runs from its name to the blank line before `begin retry`.
   writeFileSync(
     conf,
-    fillExample('exim4.conf', { SPOOL_DIR: spool, LISTEN_PORT: port, TICKETBOOTH_PORT: ticketboothPort, EXIM_PATH: unpacked('exim4') }),
+    opts.lmtp
+      ? text.replace(/^remote_smtp:\n(?: .*\n)+/m, fillExample('exim4-lmtp-transport.conf', { TICKETBOOTH_PORT: ticketboothPort }))
+      : text,
   );
   const mainlog = join(spool, 'log', 'mainlog');
   const log = (): string => (existsSync(mainlog) ? readFileSync(mainlog, 'utf8') : '');

@@ -165,6 +165,25 @@ describe('audit report on hand-written logs', () => {
     assert.match(formatText(r), /to mx\.d\.test\[127\.0\.0\.2\]:25: 2, .*\n {6}DANE: dane:Verified 2/);
   });
 
+  test('LMTP fan-out: each hop part counts at its next hop; the parts are told apart with the client transactions they make up', async () => {
+    const part = (nextHop: string, code: number, hops?: number): string => transactionLine(nextHop, code, hops ? { hops } : {});
+    const r = await auditReport({
+      files: [
+        file([
+          ...['a.test:25', 'b.test:25', 'c.test:25'].map((h, i) => part(h, i === 1 ? 554 : 250, 3)),
+          part('a.test:25', 250, 2),
+          part('b.test:25', 250, 2),
+          part('a.test:25', 250),
+        ]),
+      ],
+      format: 'json',
+    });
+    assert.equal(r.overall.smtp.transactions, 6);
+    assert.deepEqual(r.overall.smtp.byClass, { '2xx': 5, '5xx': 1 });
+    assert.deepEqual(r.overall.smtp.fanOut, { parts: 5, clientTransactions: 2, partsByHops: { '3': 3, '2': 2 } });
+    assert.match(formatText(r), /5 of them parts of 2 client transactions to several next hops \(by hops: 2 2, 3 3\)/);
+  });
+
   test('tlsmgr mode: what Postfix was vended, what it stored, and any ticket vended fresh twice', async () => {
     const base = { time: minute(1), cacheType: 'smtp', cacheId: 'c1', destination: 'dest.test:25' };
     const lookup = (vended: string, reoffered: boolean, ticketHash?: string): string =>

@@ -90,7 +90,14 @@ describe('MTA-STS discovery and caching (RFC 8461 5)', () => {
     const down = await policies.policyFor('example.com');
     assert.deepEqual([down.policy?.id, down.failure], ['two', 'sts-policy-fetch-error'], 'the cached policy still applies');
     txt = undefined;
-    assert.equal((await policies.policyFor('example.com')).policy?.id, 'two', 'no TXT answer: the cached policy applies');
+    const unanswered = await policies.policyFor('example.com');
+    assert.deepEqual(
+      [unanswered.policy?.id, unanswered.failure],
+      ['two', 'sts-policy-fetch-error'],
+      'no TXT answer: the cached policy applies, the failure is said',
+    );
+    txt = ['v=STSv1; id=two'];
+    t += 60_000; // the failed lookup is no longer remembered
 
     t += 86_400_000 + 1; // max_age over
     txt = ['v=STSv1; id=three'];
@@ -98,5 +105,34 @@ describe('MTA-STS discovery and caching (RFC 8461 5)', () => {
     assert.deepEqual([none.policy, none.failure], [undefined, 'sts-policy-fetch-error']);
     serve = 'version: STSv1\nmode: enforce\n';
     assert.equal((await policies.policyFor('example.com')).failure, 'sts-policy-invalid');
+  });
+
+  test('a TXT lookup that fails is a discovery failure, not "no policy", and is remembered for a minute, not asked per message', async () => {
+    let t = 1_000_000;
+    let txt: string[] | undefined;
+    let lookups = 0;
+    const policies = new MtaStsPolicies({
+      now: () => t,
+      kv: kv(() => t),
+      txt: async () => {
+        lookups++;
+        return txt === undefined ? undefined : { records: txt, ttl: 60 };
+      },
+      fetch: async () => {
+        const p = parseStsPolicy(POLICY);
+        return 'error' in p ? { failure: 'sts-policy-invalid', why: p.error } : { policy: p };
+      },
+    });
+    const first = await policies.policyFor('blocked.example');
+    assert.deepEqual([first.policy, first.failure], [undefined, 'sts-policy-fetch-error']);
+    t += 59_999;
+    assert.equal((await policies.policyFor('blocked.example')).failure, 'sts-policy-fetch-error');
+    assert.equal(lookups, 1, 'the second message did not wait for the lookup again');
+    t += 1;
+    txt = ['v=STSv1; id=back'];
+    const back = await policies.policyFor('blocked.example');
+    assert.deepEqual([back.policy?.id, back.failure, lookups], ['back', undefined, 2]);
+    txt = [];
+    assert.deepEqual(await policies.policyFor('none.example'), {}, 'no record at all: no policy, no failure');
   });
 });

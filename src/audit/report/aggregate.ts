@@ -77,6 +77,8 @@ export class Aggregator {
   readonly upstreamErrors = new Map<string, UpstreamErrorStats>();
   /** SMTP transactions by the class of the reply the client got (`2xx` ...). */
   readonly smtpByClass = new Map<string, number>();
+  /** Lines that were one hop's part of a client transaction spanning several (LMTP), by how many. */
+  readonly smtpPartsByHops = new Map<string, number>();
   /** SMTP transactions per next hop, and how many rode a cached connection (no connect, no handshake). */
   readonly smtpByNextHop = new Map<string, NextHopStats>();
   /** tlsmgr mode (Postfix's session cache): overall, and per destination (bounded like `destinations`). */
@@ -124,6 +126,7 @@ export class Aggregator {
         this.input.smtpTransactions++;
         if (r.nextHop !== undefined)
           this.addNextHop(r.nextHop, r.reused !== undefined, r.dane && daneOutcome(r.dane), r.sts && stsOutcome(r.sts));
+        if (r.hops !== undefined && r.hops > 1) increment(this.smtpPartsByHops, String(r.hops));
         return increment(this.smtpByClass, `${Math.floor(r.code / 100)}xx`);
       case 'upstream.error':
         if (!this.passes(r.time, r.destination)) return;

@@ -35,6 +35,11 @@ export function formatText(r: AuditReport): string {
   out.push(...statsLines(o).map((l) => `  ${l}`));
   if (o.smtp.transactions) {
     out.push(`  SMTP transactions: ${o.smtp.transactions} (${entries(o.smtp.byClass)}); ${shareWithoutHandshake(o.smtp)}`);
+    const f = o.smtp.fanOut;
+    if (f)
+      out.push(
+        `    ${f.parts} of them parts of ${f.clientTransactions} client transactions to several next hops (by hops: ${entries(f.partsByHops)})`,
+      );
     for (const h of o.smtp.byNextHop.slice(0, 10)) {
       out.push(`    to ${h.nextHop}: ${h.transactions}, ${shareWithoutHandshake(h)}`);
       if (h.dane) out.push(`      DANE: ${entries(h.dane)}`);

@@ -50,6 +50,7 @@ export const smtpRecordSchema = z.object({
   time: s.time.catch(undefined),
   nextHop: s.nextHop.catch(undefined),
   reused: s.reused.catch(undefined),
+  hops: s.hops.catch(undefined),
   dane: s.dane.catch(undefined),
   sts: s.sts.catch(undefined),
 });

@@ -71,6 +71,7 @@ function isCurrentSmtp(r: Envelope): r is Envelope & SmtpRecord {
     optionalString(r.time) &&
     optionalString(r.nextHop) &&
     (r.reused === undefined || isReused(r.reused)) &&
+    (r.hops === undefined || typeof r.hops === 'number') &&
     r.dane === undefined &&
     r.sts === undefined
   );

@@ -26,6 +26,11 @@ export interface AuditReport {
       transactions: number;
       byClass: Record<string, number>;
       reused: number;
+      /**
+       * Client transactions that went to several next hops (LMTP): `parts` lines (each one hop's
+       * part, counted in `transactions` and `byNextHop` like any), in `clientTransactions`, by hop count.
+       */
+      fanOut?: { parts: number; clientTransactions: number; partsByHops: Record<string, number> };
       byNextHop: Array<{ nextHop: string } & NextHopStats>;
     };
     clientsRefused: Record<string, number>;
@@ -111,6 +116,7 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
         transactions: agg.input.smtpTransactions,
         byClass: Object.fromEntries(agg.smtpByClass),
         reused: [...agg.smtpByNextHop.values()].reduce((n, t) => n + t.reused, 0),
+        ...(agg.smtpPartsByHops.size > 0 ? { fanOut: fanOutOf(agg.smtpPartsByHops) } : {}),
         byNextHop: [...agg.smtpByNextHop]
           .map(([nextHop, t]) => ({ nextHop, ...t }))
           .sort((a, b) => b.transactions - a.transactions || a.nextHop.localeCompare(b.nextHop)),
@@ -168,4 +174,11 @@ function seriesValues(buckets: ReturnType<import('./time-series.js').Series['val
     resumedMsMean: buckets.map((b) => (b && b.resumedN > 0 ? round(b.resumedMsSum / b.resumedN, 2) : null)),
     ticketsLeft: buckets.map((b) => b?.ticketsLeft ?? null),
   };
+}
+
+/** Parts by hop count, and the client transactions they make up (N parts of N hops: one). */
+function fanOutOf(partsByHops: Map<string, number>): NonNullable<AuditReport['overall']['smtp']['fanOut']> {
+  const parts = [...partsByHops.values()].reduce((n, x) => n + x, 0);
+  const clientTransactions = [...partsByHops].reduce((n, [hops, x]) => n + Math.round(x / Number(hops)), 0);
+  return { parts, clientTransactions, partsByHops: Object.fromEntries(partsByHops) };
 }

@@ -45,7 +45,15 @@ export class SmtpClient {
    * Under a DANE level: the decision the connection was made under, and until when (performance.now())
    * it holds (the TLSA answer's TTL); the connection cache does not hand the connection out after that.
    */
-  trust?: { dane?: DaneAudit; sts?: StsAudit; stsApplied?: string; cleartext?: 'not-offered' | 'fallback' | 'none'; until: number };
+  trust?: {
+    dane?: DaneAudit;
+    sts?: StsAudit;
+    stsApplied?: string;
+    cleartext?: 'not-offered' | 'fallback' | 'none';
+    /** Found securely and authenticated (RFC 8689 4.2.1): may carry a REQUIRETLS message if it announces it. */
+    requireTls?: true;
+    until: number;
+  };
   private ehlo = { name: '', extensions: new Map<string, string>() };
   /** The TCP connection; `socket` is the TLS one over it after STARTTLS. */
   private readonly raw: Socket;
