@@ -117,7 +117,12 @@ async function hold(
   try {
     const entry = await opts.spool!.hold(
       body,
-      { from: env.from.address, smtputf8: env.smtputf8, ...(env.body ? { body: env.body } : {}) },
+      {
+        from: env.from.address,
+        smtputf8: env.smtputf8,
+        ...(env.body ? { body: env.body } : {}),
+        ...(env.requireTls ? { requireTls: true } : {}),
+      },
       recipients,
     );
     for (const h of failed) h.spooled = entry.id;

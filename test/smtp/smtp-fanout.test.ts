@@ -8,6 +8,7 @@ import { startProcess } from '../support/process.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type Fault, type FaultServer, type StoredMessage } from '../support/smtp-fault-server.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
+import { resubmit } from '../../src/smtp/spool/resubmit.js';
 import { until } from '../support/until.js';
 
 /**
@@ -336,6 +337,22 @@ describe('SMTP front fan-out: one transaction, three next hops, one reply', () =
       for (const h of hops) await h.stop();
     }
   });
+});
+
+test('a spooled REQUIRETLS message is handed on with REQUIRETLS (and its parameters), byte for byte', async () => {
+  const hop = await startFaultServer({ extensions: ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'REQUIRETLS'] });
+  try {
+    const o = await resubmit(
+      { host: '127.0.0.1', port: hop.port, heloName: 'tb.test', timeoutMs: 10_000 },
+      { from: SENDER, to: 'y@d2.test', smtputf8: false, body: '8BITMIME', requireTls: true },
+      [Buffer.from('Subject: x\r\n\r\n..dot\r\n', 'latin1')],
+    );
+    assert.equal(o.code, 250, o.reply);
+    assert.equal(hop.stored[0].mailLine.toString('latin1'), `MAIL FROM:<${SENDER}> BODY=8BITMIME REQUIRETLS`);
+    assert.equal(hop.stored[0].body.toString('latin1'), 'Subject: x\r\n\r\n.dot\r\n');
+  } finally {
+    await hop.stop();
+  }
 });
 
 describe('SMTP front fan-out: the spool outlives the process', () => {

@@ -28,6 +28,8 @@ export const spoolEntrySchema = z.object({
   from: z.string(),
   smtputf8: z.boolean(),
   body: z.enum(['7BIT', '8BITMIME']).optional(),
+  /** MAIL … REQUIRETLS (RFC 8689): every retry asks it again, and so does the notification (it quotes the headers). */
+  requireTls: z.boolean().optional(),
   recipients: z.array(spoolRecipientSchema),
   /** The next retry of pending recipients (or of the notification), ms since the epoch. */
   nextAttempt: z.number(),

@@ -13,6 +13,7 @@ export interface Envelope {
   to: string;
   smtputf8: boolean;
   body?: '7BIT' | '8BITMIME';
+  requireTls?: boolean;
 }
 
 /** How it went: the reply that decided it (250 to the end of data, or the refusal), as one line. */
@@ -33,7 +34,7 @@ export async function resubmit(via: Submission, env: Envelope, chunks: AsyncIter
     client = await SmtpClient.connect(via.host, via.port, { connectMs: via.timeoutMs, replyMs: via.timeoutMs, label: by });
     await client.greeting();
     await client.hello(via.heloName);
-    const params = `${env.body ? ` BODY=${env.body}` : ''}${env.smtputf8 ? ' SMTPUTF8' : ''}`;
+    const params = `${env.body ? ` BODY=${env.body}` : ''}${env.smtputf8 ? ' SMTPUTF8' : ''}${env.requireTls ? ' REQUIRETLS' : ''}`;
     for (const [line, want] of [
       [`MAIL FROM:<${env.from}>${params}`, 250],
       [`RCPT TO:<${env.to}>`, 250],

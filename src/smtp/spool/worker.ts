@@ -70,7 +70,11 @@ export class SpoolWorker {
    * committed (fsync'ed) before this resolves, so the client may then hear 250. Its final
    * failures are notified at once, its temporary ones retried after `retryMs`.
    */
-  async hold(body: BodyFile, env: Pick<SpoolEntry, 'from' | 'smtputf8' | 'body'>, recipients: SpoolRecipient[]): Promise<SpoolEntry> {
+  async hold(
+    body: BodyFile,
+    env: Pick<SpoolEntry, 'from' | 'smtputf8' | 'body' | 'requireTls'>,
+    recipients: SpoolRecipient[],
+  ): Promise<SpoolEntry> {
     const now = this.now();
     const e: SpoolEntry = {
       version: 1,
@@ -151,7 +155,13 @@ export class SpoolWorker {
 
   /** One pending recipient, handed to the listener again. */
   private async retry(e: SpoolEntry, r: SpoolRecipient): Promise<void> {
-    const env = { from: e.from, to: r.address, smtputf8: e.smtputf8, ...(e.body ? { body: e.body } : {}) };
+    const env = {
+      from: e.from,
+      to: r.address,
+      smtputf8: e.smtputf8,
+      requireTls: e.requireTls === true,
+      ...(e.body ? { body: e.body } : {}),
+    };
     const o = await resubmit(this.opts.submitTo(), env, createReadStream(this.store.bodyPath(e.id)));
     r.attempts++;
     r.reply = o.reply;
@@ -172,7 +182,14 @@ export class SpoolWorker {
     const dsn = buildDsn({ hostname: this.opts.hostname, to: e.from, arrived: e.created, now: new Date(this.now()), failed, headers });
     const o = await resubmit(
       this.opts.submitTo(),
-      { from: '', to: e.from, smtputf8: e.smtputf8, ...(dsnIs8bit(headers) ? { body: '8BITMIME' as const } : {}) },
+      // RFC 8689 5: a notification quoting a REQUIRETLS message's headers is sent with REQUIRETLS too.
+      {
+        from: '',
+        to: e.from,
+        smtputf8: e.smtputf8,
+        requireTls: e.requireTls === true,
+        ...(dsnIs8bit(headers) ? { body: '8BITMIME' as const } : {}),
+      },
       [dotStuffed(dsn)],
     );
     if (o.code < 300) {
