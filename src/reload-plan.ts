@@ -35,7 +35,7 @@ const NOT_TRUST = new Set([
   'logAddresses',
   'connectionCache',
 ]);
-const NOT_TRUST_SMTP = new Set(['maxMessageSize', 'maxLineLength', 'maxRecipients', 'protocol', 'maxNextHops']);
+const NOT_TRUST_SMTP = new Set(['maxMessageSize', 'maxLineLength', 'maxRecipients', 'protocol', 'maxNextHops', 'spool']);
 
 /**
  * The part of a listener's config its trust keys come from (upstreams, routes, TLS settings). When

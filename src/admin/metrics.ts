@@ -31,6 +31,7 @@ export class Metrics {
   private readonly smtpTransactions: Counter<'listener' | 'result'>;
   private readonly daneTransactions: Counter<'listener' | 'applied' | 'outcome'>;
   private readonly clientsRefused: Counter<'listener' | 'reason'>;
+  private readonly spool: Counter<'listener' | 'action'>;
   private readonly onEvent = (e: AuditEvent): void => this.observe(e);
 
   constructor(private readonly sources: MetricsSources) {
@@ -90,6 +91,12 @@ export class Metrics {
       'listener',
       'reason',
     ]);
+    this.spool = counter(
+      'ticketbooth_smtp_spool_total',
+      'The SMTP front holding messages some next hops took and others refused: held (messages), then delivered, deferred ' +
+        'and failed (recipients), notified and notify-failed (delivery status notifications), resumed (entries found at start)',
+      ['listener', 'action'],
+    );
     // Zero from the start, so a rate or an alert on it works before the first unreadable session.
     for (const l of sources.listeners) this.sessionsUnreadable.inc({ listener: l.name }, 0);
     // Both store gauges come from one size() (not cheap on Redis): callers at the same scrape share it.
@@ -172,6 +179,9 @@ export class Metrics {
         });
         if (e.dane)
           this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
+        return;
+      case 'smtp.spool':
+        this.spool.inc({ listener: e.listener, action: e.action });
         return;
       case 'client.refused':
         this.clientsRefused.inc({ listener: e.listener, reason: e.reason });

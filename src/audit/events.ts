@@ -168,6 +168,11 @@ export const smtpTransactionEventSchema = z.object({
    * line), `none` (level none). Absent when TLS protected it or no connection was made.
    */
   cleartext: z.enum(['not-offered', 'fallback', 'none']).optional(),
+  /**
+   * The SMTP front: this hop failed after another hop of the same message took it, so the client
+   * heard 250 and ticketbooth holds the message for this hop's recipients (see `smtp.spool`).
+   */
+  spooled: z.string().optional(),
 });
 export type SmtpTransactionEvent = z.infer<typeof smtpTransactionEventSchema>;
 
@@ -283,6 +288,26 @@ export const tlsmgrUpdateEventSchema = z.object({
 });
 export type TlsmgrUpdateEvent = z.infer<typeof tlsmgrUpdateEventSchema>;
 
+/**
+ * The SMTP front's spool (a message several next hops answered differently, held on disk for the
+ * recipients that failed): `held` when ticketbooth took responsibility (before the client's 250),
+ * then per recipient `delivered`, `deferred` (tried again later) or `failed`, and per message
+ * `notified` (the delivery status notification was taken) or `notify-failed`; `resumed` at start
+ * for each entry found on disk. Never an address, never content.
+ */
+export const smtpSpoolEventSchema = z.object({
+  event: z.literal('smtp.spool'),
+  time: z.string().optional(),
+  listener: z.string(),
+  id: z.string(),
+  action: z.enum(['held', 'delivered', 'deferred', 'failed', 'notified', 'notify-failed', 'resumed']),
+  recipients: z.number(),
+  /** The reply that decided it, when one did. */
+  code: z.number().optional(),
+  error: z.string().optional(),
+});
+export type SmtpSpoolEvent = z.infer<typeof smtpSpoolEventSchema>;
+
 export const auditEventSchema = z.discriminatedUnion('event', [
   handshakeEventSchema,
   smtpTransactionEventSchema,
@@ -292,5 +317,6 @@ export const auditEventSchema = z.discriminatedUnion('event', [
   stsPolicyEventSchema,
   tlsmgrLookupEventSchema,
   tlsmgrUpdateEventSchema,
+  smtpSpoolEventSchema,
 ]);
 export type AuditEvent = z.infer<typeof auditEventSchema>;

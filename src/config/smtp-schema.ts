@@ -71,8 +71,9 @@ export const smtpListenerSchema = z
      */
     protocol: z.enum(['smtp', 'lmtp']).default('smtp'),
     /**
-     * Next hops one client transaction may span under `lmtp`; a recipient for one more gets 452 and
-     * comes in the client's next transaction. Under `smtp` a transaction has one next hop.
+     * Next hops one client transaction may span under `lmtp`, or under `smtp` with a `spool`; a
+     * recipient for one more gets 452 and comes in the client's next transaction. Under `smtp`
+     * without a spool a transaction has one next hop.
      */
     maxNextHops: z.number().int().positive().default(20),
     route: smtpRouteSchema,
@@ -120,6 +121,21 @@ export const smtpListenerSchema = z
         rcptBudgetSeconds: seconds.default(240),
       })
       .prefault({}),
+    /**
+     * Where the SMTP front holds a message that some next hops took and others refused (it then
+     * answers 250 and owes those recipients a retry or a notification). With it, one SMTP
+     * transaction may span up to `maxNextHops` next hops; without it, one. Under `lmtp` unused.
+     */
+    spool: z
+      .strictObject({
+        /** Created if absent (mode 0700); one listener's own. */
+        dir: z.string().min(1),
+        /** Between tries of a recipient whose next hop failed temporarily (Postfix's minimal_backoff_time). */
+        retrySeconds: seconds.default(300),
+        /** Tries end this long after the message arrived; what still fails is notified (Postfix's maximal_queue_lifetime, 5 days). */
+        maxAgeSeconds: seconds.default(5 * 24 * 3600),
+      })
+      .optional(),
     /** Envelope addresses in the audit log: none, domains only, or full addresses. */
     logAddresses: z.enum(['none', 'domain', 'full']).default('none'),
     /**

@@ -19,6 +19,8 @@ export interface TcpListenerOptions extends AdmissionOptions {
    * (SMTP's 421, an HTTP keep-alive connection's close) instead of waiting out their timeouts.
    */
   drain?(): void;
+  /** Called once the listener takes clients: bound by start, or handed a predecessor's socket on a reload. */
+  started?(): void;
   /** Called once when stop is over and every session has ended (close what sessions shared). */
   stopped?(): Promise<void>;
   /** Upstream connections the sessions share, for metrics. */
@@ -62,8 +64,10 @@ export class TcpListener {
     return this.options.upstreamPool;
   }
 
-  start(): Promise<AddressInfo> {
-    return listenOn(this.server, this.options.listen);
+  async start(): Promise<AddressInfo> {
+    const at = await listenOn(this.server, this.options.listen);
+    this.options.started?.();
+    return at;
   }
 
   address(): AddressInfo {
@@ -79,6 +83,7 @@ export class TcpListener {
     this.server.removeAllListeners('connection');
     this.server.on('connection', (socket: Socket) => successor.admit(socket));
     successor.server = this.server;
+    successor.options.started?.();
   }
 
   /**

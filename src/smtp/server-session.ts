@@ -3,13 +3,15 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { ClientInput, type CommandLine } from './client-input.js';
 import { ClientOutput } from './client-output.js';
 import { poolKey, type ConnectionCache } from './connection-cache.js';
-import { relayMessage, type DataLimits } from './data-relay.js';
+import type { DataLimits } from './data-relay.js';
+import { dataPhase } from './data-phase.js';
 import { parseEnvelopeArg } from './envelope.js';
 import type { UpstreamOptions } from './next-hop.js';
 import { ehloReply, format, isLocal, reply, type LocalReply, type Reply } from './replies.js';
 import type { Router } from './routing.js';
 import { budgetLeft, envelopeOf, startUpstream, transactionEvent, type ClientTransaction, type Transaction } from './transaction.js';
-import { outOfProtocol, upstreamReply } from './upstream-replies.js';
+import type { SpoolWorker } from './spool/worker.js';
+import { upstreamReply } from './upstream-replies.js';
 
 export interface SmtpSessionOptions extends DataLimits {
   listener: string;
@@ -26,6 +28,8 @@ export interface SmtpSessionOptions extends DataLimits {
   draining: AbortSignal;
   /** Upstream connections between transactions, shared by the listener's sessions. */
   connections: ConnectionCache;
+  /** Where the SMTP front holds a message some next hops took and others refused: with it, a transaction spans up to `maxNextHops`. */
+  spool?: SpoolWorker;
 }
 
 /** RFC 5321 leaves room for extension parameters; Postfix's limit. */
@@ -41,9 +45,10 @@ export function serveSmtp(socket: Socket, opts: SmtpSessionOptions): Promise<voi
 
 /**
  * The cleartext side: an RFC 5321 (or RFC 2033 LMTP) server whose transactions are relayed, one
- * upstream transaction per next hop the recipients go to: under SMTP one, chosen at the first RCPT;
- * under LMTP several, each recipient told its own hop's verdict after the data. The client never
- * hears 250 for a message before the next hop said it; every doubt becomes a 4xx so the client keeps the mail.
+ * upstream transaction per next hop the recipients go to: under LMTP several, each recipient told
+ * its own hop's verdict after the data; under SMTP several with a spool (one reply for all), else
+ * one. The client never hears 250 for a message before every hop said it, unless the message is
+ * held on disk first; every doubt becomes a 4xx so the client keeps the mail.
  */
 class SmtpServerSession {
   private readonly input: ClientInput;
@@ -203,8 +208,9 @@ class SmtpServerSession {
     const route = this.opts.router.routeFor(domain);
     const key = this.opts.router.hopKey(route, domain);
     let tx = ctx.hops.find((h) => h.hop?.key === key);
-    if (!tx && ctx.hops.length >= (this.lmtp ? this.opts.maxNextHops : 1)) {
-      const why = this.lmtp ? `more than ${this.opts.maxNextHops} next hops` : 'this recipient has another next hop';
+    const fanOut = this.lmtp || this.opts.spool !== undefined;
+    if (!tx && ctx.hops.length >= (fanOut ? this.opts.maxNextHops : 1)) {
+      const why = fanOut ? `more than ${this.opts.maxNextHops} next hops` : 'this recipient has another next hop';
       return this.answer(ctx, reply(452, '4.5.3', `${why}; send it in a new transaction`));
     }
     // The client's own RCPT timeout (Postfix: 300 s) runs from here: answer before it fires.
@@ -240,27 +246,9 @@ class SmtpServerSession {
     if (!ctx) return this.error(reply(503, '5.5.1', 'need MAIL command'));
     // RFC 2033 4.2: LMTP's DATA without a recipient fails with 503.
     if (ctx.accepted.length === 0) return this.error(reply(this.lmtp ? 503 : 554, '5.5.1', 'no valid recipients'));
-    const going = ctx.hops.filter((h) => h.recipients.length > 0);
-    const opened = await Promise.all(
-      going.map(async (h) => {
-        const r = await upstreamReply(h, h.upstream!, h.upstream!.command('DATA'));
-        // DATA gets 354, or a refusal; a 2xx here would tell the client its message was taken.
-        return r.code < 400 && r.code !== 354 ? outOfProtocol(h, h.upstream!, 'DATA', r.code) : r;
-      }),
-    );
-    const verdicts = new Map(going.map((h, i) => [h, opened[i]]));
-    const targets = going.filter((h) => verdicts.get(h)!.code === 354);
-    if (targets.length === 0) return this.finish(ctx, verdicts, new Set(), opened[0]);
-    this.send(reply(354, '', 'End data with <CR><LF>.<CR><LF>'));
-    const relayed = await relayMessage(
-      this.input,
-      targets.map((h) => ({ upstream: h.upstream!, tx: h })),
-      this.opts,
-      this.opts.upstream.replyMs,
-    );
-    for (const [i, h] of targets.entries()) verdicts.set(h, relayed.replies[i]);
-    // A fatal end (the client timed out or went) is one reply; else LMTP tells each recipient its hop's verdict.
-    return this.finish(ctx, verdicts, new Set(targets), this.lmtp && !relayed.fatal ? undefined : relayed.replies[0], relayed.fatal);
+    const phase = { ...this.opts, replyMs: this.opts.upstream.replyMs };
+    const r = await dataPhase(ctx, this.input, phase, this.lmtp, (x) => this.send(x));
+    return this.finish(ctx, r.verdicts, r.ended, r.once, r.fatal);
   }
 
   /**

@@ -21,8 +21,9 @@ export interface Envelope {
 }
 
 /**
- * One client transaction: one upstream transaction per next hop its recipients go to (one under
- * SMTP; up to `maxNextHops` under LMTP, where each recipient gets its own verdict).
+ * One client transaction: one upstream transaction per next hop its recipients go to (up to
+ * `maxNextHops`: under LMTP each recipient gets its own verdict; under SMTP one reply covers them
+ * all, so several hops need the spool, else one).
  */
 export interface ClientTransaction {
   envelope: Envelope;
@@ -74,6 +75,8 @@ export interface Transaction extends Envelope {
   /** Under REQUIRETLS: `passed-on`, or why the hop could not carry the message. */
   requireTlsResult?: SmtpTransactionEvent['requireTls'];
   recipients: string[];
+  /** The SMTP front: this hop failed after another took the message; the spool entry that holds it for its recipients. */
+  spooled?: string;
   lastCode: number;
   messageSize: number;
   error?: string;
@@ -232,6 +235,7 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (tx.cleartext) event.cleartext = tx.cleartext;
   if (tx.requireTlsResult) event.requireTls = tx.requireTlsResult;
   if (hops > 1) event.hops = hops;
+  if (tx.spooled) event.spooled = tx.spooled;
   return event;
 }
 

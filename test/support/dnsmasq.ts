@@ -25,8 +25,21 @@ export interface Dnsmasq {
   stop(): Promise<void>;
 }
 
+/**
+ * A free port is only free until someone else binds it: test files run in parallel, and another
+ * one's dnsmasq may take the same port first. Then a new port is tried (a few times).
+ */
 export async function startDnsmasq(opts: DnsmasqOptions): Promise<Dnsmasq> {
-  const port = await freeUdpPort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freeUdpPort(), opts);
+    } catch (err) {
+      if (attempt >= 5 || !/Address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOn(port: number, opts: DnsmasqOptions): Promise<Dnsmasq> {
   const args = [
     '--no-daemon',
     '--conf-file=/dev/null',

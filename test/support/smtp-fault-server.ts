@@ -18,7 +18,11 @@ export type Fault =
   | 'stall-greeting'
   | 'stall-after-dot'
   | 'reject-rcpt'
+  /** Answers every RCPT with 450 (a temporary refusal of that recipient). */
+  | 'tempfail-rcpt'
   | 'tempfail-data'
+  /** Answers the final dot with 451 (a temporary refusal of the message); stores nothing. */
+  | 'tempfail-dot'
   /** Answers DATA with 250 instead of 354 (out of protocol). */
   | 'data-250'
   /** Answers the final dot with 354 (out of protocol); stores nothing. */
@@ -276,6 +280,10 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
           say('550 5.1.1 User unknown');
           continue;
         }
+        if (state.fault === 'tempfail-rcpt') {
+          say('450 4.2.1 mailbox busy, try again later');
+          continue;
+        }
         to.push(l.slice(8));
         rcptLines.push(withoutEol(input));
         say('250 2.1.5 Ok');
@@ -306,8 +314,13 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         if (atDot === 'end') return;
         if (atDot === 'skip') continue;
         if (state.fault === 'stall-after-dot') continue; // never answers the dot
-        if (state.fault === 'dot-354' || state.fault === 'reject-dot') {
-          say(state.fault === 'dot-354' ? '354 go on' : '554 5.7.1 message refused at end of data');
+        if (state.fault === 'dot-354' || state.fault === 'reject-dot' || state.fault === 'tempfail-dot') {
+          const refusals = {
+            'dot-354': '354 go on',
+            'reject-dot': '554 5.7.1 message refused at end of data',
+            'tempfail-dot': '451 4.3.0 try again later',
+          };
+          say(refusals[state.fault]);
           continue;
         }
         const m: StoredMessage = { from, to, body: Buffer.concat(lines), mailLine, rcptLines, tls };

@@ -77,7 +77,7 @@ export class Aggregator {
   readonly upstreamErrors = new Map<string, UpstreamErrorStats>();
   /** SMTP transactions by the class of the reply the client got (`2xx` ...). */
   readonly smtpByClass = new Map<string, number>();
-  /** Lines that were one hop's part of a client transaction spanning several (LMTP), by how many. */
+  /** Lines that were one hop's part of a client transaction spanning several (LMTP, or the SMTP front with a spool), by how many. */
   readonly smtpPartsByHops = new Map<string, number>();
   /** SMTP transactions per next hop, and how many rode a cached connection (no connect, no handshake). */
   readonly smtpByNextHop = new Map<string, NextHopStats>();

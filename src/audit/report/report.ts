@@ -27,7 +27,7 @@ export interface AuditReport {
       byClass: Record<string, number>;
       reused: number;
       /**
-       * Client transactions that went to several next hops (LMTP): `parts` lines (each one hop's
+       * Client transactions that went to several next hops (LMTP, or the SMTP front with a spool): `parts` lines (each one hop's
        * part, counted in `transactions` and `byNextHop` like any), in `clientTransactions`, by hop count.
        */
       fanOut?: { parts: number; clientTransactions: number; partsByHops: Record<string, number> };

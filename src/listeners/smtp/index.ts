@@ -7,6 +7,9 @@ import { refusalLine } from '../../smtp/replies.js';
 import { ConnectionCache } from '../../smtp/connection-cache.js';
 import { Router } from '../../smtp/routing.js';
 import { serveSmtp } from '../../smtp/server-session.js';
+import type { Submission } from '../../smtp/spool/resubmit.js';
+import { SpoolStore } from '../../smtp/spool/store.js';
+import { SpoolWorker } from '../../smtp/spool/worker.js';
 import type { ListenerFactory } from '../listener.js';
 
 /**
@@ -51,15 +54,36 @@ export const create: ListenerFactory<SmtpListenerConfig> = (l, deps) => {
   };
   const draining = new AbortController();
   const connections = new ConnectionCache({ ...poolLimits(l.connectionCache), probeMs: l.connectionCache.probeSeconds * 1000 });
-  return new TcpListener({
+  // The spool hands its messages back to this listener: it is reached where it is bound.
+  const submitTo = (): Submission => {
+    const at = listener.address();
+    const host = at.address === '0.0.0.0' ? '127.0.0.1' : at.address === '::' ? '::1' : at.address;
+    return { host, port: at.port, heloName: name, timeoutMs: (Math.max(t.rcptBudgetSeconds, t.dataDoneSeconds) + 60) * 1000 };
+  };
+  const spool =
+    l.spool &&
+    new SpoolWorker(new SpoolStore(l.spool.dir), {
+      listener: l.name,
+      hostname: name,
+      retryMs: l.spool.retrySeconds * 1000,
+      maxAgeMs: l.spool.maxAgeSeconds * 1000,
+      submitTo,
+      audit: deps.audit,
+    });
+  const listener: TcpListener = new TcpListener({
     ...admission(l, deps.audit),
     // A client may send `.` and QUIT, then its FIN: the reply to the dot must still reach it, or
     // it retries a message the next hop already took (a duplicate).
     allowHalfOpen: true,
-    serve: (socket) => serveSmtp(socket, { ...session, draining: draining.signal, connections }),
+    serve: (socket) => serveSmtp(socket, { ...session, draining: draining.signal, connections, ...(spool ? { spool } : {}) }),
     refuse: (socket, why) => socket.write(refusalLine(why, name)),
     drain: () => draining.abort(),
-    stopped: () => connections.close(),
+    started: () => spool?.start(),
+    stopped: async () => {
+      await spool?.stop();
+      await connections.close();
+    },
     upstreamPool: connections,
   });
+  return listener;
 };
