@@ -173,6 +173,11 @@ export const smtpTransactionEventSchema = z.object({
    * heard 250 and ticketbooth holds the message for this hop's recipients (see `smtp.spool`).
    */
   spooled: z.string().optional(),
+  /**
+   * DSN requests (RFC 3461: recipients with NOTIFY or ORCPT): `passedOn` to a next hop that
+   * announces DSN, `local` answered by ticketbooth (a "relayed" notification, the hop lacking DSN).
+   */
+  dsn: z.object({ passedOn: z.number(), local: z.number() }).optional(),
 });
 export type SmtpTransactionEvent = z.infer<typeof smtpTransactionEventSchema>;
 

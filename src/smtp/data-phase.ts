@@ -1,4 +1,6 @@
 import type { ClientInput } from './client-input.js';
+import { wants } from './dsn-params.js';
+import type { SpoolRecipient } from './spool/entry.js';
 import { relayMessage, type DataLimits } from './data-relay.js';
 import { isLocal, reply, type Reply } from './replies.js';
 import type { BodyFile } from './spool/store.js';
@@ -43,7 +45,8 @@ export async function dataPhase(
   const going = ctx.hops.filter((h) => h.recipients.length > 0);
   const fanOut = !lmtp && going.length > 1;
   let body: BodyFile | undefined;
-  if (fanOut) {
+  // A "relayed" notification may be owed: the spool then holds it (with the headers it quotes) before the 250.
+  if (fanOut || (!lmtp && going.some((h) => owedRelayed(ctx, h).length > 0))) {
     try {
       // Before DATA upstream: a spool that cannot be written must not leave hops inside DATA.
       body = await opts.spool!.store.newBody();
@@ -80,11 +83,12 @@ export async function dataPhase(
     for (const [i, h] of targets.entries()) verdicts.set(h, relayed.replies[i]);
     const ended = new Set(targets);
     // A fatal end (the client timed out or went) is one reply; LMTP tells each recipient its hop's verdict.
-    if (relayed.fatal || !fanOut)
+    if (relayed.fatal || lmtp)
       return { verdicts, ended, once: lmtp && !relayed.fatal ? undefined : relayed.replies[0], fatal: relayed.fatal };
     const took = going.filter((h) => is2xx(verdicts.get(h)!));
     if (took.length === 0) return { verdicts, ended, once: worst(going.map((h) => verdicts.get(h)!)), fatal: false };
-    if (took.length === going.length) return { verdicts, ended, once: verdicts.get(took[0]), fatal: false };
+    const owed = took.some((h) => owedRelayed(ctx, h).length > 0);
+    if (took.length === going.length && !owed) return { verdicts, ended, once: verdicts.get(took[0]), fatal: false };
     held = await hold(ctx, going, verdicts, body!, opts);
     // Not held: a 4xx, and the hops that took it get it again (a duplicate, never a loss).
     const once = held ? verdicts.get(took[0]) : reply(451, '4.3.0', 'cannot hold the message for every recipient; try again later');
@@ -103,16 +107,21 @@ async function hold(
   opts: DataPhaseOptions,
 ): Promise<boolean> {
   const failed = going.filter((h) => !is2xx(verdicts.get(h)!));
-  const recipients = failed.flatMap((h) => {
-    const r = verdicts.get(h)!;
-    return h.recipients.map((address) => ({
-      address,
-      state: r.code >= 500 ? ('failed' as const) : ('pending' as const),
-      reply: replyText(r),
+  const entry = (h: Transaction, i: number, state: SpoolRecipient['state']): SpoolRecipient => {
+    const d = h.rcptDsn[i];
+    return {
+      address: h.recipients[i],
+      state,
+      reply: replyText(verdicts.get(h)!),
       by: h.upstream?.label ?? opts.hostname,
       attempts: 1,
-    }));
-  });
+      ...(d ? { dsn: { words: d.words, ...(d.notify ? { notify: d.notify } : {}), ...(d.orcpt ? { orcpt: d.orcpt } : {}) } } : {}),
+    };
+  };
+  const recipients = [
+    ...failed.flatMap((h) => h.recipients.map((_, i) => entry(h, i, verdicts.get(h)!.code >= 500 ? 'failed' : 'pending'))),
+    ...going.filter((h) => is2xx(verdicts.get(h)!)).flatMap((h) => owedRelayed(ctx, h).map((i) => entry(h, i, 'relayed'))),
+  ];
   const env = ctx.envelope;
   try {
     const entry = await opts.spool!.hold(
@@ -122,15 +131,29 @@ async function hold(
         smtputf8: env.smtputf8,
         ...(env.body ? { body: env.body } : {}),
         ...(env.requireTls ? { requireTls: true } : {}),
+        ...(env.dsn ? { dsn: env.dsn } : {}),
       },
       recipients,
     );
     for (const h of failed) h.spooled = entry.id;
+    for (const h of going) {
+      const local = owedRelayed(ctx, h).length;
+      if (local > 0 && is2xx(verdicts.get(h)!)) (h.dsnCount ??= { passedOn: 0, local: 0 }).local += local;
+    }
     return true;
   } catch (err) {
     say('error', `${opts.listener}: spool: cannot hold a message (the client is told 451 and will send it again): ${String(err)}`);
     return false;
   }
+}
+
+/**
+ * The recipients (indexes) of a hop that lacks DSN whose NOTIFY asks for SUCCESS: once the hop takes
+ * the message, ticketbooth owes each a "relayed" notification (RFC 3461 6.2). None for the null sender.
+ */
+function owedRelayed(ctx: ClientTransaction, h: Transaction): number[] {
+  if (ctx.envelope.from.address === '' || h.upstream?.extensions.has('DSN') !== false) return [];
+  return h.rcptDsn.flatMap((d, i) => (wants(d, 'SUCCESS') ? [i] : []));
 }
 
 function is2xx(r: Reply): boolean {

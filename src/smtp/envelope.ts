@@ -12,6 +12,8 @@ export interface EnvelopeArg {
   utf8: boolean;
   /** Upper-cased keyword → value (undefined for a keyword without `=`). */
   params: Map<string, string | undefined>;
+  /** Upper-cased keyword → the parameter word as received (passed on byte for byte). */
+  words: Map<string, string>;
 }
 
 export type EnvelopeParse = { ok: true; arg: EnvelopeArg } | { ok: false; reason: 'syntax' | 'address' };
@@ -33,10 +35,12 @@ export function parseEnvelopeArg(arg: string, keyword: 'FROM' | 'TO'): EnvelopeP
   if (tail !== '' && !tail.startsWith(' ')) return { ok: false, reason: 'syntax' };
 
   const params = new Map<string, string | undefined>();
+  const words = new Map<string, string>();
   for (const word of tail.split(' ').filter((w) => w !== '')) {
     const p = PARAM.exec(word);
     if (!p || params.has(p[1].toUpperCase())) return { ok: false, reason: 'syntax' };
     params.set(p[1].toUpperCase(), p[2]);
+    words.set(p[1].toUpperCase(), word);
   }
 
   // A source route (`@a,@b:user@c`) must be accepted and ignored (RFC 5321 4.1.2, C).
@@ -44,14 +48,14 @@ export function parseEnvelopeArg(arg: string, keyword: 'FROM' | 'TO'): EnvelopeP
   if (route) path = path.slice(route[0].length);
   const utf8 = /[\u0080-\u{10FFFF}]/u.test(path);
   if (path === '')
-    return keyword === 'FROM' ? { ok: true, arg: { address: '', domain: '', utf8, params } } : { ok: false, reason: 'address' };
-  if (keyword === 'TO' && path.toLowerCase() === 'postmaster') return { ok: true, arg: { address: path, domain: '', utf8, params } };
+    return keyword === 'FROM' ? { ok: true, arg: { address: '', domain: '', utf8, params, words } } : { ok: false, reason: 'address' };
+  if (keyword === 'TO' && path.toLowerCase() === 'postmaster') return { ok: true, arg: { address: path, domain: '', utf8, params, words } };
   const at = path.lastIndexOf('@');
   if (at <= 0) return { ok: false, reason: 'address' };
   const local = path.slice(0, at);
   const domain = path.slice(at + 1);
   if (!validLocal(local) || !validDomain(domain) || path.length > 320) return { ok: false, reason: 'address' };
-  return { ok: true, arg: { address: path, domain: domain.toLowerCase(), utf8, params } };
+  return { ok: true, arg: { address: path, domain: domain.toLowerCase(), utf8, params, words } };
 }
 
 function closingBracket(s: string): number {

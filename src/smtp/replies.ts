@@ -34,7 +34,9 @@ export function refusalLine(reason: RefusalReason, hostname?: string): string {
 }
 
 /** What EHLO (and LHLO) offers: an LMTP server must pipeline (RFC 2033 4.1), and does here either way. */
-export function ehloReply(hostname: string, maxMessageSize: number): SmtpReply {
+export function ehloReply(hostname: string, maxMessageSize: number, dsn = false): SmtpReply {
   const lines = [hostname, 'PIPELINING', `SIZE ${maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', 'REQUIRETLS'];
+  // DSN only where a spool can hold the "relayed" notifications it may owe (RFC 3461 6.2).
+  if (dsn) lines.push('DSN');
   return { code: 250, lines, raw: lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('') };
 }

@@ -5,6 +5,7 @@ import { ClientOutput } from './client-output.js';
 import { poolKey, type ConnectionCache } from './connection-cache.js';
 import type { DataLimits } from './data-relay.js';
 import { dataPhase } from './data-phase.js';
+import { dsnSuffix, rcptDsn, type RcptDsn } from './dsn-params.js';
 import { parseEnvelopeArg } from './envelope.js';
 import type { UpstreamOptions } from './next-hop.js';
 import { ehloReply, format, isLocal, reply, type LocalReply, type Reply } from './replies.js';
@@ -59,6 +60,8 @@ class SmtpServerSession {
   private tx?: ClientTransaction;
   private errors = 0;
   private readonly lmtp: boolean;
+  /** DSN (RFC 3461) is announced and its parameters taken: only where the spool can hold what it may owe. */
+  private readonly dsn: boolean;
 
   constructor(
     socket: Socket,
@@ -68,6 +71,7 @@ class SmtpServerSession {
     this.input = new ClientInput(socket, () => this.output.flush());
     this.client = `${socket.remoteAddress}:${socket.remotePort}`;
     this.lmtp = opts.protocol === 'lmtp';
+    this.dsn = !this.lmtp && opts.spool !== undefined;
   }
 
   async run(): Promise<void> {
@@ -129,7 +133,7 @@ class SmtpServerSession {
         await this.abandon();
         this.helo = arg;
         this.esmtp = verb !== 'HELO';
-        this.send(verb === 'HELO' ? reply(250, '', this.opts.hostname) : ehloReply(this.opts.hostname, this.opts.maxMessageSize));
+        this.send(verb === 'HELO' ? reply(250, '', this.opts.hostname) : ehloReply(this.opts.hostname, this.opts.maxMessageSize, this.dsn));
         return;
       case 'MAIL':
         return this.mail(arg);
@@ -182,7 +186,7 @@ class SmtpServerSession {
     }
     const { params } = parsed.arg;
     if (params.size > 0 && !this.esmtp) return this.error(reply(555, '5.5.4', 'parameters need EHLO'));
-    const envelope = envelopeOf(parsed.arg, this.opts.maxMessageSize);
+    const envelope = envelopeOf(parsed.arg, this.opts.maxMessageSize, this.dsn);
     if ('refusal' in envelope) return envelope.counted ? this.error(envelope.refusal) : this.refuse(envelope.refusal);
     this.tx = { envelope, hops: [], accepted: [] };
     this.send(reply(250, '2.1.0', 'Ok'));
@@ -200,7 +204,13 @@ class SmtpServerSession {
     }
     const { address, domain, utf8, params } = parsed.arg;
     // No DSN offered, so no NOTIFY/ORCPT: taking them and dropping them would alter the request.
-    if (params.size > 0) return this.error(reply(555, '5.5.4', `unsupported parameter ${[...params.keys()][0]}`));
+    if (params.size > 0 && !this.dsn) return this.error(reply(555, '5.5.4', `unsupported parameter ${[...params.keys()][0]}`));
+    let dsn: RcptDsn | undefined;
+    if (params.size > 0) {
+      const d = rcptDsn(parsed.arg);
+      if ('code' in d) return this.error(d);
+      dsn = d;
+    }
     if (utf8 && !ctx.envelope.smtputf8) return this.answer(ctx, reply(553, '5.6.7', 'non-ASCII recipient address needs SMTPUTF8'));
     if (domain === '') return this.answer(ctx, reply(550, '5.1.1', 'no local mailboxes here; ticketbooth only relays'));
     if (ctx.accepted.length >= this.opts.maxRecipients) return this.answer(ctx, reply(452, '4.5.3', 'too many recipients'));
@@ -215,11 +225,13 @@ class SmtpServerSession {
     }
     // The client's own RCPT timeout (Postfix: 300 s) runs from here: answer before it fires.
     const budgetEnd = performance.now() + this.opts.upstream.rcptBudgetMs;
-    const line = `RCPT TO:<${address}>`;
+    // NOTIFY/ORCPT as received, to a hop that announces DSN; for one that does not, ticketbooth answers (data-phase).
+    const line = (c: { extensions: ReadonlyMap<string, string> }): string =>
+      `RCPT TO:<${address}>${c.extensions.has('DSN') ? dsnSuffix(dsn?.words) : ''}`;
     /** The first RCPT to a hop went in one group with MAIL. */
     let first: Reply | undefined;
     if (!tx) {
-      tx = { ...ctx.envelope, recipients: [], lastCode: 0, messageSize: 0 };
+      tx = { ...ctx.envelope, recipients: [], rcptDsn: [], lastCode: 0, messageSize: 0 };
       tx.hop = { key, route, domain, pool: poolKey(key, route, this.opts.upstream.heloName) };
       ctx.hops.push(tx);
       const started = await startUpstream(tx, line, this.opts.connections, this.opts.router, this.opts.upstream, budgetEnd);
@@ -231,10 +243,13 @@ class SmtpServerSession {
     }
     if (tx.hopFailure) return this.answer(ctx, tx.hopFailure, tx);
     const upstream = tx.upstream!;
-    const r = first ?? (await upstreamReply(tx, upstream, upstream.command(line, budgetLeft(budgetEnd, this.opts.upstream.replyMs))));
+    const r =
+      first ?? (await upstreamReply(tx, upstream, upstream.command(line(upstream), budgetLeft(budgetEnd, this.opts.upstream.replyMs))));
     if (isLocal(r) && r.code === 451) tx.hopFailure = r;
     if (r.code >= 200 && r.code < 300) {
       tx.recipients.push(address);
+      tx.rcptDsn.push(dsn);
+      if (dsn && upstream.extensions.has('DSN')) (tx.dsnCount ??= { passedOn: 0, local: 0 }).passedOn++;
       ctx.accepted.push(tx);
     }
     return this.answer(ctx, r, tx);

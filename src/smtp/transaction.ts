@@ -2,6 +2,7 @@ import type { DaneAudit, SmtpTransactionEvent, StsAudit } from '../audit/events.
 import { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import type { ConnectionCache } from './connection-cache.js';
+import { dsnSuffix, MAIL_DSN_KEYS, mailDsnParam, type MailDsn, type RcptDsn } from './dsn-params.js';
 import { forLog, type EnvelopeArg } from './envelope.js';
 import { connectFirst, type UpstreamOptions } from './next-hop.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
@@ -18,6 +19,8 @@ export interface Envelope {
   smtputf8: boolean;
   /** MAIL … REQUIRETLS (RFC 8689): only to a next hop found securely, authenticated, and announcing it. */
   requireTls?: true;
+  /** MAIL's RET/ENVID (RFC 3461), on a listener that announces DSN. */
+  dsn?: MailDsn;
 }
 
 /**
@@ -36,10 +39,18 @@ export interface ClientTransaction {
  * MAIL FROM's parameters (SIZE, BODY, SMTPUTF8) as the envelope, or why it is refused: `counted`
  * when that is a client error (a parameter never offered).
  */
-export function envelopeOf(from: EnvelopeArg, maxMessageSize: number): Envelope | { refusal: LocalReply; counted: boolean } {
+export function envelopeOf(
+  from: EnvelopeArg,
+  maxMessageSize: number,
+  dsnOffered = false,
+): Envelope | { refusal: LocalReply; counted: boolean } {
   const e: Envelope = { started: performance.now(), from, smtputf8: false };
   for (const [key, value] of from.params) {
-    if (key === 'SIZE' && value !== undefined && /^\d{1,20}$/.test(value)) {
+    if (dsnOffered && MAIL_DSN_KEYS.has(key)) {
+      e.dsn ??= { words: [] };
+      const refusal = mailDsnParam(e.dsn, from, key, value);
+      if (refusal) return { refusal, counted: true };
+    } else if (key === 'SIZE' && value !== undefined && /^\d{1,20}$/.test(value)) {
       e.size = Number(value);
       if (e.size > maxMessageSize) return { refusal: reply(552, '5.3.4', 'message size exceeds fixed limit'), counted: false };
     } else if (key === 'BODY' && value !== undefined && /^(7BIT|8BITMIME)$/i.test(value)) {
@@ -75,6 +86,10 @@ export interface Transaction extends Envelope {
   /** Under REQUIRETLS: `passed-on`, or why the hop could not carry the message. */
   requireTlsResult?: SmtpTransactionEvent['requireTls'];
   recipients: string[];
+  /** Each recipient's NOTIFY/ORCPT (RFC 3461), in `recipients` order. */
+  rcptDsn: Array<RcptDsn | undefined>;
+  /** DSN requests (recipients with NOTIFY/ORCPT) given to a hop that announces DSN, and answered by ticketbooth itself. */
+  dsnCount?: { passedOn: number; local: number };
   /** The SMTP front: this hop failed after another took the message; the spool entry that holds it for its recipients. */
   spooled?: string;
   lastCode: number;
@@ -93,14 +108,14 @@ export type Started = { failure: Reply } | { rcpt: Reply };
  */
 export async function startUpstream(
   tx: Transaction,
-  rcpt: string,
+  rcpt: (client: SmtpClient) => string,
   cache: ConnectionCache,
   router: Router,
   opts: UpstreamOptions,
   budgetEnd: number,
 ): Promise<Started> {
   const { route, domain, pool: key } = tx.hop!;
-  const first = { lines: (client: SmtpClient) => [mailCommand(tx, client), rcpt], timeoutMs: budgetLeft(budgetEnd, opts.replyMs) };
+  const first = { lines: (client: SmtpClient) => [mailCommand(tx, client), rcpt(client)], timeoutMs: budgetLeft(budgetEnd, opts.replyMs) };
   // A connection made under a DANE decision is not reused once that decision's TLSA answer is stale.
   // One made under an MTA-STS policy only while a fresh lookup says the same policy applies.
   const fits = (client: SmtpClient): boolean =>
@@ -180,6 +195,8 @@ function mailCommand(tx: Transaction, upstream: SmtpClient): string {
   if (tx.smtputf8) params += ' SMTPUTF8';
   // Only ever sent to a hop that announced it (startUpstream checks before MAIL).
   if (tx.requireTls) params += ' REQUIRETLS';
+  // RET/ENVID as received, to a hop that can honour them (else ticketbooth answers for them, RFC 3461 6.2).
+  if (ext.has('DSN')) params += dsnSuffix(tx.dsn?.words);
   return `MAIL FROM:<${tx.from.address}>${params}`;
 }
 
@@ -236,6 +253,7 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (tx.requireTlsResult) event.requireTls = tx.requireTlsResult;
   if (hops > 1) event.hops = hops;
   if (tx.spooled) event.spooled = tx.spooled;
+  if (tx.dsnCount) event.dsn = tx.dsnCount;
   return event;
 }
 

@@ -10,8 +10,10 @@ export interface DsnInput {
   /** When ticketbooth took the message (ms since the epoch). */
   arrived: number;
   now: Date;
-  /** The recipients that finally failed, each with its last reply. */
+  /** The recipients that finally failed, or were relayed to a hop without DSN (RFC 3461 6.2), each with its last reply. */
   failed: SpoolRecipient[];
+  /** MAIL's ENVID (xtext): the Original-Envelope-Id. */
+  envid?: string;
   /** The original message's header section, as received (RFC 3462 text/rfc822-headers). */
   headers: Buffer;
 }
@@ -25,11 +27,13 @@ export interface DsnInput {
 export function buildDsn(d: DsnInput): Buffer {
   const boundary = `tb-${randomBytes(9).toString('hex')}`;
   const eightBit = d.headers.some((b) => b >= 0x80);
-  const human = d.failed.map((r) => `<${r.address}>: ${r.by} said: ${r.reply}`).join('\r\n');
+  const human = d.failed.map((r) => `<${r.address}>: ${r.state === 'relayed' ? 'relayed; ' : ''}${r.by} said: ${r.reply}`).join('\r\n');
+  const anyFailed = d.failed.some((r) => r.state !== 'relayed');
   const perRecipient = d.failed.map((r) =>
     [
+      ...(r.dsn?.orcpt !== undefined ? [`Original-Recipient: ${fromXtext(r.dsn.orcpt)}`] : []),
       `Final-Recipient: rfc822; ${r.address}`,
-      'Action: failed',
+      `Action: ${r.state === 'relayed' ? 'relayed' : 'failed'}`,
       `Status: ${statusOf(r)}`,
       ...(r.by !== d.hostname ? [`Remote-MTA: dns; ${hostOf(r.by)}`] : []),
       `Diagnostic-Code: smtp; ${oneLine(r.reply)}`,
@@ -38,7 +42,7 @@ export function buildDsn(d: DsnInput): Buffer {
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${d.hostname}>`,
     `To: <${d.to}>`,
-    'Subject: Undelivered Mail Returned to Sender',
+    `Subject: ${anyFailed ? 'Undelivered Mail Returned to Sender' : 'Delivery Status Notification (relayed)'}`,
     `Date: ${d.now.toUTCString().replace('GMT', '+0000')}`,
     `Message-ID: <${boundary}@${d.hostname}>`,
     'Auto-Submitted: auto-replied',
@@ -53,14 +57,22 @@ export function buildDsn(d: DsnInput): Buffer {
     `--${boundary}`,
     'Content-Type: text/plain; charset=us-ascii',
     '',
-    `This is the mail relay at ${d.hostname}. Your message was delivered to its other`,
-    'recipients, but could not be delivered to the recipients below.',
+    ...(anyFailed
+      ? [
+          `This is the mail relay at ${d.hostname}. Your message was delivered to its other`,
+          'recipients, but could not be delivered to the recipients below.',
+        ]
+      : [
+          `This is the mail relay at ${d.hostname}. Your message was relayed to the recipients below,`,
+          'whose next hop does not offer delivery status notifications: no further notice will come.',
+        ]),
     '',
     human,
     '',
     `--${boundary}`,
     'Content-Type: message/delivery-status',
     '',
+    ...(d.envid !== undefined ? [`Original-Envelope-Id: ${fromXtext(d.envid)}`] : []),
     `Reporting-MTA: dns; ${d.hostname}`,
     `Arrival-Date: ${new Date(d.arrived).toUTCString().replace('GMT', '+0000')}`,
     '',
@@ -90,6 +102,12 @@ function statusOf(r: SpoolRecipient): string {
 /** `mx.dest.test[192.0.2.1]:25` → `mx.dest.test`. */
 function hostOf(label: string): string {
   return label.replace(/\[.*$/, '').replace(/:\d+$/, '');
+}
+
+/** xtext decoded (RFC 3461 4: `+XX`), as RFC 3464 fields carry it; kept encoded if that would give a control character. */
+function fromXtext(x: string): string {
+  const decoded = x.replace(/\+([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return [...decoded].some((c) => c < ' ' || c > '~') ? x : decoded;
 }
 
 function oneLine(s: string): string {

@@ -9,12 +9,15 @@ import { z } from 'zod';
 export const spoolRecipientSchema = z.object({
   address: z.string(),
   /** pending: retried until `maxAgeSeconds`; failed: in the notification; delivered: done. */
-  state: z.enum(['pending', 'failed', 'delivered']),
+  /** relayed: taken by a next hop without DSN while NOTIFY asked for SUCCESS; in the notification as `Action: relayed` (RFC 3461 6.2). */
+  state: z.enum(['pending', 'failed', 'delivered', 'relayed']),
   /** The last reply for it, as the next hop (or ticketbooth) gave it: the notification's Diagnostic-Code. */
   reply: z.string(),
   /** Who gave that reply (`host[ip]:port`, or ticketbooth's own host name): the notification's Remote-MTA. */
   by: z.string(),
   attempts: z.number(),
+  /** RCPT's NOTIFY/ORCPT words as received (RFC 3461): every retry sends them, the notification honours them. */
+  dsn: z.object({ words: z.array(z.string()), notify: z.string().optional(), orcpt: z.string().optional() }).optional(),
 });
 export type SpoolRecipient = z.infer<typeof spoolRecipientSchema>;
 
@@ -30,6 +33,8 @@ export const spoolEntrySchema = z.object({
   body: z.enum(['7BIT', '8BITMIME']).optional(),
   /** MAIL … REQUIRETLS (RFC 8689): every retry asks it again, and so does the notification (it quotes the headers). */
   requireTls: z.boolean().optional(),
+  /** MAIL's RET/ENVID words as received (RFC 3461): every retry sends them; ENVID goes into the notification. */
+  dsn: z.object({ words: z.array(z.string()), ret: z.enum(['FULL', 'HDRS']).optional(), envid: z.string().optional() }).optional(),
   recipients: z.array(spoolRecipientSchema),
   /** The next retry of pending recipients (or of the notification), ms since the epoch. */
   nextAttempt: z.number(),

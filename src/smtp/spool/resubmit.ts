@@ -1,4 +1,5 @@
 import { SmtpClient } from '../../upstream/smtp-client/client.js';
+import { dsnSuffix } from '../dsn-params.js';
 
 /** Where the spool hands its messages: the listener itself, so routing, TLS policy and audit are the same as for any message. */
 export interface Submission {
@@ -14,6 +15,9 @@ export interface Envelope {
   smtputf8: boolean;
   body?: '7BIT' | '8BITMIME';
   requireTls?: boolean;
+  /** RET/ENVID and NOTIFY/ORCPT words as received (RFC 3461): the listener announces DSN where it has a spool. */
+  mailDsn?: string[];
+  rcptDsn?: string[];
 }
 
 /** How it went: the reply that decided it (250 to the end of data, or the refusal), as one line. */
@@ -36,8 +40,8 @@ export async function resubmit(via: Submission, env: Envelope, chunks: AsyncIter
     await client.hello(via.heloName);
     const params = `${env.body ? ` BODY=${env.body}` : ''}${env.smtputf8 ? ' SMTPUTF8' : ''}${env.requireTls ? ' REQUIRETLS' : ''}`;
     for (const [line, want] of [
-      [`MAIL FROM:<${env.from}>${params}`, 250],
-      [`RCPT TO:<${env.to}>`, 250],
+      [`MAIL FROM:<${env.from}>${params}${dsnSuffix(env.mailDsn)}`, 250],
+      [`RCPT TO:<${env.to}>${dsnSuffix(env.rcptDsn)}`, 250],
       ['DATA', 354],
     ] as const) {
       const r = await client.command(line);

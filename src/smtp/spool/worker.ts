@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { SmtpSpoolEvent } from '../../audit/events.js';
 import { say } from '../../util/operator-log.js';
+import { wants } from '../dsn-params.js';
 import { buildDsn, dsnIs8bit, headerSection } from './dsn.js';
 import type { SpoolEntry, SpoolRecipient } from './entry.js';
 import { resubmit, type Submission } from './resubmit.js';
@@ -72,7 +73,7 @@ export class SpoolWorker {
    */
   async hold(
     body: BodyFile,
-    env: Pick<SpoolEntry, 'from' | 'smtputf8' | 'body' | 'requireTls'>,
+    env: Pick<SpoolEntry, 'from' | 'smtputf8' | 'body' | 'requireTls' | 'dsn'>,
     recipients: SpoolRecipient[],
   ): Promise<SpoolEntry> {
     const now = this.now();
@@ -90,7 +91,7 @@ export class SpoolWorker {
     this.event(e, 'held', recipients.length);
     say(
       'warn',
-      `${this.opts.listener}: spool ${e.id}: holding a message for ${recipients.length} recipient(s) whose next hop refused it after another took it: ${recipients[0]?.reply ?? ''}`,
+      `${this.opts.listener}: spool ${e.id}: holding a message for ${recipients.length} recipient(s) whose next hop refused it after another took it, or that are owed a "relayed" notification: ${recipients[0]?.reply ?? ''}`,
     );
     const w = this.work(e.id).finally(() => this.working.delete(w));
     this.working.add(w);
@@ -161,6 +162,8 @@ export class SpoolWorker {
       smtputf8: e.smtputf8,
       requireTls: e.requireTls === true,
       ...(e.body ? { body: e.body } : {}),
+      ...(e.dsn ? { mailDsn: e.dsn.words } : {}),
+      ...(r.dsn ? { rcptDsn: r.dsn.words } : {}),
     };
     const o = await resubmit(this.opts.submitTo(), env, createReadStream(this.store.bodyPath(e.id)));
     r.attempts++;
@@ -173,13 +176,22 @@ export class SpoolWorker {
 
   /** The notification for what finally failed (none owed for the null sender or when all went). */
   private async notify(e: SpoolEntry): Promise<void> {
-    const failed = e.recipients.filter((r) => r.state === 'failed');
+    // NOTIFY (RFC 3461 4.1): a failure only where it asks for FAILURE (or says nothing); relayed ones asked for SUCCESS.
+    const failed = e.recipients.filter((r) => (r.state === 'failed' && wants(r.dsn, 'FAILURE')) || r.state === 'relayed');
     if (failed.length === 0 || e.from === '') {
       e.notified = true;
       return;
     }
     const headers = headerSection(await readStart(this.store.bodyPath(e.id)));
-    const dsn = buildDsn({ hostname: this.opts.hostname, to: e.from, arrived: e.created, now: new Date(this.now()), failed, headers });
+    const dsn = buildDsn({
+      hostname: this.opts.hostname,
+      to: e.from,
+      arrived: e.created,
+      now: new Date(this.now()),
+      failed,
+      headers,
+      ...(e.dsn?.envid !== undefined ? { envid: e.dsn.envid } : {}),
+    });
     const o = await resubmit(
       this.opts.submitTo(),
       // RFC 8689 5: a notification quoting a REQUIRETLS message's headers is sent with REQUIRETLS too.
