@@ -1,6 +1,8 @@
 import type { EnvelopeArg } from './envelope.js';
 import { reply, type LocalReply } from './replies.js';
 
+export { dsnSuffix, wants } from './spool/dsn-words.js';
+
 /**
  * DSN parameters (RFC 3461): MAIL's RET and ENVID, RCPT's NOTIFY and ORCPT. Each is kept as the
  * word the client sent, so a next hop that announces DSN gets it byte for byte; a hop that does
@@ -67,15 +69,4 @@ export function rcptDsn(arg: EnvelopeArg): RcptDsn | LocalReply {
     dsn.words.push(arg.words.get(key)!);
   }
   return dsn;
-}
-
-/** Whether NOTIFY asks for `what` (no NOTIFY: failures and delays only, RFC 3461 4.1). */
-export function wants(dsn: RcptDsn | undefined, what: 'SUCCESS' | 'FAILURE'): boolean {
-  if (dsn?.notify === undefined) return what === 'FAILURE';
-  return dsn.notify.split(',').includes(what);
-}
-
-/** ` WORD WORD`: the words to append to a command line for a hop that announces DSN. */
-export function dsnSuffix(words: readonly string[] | undefined): string {
-  return words && words.length > 0 ? ` ${words.join(' ')}` : '';
 }

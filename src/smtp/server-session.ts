@@ -205,12 +205,8 @@ class SmtpServerSession {
     const { address, domain, utf8, params } = parsed.arg;
     // No DSN offered, so no NOTIFY/ORCPT: taking them and dropping them would alter the request.
     if (params.size > 0 && !this.dsn) return this.error(reply(555, '5.5.4', `unsupported parameter ${[...params.keys()][0]}`));
-    let dsn: RcptDsn | undefined;
-    if (params.size > 0) {
-      const d = rcptDsn(parsed.arg);
-      if ('code' in d) return this.error(d);
-      dsn = d;
-    }
+    const dsn: RcptDsn | LocalReply | undefined = params.size > 0 ? rcptDsn(parsed.arg) : undefined;
+    if (dsn && 'code' in dsn) return this.error(dsn);
     if (utf8 && !ctx.envelope.smtputf8) return this.answer(ctx, reply(553, '5.6.7', 'non-ASCII recipient address needs SMTPUTF8'));
     if (domain === '') return this.answer(ctx, reply(550, '5.1.1', 'no local mailboxes here; ticketbooth only relays'));
     if (ctx.accepted.length >= this.opts.maxRecipients) return this.answer(ctx, reply(452, '4.5.3', 'too many recipients'));

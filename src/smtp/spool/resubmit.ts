@@ -1,5 +1,5 @@
 import { SmtpClient } from '../../upstream/smtp-client/client.js';
-import { dsnSuffix } from '../dsn-params.js';
+import { dsnSuffix } from './dsn-words.js';
 
 /** Where the spool hands its messages: the listener itself, so routing, TLS policy and audit are the same as for any message. */
 export interface Submission {

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { SmtpSpoolEvent } from '../../audit/events.js';
 import { say } from '../../util/operator-log.js';
-import { wants } from '../dsn-params.js';
+import { wants } from './dsn-words.js';
 import { buildDsn, dsnIs8bit, headerSection } from './dsn.js';
 import type { SpoolEntry, SpoolRecipient } from './entry.js';
 import { resubmit, type Submission } from './resubmit.js';
