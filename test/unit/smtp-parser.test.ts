@@ -13,8 +13,16 @@ describe('envelope arguments (RFC 5321 4.1.2, RFC 6531)', () => {
       return p.arg;
     };
     assert.deepEqual(
-      { ...ok('FROM:<a@Example.ORG> SIZE=10 BODY=8BITMIME', 'FROM'), params: undefined },
-      { address: 'a@Example.ORG', domain: 'example.org', utf8: false, params: undefined },
+      { ...ok('FROM:<a@Example.ORG> SIZE=10 BODY=8BITMIME', 'FROM'), params: undefined, words: undefined },
+      { address: 'a@Example.ORG', domain: 'example.org', utf8: false, params: undefined, words: undefined },
+    );
+    // Each parameter word as received, for a next hop that gets it byte for byte (RFC 3461's xtext).
+    assert.deepEqual(
+      [...ok('TO:<a@b.example> notify=Success ORCPT=rfc822;a+2Bb@b.example', 'TO').words],
+      [
+        ['NOTIFY', 'notify=Success'],
+        ['ORCPT', 'ORCPT=rfc822;a+2Bb@b.example'],
+      ],
     );
     assert.deepEqual(
       [...ok('FROM:<a@b.example> SIZE=10 SMTPUTF8', 'FROM').params],

@@ -90,7 +90,7 @@ export class SpoolWorker {
     await this.store.commit(e, body);
     this.event(e, 'held', recipients.length);
     say(
-      'warn',
+      recipients.some((r) => r.state !== 'relayed') ? 'warn' : 'info',
       `${this.opts.listener}: spool ${e.id}: holding a message for ${recipients.length} recipient(s) whose next hop refused it after another took it, or that are owed a "relayed" notification: ${recipients[0]?.reply ?? ''}`,
     );
     const w = this.work(e.id).finally(() => this.working.delete(w));
