@@ -203,8 +203,9 @@ class SmtpServerSession {
       );
     }
     const { address, domain, utf8, params } = parsed.arg;
-    // No DSN offered, so no NOTIFY/ORCPT: taking them and dropping them would alter the request.
-    if (params.size > 0 && !this.dsn) return this.error(reply(555, '5.5.4', `unsupported parameter ${[...params.keys()][0]}`));
+    // No DSN offered (or HELO), so no NOTIFY/ORCPT: taking them and dropping them would alter the request.
+    if (params.size > 0 && (!this.dsn || !this.esmtp))
+      return this.error(reply(555, '5.5.4', `unsupported parameter ${[...params.keys()][0]}`));
     const dsn: RcptDsn | LocalReply | undefined = params.size > 0 ? rcptDsn(parsed.arg) : undefined;
     if (dsn && 'code' in dsn) return this.error(dsn);
     if (utf8 && !ctx.envelope.smtputf8) return this.answer(ctx, reply(553, '5.6.7', 'non-ASCII recipient address needs SMTPUTF8'));

@@ -208,6 +208,15 @@ describe('DSN (RFC 3461) on the SMTP front with a spool', () => {
       } finally {
         d.close();
       }
+      // After HELO nothing is announced: a DSN parameter is one never offered.
+      const h = await dial(sh.port);
+      try {
+        await h.cmd('HELO client.test');
+        assert.equal((await h.cmd(`MAIL FROM:<${SENDER}>`)).code, 250);
+        assert.match((await h.cmd('RCPT TO:<x@d1.test> NOTIFY=SUCCESS')).raw, /^555 5\.5\.4 /);
+      } finally {
+        h.close();
+      }
     });
   });
 
