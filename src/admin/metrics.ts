@@ -32,6 +32,7 @@ export class Metrics {
   private readonly daneTransactions: Counter<'listener' | 'applied' | 'outcome'>;
   private readonly clientsRefused: Counter<'listener' | 'reason'>;
   private readonly spool: Counter<'listener' | 'action'>;
+  private readonly dsn: Counter<'listener' | 'handled'>;
   private readonly onEvent = (e: AuditEvent): void => this.observe(e);
 
   constructor(private readonly sources: MetricsSources) {
@@ -96,6 +97,11 @@ export class Metrics {
       'The SMTP front holding messages some next hops took and others refused: held (messages), then delivered, deferred ' +
         'and failed (recipients), notified and notify-failed (delivery status notifications), resumed (entries found at start)',
       ['listener', 'action'],
+    );
+    this.dsn = counter(
+      'ticketbooth_smtp_dsn_total',
+      'Recipients that asked for DSN (RFC 3461 NOTIFY/ORCPT): passed-on to a next hop announcing DSN, or local (a "relayed" notification)',
+      ['listener', 'handled'],
     );
     // Zero from the start, so a rate or an alert on it works before the first unreadable session.
     for (const l of sources.listeners) this.sessionsUnreadable.inc({ listener: l.name }, 0);
@@ -179,6 +185,10 @@ export class Metrics {
         });
         if (e.dane)
           this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
+        if (e.dsn) {
+          if (e.dsn.passedOn > 0) this.dsn.inc({ listener: e.listener, handled: 'passed-on' }, e.dsn.passedOn);
+          if (e.dsn.local > 0) this.dsn.inc({ listener: e.listener, handled: 'local' }, e.dsn.local);
+        }
         return;
       case 'smtp.spool':
         this.spool.inc({ listener: e.listener, action: e.action });

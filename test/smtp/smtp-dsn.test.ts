@@ -31,16 +31,19 @@ async function withRig(hopOpts: Array<{ dsn: boolean; fault?: Fault }>, run: (ri
   );
   const sender = await startFaultServer();
   const spool = mkdtempSync(join(tmpdir(), 'tb-dsn-'));
-  const sh = await startSmarthost({
-    route: { mode: 'relay', host: '127.0.0.1', port: 9 },
-    transport: {
-      ...Object.fromEntries(hops.map((h, i) => [`d${i + 1}.test`, { mode: 'relay', host: '127.0.0.1', port: h.port }])),
-      'client.test': { mode: 'relay', host: '127.0.0.1', port: sender.port },
+  const sh = await startSmarthost(
+    {
+      route: { mode: 'relay', host: '127.0.0.1', port: 9 },
+      transport: {
+        ...Object.fromEntries(hops.map((h, i) => [`d${i + 1}.test`, { mode: 'relay', host: '127.0.0.1', port: h.port }])),
+        'client.test': { mode: 'relay', host: '127.0.0.1', port: sender.port },
+      },
+      tls: { level: 'none' },
+      timeouts,
+      ...(spooled ? { spool: { dir: spool } } : {}),
     },
-    tls: { level: 'none' },
-    timeouts,
-    ...(spooled ? { spool: { dir: spool } } : {}),
-  });
+    { admin: { listen: '127.0.0.1:0' } },
+  );
   try {
     await run({ hops, sender, sh, spool });
   } finally {
@@ -74,6 +77,16 @@ async function transact(
   } finally {
     d.close();
   }
+}
+
+/** `ticketbooth_smtp_dsn_total` by `handled`, from the admin endpoint. */
+async function dsnMetric(sh: Smarthost): Promise<Record<'passed-on' | 'local', number | undefined>> {
+  const text = await (await fetch(`http://127.0.0.1:${sh.service.admin!.address().port}/metrics`)).text();
+  const count = (handled: string): number | undefined => {
+    const m = new RegExp(`^ticketbooth_smtp_dsn_total\\{[^}]*handled="${handled}"[^}]*\\} (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  return { 'passed-on': count('passed-on'), local: count('local') };
 }
 
 /** A notification's per-message and per-recipient fields (RFC 3464 2.2, 2.3). */
@@ -116,6 +129,7 @@ describe('DSN (RFC 3461) on the SMTP front with a spool', () => {
       );
       const [tx] = await sh.waitForTransactions(1);
       assert.deepEqual(tx.dsn, { passedOn: 2, local: 0 });
+      assert.deepEqual(await dsnMetric(sh), { 'passed-on': 2, local: undefined });
       assert.deepEqual(readdirSync(spool), []);
       assert.equal(sender.connections, 0);
     });
@@ -151,6 +165,7 @@ describe('DSN (RFC 3461) on the SMTP front with a spool', () => {
       );
       const [tx] = await sh.waitForTransactions(1);
       assert.deepEqual(tx.dsn, { passedOn: 0, local: 2 });
+      assert.deepEqual(await dsnMetric(sh), { 'passed-on': undefined, local: 2 });
 
       // Only NOTIFY=NEVER, or the null sender: nothing owed, nothing held, the 250 at once.
       const never = await transact(sh.port, `MAIL FROM:<${SENDER}>`, ['RCPT TO:<z@d1.test> NOTIFY=NEVER'], 'dsn-never');
