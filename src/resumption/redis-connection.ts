@@ -1,11 +1,22 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { parseListen } from '../net/listen-address.js';
 
+/** TLS to the servers and the sentinels: PEM text (not file names), read at start. */
+export interface RedisTls {
+  /** Trust anchors instead of the system's. */
+  ca?: string;
+  /** A client certificate (chain) and its key, for `tls-auth-clients yes`. */
+  cert?: string;
+  key?: string;
+}
+
 /** Where the Redis store connects: one server, or the primary of a Sentinel group. Passwords already read. */
 export type RedisTarget = {
   /** An ACL user and its password for the Redis servers (not set: the URL's, if any). */
   username?: string;
   password?: string;
+  /** With a `rediss://` url, or for the sentinels and the servers they name. */
+  tls?: RedisTls;
 } & (
   | {
       /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
@@ -44,6 +55,7 @@ function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis
     reconnectOnError: (err) => /\bREADONLY\b/.test(err.message),
     ...(target.username !== undefined ? { username: target.username } : {}),
     ...(target.password !== undefined ? { password: target.password } : {}),
+    ...(target.tls ? { tls: { ...target.tls } } : {}),
   };
   if ('url' in target) return new Redis(target.url, common);
   let ready = false;
@@ -54,6 +66,8 @@ function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis
     ...(target.sentinelUsername !== undefined ? { sentinelUsername: target.sentinelUsername } : {}),
     ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
     sentinelCommandTimeout: commandTimeoutMs,
+    // The same TLS to the sentinels and to the primary they name.
+    ...(target.tls ? { sentinelTLS: { ...target.tls }, enableTLSForSentinelMode: true } : {}),
     // Every sentinel unreachable, or none naming a primary: at start, fail (ioredis would retry
     // for ever, and the start would hang); once running, from scratch again, as for a lost primary.
     sentinelRetryStrategy: (attempt) => (ready ? retry(attempt) : null),
