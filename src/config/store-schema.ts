@@ -21,15 +21,13 @@ const sealKeySchema = z
   .refine((k) => (k.file === undefined) !== (k.env === undefined), { message: 'give exactly one of file and env' });
 
 /** Session blobs (and shared values) sealed with AES-256-GCM: `current` seals, any of `keys` opens. */
-export const sealSchema = z
-  .strictObject({ keys: z.array(sealKeySchema).min(1), current: z.string().min(1) })
-  .superRefine((s, ctx) => {
-    const ids = s.keys.map((k) => k.id);
-    ids.forEach((id, i) => {
-      if (ids.indexOf(id) !== i) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `key id ${id} is listed twice` });
-    });
-    if (!ids.includes(s.current)) ctx.addIssue({ code: 'custom', path: ['current'], message: `${s.current} is not among the keys` });
+export const sealSchema = z.strictObject({ keys: z.array(sealKeySchema).min(1), current: z.string().min(1) }).superRefine((s, ctx) => {
+  const ids = s.keys.map((k) => k.id);
+  ids.forEach((id, i) => {
+    if (ids.indexOf(id) !== i) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `key id ${id} is listed twice` });
   });
+  if (!ids.includes(s.current)) ctx.addIssue({ code: 'custom', path: ['current'], message: `${s.current} is not among the keys` });
+});
 
 /** PEM files for TLS to the Redis servers and the sentinels: trust anchors, and a client certificate and key. */
 export const redisTlsSchema = z

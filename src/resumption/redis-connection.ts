@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { parseListen } from '../net/listen-address.js';
+import { tlsFailure } from './redis-tls-probe.js';
 
 /** TLS to the servers and the sentinels: PEM text (not file names), read at start. */
 export interface RedisTls {
@@ -93,7 +94,9 @@ export async function openRedis(target: RedisTarget, commandTimeoutMs: number): 
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    const detail = why && !(err as Error).message.includes(why) ? ` (${why})` : '';
+    const tls = target.tls && (await tlsFailure(...firstNode(target), target.tls));
+    const reason = tls ? `TLS: ${tls}` : why;
+    const detail = reason && !(err as Error).message.includes(reason) ? ` (${reason})` : '';
     throw new Error(`cache.store: cannot reach ${describeTarget(target)}: ${(err as Error).message}${detail}`, { cause: err });
   } finally {
     redis.off('sentinelError', note);
@@ -101,6 +104,16 @@ export async function openRedis(target: RedisTarget, commandTimeoutMs: number): 
   redis.off('error', note);
   redis.on('error', () => undefined);
   return redis;
+}
+
+/** The server (or the first sentinel) to ask why TLS fails. */
+function firstNode(target: RedisTarget): [string, number] {
+  if ('sentinels' in target) {
+    const { host, port } = parseListen(target.sentinels[0]);
+    return [host, port];
+  }
+  const u = new URL(target.url);
+  return [u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 6379)];
 }
 
 /** For messages (no password): `Redis at redis://user:***@host:6379`, or the Sentinel group. */

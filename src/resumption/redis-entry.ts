@@ -16,7 +16,8 @@ import type { StoredTicket } from './store.js';
 
 const SAY = {
   'unknown-key': (id) => `sealed under key "${id}", which cache.store.seal.keys does not list (removed by a rotation?)`,
-  unauthentic: (id) => `sealed under key "${id}" that fails authentication (altered, moved from another slot, or another key under that id)`,
+  unauthentic: (id) =>
+    `sealed under key "${id}" that fails authentication (altered, moved from another slot, or another key under that id)`,
   unsealed: () => 'not sealed, while cache.store.seal is set (written by an instance without seal?)',
   sealed: () => 'sealed, while this instance has no cache.store.seal',
 } as const satisfies Record<OpenFailure, (keyId: string) => string>;

@@ -141,39 +141,43 @@ test('redis store: an unreachable URL fails the start with the URL (password hid
   });
 });
 
-test('redis store, sealed: Redis holds no session byte; an entry moved to another destination is dropped, never offered', { skip: noRedis }, async () => {
-  const prefix = freshPrefix();
-  const said: string[] = [];
-  const store = await openRedis(100, prefix, (m) => said.push(m), sealer);
-  const raw = new Redis((redis as RedisServer).url);
-  try {
-    const [a, b] = [ticket('sealed1'), ticket('sealed2')];
-    await store.insertTls13Ticket('dest-a', a, 8, NOW);
-    await store.setTls12Session('dest-a', b);
-    for (const v of [await raw.lindexBuffer(`${prefix}d:dest-a:t13`, 0), await raw.hgetBuffer(`${prefix}d:dest-a`, 'tls12')]) {
-      assert.ok(v, 'written');
-      assert.equal(v.includes(a.session.subarray(100, 132)) || v.includes(b.session.subarray(100, 132)), false);
-    }
-    // Someone with write access moves dest-a's ticket to dest-b's list: it does not open there.
-    await raw.lmove(`${prefix}d:dest-a:t13`, `${prefix}d:dest-b:t13`, 'LEFT', 'LEFT');
-    assert.deepEqual(await store.takeTls13Ticket('dest-b', NOW), { expired: 0 });
-    assert.equal(await raw.exists(`${prefix}d:dest-b:t13`), 0, 'dropped from the list');
-    assert.equal(await store.lastSpentTls13Ticket('dest-b', NOW), undefined);
-    assert.equal(store.dropped.unauthentic, 1);
-    assert.equal(said.length, 1);
-    assert.match(said[0], /dropped a session sealed under key "test-1" that fails authentication/);
-    // A store without the key (or without seal) offers none of it either.
-    await store.insertTls13Ticket('dest-c', ticket('sealed3'), 8, NOW);
-    const other = await openRedis(100, prefix, () => undefined, new Sealer([{ id: 'test-2', key: randomBytes(32) }], 'test-2'));
+test(
+  'redis store, sealed: Redis holds no session byte; an entry moved to another destination is dropped, never offered',
+  { skip: noRedis },
+  async () => {
+    const prefix = freshPrefix();
+    const said: string[] = [];
+    const store = await openRedis(100, prefix, (m) => said.push(m), sealer);
+    const raw = new Redis((redis as RedisServer).url);
     try {
-      assert.deepEqual(await other.takeTls13Ticket('dest-c', NOW), { expired: 0 });
-      assert.equal(await other.tls12Session('dest-a', NOW), undefined);
-      assert.deepEqual(other.dropped, { 'unknown-key': 2, unauthentic: 0, unsealed: 0, sealed: 0 });
+      const [a, b] = [ticket('sealed1'), ticket('sealed2')];
+      await store.insertTls13Ticket('dest-a', a, 8, NOW);
+      await store.setTls12Session('dest-a', b);
+      for (const v of [await raw.lindexBuffer(`${prefix}d:dest-a:t13`, 0), await raw.hgetBuffer(`${prefix}d:dest-a`, 'tls12')]) {
+        assert.ok(v, 'written');
+        assert.equal(v.includes(a.session.subarray(100, 132)) || v.includes(b.session.subarray(100, 132)), false);
+      }
+      // Someone with write access moves dest-a's ticket to dest-b's list: it does not open there.
+      await raw.lmove(`${prefix}d:dest-a:t13`, `${prefix}d:dest-b:t13`, 'LEFT', 'LEFT');
+      assert.deepEqual(await store.takeTls13Ticket('dest-b', NOW), { expired: 0 });
+      assert.equal(await raw.exists(`${prefix}d:dest-b:t13`), 0, 'dropped from the list');
+      assert.equal(await store.lastSpentTls13Ticket('dest-b', NOW), undefined);
+      assert.equal(store.dropped.unauthentic, 1);
+      assert.equal(said.length, 1);
+      assert.match(said[0], /dropped a session sealed under key "test-1" that fails authentication/);
+      // A store without the key (or without seal) offers none of it either.
+      await store.insertTls13Ticket('dest-c', ticket('sealed3'), 8, NOW);
+      const other = await openRedis(100, prefix, () => undefined, new Sealer([{ id: 'test-2', key: randomBytes(32) }], 'test-2'));
+      try {
+        assert.deepEqual(await other.takeTls13Ticket('dest-c', NOW), { expired: 0 });
+        assert.equal(await other.tls12Session('dest-a', NOW), undefined);
+        assert.deepEqual(other.dropped, { 'unknown-key': 2, unauthentic: 0, unsealed: 0, sealed: 0 });
+      } finally {
+        await other.close();
+      }
     } finally {
-      await other.close();
+      raw.disconnect();
+      await store.close();
     }
-  } finally {
-    raw.disconnect();
-    await store.close();
-  }
-});
+  },
+);

@@ -70,12 +70,22 @@ test('keys load from a file or a variable; a bad one fails naming the key, never
     const [a, b] = [randomBytes(32), randomBytes(32)];
     writeFileSync(join(dir, 'a.key'), a);
     const env = { TB_B: b.toString('base64'), TB_SHORT: 'c2hvcnQ=' };
-    const s = loadSealer({ keys: [{ id: 'a', file: join(dir, 'a.key') }, { id: 'b', env: 'TB_B' }], current: 'b' }, env);
+    const s = loadSealer(
+      {
+        keys: [
+          { id: 'a', file: join(dir, 'a.key') },
+          { id: 'b', env: 'TB_B' },
+        ],
+        current: 'b',
+      },
+      env,
+    );
     assert.equal(s.currentId, 'b');
     assert.equal(new Sealer([{ id: 'b', key: b }], 'b').open(s.seal(session, ctx('x')), ctx('x')).ok, true);
     assert.throws(
       () => loadSealer({ keys: [{ id: 'c', env: 'TB_SHORT' }], current: 'c' }, env),
-      (err: Error) => /^cache\.store\.seal\.keys\[0\] \(c\): variable TB_SHORT holds 8 bytes/.test(err.message) && !err.message.includes('c2hv'),
+      (err: Error) =>
+        /^cache\.store\.seal\.keys\[0\] \(c\): variable TB_SHORT holds 8 bytes/.test(err.message) && !err.message.includes('c2hv'),
     );
     assert.throws(() => loadSealer({ keys: [{ id: 'd', env: 'TB_NONE' }], current: 'd' }, env), /TB_NONE is not set/);
     assert.throws(
