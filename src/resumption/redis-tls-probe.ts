@@ -19,7 +19,7 @@ export function tlsFailure(host: string, port: number, tls: RedisTls, timeoutMs 
     // answer to a PING (+PONG, or -NOAUTH: any reply) shows the handshake was accepted.
     socket.once('secureConnect', () => socket.write('PING\r\n'));
     socket.once('data', () => done(undefined));
-    socket.once('error', (err) => done(brief(err)));
+    socket.once('error', (err: Error) => done(brief(err)));
     socket.once('end', () => done('the server closed the connection during the handshake'));
   });
 }
