@@ -41,6 +41,8 @@ const redisStoreSchema = z
     url: z.string().min(1).optional(),
     /** Some or all of the sentinels (`HOST:PORT`), asked in turn for the primary of `name`. */
     sentinels: z.array(hostPort).min(1).optional(),
+    /** Some or all nodes (`HOST:PORT`) of a Redis Cluster; one destination's keys share a slot. */
+    cluster: z.array(hostPort).min(1).optional(),
     /** The Sentinel master name (`sentinel monitor NAME ...`). */
     name: z.string().min(1).optional(),
     /** Prefix of every key; instances sharing a cache must use the same one. */
@@ -56,9 +58,12 @@ const redisStoreSchema = z
   })
   .superRefine((s, ctx) => {
     const issue = (path: string[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
+    const forms = [s.url, s.sentinels, s.cluster].filter((f) => f !== undefined).length;
     if (s.url !== undefined && s.sentinels !== undefined)
       issue(['sentinels'], 'give either url (one Redis) or sentinels (Redis Sentinel), not both');
-    if (s.url === undefined && s.sentinels === undefined) issue([], 'give url (one Redis) or sentinels and name (Redis Sentinel)');
+    else if (forms > 1) issue(['cluster'], 'give one of url, sentinels and cluster');
+    if (forms === 0) issue([], 'give url (one Redis), sentinels and name (Redis Sentinel), or cluster (Redis Cluster)');
+    if (s.cluster !== undefined && /[{}]/.test(s.prefix)) issue(['prefix'], 'no { or } in a cluster: they would change the hash slot');
     if (s.sentinels !== undefined && s.name === undefined) issue(['name'], 'the Sentinel master name is required with sentinels');
     if (s.sentinels === undefined && s.name !== undefined) issue(['name'], 'a master name goes with sentinels, not with url');
     if (s.sentinels === undefined && s.sentinelAuth !== undefined) issue(['sentinelAuth'], 'only with sentinels');

@@ -37,6 +37,7 @@ export async function createStore(cache: CacheConfig): Promise<TicketStore> {
 function redisTarget(s: RedisStoreConfig): RedisTarget {
   const auth = s.auth ? { username: s.auth.username, password: readPassword(s.auth, 'cache.store.auth') } : {};
   const tls = s.tls ? { tls: readTls(s.tls) } : {};
+  if (s.cluster !== undefined) return { cluster: s.cluster, ...auth, ...tls };
   if (s.sentinels === undefined || s.name === undefined) return { url: s.url ?? '', ...auth, ...tls };
   const sentinelAuth = s.sentinelAuth
     ? { sentinelUsername: s.sentinelAuth.username, sentinelPassword: readPassword(s.sentinelAuth, 'cache.store.sentinelAuth') }

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseListen } from '../net/listen-address.js';
 import { tlsFailure } from './redis-tls-probe.js';
 
@@ -31,7 +31,14 @@ export type RedisTarget = {
       sentinelUsername?: string;
       sentinelPassword?: string;
     }
+  | {
+      /** `HOST:PORT` of some or all nodes of a Redis Cluster; the client learns the rest. */
+      cluster: readonly string[];
+    }
 );
+
+/** The store's client: one server (standalone or the Sentinel primary), or a cluster. */
+export type RedisClient = Redis | Cluster;
 
 /** Reconnect soon after a loss (50 ms more per attempt, at most 500 ms apart): a promoted replica is used within half a second. */
 const retry = (attempt: number): number => Math.min(attempt * 50, 500);
@@ -44,7 +51,7 @@ const retry = (attempt: number): number => Math.min(attempt * 50, 500);
  * `+switch-master` on the sentinels (failoverDetector), so it moves to a promoted replica even
  * when the old primary is still reachable; a READONLY reply (a demoted primary) reconnects too.
  */
-function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis {
+function createRedisClient(target: RedisTarget, commandTimeoutMs: number): RedisClient {
   const common: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -59,6 +66,7 @@ function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis
     ...(target.tls ? { tls: { ...target.tls } } : {}),
   };
   if ('url' in target) return new Redis(target.url, common);
+  if ('cluster' in target) return createClusterClient(target.cluster, common);
   let ready = false;
   const redis = new Redis({
     ...common,
@@ -79,10 +87,35 @@ function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis
 }
 
 /**
+ * A Redis Cluster client: ioredis follows MOVED and ASK (a redirected command had not run, so
+ * resending it keeps single use) and, after a failover, asks the nodes for the slots again. It
+ * reads from primaries only: a take must be atomic on the slot's primary.
+ */
+function createClusterClient(seeds: readonly string[], common: RedisOptions): Cluster {
+  const { lazyConnect, retryStrategy, ...node } = common;
+  let ready = false;
+  const cluster = new Cluster(
+    seeds.map((s) => parseListen(s)),
+    {
+      lazyConnect,
+      enableOfflineQueue: false,
+      scaleReads: 'master',
+      redisOptions: node,
+      // No node answering at start fails the start; once running, retry as for a lost server.
+      clusterRetryStrategy: (attempt) => (ready && retryStrategy ? retryStrategy(attempt) : null),
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+    },
+  );
+  cluster.once('ready', () => (ready = true));
+  return cluster;
+}
+
+/**
  * Connects and checks the server answers; rejects, saying why, when it cannot (a wrong URL, no
  * primary, a refused password). Errors after that surface as rejected commands; ioredis reconnects.
  */
-export async function openRedis(target: RedisTarget, commandTimeoutMs: number): Promise<Redis> {
+export async function openRedis(target: RedisTarget, commandTimeoutMs: number): Promise<RedisClient> {
   const redis = createRedisClient(target, commandTimeoutMs);
   // ioredis reports why (a refused AUTH, a sentinel that knows no such master) only as events.
   let why: string | undefined;
@@ -108,8 +141,8 @@ export async function openRedis(target: RedisTarget, commandTimeoutMs: number): 
 
 /** The server (or the first sentinel) to ask why TLS fails. */
 function firstNode(target: RedisTarget): [string, number] {
-  if ('sentinels' in target) {
-    const { host, port } = parseListen(target.sentinels[0]);
+  if ('sentinels' in target || 'cluster' in target) {
+    const { host, port } = parseListen('sentinels' in target ? target.sentinels[0] : target.cluster[0]);
     return [host, port];
   }
   const u = new URL(target.url);
@@ -118,11 +151,14 @@ function firstNode(target: RedisTarget): [string, number] {
 
 /** For messages (no password): `Redis at redis://user:***@host:6379`, or the Sentinel group. */
 export function describeTarget(target: RedisTarget): string {
-  return 'url' in target ? `Redis at ${redact(target.url)}` : `Redis primary of ${target.name} (Sentinel ${target.sentinels.join(', ')})`;
+  if ('url' in target) return `Redis at ${redact(target.url)}`;
+  if ('cluster' in target) return `Redis Cluster (${target.cluster.join(', ')})`;
+  return `Redis primary of ${target.name} (Sentinel ${target.sentinels.join(', ')})`;
 }
 
 /** The address of the node the client is connected to (with Sentinel, the primary it was given). */
-export function connectedNode(redis: Redis): string {
+export function connectedNode(redis: RedisClient): string {
+  if (redis instanceof Cluster) return `the cluster (${redis.nodes('master').length} primaries)`;
   const s = redis.stream as { remoteAddress?: string; remotePort?: number } | undefined;
   return s?.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : 'unknown address';
 }

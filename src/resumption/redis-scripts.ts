@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * The Lua scripts of the Redis store (see redis-store.ts for the key layout). Redis runs each one
@@ -8,12 +8,14 @@ import type { Redis } from 'ioredis';
 
 export const SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000;
 
-// KEYS: list, hash, zset. ARGV: slot prefix, id, ttl ms, max destinations, then per script.
+// KEYS: list, hash, zset (not in a cluster). ARGV: slot prefix, id, ttl ms, max destinations, then per script.
 const TOUCH = `
 local function touch()
   local ttl = tonumber(ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
+  -- In a cluster the set would be in another slot: there the bound is maxmemory and the expiry.
+  if not KEYS[3] then return end
   -- Recency in microseconds of the Redis clock, strictly increasing so that ties keep write order.
   local t = redis.call('TIME')
   local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -25,7 +27,7 @@ local function touch()
   if over > 0 then
     local victims = redis.call('ZPOPMIN', KEYS[3], over)
     for i = 1, #victims, 2 do
-      redis.call('DEL', ARGV[1] .. victims[i] .. ':t13', ARGV[1] .. victims[i])
+      redis.call('DEL', ARGV[1] .. '{' .. victims[i] .. '}:t13', ARGV[1] .. '{' .. victims[i] .. '}')
     end
   end
 end
@@ -113,7 +115,7 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL'
 return 0`,
 } as const;
 
-/** How many of each script's arguments are keys (the rest are ARGV). */
+/** How many of each script's arguments are keys (the rest are ARGV); in a cluster, one fewer for 3 (no set). */
 const NUMBER_OF_KEYS = {
   tbTake: 3,
   tbInsert: 3,
@@ -140,9 +142,10 @@ export interface ScriptCommands {
 }
 
 /** Registers the scripts on the client (ioredis loads each by SHA, with EVAL as the fallback). */
-export function defineScripts(redis: Redis): ScriptCommands {
+export function defineScripts(redis: Redis | Cluster, cluster: boolean): ScriptCommands {
   for (const [name, lua] of Object.entries(SCRIPTS)) {
-    redis.defineCommand(name, { lua, numberOfKeys: NUMBER_OF_KEYS[name as keyof typeof SCRIPTS] });
+    const keys: number = NUMBER_OF_KEYS[name as keyof typeof SCRIPTS];
+    redis.defineCommand(name, { lua, numberOfKeys: cluster && keys === 3 ? 2 : keys });
   }
   // defineCommand adds methods ioredis cannot type; ScriptCommands names them.
   return redis as unknown as ScriptCommands;

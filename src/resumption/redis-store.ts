@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { say } from '../util/operator-log.js';
-import { connectedNode, describeTarget, openRedis, type RedisTarget } from './redis-connection.js';
+import { connectedNode, describeTarget, openRedis, type RedisClient, type RedisTarget } from './redis-connection.js';
 import { EntryCodec } from './redis-entry.js';
 import { defineScripts, SEVEN_DAYS_MS, type Arg, type ScriptCommands } from './redis-scripts.js';
 import type { OpenFailure, Sealer } from './seal.js';
@@ -17,16 +17,17 @@ import {
  * Fleet mode: several ticketbooth instances share one Redis, so a ticket one instance receives
  * can resume a connection another instance makes, and single use (RFC 8446 C.4) holds across
  * the fleet because every read-modify-write of a slot is one Lua script (Redis runs each one
- * atomically). Per destination key:
- *   `{prefix}d:{id}:t13`  LIST of TLS 1.3 tickets, newest first
- *   `{prefix}d:{id}`      HASH: spent (last taken ticket), tls12, versions, refuses
- *   `{prefix}destinations` ZSET of ids by last write (Redis clock, µs): size() and the LRU bound
- *   `{prefix}v:{name}`    STRING: a shared value (an MTA-STS policy), with its own TTL
+ * atomically). Per destination id (the braces are literal: a hash tag, so both keys share a slot):
+ *   `PREFIX d:{ID}:t13`   LIST of TLS 1.3 tickets, newest first
+ *   `PREFIX d:{ID}`       HASH: spent (last taken ticket), tls12, versions, refuses
+ *   `PREFIX destinations` ZSET of ids by last write (Redis clock, µs): size() and the LRU bound;
+ *                         not in a cluster (another slot), where size() scans and maxmemory bounds
+ *   `PREFIX v:NAME`       STRING: a shared value (an MTA-STS policy), with its own TTL
  * An entry is `expiresAt:hash:` followed by the session bytes (binary-safe), sealed with `seal`
  * (redis-entry.ts says what is sealed and what stays clear).
  * Keys expire 7 days after their last write (RFC 8446 4.6.1: no ticket outlives that).
- * Scripts delete evicted slots by computed key names and share the ZSET across destinations
- * (cross-slot): a single Redis (with replicas, and Sentinel for failover), not Redis Cluster.
+ * Outside a cluster, scripts also keep the ZSET and delete evicted slots by computed names; in a
+ * cluster every script touches one destination's two keys only (one slot).
  */
 
 /** Where (one URL, or Sentinel), then how the store uses it. */
@@ -49,14 +50,17 @@ export class RedisTicketStore implements TicketStore {
   /** Operations that failed and answered "nothing" (the metric ticketbooth_store_errors_total). */
   errors = 0;
   private readonly entries: EntryCodec;
+  /** A Redis Cluster: no destinations set, so no LRU bound of its own and a scanning size(). */
+  private readonly cluster: boolean;
 
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: RedisStoreOptions,
     /** The target without passwords, for messages. */
     private readonly where: string,
   ) {
-    this.scripts = defineScripts(redis);
+    this.cluster = redis instanceof Cluster;
+    this.scripts = defineScripts(redis, this.cluster);
     this.entries = new EntryCodec(options.sealer, (m) => this.report(m));
     redis.on('ready', () => {
       if (!this.healthy) this.report(`redis store: reconnected to ${connectedNode(redis)}`);
@@ -74,13 +78,15 @@ export class RedisTicketStore implements TicketStore {
   }
 
   private keys(key: string): [string, string, string] {
-    const slot = `${this.options.prefix}d:${key}`;
+    const slot = `${this.options.prefix}d:{${key}}`;
     return [`${slot}:t13`, slot, `${this.options.prefix}destinations`];
   }
 
   /** KEYS and the ARGV every writing script shares. */
   private args(key: string): Arg[] {
-    return [...this.keys(key), `${this.options.prefix}d:`, key, SEVEN_DAYS_MS, this.options.maxDestinations];
+    const [list, hash, zset] = this.keys(key);
+    const keys = this.cluster ? [list, hash] : [list, hash, zset];
+    return [...keys, `${this.options.prefix}d:`, key, SEVEN_DAYS_MS, this.options.maxDestinations];
   }
 
   /**
@@ -182,7 +188,10 @@ export class RedisTicketStore implements TicketStore {
 
   async forget(key: string): Promise<void> {
     const [list, hash, zset] = this.keys(key);
-    await this.guard(undefined, async () => void (await this.redis.multi().del(list, hash).zrem(zset, key).exec()));
+    await this.guard(undefined, async () => {
+      if (this.cluster) await this.redis.del(list, hash);
+      else await this.redis.multi().del(list, hash).zrem(zset, key).exec();
+    });
   }
 
   async facts(key: string): Promise<DestinationFacts> {
@@ -199,6 +208,8 @@ export class RedisTicketStore implements TicketStore {
 
   /** ZCARD for destinations, LLEN per destination (pipelined, in pages) for tickets: metrics cadence only. */
   async size(): Promise<{ destinations: number; tickets: number }> {
+    if (this.redis instanceof Cluster)
+      return this.guard({ destinations: 0, tickets: 0 }, () => clusterSize(this.redis as Cluster, this.options.prefix));
     return this.guard({ destinations: 0, tickets: 0 }, async () => {
       const zset = this.keys('')[2];
       const destinations = await this.scripts.tbLive(zset, SEVEN_DAYS_MS);
@@ -233,4 +244,22 @@ export class RedisTicketStore implements TicketStore {
       this.redis.disconnect();
     }
   }
+}
+
+/** Every primary scanned for the prefix's slots: destinations with a key, tickets in their lists. */
+async function clusterSize(cluster: Cluster, prefix: string): Promise<{ destinations: number; tickets: number }> {
+  const ids = new Set<string>();
+  let tickets = 0;
+  for (const node of cluster.nodes('master')) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}d:{*`, 'COUNT', 500);
+      cursor = next;
+      const lists = keys.filter((k) => k.endsWith('}:t13'));
+      for (const k of keys) ids.add(k.slice(0, k.lastIndexOf('}')));
+      const lengths = await Promise.all(lists.map((k) => node.llen(k)));
+      tickets += lengths.reduce((a, b) => a + b, 0);
+    } while (cursor !== '0');
+  }
+  return { destinations: ids.size, tickets };
 }

@@ -70,18 +70,18 @@ test('redis store: every key expires within 7 days and the write refreshes it', 
     await store.setTls12Session('k', ticket('ttl2'));
     await store.learn('k', 'TLSv1.3', false);
     const keys = await raw.keys(`${prefix}*`);
-    assert.deepEqual(keys.sort(), [`${prefix}d:k`, `${prefix}d:k:t13`, `${prefix}destinations`]);
+    assert.deepEqual(keys.sort(), [`${prefix}d:{k}`, `${prefix}d:{k}:t13`, `${prefix}destinations`]);
     const sevenDays = 7 * 24 * 3600 * 1000;
-    for (const key of [`${prefix}d:k`, `${prefix}d:k:t13`]) {
+    for (const key of [`${prefix}d:{k}`, `${prefix}d:{k}:t13`]) {
       await raw.pexpire(key, 1000);
     }
     await store.insertTls13Ticket('k', ticket('ttl3'), 8, NOW);
-    for (const key of [`${prefix}d:k`, `${prefix}d:k:t13`]) {
+    for (const key of [`${prefix}d:{k}`, `${prefix}d:{k}:t13`]) {
       const ttl = await raw.pttl(key);
       assert.ok(ttl > sevenDays - 60_000 && ttl <= sevenDays, `${key} ttl ${ttl}`);
     }
     // Session bytes are stored in binary, not as text: an 800-byte session costs about 800 bytes.
-    const entry = await raw.lindexBuffer(`${prefix}d:k:t13`, 0);
+    const entry = await raw.lindexBuffer(`${prefix}d:{k}:t13`, 0);
     assert.ok(entry && entry.length < 800 + 40, `entry is ${entry?.length} bytes`);
   } finally {
     raw.disconnect();
@@ -153,14 +153,14 @@ test(
       const [a, b] = [ticket('sealed1'), ticket('sealed2')];
       await store.insertTls13Ticket('dest-a', a, 8, NOW);
       await store.setTls12Session('dest-a', b);
-      for (const v of [await raw.lindexBuffer(`${prefix}d:dest-a:t13`, 0), await raw.hgetBuffer(`${prefix}d:dest-a`, 'tls12')]) {
+      for (const v of [await raw.lindexBuffer(`${prefix}d:{dest-a}:t13`, 0), await raw.hgetBuffer(`${prefix}d:{dest-a}`, 'tls12')]) {
         assert.ok(v, 'written');
         assert.equal(v.includes(a.session.subarray(100, 132)) || v.includes(b.session.subarray(100, 132)), false);
       }
       // Someone with write access moves dest-a's ticket to dest-b's list: it does not open there.
-      await raw.lmove(`${prefix}d:dest-a:t13`, `${prefix}d:dest-b:t13`, 'LEFT', 'LEFT');
+      await raw.lmove(`${prefix}d:{dest-a}:t13`, `${prefix}d:{dest-b}:t13`, 'LEFT', 'LEFT');
       assert.deepEqual(await store.takeTls13Ticket('dest-b', NOW), { expired: 0 });
-      assert.equal(await raw.exists(`${prefix}d:dest-b:t13`), 0, 'dropped from the list');
+      assert.equal(await raw.exists(`${prefix}d:{dest-b}:t13`), 0, 'dropped from the list');
       assert.equal(await store.lastSpentTls13Ticket('dest-b', NOW), undefined);
       assert.equal(store.dropped.unauthentic, 1);
       assert.equal(said.length, 1);

@@ -160,7 +160,10 @@ describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), p
       store('type: redis\nurl: redis://127.0.0.1:6379\nsentinels: ["127.0.0.1:26379"]\nname: m'),
       /cache\.store\.sentinels: give either url .* not both/,
     );
-    rejects(store('type: redis\nprefix: "x:"'), /cache\.store: give url \(one Redis\) or sentinels and name \(Redis Sentinel\)/);
+    rejects(
+      store('type: redis\nprefix: "x:"'),
+      /cache\.store: give url \(one Redis\), sentinels and name \(Redis Sentinel\), or cluster \(Redis Cluster\)/,
+    );
     rejects(
       store('type: redis\nsentinels: ["127.0.0.1:26379"]'),
       /cache\.store\.name: the Sentinel master name is required with sentinels/,
