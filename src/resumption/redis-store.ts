@@ -96,7 +96,11 @@ export class RedisTicketStore implements TicketStore {
    */
   private async guard<T>(fallback: T, op: () => Promise<T>): Promise<T> {
     try {
-      return await op();
+      const result = await op();
+      // A cluster stays "ready" through a node's failover: its recovery shows as a command that works.
+      if (!this.healthy) this.report(`redis store: ${connectedNode(this.redis)} answers again`);
+      this.healthy = true;
+      return result;
     } catch (err) {
       this.errors++;
       this.unavailable((err as Error).message);

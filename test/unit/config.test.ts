@@ -253,6 +253,17 @@ describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), p
     );
   });
 
+  test('cluster: some nodes, alone, with a prefix that keeps the hash tag', () => {
+    const c = loadConfig(file(store('type: redis\ncluster: ["10.0.0.21:6379", "10.0.0.22:6379"]')));
+    assert.deepEqual(c.cache.store, { type: 'redis', cluster: ['10.0.0.21:6379', '10.0.0.22:6379'], prefix: 'ticketbooth:' });
+    rejects(
+      store('type: redis\nurl: redis://h:6379\ncluster: ["h:6379"]'),
+      /cache\.store\.cluster: give one of url, sentinels and cluster/,
+    );
+    rejects(store('type: redis\ncluster: ["h:6379"]\nprefix: "{tb}:"'), /cache\.store\.prefix: no \{ or \} in a cluster/);
+    rejects(store('type: redis\ncluster: ["h:6379"]\nname: m'), /cache\.store\.name: a master name goes with sentinels/);
+  });
+
   test('no sentinel answers: the start fails at once (ioredis alone would retry for ever), naming the group', async () => {
     const c = loadConfig(file(store('type: redis\nsentinels: ["127.0.0.1:1", "127.0.0.1:2"]\nname: mymaster')));
     await assert.rejects(
