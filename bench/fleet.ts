@@ -19,7 +19,6 @@ import { Sealer } from '../src/resumption/seal.js';
 import type { TicketStore } from '../src/resumption/store.js';
 import { makeCert } from '../test/support/certs.js';
 import { startRedisServer } from '../test/support/redis-server.js';
-import { waitForOutput } from '../test/support/redis-sentinel.js';
 import { startSServer, verdictPlain } from '../test/support/servers.js';
 import { isHandshake, startTunnelService, type TunnelHarness } from '../test/support/tunnel-service.js';
 
@@ -74,31 +73,6 @@ async function memoryPerTicket(url: string, destinations: number, bytes: number)
   }
 }
 
-/** µs per take+insert on a primary with one replica, with and without `replicaAck` (WAIT 1 after each take). */
-async function ackCost(cycles: number): Promise<{ plainUs: number; ackUs: number }> {
-  const primary = await startRedisServer();
-  const replica = await startRedisServer(['--replicaof', '127.0.0.1', String(primary.port)]);
-  try {
-    await waitForOutput(replica.process, /MASTER <-> REPLICA sync: Finished with success/, 1, 15_000);
-    const plain = await RedisTicketStore.connect({ url: primary.url, prefix: 'bench-ack:', maxDestinations: 100 });
-    const acked = await RedisTicketStore.connect({
-      url: primary.url,
-      prefix: 'bench-ack:',
-      maxDestinations: 100,
-      replicaAck: { replicas: 1, timeoutMs: 100 },
-    });
-    try {
-      return { plainUs: await storeCycles(plain, cycles), ackUs: await storeCycles(acked, cycles) };
-    } finally {
-      await plain.close();
-      await acked.close();
-    }
-  } finally {
-    await replica.stop();
-    await primary.stop();
-  }
-}
-
 async function connections(
   instances: TunnelHarness[],
   n: number,
@@ -146,11 +120,6 @@ export async function benchFleet(): Promise<string[]> {
     );
     out.push(
       `store take+insert, redis sealed: ${sealedUs.toFixed(1)} µs per connection; one seal + one open alone: ${sealCycle(20_000).toFixed(1)} µs`,
-    );
-    const ack = await ackCost(cycles);
-    out.push(
-      `store take+insert, primary with a replica: ${ack.plainUs.toFixed(1)} µs, with replicaAck (WAIT 1): ` +
-        `${ack.ackUs.toFixed(1)} µs (+${(ack.ackUs - ack.plainUs).toFixed(1)} µs per take)`,
     );
     const perTicket = await memoryPerTicket(redis.url, 10_000, 850);
     out.push(

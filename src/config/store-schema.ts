@@ -53,13 +53,6 @@ const redisStoreSchema = z
     sentinelAuth: redisAuthSchema.optional(),
     /** Seal what is stored (keys from files or the environment); without it, sessions sit in Redis in the clear. */
     seal: sealSchema.optional(),
-    /**
-     * Offer a taken ticket only once `replicas` replicas hold the take (Redis WAIT, up to
-     * `timeoutMs`): single use then survives a failover. Not with `cluster`.
-     */
-    replicaAck: z
-      .strictObject({ replicas: z.number().int().min(1).default(1), timeoutMs: z.number().int().min(1).max(900).default(100) })
-      .optional(),
     /** TLS to the Redis servers and the sentinels (with `url`, it must be `rediss://`). */
     tls: redisTlsSchema.optional(),
   })
@@ -70,7 +63,6 @@ const redisStoreSchema = z
       issue(['sentinels'], 'give either url (one Redis) or sentinels (Redis Sentinel), not both');
     else if (forms > 1) issue(['cluster'], 'give one of url, sentinels and cluster');
     if (forms === 0) issue([], 'give url (one Redis), sentinels and name (Redis Sentinel), or cluster (Redis Cluster)');
-    if (s.cluster !== undefined && s.replicaAck !== undefined) issue(['replicaAck'], 'not with cluster (WAIT names no slot)');
     if (s.cluster !== undefined && /[{}]/.test(s.prefix)) issue(['prefix'], 'no { or } in a cluster: they would change the hash slot');
     if (s.sentinels !== undefined && s.name === undefined) issue(['name'], 'the Sentinel master name is required with sentinels');
     if (s.sentinels === undefined && s.name !== undefined) issue(['name'], 'a master name goes with sentinels, not with url');

@@ -39,14 +39,9 @@ export type RedisStoreOptions = RedisTarget & {
   commandTimeoutMs?: number;
   /** Seals what is written and opens what is read; without it, sessions are stored in the clear. */
   sealer?: Sealer;
-  /** Offer a taken ticket only once this many replicas hold the take (Redis WAIT, at most `timeoutMs`). */
-  replicaAck?: { replicas: number; timeoutMs: number };
   /** Told about each outage and each recovery; default: one line on stderr. */
   onStatus?(message: string): void;
 };
-
-/** After a WAIT fell short, how long takes are skipped (the tickets stay for when a replica is back). */
-const ACK_RETRY_MS = 1000;
 
 export class RedisTicketStore implements TicketStore {
   private readonly scripts: ScriptCommands;
@@ -57,9 +52,6 @@ export class RedisTicketStore implements TicketStore {
   private readonly entries: EntryCodec;
   /** A Redis Cluster: no destinations set, so no LRU bound of its own and a scanning size(). */
   private readonly cluster: boolean;
-  private saidUnacknowledged = false;
-  /** With `replicaAck`, until when takes are skipped after a WAIT that fell short. */
-  private unacknowledgedUntil = 0;
 
   private constructor(
     private readonly redis: RedisClient,
@@ -128,8 +120,6 @@ export class RedisTicketStore implements TicketStore {
   }
 
   async takeTls13Ticket(key: string, now: number): Promise<TakeResult> {
-    // A replica just failed to acknowledge: take nothing for a while rather than block every take on WAIT.
-    if (Date.now() < this.unacknowledgedUntil) return { expired: 0 };
     return this.guard({ expired: 0 }, async () => {
       let expired = 0;
       // An entry that does not open has left the list all the same (dropped); take the next one.
@@ -138,33 +128,10 @@ export class RedisTicketStore implements TicketStore {
         expired += dropped;
         if (!entry) return { expired };
         const ticket = this.entries.decode(key, entry);
-        if (ticket) return (await this.acknowledged()) ? { ticket, expired } : { expired };
+        if (ticket) return { ticket, expired };
         await this.scripts.tbDropIf(this.keys(key)[1], 'spent', entry);
       }
     });
-  }
-
-  /**
-   * With `replicaAck`: has the take reached that many replicas (WAIT)? A promoted replica then
-   * knows the ticket is spent, so a failover cannot give it back. When not, the ticket is not
-   * offered (lost, never offered twice), counted as a failed operation and said once, and takes
-   * pause for ACK_RETRY_MS: WAIT holds the shared connection, so it must not run on every take.
-   */
-  private async acknowledged(): Promise<boolean> {
-    const ack = this.options.replicaAck;
-    if (!ack) return true;
-    const replicas = await this.redis.wait(ack.replicas, ack.timeoutMs);
-    if (replicas >= ack.replicas) return true;
-    this.errors++;
-    this.unacknowledgedUntil = Date.now() + ACK_RETRY_MS;
-    if (!this.saidUnacknowledged) {
-      this.saidUnacknowledged = true;
-      this.report(
-        `redis store: a take reached ${replicas} of ${ack.replicas} replica(s) within ${ack.timeoutMs} ms: ` +
-          'its ticket is not offered (counted in ticketbooth_store_errors_total; said once)',
-      );
-    }
-    return false;
   }
 
   async insertTls13Ticket(key: string, ticket: StoredTicket, cap: number, now: number): Promise<number> {

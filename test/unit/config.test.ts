@@ -262,10 +262,6 @@ describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), p
     );
     rejects(store('type: redis\ncluster: ["h:6379"]\nprefix: "{tb}:"'), /cache\.store\.prefix: no \{ or \} in a cluster/);
     rejects(store('type: redis\ncluster: ["h:6379"]\nname: m'), /cache\.store\.name: a master name goes with sentinels/);
-    rejects(store('type: redis\ncluster: ["h:6379"]\nreplicaAck: {}'), /cache\.store\.replicaAck: not with cluster/);
-    const ack = loadConfig(file(store('type: redis\nurl: redis://h:6379\nreplicaAck: {}')));
-    assert.deepEqual(ack.cache.store.type === 'redis' && ack.cache.store.replicaAck, { replicas: 1, timeoutMs: 100 });
-    rejects(store('type: redis\nurl: redis://h:6379\nreplicaAck: { timeoutMs: 5000 }'), /cache\.store\.replicaAck\.timeoutMs: /);
   });
 
   test('no sentinel answers: the start fails at once (ioredis alone would retry for ever), naming the group', async () => {
