@@ -124,6 +124,18 @@ export class Metrics {
         this.inc(store.errors ?? 0);
       },
     });
+    new Counter({
+      name: 'ticketbooth_store_dropped_total',
+      help:
+        'Store entries read back and dropped unopened, never offered: unknown-key (sealed under a key cache.store.seal.keys ' +
+        'does not list), unauthentic (altered or moved), unsealed (clear where seal is set), sealed (sealed where it is not)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(store.dropped ?? {})) this.inc({ reason }, n);
+      },
+    });
     const listeners = sources.listeners;
     new Gauge({
       name: 'ticketbooth_active_connections',
