@@ -30,6 +30,7 @@ export class Metrics {
   private readonly handshakeSeconds: Histogram<'listener' | 'resumed'>;
   private readonly smtpTransactions: Counter<'listener' | 'result'>;
   private readonly daneTransactions: Counter<'listener' | 'applied' | 'outcome'>;
+  private readonly requireTls: Counter<'listener' | 'result'>;
   private readonly clientsRefused: Counter<'listener' | 'reason'>;
   private readonly spool: Counter<'listener' | 'action'>;
   private readonly onEvent = (e: AuditEvent): void => this.observe(e);
@@ -86,6 +87,12 @@ export class Metrics {
       'SMTP transactions on DANE routes by the level the host got (dane, encrypt, may, defer) and the outcome ' +
         '(Verified, Trusted, Untrusted, or the reason a host was not used: tlsa-mismatch, dnssec-bogus, tlsa-lookup-failed, dane-required ...)',
       ['listener', 'applied', 'outcome'],
+    );
+    this.requireTls = counter(
+      'ticketbooth_smtp_requiretls_total',
+      'SMTP transactions whose client asked REQUIRETLS (RFC 8689), by outcome: passed-on, or why the recipient got 5.7.30 ' +
+        '(not-found-securely, not-authenticated, not-announced)',
+      ['listener', 'result'],
     );
     this.clientsRefused = counter('ticketbooth_clients_refused_total', 'Client connections refused (allow-list, connection-limit)', [
       'listener',
@@ -191,6 +198,7 @@ export class Metrics {
         });
         if (e.dane)
           this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
+        if (e.requireTls) this.requireTls.inc({ listener: e.listener, result: e.requireTls });
         return;
       case 'smtp.spool':
         this.spool.inc({ listener: e.listener, action: e.action });
