@@ -30,6 +30,7 @@ export class Metrics {
   private readonly handshakeSeconds: Histogram<'listener' | 'resumed'>;
   private readonly smtpTransactions: Counter<'listener' | 'result'>;
   private readonly daneTransactions: Counter<'listener' | 'applied' | 'outcome'>;
+  private readonly requireTls: Counter<'listener' | 'result'>;
   private readonly clientsRefused: Counter<'listener' | 'reason'>;
   private readonly spool: Counter<'listener' | 'action'>;
   private readonly dsn: Counter<'listener' | 'handled'>;
@@ -88,6 +89,12 @@ export class Metrics {
         '(Verified, Trusted, Untrusted, or the reason a host was not used: tlsa-mismatch, dnssec-bogus, tlsa-lookup-failed, dane-required ...)',
       ['listener', 'applied', 'outcome'],
     );
+    this.requireTls = counter(
+      'ticketbooth_smtp_requiretls_total',
+      'SMTP transactions whose client asked REQUIRETLS (RFC 8689), by outcome: passed-on, or why the recipient got 5.7.30 ' +
+        '(not-found-securely, not-authenticated, not-announced)',
+      ['listener', 'result'],
+    );
     this.clientsRefused = counter('ticketbooth_clients_refused_total', 'Client connections refused (allow-list, connection-limit)', [
       'listener',
       'reason',
@@ -128,6 +135,18 @@ export class Metrics {
       collect() {
         this.reset();
         this.inc(store.errors ?? 0);
+      },
+    });
+    new Counter({
+      name: 'ticketbooth_store_dropped_total',
+      help:
+        'Store entries read back and dropped unopened, never offered: unknown-key (sealed under a key cache.store.seal.keys ' +
+        'does not list), unauthentic (altered or moved), unsealed (clear where seal is set), sealed (sealed where it is not)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(store.dropped ?? {})) this.inc({ reason }, n);
       },
     });
     const listeners = sources.listeners;
@@ -185,6 +204,7 @@ export class Metrics {
         });
         if (e.dane)
           this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
+        if (e.requireTls) this.requireTls.inc({ listener: e.listener, result: e.requireTls });
         if (e.dsn) {
           if (e.dsn.passedOn > 0) this.dsn.inc({ listener: e.listener, handled: 'passed-on' }, e.dsn.passedOn);
           if (e.dsn.local > 0) this.dsn.inc({ listener: e.listener, handled: 'local' }, e.dsn.local);

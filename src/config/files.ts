@@ -7,8 +7,13 @@ import { ConfigError } from './load.js';
  * `<where>: cannot read <what> file <path>: no such file or directory (ENOENT)`.
  */
 export function readConfigFile(file: string, what: string, where?: string): string {
+  return readConfigBytes(file, what, where).toString('utf8');
+}
+
+/** As `readConfigFile`, the bytes as they are (a key file may be raw binary). */
+export function readConfigBytes(file: string, what: string, where?: string): Buffer {
   try {
-    return readFileSync(file, 'utf8');
+    return readFileSync(file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // Node's text repeats the code and the path: `ENOENT: no such file or directory, open '/x'`.

@@ -1,6 +1,9 @@
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { say } from '../util/operator-log.js';
-import { connectedNode, describeTarget, openRedis, type RedisTarget } from './redis-connection.js';
+import { connectedNode, describeTarget, openRedis, type RedisClient, type RedisTarget } from './redis-connection.js';
+import { EntryCodec } from './redis-entry.js';
+import { defineScripts, SEVEN_DAYS_MS, type Arg, type ScriptCommands } from './redis-scripts.js';
+import type { OpenFailure, Sealer } from './seal.js';
 import {
   RECENT_VERSIONS,
   type DestinationFacts,
@@ -14,131 +17,18 @@ import {
  * Fleet mode: several ticketbooth instances share one Redis, so a ticket one instance receives
  * can resume a connection another instance makes, and single use (RFC 8446 C.4) holds across
  * the fleet because every read-modify-write of a slot is one Lua script (Redis runs each one
- * atomically). Per destination key:
- *   `{prefix}d:{id}:t13`  LIST of TLS 1.3 tickets, newest first
- *   `{prefix}d:{id}`      HASH: spent (last taken ticket), tls12, versions, refuses
- *   `{prefix}destinations` ZSET of ids by last write (Redis clock, µs): size() and the LRU bound
- *   `{prefix}v:{name}`    STRING: a shared value (an MTA-STS policy), with its own TTL
- * An entry is `expiresAt:hash:` followed by the DER session bytes (binary-safe).
+ * atomically). Per destination id (the braces are literal: a hash tag, so both keys share a slot):
+ *   `PREFIX d:{ID}:t13`   LIST of TLS 1.3 tickets, newest first
+ *   `PREFIX d:{ID}`       HASH: spent (last taken ticket), tls12, versions, refuses
+ *   `PREFIX destinations` ZSET of ids by last write (Redis clock, µs): size() and the LRU bound;
+ *                         not in a cluster (another slot), where size() scans and maxmemory bounds
+ *   `PREFIX v:NAME`       STRING: a shared value (an MTA-STS policy), with its own TTL
+ * An entry is `expiresAt:hash:` followed by the session bytes (binary-safe), sealed with `seal`
+ * (redis-entry.ts says what is sealed and what stays clear).
  * Keys expire 7 days after their last write (RFC 8446 4.6.1: no ticket outlives that).
- * Scripts delete evicted slots by computed key names and share the ZSET across destinations
- * (cross-slot): a single Redis (with replicas, and Sentinel for failover), not Redis Cluster.
+ * Outside a cluster, scripts also keep the ZSET and delete evicted slots by computed names; in a
+ * cluster every script touches one destination's two keys only (one slot).
  */
-
-const SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000;
-
-// KEYS: list, hash, zset. ARGV: slot prefix, id, ttl ms, max destinations, then per script.
-const TOUCH = `
-local function touch()
-  local ttl = tonumber(ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  -- Recency in microseconds of the Redis clock, strictly increasing so that ties keep write order.
-  local t = redis.call('TIME')
-  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local newest = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-  if newest[2] and tonumber(newest[2]) >= us then us = tonumber(newest[2]) + 1 end
-  redis.call('ZADD', KEYS[3], us, ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', us - ttl * 1000)
-  local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
-  if over > 0 then
-    local victims = redis.call('ZPOPMIN', KEYS[3], over)
-    for i = 1, #victims, 2 do
-      redis.call('DEL', ARGV[1] .. victims[i] .. ':t13', ARGV[1] .. victims[i])
-    end
-  end
-end
-local function expiry(v)
-  return tonumber(string.match(v, '^([^:]*):'))
-end
-`;
-
-const SCRIPTS = {
-  // ARGV[5] now. Pops until an unexpired ticket; remembers it as spent. Returns {expired, ticket?}.
-  tbTake: `${TOUCH}
-local now = tonumber(ARGV[5])
-local expired = 0
-while true do
-  local v = redis.call('LPOP', KEYS[1])
-  if not v then break end
-  local e = expiry(v)
-  if e and e > now then
-    redis.call('HSET', KEYS[2], 'spent', v)
-    touch()
-    return {expired, v}
-  end
-  expired = expired + 1
-end
-if expired > 0 or redis.call('EXISTS', KEYS[2]) == 1 then touch() end
-return {expired}`,
-  // ARGV[5] now, [6] entry, [7] hash, [8] cap. Prepends, dedupes by hash, drops expired, trims.
-  tbInsert: `${TOUCH}
-local now = tonumber(ARGV[5])
-local cap = tonumber(ARGV[8])
-local keep = {ARGV[6]}
-for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, cap)) do
-  if #keep >= cap then break end
-  local e, h = string.match(v, '^([^:]*):([^:]*):')
-  if tonumber(e) > now and h ~= ARGV[7] then keep[#keep + 1] = v end
-end
-redis.call('DEL', KEYS[1])
-redis.call('RPUSH', KEYS[1], unpack(keep))
-touch()
-return #keep`,
-  // ARGV[5] now. The TLS 1.2 session, dropped when expired (OpenSSL would still send it).
-  tbTls12: `${TOUCH}
-local v = redis.call('HGET', KEYS[2], 'tls12')
-if not v then return false end
-local e = expiry(v)
-if not e or e <= tonumber(ARGV[5]) then
-  redis.call('HDEL', KEYS[2], 'tls12')
-  return false
-end
-touch()
-return v`,
-  // ARGV[5] entry.
-  tbSetTls12: `${TOUCH}
-redis.call('HSET', KEYS[2], 'tls12', ARGV[5])
-touch()
-return 1`,
-  // ARGV[5] version character or '', [6] '1' when reuse was refused, [7] how many versions to keep.
-  tbLearn: `${TOUCH}
-if ARGV[5] ~= '' then
-  local v = (redis.call('HGET', KEYS[2], 'versions') or '') .. ARGV[5]
-  local n = tonumber(ARGV[7])
-  if #v > n then v = string.sub(v, -n) end
-  redis.call('HSET', KEYS[2], 'versions', v)
-end
-if ARGV[6] == '1' then redis.call('HSET', KEYS[2], 'refuses', '1') end
-touch()
-return 1`,
-  // ARGV[1] now. Unexpired tickets in the list.
-  tbCount: `
-local n = 0
-for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if tonumber(string.match(v, '^([^:]*):')) > tonumber(ARGV[1]) then n = n + 1 end
-end
-return n`,
-  // KEYS[1] zset, ARGV[1] ttl ms: forgets ids whose keys have expired, returns how many remain.
-  tbLive: `
-local t = redis.call('TIME')
-local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', us - tonumber(ARGV[1]) * 1000)
-return redis.call('ZCARD', KEYS[1])`,
-} as const;
-
-type Arg = string | number | Buffer;
-
-/** The Buffer variants ioredis generates for each `defineCommand` (replies keep binary bulk strings). */
-interface ScriptCommands {
-  tbTakeBuffer(...args: Arg[]): Promise<[number, Buffer?]>;
-  tbInsert(...args: Arg[]): Promise<number>;
-  tbTls12Buffer(...args: Arg[]): Promise<Buffer | null>;
-  tbSetTls12(...args: Arg[]): Promise<number>;
-  tbLearn(...args: Arg[]): Promise<number>;
-  tbCount(...args: Arg[]): Promise<number>;
-  tbLive(...args: Arg[]): Promise<number>;
-}
 
 /** Where (one URL, or Sentinel), then how the store uses it. */
 export type RedisStoreOptions = RedisTarget & {
@@ -147,6 +37,8 @@ export type RedisStoreOptions = RedisTarget & {
   maxDestinations: number;
   /** How long a command may take before the store gives up on it (default 1000 ms). */
   commandTimeoutMs?: number;
+  /** Seals what is written and opens what is read; without it, sessions are stored in the clear. */
+  sealer?: Sealer;
   /** Told about each outage and each recovery; default: one line on stderr. */
   onStatus?(message: string): void;
 };
@@ -157,19 +49,19 @@ export class RedisTicketStore implements TicketStore {
   private closing = false;
   /** Operations that failed and answered "nothing" (the metric ticketbooth_store_errors_total). */
   errors = 0;
+  private readonly entries: EntryCodec;
+  /** A Redis Cluster: no destinations set, so no LRU bound of its own and a scanning size(). */
+  private readonly cluster: boolean;
 
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: RedisStoreOptions,
     /** The target without passwords, for messages. */
     private readonly where: string,
   ) {
-    for (const [name, lua] of Object.entries(SCRIPTS)) {
-      const numberOfKeys = name === 'tbCount' || name === 'tbLive' ? 1 : 3;
-      redis.defineCommand(name, { lua, numberOfKeys });
-    }
-    // defineCommand adds methods ioredis cannot type; ScriptCommands names them.
-    this.scripts = redis as unknown as ScriptCommands;
+    this.cluster = redis instanceof Cluster;
+    this.scripts = defineScripts(redis, this.cluster);
+    this.entries = new EntryCodec(options.sealer, (m) => this.report(m));
     redis.on('ready', () => {
       if (!this.healthy) this.report(`redis store: reconnected to ${connectedNode(redis)}`);
       this.healthy = true;
@@ -186,13 +78,15 @@ export class RedisTicketStore implements TicketStore {
   }
 
   private keys(key: string): [string, string, string] {
-    const slot = `${this.options.prefix}d:${key}`;
+    const slot = `${this.options.prefix}d:{${key}}`;
     return [`${slot}:t13`, slot, `${this.options.prefix}destinations`];
   }
 
   /** KEYS and the ARGV every writing script shares. */
   private args(key: string): Arg[] {
-    return [...this.keys(key), `${this.options.prefix}d:`, key, SEVEN_DAYS_MS, this.options.maxDestinations];
+    const [list, hash, zset] = this.keys(key);
+    const keys = this.cluster ? [list, hash] : [list, hash, zset];
+    return [...keys, `${this.options.prefix}d:`, key, SEVEN_DAYS_MS, this.options.maxDestinations];
   }
 
   /**
@@ -202,7 +96,11 @@ export class RedisTicketStore implements TicketStore {
    */
   private async guard<T>(fallback: T, op: () => Promise<T>): Promise<T> {
     try {
-      return await op();
+      const result = await op();
+      // A cluster stays "ready" through a node's failover: its recovery shows as a command that works.
+      if (!this.healthy) this.report(`redis store: ${connectedNode(this.redis)} answers again`);
+      this.healthy = true;
+      return result;
     } catch (err) {
       this.errors++;
       this.unavailable((err as Error).message);
@@ -223,19 +121,27 @@ export class RedisTicketStore implements TicketStore {
 
   async takeTls13Ticket(key: string, now: number): Promise<TakeResult> {
     return this.guard({ expired: 0 }, async () => {
-      const [expired, entry] = await this.scripts.tbTakeBuffer(...this.args(key), now);
-      return entry ? { ticket: decode(entry), expired } : { expired };
+      let expired = 0;
+      // An entry that does not open has left the list all the same (dropped); take the next one.
+      for (;;) {
+        const [dropped, entry] = await this.scripts.tbTakeBuffer(...this.args(key), now);
+        expired += dropped;
+        if (!entry) return { expired };
+        const ticket = this.entries.decode(key, entry);
+        if (ticket) return { ticket, expired };
+        await this.scripts.tbDropIf(this.keys(key)[1], 'spent', entry);
+      }
     });
   }
 
   async insertTls13Ticket(key: string, ticket: StoredTicket, cap: number, now: number): Promise<number> {
-    return this.guard(0, () => this.scripts.tbInsert(...this.args(key), now, encode(ticket), ticket.hash, cap));
+    return this.guard(0, () => this.scripts.tbInsert(...this.args(key), now, this.entries.encode(key, ticket), ticket.hash, cap));
   }
 
   async lastSpentTls13Ticket(key: string, now: number): Promise<StoredTicket | undefined> {
     return this.guard(undefined, async () => {
       const entry = await this.redis.hgetBuffer(this.keys(key)[1], 'spent');
-      const spent = entry ? decode(entry) : undefined;
+      const spent = entry ? await this.opened(key, 'spent', entry) : undefined;
       return spent && spent.expiresAt > now ? spent : undefined;
     });
   }
@@ -247,12 +153,19 @@ export class RedisTicketStore implements TicketStore {
   async tls12Session(key: string, now: number): Promise<StoredTicket | undefined> {
     return this.guard(undefined, async () => {
       const entry = await this.scripts.tbTls12Buffer(...this.args(key), now);
-      return entry ? decode(entry) : undefined;
+      return entry ? await this.opened(key, 'tls12', entry) : undefined;
     });
   }
 
   async setTls12Session(key: string, session: StoredTicket): Promise<void> {
-    await this.guard(0, () => this.scripts.tbSetTls12(...this.args(key), encode(session)));
+    await this.guard(0, () => this.scripts.tbSetTls12(...this.args(key), this.entries.encode(key, session)));
+  }
+
+  /** A hash field's entry opened; one that does not open is dropped from the slot (unless replaced meanwhile). */
+  private async opened(key: string, field: 'spent' | 'tls12', entry: Buffer): Promise<StoredTicket | undefined> {
+    const ticket = this.entries.decode(key, entry);
+    if (!ticket) await this.scripts.tbDropIf(this.keys(key)[1], field, entry);
+    return ticket;
   }
 
   async removeTls12Session(key: string): Promise<void> {
@@ -260,19 +173,29 @@ export class RedisTicketStore implements TicketStore {
   }
 
   async value(name: string): Promise<string | undefined> {
-    return this.guard(undefined, async () => (await this.redis.get(`${this.options.prefix}v:${name}`)) ?? undefined);
+    return this.guard(undefined, async () => {
+      const raw = await this.redis.getBuffer(`${this.options.prefix}v:${name}`);
+      return raw ? this.entries.decodeValue(name, raw) : undefined;
+    });
   }
 
   async setValue(name: string, value: string, ttlMs: number): Promise<void> {
-    await this.guard(
-      undefined,
-      async () => void (await this.redis.set(`${this.options.prefix}v:${name}`, value, 'PX', Math.max(1, Math.round(ttlMs)))),
-    );
+    const blob = this.entries.encodeValue(name, value);
+    const ttl = Math.max(1, Math.round(ttlMs));
+    await this.guard(undefined, async () => void (await this.redis.set(`${this.options.prefix}v:${name}`, blob, 'PX', ttl)));
+  }
+
+  /** Entries read back and dropped unopened, by reason (ticketbooth_store_dropped_total). */
+  get dropped(): Readonly<Record<OpenFailure, number>> {
+    return this.entries.dropped;
   }
 
   async forget(key: string): Promise<void> {
     const [list, hash, zset] = this.keys(key);
-    await this.guard(undefined, async () => void (await this.redis.multi().del(list, hash).zrem(zset, key).exec()));
+    await this.guard(undefined, async () => {
+      if (this.cluster) await this.redis.del(list, hash);
+      else await this.redis.multi().del(list, hash).zrem(zset, key).exec();
+    });
   }
 
   async facts(key: string): Promise<DestinationFacts> {
@@ -289,6 +212,8 @@ export class RedisTicketStore implements TicketStore {
 
   /** ZCARD for destinations, LLEN per destination (pipelined, in pages) for tickets: metrics cadence only. */
   async size(): Promise<{ destinations: number; tickets: number }> {
+    if (this.redis instanceof Cluster)
+      return this.guard({ destinations: 0, tickets: 0 }, () => clusterSize(this.redis as Cluster, this.options.prefix));
     return this.guard({ destinations: 0, tickets: 0 }, async () => {
       const zset = this.keys('')[2];
       const destinations = await this.scripts.tbLive(zset, SEVEN_DAYS_MS);
@@ -325,18 +250,20 @@ export class RedisTicketStore implements TicketStore {
   }
 }
 
-function encode(t: StoredTicket): Buffer {
-  if (t.hash.includes(':')) throw new Error('ticket hash must not contain ":"');
-  return Buffer.concat([Buffer.from(`${t.expiresAt}:${t.hash}:`, 'latin1'), t.session]);
-}
-
-function decode(entry: Buffer): StoredTicket {
-  const first = entry.indexOf(0x3a);
-  const second = entry.indexOf(0x3a, first + 1);
-  if (first < 0 || second < 0) throw new Error('malformed ticket entry in Redis');
-  return {
-    expiresAt: Number(entry.subarray(0, first).toString('latin1')),
-    hash: entry.subarray(first + 1, second).toString('latin1'),
-    session: Buffer.from(entry.subarray(second + 1)),
-  };
+/** Every primary scanned for the prefix's slots: destinations with a key, tickets in their lists. */
+async function clusterSize(cluster: Cluster, prefix: string): Promise<{ destinations: number; tickets: number }> {
+  const ids = new Set<string>();
+  let tickets = 0;
+  for (const node of cluster.nodes('master')) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}d:{*`, 'COUNT', 500);
+      cursor = next;
+      const lists = keys.filter((k) => k.endsWith('}:t13'));
+      for (const k of keys) ids.add(k.slice(0, k.lastIndexOf('}')));
+      const lengths = await Promise.all(lists.map((k) => node.llen(k)));
+      tickets += lengths.reduce((a, b) => a + b, 0);
+    } while (cursor !== '0');
+  }
+  return { destinations: ids.size, tickets };
 }

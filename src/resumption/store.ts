@@ -1,3 +1,5 @@
+import type { OpenFailure } from './seal.js';
+
 /**
  * Where resumption state lives. The verbs name the semantics (after rustls' ClientSessionStore):
  * a TLS 1.3 ticket is *taken* (it leaves the store: single use), a TLS 1.2 session is *read*
@@ -63,6 +65,8 @@ export interface TicketStore {
   close(): Promise<void>;
   /** Operations that failed and answered "nothing" instead (Redis away); absent where none can fail. */
   readonly errors?: number;
+  /** Entries read back but not used, by why they did not open (sealing); absent where nothing is sealed. */
+  readonly dropped?: Readonly<Record<OpenFailure, number>>;
 }
 
 /** How many negotiated versions a slot remembers. */

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { MemoryTicketStore } from '../../src/resumption/memory-store.js';
 import { RedisTicketStore } from '../../src/resumption/redis-store.js';
+import { Sealer } from '../../src/resumption/seal.js';
 import { missing } from '../support/interop.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { storeContract } from '../support/store-contract.js';
@@ -24,10 +25,18 @@ after(async () => {
   await redis?.stop();
 });
 
-const openRedis = (max: number, prefix = freshPrefix(), onStatus?: (m: string) => void): Promise<RedisTicketStore> =>
-  RedisTicketStore.connect({ url: (redis as RedisServer).url, prefix, maxDestinations: max, onStatus: onStatus ?? (() => undefined) });
+const openRedis = (max: number, prefix = freshPrefix(), onStatus?: (m: string) => void, sealer?: Sealer): Promise<RedisTicketStore> =>
+  RedisTicketStore.connect({
+    url: (redis as RedisServer).url,
+    prefix,
+    maxDestinations: max,
+    onStatus: onStatus ?? (() => undefined),
+    ...(sealer ? { sealer } : {}),
+  });
+const sealer = new Sealer([{ id: 'test-1', key: randomBytes(32) }], 'test-1');
 
 storeContract('redis store', { skip: noRedis, open: (max) => openRedis(max) });
+storeContract('redis store, sealed', { skip: noRedis, open: (max) => openRedis(max, freshPrefix(), undefined, sealer) });
 
 const NOW = 1_800_000_000_000;
 const ticket = (hash: string, expiresAt = NOW + 3_600_000) => ({ session: randomBytes(800), hash, expiresAt });
@@ -61,18 +70,18 @@ test('redis store: every key expires within 7 days and the write refreshes it', 
     await store.setTls12Session('k', ticket('ttl2'));
     await store.learn('k', 'TLSv1.3', false);
     const keys = await raw.keys(`${prefix}*`);
-    assert.deepEqual(keys.sort(), [`${prefix}d:k`, `${prefix}d:k:t13`, `${prefix}destinations`]);
+    assert.deepEqual(keys.sort(), [`${prefix}d:{k}`, `${prefix}d:{k}:t13`, `${prefix}destinations`]);
     const sevenDays = 7 * 24 * 3600 * 1000;
-    for (const key of [`${prefix}d:k`, `${prefix}d:k:t13`]) {
+    for (const key of [`${prefix}d:{k}`, `${prefix}d:{k}:t13`]) {
       await raw.pexpire(key, 1000);
     }
     await store.insertTls13Ticket('k', ticket('ttl3'), 8, NOW);
-    for (const key of [`${prefix}d:k`, `${prefix}d:k:t13`]) {
+    for (const key of [`${prefix}d:{k}`, `${prefix}d:{k}:t13`]) {
       const ttl = await raw.pttl(key);
       assert.ok(ttl > sevenDays - 60_000 && ttl <= sevenDays, `${key} ttl ${ttl}`);
     }
     // Session bytes are stored in binary, not as text: an 800-byte session costs about 800 bytes.
-    const entry = await raw.lindexBuffer(`${prefix}d:k:t13`, 0);
+    const entry = await raw.lindexBuffer(`${prefix}d:{k}:t13`, 0);
     assert.ok(entry && entry.length < 800 + 40, `entry is ${entry?.length} bytes`);
   } finally {
     raw.disconnect();
@@ -131,3 +140,44 @@ test('redis store: an unreachable URL fails the start with the URL (password hid
     return true;
   });
 });
+
+test(
+  'redis store, sealed: Redis holds no session byte; an entry moved to another destination is dropped, never offered',
+  { skip: noRedis },
+  async () => {
+    const prefix = freshPrefix();
+    const said: string[] = [];
+    const store = await openRedis(100, prefix, (m) => said.push(m), sealer);
+    const raw = new Redis((redis as RedisServer).url);
+    try {
+      const [a, b] = [ticket('sealed1'), ticket('sealed2')];
+      await store.insertTls13Ticket('dest-a', a, 8, NOW);
+      await store.setTls12Session('dest-a', b);
+      for (const v of [await raw.lindexBuffer(`${prefix}d:{dest-a}:t13`, 0), await raw.hgetBuffer(`${prefix}d:{dest-a}`, 'tls12')]) {
+        assert.ok(v, 'written');
+        assert.equal(v.includes(a.session.subarray(100, 132)) || v.includes(b.session.subarray(100, 132)), false);
+      }
+      // Someone with write access moves dest-a's ticket to dest-b's list: it does not open there.
+      await raw.lmove(`${prefix}d:{dest-a}:t13`, `${prefix}d:{dest-b}:t13`, 'LEFT', 'LEFT');
+      assert.deepEqual(await store.takeTls13Ticket('dest-b', NOW), { expired: 0 });
+      assert.equal(await raw.exists(`${prefix}d:{dest-b}:t13`), 0, 'dropped from the list');
+      assert.equal(await store.lastSpentTls13Ticket('dest-b', NOW), undefined);
+      assert.equal(store.dropped.unauthentic, 1);
+      assert.equal(said.length, 1);
+      assert.match(said[0], /dropped a session sealed under key "test-1" that fails authentication/);
+      // A store without the key (or without seal) offers none of it either.
+      await store.insertTls13Ticket('dest-c', ticket('sealed3'), 8, NOW);
+      const other = await openRedis(100, prefix, () => undefined, new Sealer([{ id: 'test-2', key: randomBytes(32) }], 'test-2'));
+      try {
+        assert.deepEqual(await other.takeTls13Ticket('dest-c', NOW), { expired: 0 });
+        assert.equal(await other.tls12Session('dest-a', NOW), undefined);
+        assert.deepEqual(other.dropped, { 'unknown-key': 2, unauthentic: 0, unsealed: 0, sealed: 0 });
+      } finally {
+        await other.close();
+      }
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  },
+);

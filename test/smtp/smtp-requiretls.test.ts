@@ -5,6 +5,7 @@ import { dnssecMissing, startDnssec, type DnssecDns } from '../support/dnssec.js
 import { freeLoopbackAddress } from '../support/ports.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
+import { sample } from '../support/metrics.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { until } from '../support/until.js';
 import { tlsaOf } from '../support/tlsa.js';
@@ -54,7 +55,7 @@ describe('REQUIRETLS: only to a hop found securely, authenticated and announcing
         tls: { level: 'dane' },
         timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 2, replySeconds: 3, dataDoneSeconds: 3 },
       },
-      { dns: { servers: [dns.resolver], timeoutSeconds: 2 } },
+      { dns: { servers: [dns.resolver], timeoutSeconds: 2 }, admin: { listen: '127.0.0.1:0' } },
     );
   });
   after(async () => {
@@ -113,6 +114,12 @@ describe('REQUIRETLS: only to a hop found securely, authenticated and announcing
     await until(() => of(/^notlsa\.rt\.test/) !== undefined && of(/^rtu\.test/) !== undefined, 10_000, 'both transaction lines');
     assert.equal(of(/^notlsa\.rt\.test/), 'not-authenticated');
     assert.equal(of(/^rtu\.test/), 'not-found-securely');
+    const metrics = await (await fetch(`http://127.0.0.1:${sh.service.admin!.address().port}/metrics`)).text();
+    const count = (result: string): number => sample(metrics, 'ticketbooth_smtp_requiretls_total', { listener: 'sh', result }) ?? 0;
+    assert.deepEqual(
+      ['not-authenticated', 'not-found-securely'].map(count),
+      ['not-authenticated', 'not-found-securely'].map((r) => sh.transactions().filter((t) => t.requireTls === r).length),
+    );
   });
 
   test('a cached connection made without the conditions is never ridden by a REQUIRETLS message', async () => {

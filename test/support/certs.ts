@@ -50,7 +50,16 @@ export interface IssuedPair extends CertPair {
  * holds the leaf and the CA certificate, so a server sends the anchor a DANE-TA record names.
  */
 export function makeIssuedCert(names: string[], dir = mkdtempSync(join(tmpdir(), 'tb-chain-'))): IssuedPair {
-  const ca = makeCaCert(dir);
+  return issueCert(makeCa(dir), names, dir);
+}
+
+/** A new CA (its certificate is `cert`/`certFile`), to issue several leaves from with `issueCert`. */
+export function makeCa(dir = mkdtempSync(join(tmpdir(), 'tb-ca-'))): CertPair {
+  return makeCaCert(dir);
+}
+
+/** A leaf for `names` issued by `ca`, in `dir` (one leaf per dir: `leaf-key.pem`, `leaf.pem`, `chain.pem`). */
+export function issueCert(ca: CertPair, names: string[], dir = mkdtempSync(join(tmpdir(), 'tb-leaf-'))): IssuedPair {
   const keyFile = join(dir, 'leaf-key.pem');
   const csr = join(dir, 'leaf.csr');
   const leafFile = join(dir, 'leaf.pem');

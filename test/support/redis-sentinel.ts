@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeTcpPort } from './ports.js';
 import { startProcess, type RunningProcess } from './process.js';
+import { tlsLines, type RedisTlsFiles } from './redis-server.js';
 
 export interface SentinelClusterOptions {
   /** The Sentinel master name (default `tbmaster`). */
@@ -14,6 +15,8 @@ export interface SentinelClusterOptions {
   /** `down-after-milliseconds` (default 1000) and `failover-timeout` (default 5000). */
   downAfterMs?: number;
   failoverTimeoutMs?: number;
+  /** Every server and sentinel on TLS alone, with client certificates required (replication and Sentinel links too). */
+  tls?: RedisTlsFiles;
 }
 
 export interface SentinelCluster {
@@ -45,8 +48,9 @@ export async function startSentinelCluster(opts: SentinelClusterOptions = {}): P
   const dir = mkdtempSync(join(tmpdir(), 'tb-sentinel-'));
   const started: RunningProcess[] = [];
   const auth = opts.password ? [`requirepass ${opts.password}`, `masterauth ${opts.password}`] : [];
+  const listen = (port: number): string[] => (opts.tls ? tlsLines(opts.tls, port) : [`port ${port}`]);
   const redisConf = (port: number, extra: string[]): string =>
-    [`port ${port}`, 'bind 127.0.0.1', 'save ""', 'appendonly no', `dir ${dir}`, `dbfilename dump-${port}.rdb`, ...auth, ...extra].join(
+    [...listen(port), 'bind 127.0.0.1', 'save ""', 'appendonly no', `dir ${dir}`, `dbfilename dump-${port}.rdb`, ...auth, ...extra].join(
       '\n',
     );
   try {
@@ -67,7 +71,7 @@ export async function startSentinelCluster(opts: SentinelClusterOptions = {}): P
     started.push(replica.proc);
     const sentinelConf = (port: number): string =>
       [
-        `port ${port}`,
+        ...listen(port),
         'bind 127.0.0.1',
         `dir ${dir}`,
         `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,

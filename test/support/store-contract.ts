@@ -11,6 +11,8 @@ import type { StoredTicket, TicketStore } from '../../src/resumption/store.js';
 export interface ContractOptions {
   open(maxDestinations: number): Promise<TicketStore>;
   skip?: string | undefined;
+  /** Why the store keeps no `maxDestinations` bound of its own (a Redis Cluster: maxmemory does). */
+  unbounded?: string;
 }
 
 const NOW = 1_800_000_000_000;
@@ -28,8 +30,8 @@ function ticket(expiresAt = NOW + HOUR, hash?: string): StoredTicket {
 }
 
 export function storeContract(name: string, opts: ContractOptions): void {
-  const it = (title: string, body: (store: TicketStore) => Promise<void>, maxDestinations = 100): void => {
-    test(`${name}: ${title}`, { skip: opts.skip }, async () => {
+  const it = (title: string, body: (store: TicketStore) => Promise<void>, maxDestinations = 100, skip = opts.skip): void => {
+    test(`${name}: ${title}`, { skip }, async () => {
       const store = await opts.open(maxDestinations);
       try {
         await body(store);
@@ -162,14 +164,19 @@ export function storeContract(name: string, opts: ContractOptions): void {
     assert.deepEqual(await s.size(), { destinations: 2, tickets: 3 });
   });
 
-  it('beyond maxDestinations the least recently used destination goes', async (s) => {
-    await s.insertTls13Ticket('a', ticket(), 8, NOW);
-    await s.insertTls13Ticket('b', ticket(), 8, NOW);
-    await s.insertTls13Ticket('a', ticket(), 8, NOW); // a is now more recent than b
-    await s.insertTls13Ticket('c', ticket(), 8, NOW);
-    assert.equal(await s.countTls13Tickets('b', NOW), 0, 'b was least recently used');
-    assert.equal(await s.countTls13Tickets('a', NOW), 2);
-    assert.equal(await s.countTls13Tickets('c', NOW), 1);
-    assert.equal((await s.size()).destinations, 2);
-  }, 2);
+  it(
+    'beyond maxDestinations the least recently used destination goes',
+    async (s) => {
+      await s.insertTls13Ticket('a', ticket(), 8, NOW);
+      await s.insertTls13Ticket('b', ticket(), 8, NOW);
+      await s.insertTls13Ticket('a', ticket(), 8, NOW); // a is now more recent than b
+      await s.insertTls13Ticket('c', ticket(), 8, NOW);
+      assert.equal(await s.countTls13Tickets('b', NOW), 0, 'b was least recently used');
+      assert.equal(await s.countTls13Tickets('a', NOW), 2);
+      assert.equal(await s.countTls13Tickets('c', NOW), 1);
+      assert.equal((await s.size()).destinations, 2);
+    },
+    2,
+    opts.skip ?? opts.unbounded,
+  );
 }

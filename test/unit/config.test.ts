@@ -160,7 +160,10 @@ describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), p
       store('type: redis\nurl: redis://127.0.0.1:6379\nsentinels: ["127.0.0.1:26379"]\nname: m'),
       /cache\.store\.sentinels: give either url .* not both/,
     );
-    rejects(store('type: redis\nprefix: "x:"'), /cache\.store: give url \(one Redis\) or sentinels and name \(Redis Sentinel\)/);
+    rejects(
+      store('type: redis\nprefix: "x:"'),
+      /cache\.store: give url \(one Redis\), sentinels and name \(Redis Sentinel\), or cluster \(Redis Cluster\)/,
+    );
     rejects(
       store('type: redis\nsentinels: ["127.0.0.1:26379"]'),
       /cache\.store\.name: the Sentinel master name is required with sentinels/,
@@ -202,6 +205,63 @@ describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), p
       file(store('type: redis\nsentinels: ["127.0.0.1:1"]\nname: m\nsentinelAuth: { passwordEnv: TB_TEST_UNSET_VARIABLE }')),
     );
     await assert.rejects(Service.start(unset), /cache\.store\.sentinelAuth: environment variable TB_TEST_UNSET_VARIABLE is not set/);
+  });
+
+  test('seal: keys from files or variables, never inline; current among them; tls files with rediss:// or sentinels', async () => {
+    const c = loadConfig(
+      file(
+        store(
+          'type: redis\nurl: rediss://h:6380\nseal: { keys: [{ id: k2, env: TB_K2 }, { id: k1, file: /run/secrets/k1 }], current: k2 }\n' +
+            'tls: { ca: /etc/redis/ca.pem, cert: /etc/redis/client.pem, key: /etc/redis/client-key.pem }',
+        ),
+      ),
+    );
+    assert.deepEqual(c.cache.store.type === 'redis' && [c.cache.store.seal, c.cache.store.tls], [
+      {
+        keys: [
+          { id: 'k2', env: 'TB_K2' },
+          { id: 'k1', file: '/run/secrets/k1' },
+        ],
+        current: 'k2',
+      },
+      { ca: '/etc/redis/ca.pem', cert: '/etc/redis/client.pem', key: '/etc/redis/client-key.pem' },
+    ]);
+    const url = 'type: redis\nurl: rediss://h:6380\n';
+    rejects(
+      store(`${url}seal: { keys: [{ id: k1, key: c2VjcmV0 }], current: k1 }`),
+      /cache\.store\.seal\.keys\[0\]: Unrecognized key: "key"/,
+    );
+    rejects(
+      store(`${url}seal: { keys: [{ id: k1, file: /a, env: B }], current: k1 }`),
+      /seal\.keys\[0\]: give exactly one of file and env/,
+    );
+    rejects(store(`${url}seal: { keys: [{ id: k1, file: /a }], current: k2 }`), /cache\.store\.seal\.current: k2 is not among the keys/);
+    rejects(
+      store(`${url}seal: { keys: [{ id: k1, file: /a }, { id: k1, env: B }], current: k1 }`),
+      /seal\.keys\[1\]\.id: key id k1 is listed twice/,
+    );
+    rejects(store(`${url}seal: { keys: [], current: k1 }`), /cache\.store\.seal\.keys: /);
+    rejects(store('type: redis\nurl: redis://h:6379\ntls: { ca: /a }'), /cache\.store\.tls: tls goes with a rediss:\/\/ url/);
+    rejects(store(`${url}tls: { cert: /a }`), /cache\.store\.tls: give cert and key together, or neither/);
+    // A key file that cannot be read fails the start naming the key, before Redis is asked.
+    const missingKey = loadConfig(
+      file(store(`type: redis\nurl: redis://127.0.0.1:1\nseal: { keys: [{ id: k1, file: ${join(dir, 'no-key')} }], current: k1 }`)),
+    );
+    await assert.rejects(
+      Service.start(missingKey),
+      /cache\.store\.seal\.keys\[0\] \(k1\): cannot read key file .*no-key: no such file or directory/,
+    );
+  });
+
+  test('cluster: some nodes, alone, with a prefix that keeps the hash tag', () => {
+    const c = loadConfig(file(store('type: redis\ncluster: ["10.0.0.21:6379", "10.0.0.22:6379"]')));
+    assert.deepEqual(c.cache.store, { type: 'redis', cluster: ['10.0.0.21:6379', '10.0.0.22:6379'], prefix: 'ticketbooth:' });
+    rejects(
+      store('type: redis\nurl: redis://h:6379\ncluster: ["h:6379"]'),
+      /cache\.store\.cluster: give one of url, sentinels and cluster/,
+    );
+    rejects(store('type: redis\ncluster: ["h:6379"]\nprefix: "{tb}:"'), /cache\.store\.prefix: no \{ or \} in a cluster/);
+    rejects(store('type: redis\ncluster: ["h:6379"]\nname: m'), /cache\.store\.name: a master name goes with sentinels/);
   });
 
   test('no sentinel answers: the start fails at once (ioredis alone would retry for ever), naming the group', async () => {
