@@ -12,6 +12,7 @@
  * - A generation holds at most `maxPerGeneration` hashes; past that it turns over early and the
  *   horizon of the check shrinks, which the report states (`horizonShortened`).
  */
+import { SEVEN_DAYS_S } from '../../util/time.js';
 export class OfferedTickets {
   private current: HashSet48;
   private previous: HashSet48 | undefined;
@@ -22,7 +23,7 @@ export class OfferedTickets {
   shortestHorizonMs: number | undefined;
 
   constructor(
-    readonly windowMs = 7 * 24 * 3600 * 1000,
+    readonly windowMs = SEVEN_DAYS_S * 1000,
     readonly maxPerGeneration = 1 << 20,
   ) {
     this.current = new HashSet48();
