@@ -1,3 +1,5 @@
+import { SEVEN_DAYS_S } from '../../util/time.js';
+
 /**
  * Which ticket hashes were offered before: the "offered twice" check of single use, exact (no
  * false positives, unlike a Bloom filter) and bounded in memory.
@@ -12,7 +14,6 @@
  * - A generation holds at most `maxPerGeneration` hashes; past that it turns over early and the
  *   horizon of the check shrinks, which the report states (`horizonShortened`).
  */
-import { SEVEN_DAYS_S } from '../../util/time.js';
 export class OfferedTickets {
   private current: HashSet48;
   private previous: HashSet48 | undefined;
