@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { ConfigError, loadConfig } from '../../../src/config/load.js';
+import { Service } from '../../../src/service.js';
 
 /** A wrong config fails at start with the file, the path of the bad key, and why. */
 
