@@ -24,13 +24,23 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/try-smarthost.XXXXXX")"
 chmod 755 "$work" # Postfix's daemons (user postfix) walk into it
 tb_pid=""
 postfixes=()
+# running PID: true while PID is a process that has not exited (an unreaped zombie has).
+running() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
 cleanup() {
-  for dir in "${postfixes[@]}"; do postfix -c "$dir/etc" stop >/dev/null 2>&1 || true; done
-  if [ -n "$tb_pid" ]; then kill "$tb_pid" 2>/dev/null || true; wait "$tb_pid" 2>/dev/null || true; fi
-  # Postfix's daemons run in their queue directory: none may be left in ours.
+  local masters=() dir
+  for dir in "${postfixes[@]}"; do
+    masters+=("$(tr -d ' ' <"$dir/queue/pid/master.pid" 2>/dev/null || true)")
+    postfix -c "$dir/etc" stop >/dev/null 2>&1 &
+  done
+  if [ -n "$tb_pid" ]; then kill "$tb_pid" 2>/dev/null || true; fi
+  wait || true # for the postfix stops and ticketbooth
+  # `postfix stop` returns once the master let go of its lock, which may be before it has exited;
+  # its daemons run in their queue directory, so none may be left in ours either.
   for _ in $(seq 100); do
-    busy="$(for p in /proc/[0-9]*; do readlink "$p/cwd" 2>/dev/null; done | grep -c "^$work" || true)"
-    [ "$busy" = 0 ] && break
+    local left=0 pid
+    for pid in "${masters[@]}"; do [ -n "$pid" ] && running "$pid" && left=1; done
+    for pid in /proc/[0-9]*; do [[ "$(readlink "$pid/cwd" 2>/dev/null)" == "$work"* ]] && left=1; done
+    [ "$left" = 0 ] && break
     sleep 0.1
   done
   rm -rf "$work"
