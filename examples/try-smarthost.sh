@@ -7,7 +7,8 @@
 # Needs: root (Postfix's master runs as root), postfix, swaks, openssl, and `npm ci` in this clone.
 # Everything lives in one temp dir on 127.0.0.1 and is stopped at exit. Run from anywhere:
 #   examples/try-smarthost.sh
-#   MESSAGES=8 REUSE=adaptive examples/try-smarthost.sh    (more messages; cache.reuse: never | adaptive)
+#   MESSAGES=8 REUSE=adaptive KEEP=1 examples/try-smarthost.sh
+#   (more messages; cache.reuse: never | adaptive; keep the work dir's logs once all is stopped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages="${MESSAGES:-4}"
@@ -43,7 +44,7 @@ cleanup() {
     [ "$left" = 0 ] && break
     sleep 0.1
   done
-  rm -rf "$work"
+  if [ -n "${KEEP:-}" ]; then echo "kept $work (logs, configs, audit log)"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 

@@ -30,7 +30,10 @@ test(
   async (t) => {
     const started = Date.now();
     // A generous bound for a stuck run only; an idle two-core machine takes about 15 s.
-    const { stdout } = await run('bash', ['examples/try-smarthost.sh'], { timeout: 180_000 });
+    const { stdout } = await run('bash', ['examples/try-smarthost.sh'], {
+      timeout: 180_000,
+      env: { ...process.env, MESSAGES: '4', REUSE: 'never', KEEP: '' },
+    });
     t.diagnostic(`examples/try-smarthost.sh took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     // The destination's own verdicts: the first connection is a full handshake, later ones resumed.
