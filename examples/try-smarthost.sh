@@ -90,7 +90,8 @@ EOF
     { print }
     END { print smtpd " inet n - n - - smtpd" }' /etc/postfix/master.cf >"$dir/etc/master.cf"
   postfixes+=("$dir")
-  # `postfix start` creates the queue's subdirectories itself; it explains a failure only on a terminal: `script` gives it one.
+  # `postfix start` creates the queue's subdirectories itself (post-install create-missing), and
+  # explains a failure only on a terminal: `script` gives it one.
   script -qc "postfix -c $dir/etc start" /dev/null >"$dir/start.out" 2>&1 || { cat "$dir/start.out" >&2; return 1; }
   wait_for "$dir/maillog" 'daemon started'
 }
@@ -186,7 +187,7 @@ echo "the destination resumed $resumed of $total TLS sessions"
 if [ "$reuse" = never ]; then
   echo "(Postfix issues one ticket per full TLS 1.3 handshake and none on a resumed one, and ticketbooth"
   echo " offers each ticket once (RFC 8446 C.4): every other connection resumes. REUSE=adaptive lets"
-  echo " ticketbooth offer a spent ticket again to a destination that accepts it, as Postfix does.)"
+  echo " ticketbooth offer a spent ticket again to a destination seen to accept that: then all but the first.)"
 fi
 
 # 7. ticketbooth's side: its audit log has a line per handshake, written as each connection closes.
