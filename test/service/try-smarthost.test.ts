@@ -29,7 +29,7 @@ test(
   { skip },
   async (t) => {
     const started = Date.now();
-    // A generous bound for a stuck run only; an idle two-core machine takes about 15 s.
+    // A bound for a stuck run only: a busy two-core machine took 15–37 s.
     const { stdout } = await run('bash', ['examples/try-smarthost.sh'], {
       timeout: 180_000,
       env: { ...process.env, MESSAGES: '4', REUSE: 'never', KEEP: '' },
