@@ -1,0 +1,61 @@
+import { isExpired, isNameMismatch } from './classify.js';
+
+/** The listener types whose upstream certificates ticketbooth checks (config/schema.ts `listenerSchemas`). */
+export type ListenerType = 'tunnel' | 'smtp' | 'http';
+
+interface TrustSettings {
+  /** Where the CA bundle goes. */
+  ca: string;
+  /** What decides the name the certificate must carry. */
+  name: string;
+}
+
+/**
+ * The config keys that decide how each listener type checks an upstream certificate: what an
+ * operator changes when a check fails (test/unit/certificate-advice.test.ts parses each as config).
+ */
+export const TRUST_SETTINGS = {
+  tunnel: { ca: '`upstream.ca`', name: 'set `upstream.servername` to a name it carries' },
+  smtp: {
+    ca: '`tls.ca`',
+    name: 'it must carry the relay route’s `host` (or the MX host); `tls.level: encrypt` checks no name or chain',
+  },
+  http: {
+    ca: '`upstreams.<origin>.ca` (or `defaults.ca`)',
+    name: 'set `upstreams.<origin>.servername` to a name it carries',
+  },
+} as const satisfies Record<ListenerType, TrustSettings>;
+
+/** Node's hint for a missing CA names a Node flag; ticketbooth's setting is what to change. */
+const NODE_HINT = /;? ?if the root CA is installed locally, try running Node\.js with --use-system-ca/;
+
+/** OpenSSL's words for a chain that leads to no CA it was given: the CA setting is the remedy. */
+const UNKNOWN_ISSUER: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_UNTRUSTED',
+]);
+
+/**
+ * An error's message for a person, where its code says which setting decides: a CA the chain does
+ * not lead to, a name the certificate does not carry, a certificate out of date. Node's hint is
+ * replaced; other messages are returned as they are. `type` unknown (a listener a reload removed):
+ * the CA setting is named as every type spells it.
+ */
+export function withCertificateAdvice(message: string, code: string | undefined, type: ListenerType | undefined): string {
+  const advice = code === undefined ? undefined : adviceFor(code, type);
+  return advice === undefined ? message : `${message.replace(NODE_HINT, '')}; ${advice}`;
+}
+
+function adviceFor(code: string, type: ListenerType | undefined): string | undefined {
+  if (UNKNOWN_ISSUER.has(code)) {
+    const where = type ? TRUST_SETTINGS[type].ca : Object.entries(TRUST_SETTINGS).map(([t, s]) => `${s.ca} (${t})`).join(', ');
+    return `set ${where} to a PEM file holding the CA that issued the server’s certificate`;
+  }
+  if (isNameMismatch(code)) return `the certificate does not name the host asked for${type ? `: ${TRUST_SETTINGS[type].name}` : ''}`;
+  if (isExpired(code)) return 'the server’s certificate is outside its validity dates: renew it there (or check this clock)';
+  return undefined;
+}
