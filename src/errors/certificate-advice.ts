@@ -4,27 +4,24 @@ import { isExpired, isNameMismatch } from './classify.js';
 export type ListenerType = 'tunnel' | 'smtp' | 'http';
 
 interface TrustSettings {
-  /** Where the CA bundle goes. */
-  ca: string;
-  /** What decides the name the certificate must carry. */
+  /** Where the CA bundle goes (PEM file), most specific first. */
+  ca: readonly string[];
+  /** What names the host the certificate must carry. */
   name: string;
 }
 
 /**
- * The config keys that decide how each listener type checks an upstream certificate: what an
- * operator changes when a check fails (test/unit/certificate-advice.test.ts parses each as config).
+ * The config keys (dotted paths into a listener; `<origin>` an http listener's origin key) that
+ * decide how each listener type checks an upstream certificate: what an operator changes when a
+ * check fails. test/unit/error-codes.test.ts sets each in a config that must parse.
  */
 export const TRUST_SETTINGS = {
-  tunnel: { ca: '`upstream.ca`', name: 'set `upstream.servername` to a name it carries' },
-  smtp: {
-    ca: '`tls.ca`',
-    name: 'it must carry the relay route’s `host` (or the MX host); `tls.level: encrypt` checks no name or chain',
-  },
-  http: {
-    ca: '`upstreams.<origin>.ca` (or `defaults.ca`)',
-    name: 'set `upstreams.<origin>.servername` to a name it carries',
-  },
+  tunnel: { ca: ['upstream.ca'], name: 'upstream.servername' },
+  smtp: { ca: ['tls.ca', 'route.tls.ca'], name: 'route.host' },
+  http: { ca: ['upstreams.<origin>.ca', 'defaults.ca'], name: 'upstreams.<origin>.servername' },
 } as const satisfies Record<ListenerType, TrustSettings>;
+
+const quoted = (keys: readonly string[]): string => keys.map((k) => `\`${k}\``).join(' or ');
 
 /** Node's hint for a missing CA names a Node flag; ticketbooth's setting is what to change. */
 const NODE_HINT = /;? ?if the root CA is installed locally, try running Node\.js with --use-system-ca/;
@@ -52,10 +49,11 @@ export function withCertificateAdvice(message: string, code: string | undefined,
 
 function adviceFor(code: string, type: ListenerType | undefined): string | undefined {
   if (UNKNOWN_ISSUER.has(code)) {
-    const where = type ? TRUST_SETTINGS[type].ca : Object.entries(TRUST_SETTINGS).map(([t, s]) => `${s.ca} (${t})`).join(', ');
-    return `set ${where} to a PEM file holding the CA that issued the server’s certificate`;
+    const where = type ? quoted(TRUST_SETTINGS[type].ca) : quoted(Object.values(TRUST_SETTINGS).map((s) => s.ca[0]));
+    return `set ${where} to a PEM file holding the CA that issued the server's certificate`;
   }
-  if (isNameMismatch(code)) return `the certificate does not name the host asked for${type ? `: ${TRUST_SETTINGS[type].name}` : ''}`;
-  if (isExpired(code)) return 'the server’s certificate is outside its validity dates: renew it there (or check this clock)';
+  if (isNameMismatch(code))
+    return `the certificate does not carry the name asked for${type ? `: set \`${TRUST_SETTINGS[type].name}\` to a name it carries` : ''}`;
+  if (isExpired(code)) return "the server's certificate is outside its validity dates: renew it there (or check this clock)";
   return undefined;
 }

@@ -56,7 +56,7 @@ export const ERROR_CODES = {
     cause: 'connect',
     resultType: 'validation-failure',
     reply: (f) => (f.stage === 'tls' ? tlsFailed(f) : cannotConnect(f)),
-    about: 'TCP connect refused or unreachable (Node’s error is the cause)',
+    about: "TCP connect refused or unreachable (Node's error is the cause)",
   },
   ERR_UPSTREAM_TIMEOUT: {
     class: 'UpstreamError',
@@ -70,7 +70,7 @@ export const ERROR_CODES = {
     cause: 'tls',
     resultType: 'validation-failure',
     reply: connectOrTls,
-    about: 'the TLS handshake failed (Node’s or OpenSSL’s error is the cause, and the audit line’s errorCode)',
+    about: "the TLS handshake failed (Node's or OpenSSL's error is the cause, and the audit line's errorCode)",
   },
   ERR_UPSTREAM_CLOSED: {
     class: 'UpstreamError',
@@ -87,7 +87,7 @@ export const ERROR_CODES = {
     cause: 'certificate',
     resultType: 'tlsa-invalid',
     reply: tlsFailed,
-    about: 'under DANE, the certificate matched none of the host’s usable TLSA records (RFC 7672)',
+    about: "under DANE, the certificate matched none of the host's usable TLSA records (RFC 7672)",
   },
   ERR_DANE_DEFERRED: {
     class: 'DaneError',

@@ -16,7 +16,13 @@ import { reply, type LocalReply, type Reply } from './replies.js';
  */
 export function hopFailureReply(err: UpstreamError, label: string, ctx: { ehloRequired: boolean; secure: boolean }): LocalReply {
   const detail = withCertificateAdvice(err.message, errorCodeOf(err), 'smtp');
-  const r = upstreamFacts(err.code).reply({ label, stage: err.stage, detail, ...ctx, ...(err.replyCode ? { replyCode: err.replyCode } : {}) });
+  const r = upstreamFacts(err.code).reply({
+    label,
+    stage: err.stage,
+    detail,
+    ...ctx,
+    ...(err.replyCode ? { replyCode: err.replyCode } : {}),
+  });
   return reply(451, r.enhanced, r.text);
 }
 
