@@ -3,6 +3,7 @@
 // test/unit/error-codes.test.ts fails when the file is not what this renders.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UPSTREAM_ERROR_CAUSES } from '../src/errors/causes.js';
 import { TRUST_SETTINGS } from '../src/errors/certificate-advice.js';
 import { ERROR_CODES, isUpstreamCode, upstreamFacts, type HopFailure } from '../src/errors/codes.js';
@@ -87,4 +88,5 @@ ${settings.join('\n')}
 `;
 }
 
-if (import.meta.main) writeFileSync(DOC_FILE, renderErrorsDoc());
+// Run, not imported (the test imports it); `import.meta.main` is Node 24's only.
+if (process.argv[1] === fileURLToPath(import.meta.url)) writeFileSync(DOC_FILE, renderErrorsDoc());
