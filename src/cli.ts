@@ -183,7 +183,8 @@ async function run(config: Config, source?: () => Config): Promise<void> {
   }
   const service = await Service.start(config);
   if (source) service.configSource = source;
-  noticeFailures(service.audit);
+  // Read at each notice: a reload may add, remove or retype listeners.
+  noticeFailures(service.audit, undefined, (name) => service.config.listeners.find((l) => l.name === name)?.type);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
