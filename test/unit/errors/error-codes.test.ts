@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { DOC_FILE, renderErrorsDoc } from '../../scripts/error-codes-doc.js';
-import { upstreamErrorCause } from '../../src/audit/error-cause.js';
-import { ReportOptionError } from '../../src/audit/report/run-report.js';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
-import { TRUST_SETTINGS, withCertificateAdvice } from '../../src/errors/certificate-advice.js';
-import { causeOfCode } from '../../src/errors/classify.js';
-import { ERROR_CODES, isUpstreamCode, upstreamFacts } from '../../src/errors/codes.js';
+import { DOC_FILE, renderErrorsDoc } from '../../../scripts/error-codes-doc.js';
+import { upstreamErrorCause } from '../../../src/audit/error-cause.js';
+import { ReportOptionError } from '../../../src/audit/report/run-report.js';
+import { ConfigError, parseConfig } from '../../../src/config/load.js';
+import { TRUST_SETTINGS, withCertificateAdvice } from '../../../src/errors/certificate-advice.js';
+import { causeOfCode } from '../../../src/errors/classify.js';
+import { ERROR_CODES, isUpstreamCode, upstreamFacts } from '../../../src/errors/codes.js';
 import {
   SmtpClosedError,
   SmtpSyntaxError,
@@ -16,12 +16,12 @@ import {
   TicketboothError,
   UpstreamError,
   type UpstreamStage,
-} from '../../src/errors/index.js';
-import { resultTypeOf } from '../../src/mta-sts/result-type.js';
-import { SessionParseError } from '../../src/resumption/session-error.js';
-import { hopFailureReply } from '../../src/smtp/upstream-replies.js';
-import { AttrError } from '../../src/tlsmgr/attr0.js';
-import { DaneError } from '../../src/upstream/dane-check.js';
+} from '../../../src/errors/index.js';
+import { resultTypeOf } from '../../../src/mta-sts/result-type.js';
+import { SessionParseError } from '../../../src/resumption/session-error.js';
+import { hopFailureReply } from '../../../src/smtp/upstream-replies.js';
+import { AttrError } from '../../../src/tlsmgr/attr0.js';
+import { DaneError } from '../../../src/upstream/dane-check.js';
 
 const CODES = Object.keys(ERROR_CODES) as Array<keyof typeof ERROR_CODES>;
 
