@@ -76,10 +76,7 @@ function renderSection(file: ResultsFile, id: string, command: string): string {
 export function writeMeasured(): void {
   const read = (path: string): ResultsFile => JSON.parse(readFileSync(path, 'utf8')) as ResultsFile;
   const notes = readFileSync(MEASURED_PATHS.notes, 'utf8');
-  writeFileSync(
-    MEASURED_PATHS.out,
-    renderMeasured(notes, read(MEASURED_PATHS.bench), read(MEASURED_PATHS.stress)),
-  );
+  writeFileSync(MEASURED_PATHS.out, renderMeasured(notes, read(MEASURED_PATHS.bench), read(MEASURED_PATHS.stress)));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

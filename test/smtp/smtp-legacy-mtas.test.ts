@@ -182,6 +182,10 @@ test('the docs show each examples/mta/ file exactly as the tests run it, in one 
   ]) {
     const text = readFileSync(new URL(`../../examples/mta/${file}`, import.meta.url), 'utf8');
     const places = shown.filter((s) => s.includes('```\n' + text + '```\n')).length;
-    assert.equal(places, 1, `examples/mta/${file} is shown verbatim once (README "Point an MTA at it" or docs/smarthost.md "Pointing a legacy MTA at it")`);
+    assert.equal(
+      places,
+      1,
+      `examples/mta/${file} is shown verbatim once (README "Point an MTA at it" or docs/smarthost.md "Pointing a legacy MTA at it")`,
+    );
   }
 });

@@ -20,9 +20,7 @@ const read = (path: string): string => readFileSync(path, 'utf8');
 
 /** The text outside fenced code blocks and inline code: what links and prose live in. */
 function prose(markdown: string): string {
-  return markdown
-    .replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '')
-    .replace(/``[^`]+``|`[^`\n]+`/g, '');
+  return markdown.replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '').replace(/``[^`]+``|`[^`\n]+`/g, '');
 }
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
@@ -70,8 +68,7 @@ test('every relative link in README.md and docs/*.md resolves, file and #anchor'
  */
 function figures(text: string): Set<string> {
   const out = new Set<string>();
-  const withUnit =
-    /(?<![\w.,/])(\d+(?:[.,]\d+)+|\d+)\s?(ms|µs|s|MiB|KiB|GiB|MB\/s|msg\/s|conn\/s|requests\/s|%|×|x)(?![\w/])/g;
+  const withUnit = /(?<![\w.,/])(\d+(?:[.,]\d+)+|\d+)\s?(ms|µs|s|MiB|KiB|GiB|MB\/s|msg\/s|conn\/s|requests\/s|%|×|x)(?![\w/])/g;
   for (const [, n, unit] of text.matchAll(withUnit)) {
     const rate = unit.endsWith('/s');
     if (!rate && !/[.,]/.test(n)) continue; // "30 s", "8 MiB", "50%": settings and round bounds
