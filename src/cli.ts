@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 // A 2 MiB young generation (V8's default grows to 16): a client flooding commands would otherwise
-// leave RSS ~20 MiB up long after it left; measured faster too (see the README, "Runtime flags").
+// leave RSS ~20 MiB up long after it left; measured faster too (docs/measured.md, "Runtime flags").
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, parseConfig } from './config/load.js';

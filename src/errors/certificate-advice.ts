@@ -13,7 +13,7 @@ interface TrustSettings {
 /**
  * The config keys (dotted paths into a listener; `<origin>` an http listener's origin key) that
  * decide how each listener type checks an upstream certificate: what an operator changes when a
- * check fails. test/unit/error-codes.test.ts sets each in a config that must parse.
+ * check fails. test/unit/errors/error-codes.test.ts sets each in a config that must parse.
  */
 export const TRUST_SETTINGS = {
   tunnel: { ca: ['upstream.ca'], name: 'upstream.servername' },

@@ -6,7 +6,7 @@ import type { LocalErrorCode, UpstreamErrorCode, UpstreamStage } from './index.j
  * without a row, or a row without a code, does not compile. Everything else derives from it: the
  * cause in metrics, stderr notices and the report (classify.ts, audit/error-cause.ts), the TLS-RPT
  * result type (mta-sts/result-type.ts), the SMTP reply a client hears (smtp/upstream-replies.ts)
- * and docs/errors.md (checked by test/unit/error-codes.test.ts).
+ * and docs/errors.md (checked by test/unit/errors/error-codes.test.ts).
  */
 
 /** A failed attempt as the client's reply tells it. */
