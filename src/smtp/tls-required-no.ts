@@ -1,5 +1,6 @@
 import type { SmtpTransactionEvent } from '../audit/events.js';
 import type { Route } from './routing.js';
+import { TLS_REQUIRED_KEYWORD } from './spool/tls-required-word.js';
 
 /**
  * `TLS-Required: No` (RFC 8689 3, 4.3): the sender asks that the recipient domain's TLS policies
@@ -10,9 +11,9 @@ import type { Route } from './routing.js';
  * then takes the route without the recipient's policies. What the route's own configuration asks
  * (a level of `encrypt`, `verify`, `secure` or `dane-only`, a CA) stays: that is this operator's
  * policy, not the recipient domain's. REQUIRETLS on the same MAIL wins (RFC 8689 4.3): nothing is
- * set aside.
+ * set aside. A message the spool holds keeps the request for its retries.
  */
-export const TLS_REQUIRED_KEYWORD = 'X-TLS-REQUIRED';
+export { TLS_REQUIRED_KEYWORD };
 
 type Ignored = NonNullable<SmtpTransactionEvent['policyBypass']>['ignored'];
 
