@@ -19,6 +19,7 @@ import { startFaultServer, type FaultServer, type StoredMessage } from '../suppo
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { tlsaOf } from '../support/tlsa.js';
 import { until } from '../support/until.js';
+import { sample } from '../support/metrics.js';
 
 const exec = promisify(execFile);
 const schema = JSON.parse(readFileSync(new URL('../fixtures/tlsrpt-schema.json', import.meta.url), 'utf8')) as object;
@@ -133,7 +134,11 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
         tls: { level: 'dane', ca: caFile },
         timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 2, replySeconds: 3, dataDoneSeconds: 3 },
       },
-      { dns: { servers: [dns.resolver], timeoutSeconds: 2 }, mtaSts: { ca: caFile, timeoutSeconds: 3 } },
+      {
+        dns: { servers: [dns.resolver], timeoutSeconds: 2 },
+        mtaSts: { ca: caFile, timeoutSeconds: 3 },
+        admin: { listen: '127.0.0.1:0' },
+      },
     );
     // What `ticketbooth tlsrpt` is given: the smarthost's listener (mailto: reports go through it), DNS and the CA.
     const listener = { name: 'sh', type: 'smtp', listen: `127.0.0.1:${sh.port}`, hostname: 'tb.test', route: { mode: 'mx', port } };
@@ -325,6 +330,8 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
       reports.map((t) => [t.code, t.policyBypass, t.sts, t.dane]),
       [0, 1, 2].map(() => [250, { why: 'tls-required-no', ignored: ['mta-sts', 'dane'] }, undefined, undefined]),
     );
+    const metrics = await (await fetch(`http://127.0.0.1:${sh.service.admin!.address().port}/metrics`)).text();
+    assert.equal(sample(metrics, 'ticketbooth_smtp_policy_bypass_total', { listener: 'sh', ignored: 'mta-sts+dane' }), 3);
     // The request is ticketbooth's: the hops got a plain MAIL, and the message (its header) as written.
     for (const h of [mx.reports, mx.box]) {
       const mails = h.commands.filter((c) => c.line.startsWith('MAIL'));
