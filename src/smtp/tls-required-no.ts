@@ -10,8 +10,8 @@ import { TLS_REQUIRED_KEYWORD } from './spool/tls-required-word.js';
  * made on MAIL (`X-TLS-REQUIRED=NO`, announced as `X-TLS-REQUIRED`) comes in time: the transaction
  * then takes the route without the recipient's policies. What the route's own configuration asks
  * (a level of `encrypt`, `verify`, `secure` or `dane-only`, a CA) stays: that is this operator's
- * policy, not the recipient domain's. REQUIRETLS on the same MAIL wins (RFC 8689 4.3): nothing is
- * set aside. A message the spool holds keeps the request for its retries.
+ * policy, not the recipient domain's. REQUIRETLS on the same MAIL wins (RFC 8689 4.1: the header
+ * is then ignored): nothing is set aside. A message the spool holds keeps the request for its retries.
  */
 export { TLS_REQUIRED_KEYWORD };
 
