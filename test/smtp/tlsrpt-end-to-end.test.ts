@@ -342,6 +342,20 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
     assert.equal(await send('tls-reports@reports.rpt.test', 'plain-to-reports'), 451);
     assert.equal(await send('tls-reports@box.dane-rpt.test', 'plain-to-box'), 451);
     assert.deepEqual([mx.reports.stored.length, mx.box.stored.length], before);
+    // The header alone comes too late (the hop was chosen at RCPT): refused all the same; where the
+    // policy holds, the message, header included, arrives byte for byte.
+    const withHeader = `TLS-Required: No\r\n${message('header-only')}`;
+    const d = await dial(sh.port);
+    try {
+      await d.cmd('EHLO client.test');
+      assert.equal((await sendMessage(d, 'a@client.test', ['tls-reports@reports.rpt.test'], withHeader)).replies[1].code, 451);
+      await d.cmd('RSET');
+      assert.equal((await sendMessage(d, 'a@client.test', ['u@plain.rpt.test'], withHeader)).final.code, 250);
+    } finally {
+      d.close();
+    }
+    assert.equal(mx.plain.stored.at(-1)!.body.toString('latin1'), withHeader);
+    assert.deepEqual([mx.reports.stored.length, mx.box.stored.length], before);
     // Each line is written when its client session ends.
     const lineTo = (domain: string) => sh.transactions().find((t) => !t.policyBypass && t.nextHop?.startsWith(`${domain}:`));
     await until(() => lineTo('reports.rpt.test') !== undefined && lineTo('box.dane-rpt.test') !== undefined, 10_000, 'both lines');
