@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { smtpTransactionEventSchema, type SmtpTransactionEvent } from '../../src/audit/events.js';
-import { Aggregator } from '../../src/audit/report/aggregate.js';
-import { formatJson } from '../../src/audit/report/format-json.js';
-import { formatText } from '../../src/audit/report/format-text.js';
-import { buildReport, type AuditReport } from '../../src/audit/report/report.js';
-import type { Route } from '../../src/smtp/routing.js';
-import { routeForEnvelope } from '../../src/smtp/tls-required-no.js';
-import { transactionEvent, type Transaction } from '../../src/smtp/transaction.js';
+import { smtpTransactionEventSchema, type SmtpTransactionEvent } from '../../../src/audit/events.js';
+import { Aggregator } from '../../../src/audit/report/aggregate.js';
+import { formatJson } from '../../../src/audit/report/format-json.js';
+import { formatText } from '../../../src/audit/report/format-text.js';
+import { buildReport, type AuditReport } from '../../../src/audit/report/report.js';
+import type { Route } from '../../../src/smtp/routing.js';
+import { routeForEnvelope } from '../../../src/smtp/tls-required-no.js';
+import { transactionEvent, type Transaction } from '../../../src/smtp/transaction.js';
 
 /**
  * `ticketbooth audit` on DSN, REQUIRETLS and TLS-Required: No: lines made by the code that writes

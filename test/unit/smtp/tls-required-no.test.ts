@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseEnvelopeArg } from '../../src/smtp/envelope.js';
-import type { Route } from '../../src/smtp/routing.js';
-import type { TlsPolicy } from '../../src/smtp/tls-policy.js';
-import { policyBypassOf, routeForEnvelope } from '../../src/smtp/tls-required-no.js';
-import { envelopeOf } from '../../src/smtp/transaction.js';
+import { parseEnvelopeArg } from '../../../src/smtp/envelope.js';
+import type { Route } from '../../../src/smtp/routing.js';
+import type { TlsPolicy } from '../../../src/smtp/tls-policy.js';
+import { policyBypassOf, routeForEnvelope } from '../../../src/smtp/tls-required-no.js';
+import { envelopeOf } from '../../../src/smtp/transaction.js';
 
 /** TLS-Required: No on MAIL: what the parameter is taken as, and the route a transaction then takes. */
 
