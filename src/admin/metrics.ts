@@ -3,12 +3,12 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { upstreamErrorCause } from '../audit/error-cause.js';
 import type { AuditEvent, HandshakeEvent } from '../audit/events.js';
 import type { Listener } from '../listeners/listener.js';
-import type { TicketStore } from '../resumption/store.js';
+import type { StoreHealth } from '../resumption/store.js';
 import type { DestinationClassifier } from './destination-class.js';
 
 export interface MetricsSources {
   audit: AuditLog;
-  store: TicketStore;
+  store: StoreHealth;
   listeners: readonly Listener[];
   classify: DestinationClassifier;
 }
