@@ -198,7 +198,14 @@ export class Service {
     try {
       return {
         config: c,
-        listener: await buildListener(c, { cache, values: this.store.values, audit: this.audit, dns: config.dns, mtaSts: config.mtaSts, keys: ledger }),
+        listener: await buildListener(c, {
+          cache,
+          values: this.store.values,
+          audit: this.audit,
+          dns: config.dns,
+          mtaSts: config.mtaSts,
+          keys: ledger,
+        }),
         keys: ledger,
       };
     } catch (err) {

@@ -192,46 +192,34 @@ export function storeContract(name: string, opts: ContractOptions): void {
     assert.equal(await s.value('sts:example.org'), undefined);
   });
 
-  it(
-    'values are bounded like destinations: the least recently written goes, a read keeps none',
-    async (s) => {
-      await s.setValue('a', '1', HOUR);
-      await s.setValue('b', '2', HOUR);
-      assert.equal(await s.value('a'), '1'); // a read: a stays the least recently written
-      await s.setValue('c', '3', HOUR);
-      assert.deepEqual(await values(s, 'a', 'b', 'c'), [undefined, '2', '3']);
-      await s.setValue('b', '2b', HOUR); // an overwrite is a write: c is now the oldest
-      await s.setValue('d', '4', HOUR);
-      assert.deepEqual(await values(s, 'b', 'c', 'd'), ['2b', undefined, '4']);
-    },
-    2,
-  );
+  it('values are bounded like destinations: the least recently written goes, a read keeps none', async (s) => {
+    await s.setValue('a', '1', HOUR);
+    await s.setValue('b', '2', HOUR);
+    assert.equal(await s.value('a'), '1'); // a read: a stays the least recently written
+    await s.setValue('c', '3', HOUR);
+    assert.deepEqual(await values(s, 'a', 'b', 'c'), [undefined, '2', '3']);
+    await s.setValue('b', '2b', HOUR); // an overwrite is a write: c is now the oldest
+    await s.setValue('d', '4', HOUR);
+    assert.deepEqual(await values(s, 'b', 'c', 'd'), ['2b', undefined, '4']);
+  }, 2);
 
-  it(
-    'a value is gone after its TTL, and its place is free again',
-    async (s) => {
-      await s.setValue('kept', 'k', HOUR);
-      await s.setValue('brief', 'b', 30);
-      await until(async () => (await s.value('brief')) === undefined, 10_000, 'the 30 ms value to expire');
-      await s.setValue('next', 'n', HOUR);
-      assert.deepEqual(await values(s, 'kept', 'brief', 'next'), ['k', undefined, 'n']);
-    },
-    2,
-  );
+  it('a value is gone after its TTL, and its place is free again', async (s) => {
+    await s.setValue('kept', 'k', HOUR);
+    await s.setValue('brief', 'b', 30);
+    await until(async () => (await s.value('brief')) === undefined, 10_000, 'the 30 ms value to expire');
+    await s.setValue('next', 'n', HOUR);
+    assert.deepEqual(await values(s, 'kept', 'brief', 'next'), ['k', undefined, 'n']);
+  }, 2);
 
-  it(
-    'values and destinations are counted apart; forgetting a destination keeps the values',
-    async (s) => {
-      for (const name of ['a', 'b']) await s.insertTls13Ticket(name, ticket(), 8, NOW);
-      for (const name of ['a', 'v']) await s.setValue(name, name, HOUR);
-      assert.deepEqual([await s.countTls13Tickets('a', NOW), await s.countTls13Tickets('b', NOW)], [1, 1]);
-      assert.deepEqual(await s.size(), { destinations: 2, tickets: 2 });
-      await s.forget('a');
-      assert.deepEqual(await values(s, 'a', 'v'), ['a', 'v']);
-      assert.deepEqual(await s.size(), { destinations: 1, tickets: 1 });
-    },
-    2,
-  );
+  it('values and destinations are counted apart; forgetting a destination keeps the values', async (s) => {
+    for (const name of ['a', 'b']) await s.insertTls13Ticket(name, ticket(), 8, NOW);
+    for (const name of ['a', 'v']) await s.setValue(name, name, HOUR);
+    assert.deepEqual([await s.countTls13Tickets('a', NOW), await s.countTls13Tickets('b', NOW)], [1, 1]);
+    assert.deepEqual(await s.size(), { destinations: 2, tickets: 2 });
+    await s.forget('a');
+    assert.deepEqual(await values(s, 'a', 'v'), ['a', 'v']);
+    assert.deepEqual(await s.size(), { destinations: 1, tickets: 1 });
+  }, 2);
 }
 
 async function values(s: StoreBackend, ...names: string[]): Promise<Array<string | undefined>> {
