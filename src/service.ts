@@ -3,9 +3,9 @@ import type { AdminServer } from './admin/admin-server.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Config, ListenerConfig } from './config/schema.js';
 import type { Listener, ListenerDeps, ListenerFactory } from './listeners/listener.js';
-import { createStore } from './resumption/create-store.js';
+import { createStore, type Store } from './resumption/create-store.js';
 import { KeyLedger } from './resumption/key-ledger.js';
-import { ResumptionCache } from './resumption/policy.js';
+import type { ResumptionCache } from './resumption/policy.js';
 import type { TlsmgrServer } from './tlsmgr/server.js';
 import { configureOperatorLog } from './util/operator-log.js';
 import { restartNeeded, sharedSettings, trustSection, unchanged } from './reload-plan.js';
@@ -61,6 +61,8 @@ export class Service {
   private constructor(
     private current: Config,
     private resumption: ResumptionCache,
+    /** The store's shared values (for listeners) and health (metrics, readiness, shutdown). */
+    readonly store: Omit<Store, 'resumption'>,
     readonly audit: AuditLog,
   ) {}
 
@@ -73,9 +75,8 @@ export class Service {
   }
 
   static async start(config: Config, audit = new AuditLog(config.audit)): Promise<Service> {
-    const store = await createStore(config.cache);
-    const cache = new ResumptionCache(store, config.cache);
-    const service = new Service(config, cache, audit);
+    const { resumption: cache, ...store } = await createStore(config.cache);
+    const service = new Service(config, cache, store, audit);
     try {
       for (const c of config.listeners) {
         const entry = await service.build(c, config, cache);
@@ -93,7 +94,7 @@ export class Service {
         const { startAdmin } = await import('./admin/start-admin.js');
         service.admin = await startAdmin(config.admin, {
           audit,
-          store,
+          store: store.health,
           listeners: service.listeners,
           listenerConfigs: () => service.config.listeners,
           reload: () => service.reloadFromSource(),
@@ -140,7 +141,7 @@ export class Service {
     const why = restartNeeded(this.current, next);
     if (why) throw new Error(why);
     const sharedSame = sharedSettings(this.current) === sharedSettings(next);
-    const cache = sharedSame ? this.resumption : new ResumptionCache(this.resumption.store, next.cache);
+    const cache = sharedSame ? this.resumption : this.resumption.withOptions(next.cache);
     const before = new Map(this.entries.map((e) => [e.config.name, e]));
     const plan: Array<Entry & { kept: boolean; predecessor?: Entry }> = [];
     const leaving = new Set(this.entries);
@@ -187,7 +188,7 @@ export class Service {
     this.listeners.splice(0, this.listeners.length, ...plan.map((p) => p.listener));
     this.current = next;
     this.resumption = cache;
-    for (const id of orphaned) await cache.store.forget(id);
+    for (const id of orphaned) await cache.forget(id);
     summary.forgotten = orphaned.length;
     return summary;
   }
@@ -197,7 +198,14 @@ export class Service {
     try {
       return {
         config: c,
-        listener: await buildListener(c, { cache, audit: this.audit, dns: config.dns, mtaSts: config.mtaSts, keys: ledger }),
+        listener: await buildListener(c, {
+          cache,
+          values: this.store.values,
+          audit: this.audit,
+          dns: config.dns,
+          mtaSts: config.mtaSts,
+          keys: ledger,
+        }),
         keys: ledger,
       };
     } catch (err) {
@@ -223,7 +231,7 @@ export class Service {
     await Promise.all([...this.listeners, ...this.retiring].map((l) => l.stop(timeoutMs)));
     await this.admin?.stop();
     await this.tlsmgr?.close();
-    await this.resumption.store.close();
+    await this.store.health.close();
     await this.audit.close();
   }
 }

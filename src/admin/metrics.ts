@@ -4,12 +4,12 @@ import { UPSTREAM_ERROR_CAUSES, upstreamErrorCause } from '../audit/error-cause.
 import { UPSTREAM_ERROR_STAGES } from '../errors/index.js';
 import type { AuditEvent, HandshakeEvent } from '../audit/events.js';
 import type { Listener } from '../listeners/listener.js';
-import type { TicketStore } from '../resumption/store.js';
+import type { StoreHealth } from '../resumption/store.js';
 import type { DestinationClassifier } from './destination-class.js';
 
 export interface MetricsSources {
   audit: AuditLog;
-  store: TicketStore;
+  store: StoreHealth;
   listeners: readonly Listener[];
   classify: DestinationClassifier;
 }

@@ -2,14 +2,14 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { AdminConfig } from '../config/admin-schema.js';
 import type { ListenerConfig } from '../config/schema.js';
 import type { Listener } from '../listeners/listener.js';
-import type { TicketStore } from '../resumption/store.js';
+import type { StoreHealth } from '../resumption/store.js';
 import { AdminServer, type Readiness } from './admin-server.js';
 import { destinationClassifier, type DestinationClassifier } from './destination-class.js';
 import { Metrics } from './metrics.js';
 
 export interface AdminDeps {
   audit: AuditLog;
-  store: TicketStore;
+  store: StoreHealth;
   /** The running listeners (the service replaces its array's contents on a reload). */
   listeners: readonly Listener[];
   /** The listeners' configs as of now: a reload changes them. */

@@ -4,6 +4,7 @@ import type { DnsConfig, MtaStsConfig } from '../config/smtp-schema.js';
 import type { UpstreamPoolView } from '../net/tcp-listener.js';
 import type { KeyLedger } from '../resumption/key-ledger.js';
 import type { ResumptionCache } from '../resumption/policy.js';
+import type { SharedValues } from '../resumption/store.js';
 
 /**
  * What the service needs of any listener: start, report its address and load, stop gracefully.
@@ -27,6 +28,8 @@ export interface Listener {
 /** What the service shares with every listener it builds. */
 export interface ListenerDeps {
   cache: ResumptionCache;
+  /** Values shared beside the tickets (MTA-STS policies). */
+  values: SharedValues;
   audit: AuditLog;
   /** The resolver settings for MX routing (the config's `dns` section). */
   dns: DnsConfig;

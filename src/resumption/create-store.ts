@@ -5,10 +5,23 @@ import { say } from '../util/operator-log.js';
 import { MemoryTicketStore } from './memory-store.js';
 import type { RedisTarget, RedisTls } from './redis-connection.js';
 import { loadSealer } from './seal-keys.js';
-import type { TicketStore } from './store.js';
+import { ResumptionCache } from './policy.js';
+import type { SharedValues, StoreBackend, StoreHealth } from './store.js';
+
+/** The store in its three parts: the tickets behind the policy, the shared values, the health. */
+export interface Store {
+  resumption: ResumptionCache;
+  values: SharedValues;
+  health: StoreHealth;
+}
+
+export async function createStore(cache: CacheConfig): Promise<Store> {
+  const backend = await openBackend(cache);
+  return { resumption: new ResumptionCache(backend, cache), values: backend, health: backend };
+}
 
 /** The Redis client (~14 MiB of RSS) is loaded only for a Redis store. */
-export async function createStore(cache: CacheConfig): Promise<TicketStore> {
+async function openBackend(cache: CacheConfig): Promise<StoreBackend> {
   switch (cache.store.type) {
     case 'memory':
       return new MemoryTicketStore(cache.maxDestinations);

@@ -1,11 +1,12 @@
-import NodeCache from 'node-cache';
+import { BoundedMap } from '../util/bounded-map.js';
+import { SEVEN_DAYS_S } from '../util/time.js';
 import {
   appendVersion,
   type DestinationFacts,
   type NegotiatedVersion,
+  type StoreBackend,
   type StoredTicket,
   type TakeResult,
-  type TicketStore,
 } from './store.js';
 
 /** Per destination: up to `cap` TLS 1.3 tickets, newest first; zero or one TLS 1.2 session. */
@@ -14,44 +15,44 @@ interface Slot {
   spent?: StoredTicket;
   tls12?: StoredTicket;
   facts: DestinationFacts;
+  /** Wall clock of the last write or use: a slot idle for 7 days is gone (no ticket outlives that). */
+  touchedAt: number;
 }
 
-const SEVEN_DAYS_S = 7 * 24 * 3600;
+const IDLE_MS = SEVEN_DAYS_S * 1000;
 
 /**
- * The embedded store: one process, no dependencies. node-cache expires idle slots; the
- * destination bound is least-recently-used, kept in a Map's insertion order.
+ * The embedded store: one process, no dependencies. Destinations and shared values are two
+ * BoundedMaps of `maxDestinations` entries each: destinations least recently used first, values
+ * least recently written first (reads `peek`), as the Redis store bounds them.
  */
-export class MemoryTicketStore implements TicketStore {
-  private readonly cache = new NodeCache({ useClones: false, stdTTL: SEVEN_DAYS_S, checkperiod: 600 });
-  private readonly recency = new Map<string, true>();
-  /** Shared values (MTA-STS policies), bounded like the slots. */
-  private readonly values = new NodeCache({ useClones: false, checkperiod: 600, maxKeys: -1 });
+export class MemoryTicketStore implements StoreBackend {
+  private readonly slots: BoundedMap<string, Slot>;
+  /** Shared values (MTA-STS policies) with their expiry (wall clock, ms). */
+  private readonly values: BoundedMap<string, { value: string; expiresAt: number }>;
 
-  constructor(private readonly maxDestinations: number) {
-    this.cache.on('del', (key: string) => this.recency.delete(key));
-    this.cache.on('expired', (key: string) => this.recency.delete(key));
+  constructor(maxDestinations: number) {
+    this.slots = new BoundedMap(maxDestinations);
+    this.values = new BoundedMap(maxDestinations);
   }
 
+  /** The slot made the most recent (created if absent), its idle expiry restarted. */
   private slot(key: string): Slot {
-    let slot = this.cache.get<Slot>(key);
-    if (!slot) {
-      slot = { tickets: [], facts: { recentVersions: '', refusesReuse: false } };
-      this.cache.set(key, slot);
-      while (this.recency.size >= this.maxDestinations) {
-        const oldest = this.recency.keys().next().value as string;
-        this.cache.del(oldest); // the 'del' handler drops it from recency
-      }
-    } else {
-      this.cache.ttl(key, SEVEN_DAYS_S);
-    }
-    this.recency.delete(key);
-    this.recency.set(key, true);
+    let slot = this.peek(key);
+    if (!slot) slot = { tickets: [], facts: { recentVersions: '', refusesReuse: false }, touchedAt: 0 };
+    slot.touchedAt = Date.now();
+    this.slots.set(key, slot);
     return slot;
   }
 
+  /** The slot, its place left alone; one idle past 7 days is dropped here. */
   private peek(key: string): Slot | undefined {
-    return this.cache.get<Slot>(key);
+    const slot = this.slots.peek(key);
+    if (slot && slot.touchedAt + IDLE_MS <= Date.now()) {
+      this.slots.delete(key);
+      return undefined;
+    }
+    return slot;
   }
 
   async takeTls13Ticket(key: string, now: number): Promise<TakeResult> {
@@ -106,16 +107,19 @@ export class MemoryTicketStore implements TicketStore {
   }
 
   async value(name: string): Promise<string | undefined> {
-    return this.values.get<string>(name);
+    const entry = this.values.peek(name);
+    if (!entry) return undefined;
+    if (entry.expiresAt > Date.now()) return entry.value;
+    this.values.delete(name); // expired: frees its place
+    return undefined;
   }
 
   async setValue(name: string, value: string, ttlMs: number): Promise<void> {
-    if (!this.values.has(name) && this.values.keys().length >= this.maxDestinations) return;
-    this.values.set(name, value, Math.max(1, Math.ceil(ttlMs / 1000)));
+    this.values.set(name, { value, expiresAt: Date.now() + Math.max(1, Math.round(ttlMs)) });
   }
 
   async forget(key: string): Promise<void> {
-    this.cache.del(key);
+    this.slots.delete(key);
   }
 
   async facts(key: string): Promise<DestinationFacts> {
@@ -130,16 +134,21 @@ export class MemoryTicketStore implements TicketStore {
   }
 
   async size(): Promise<{ destinations: number; tickets: number }> {
-    let tickets = 0;
-    for (const key of this.cache.keys()) tickets += this.peek(key)?.tickets.length ?? 0;
-    return { destinations: this.cache.keys().length, tickets };
+    let [destinations, tickets] = [0, 0];
+    for (const key of [...this.slots.keys()]) {
+      const slot = this.peek(key);
+      if (!slot) continue;
+      destinations++;
+      tickets += slot.tickets.length;
+    }
+    return { destinations, tickets };
   }
 
   /** Always answers: the store is this process. */
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    this.cache.close();
-    this.values.close();
+    this.slots.clear();
+    this.values.clear();
   }
 }

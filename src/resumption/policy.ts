@@ -1,5 +1,6 @@
 import type { FullHandshakeCause, OfferKind } from '../audit/events.js';
 import type { CacheKey } from './cache-key.js';
+import { SEVEN_DAYS_S } from '../util/time.js';
 import { parseSession, SessionParseError, type SessionInfo } from './session-der.js';
 import type { UnreadableReason } from './session-error.js';
 import type { DestinationFacts, NegotiatedVersion, StoredTicket, TicketStore } from './store.js';
@@ -50,13 +51,12 @@ export type Received =
 
 const NOT_RESUMABLE: Received = { kind: 'not-resumable' };
 
-const SEVEN_DAYS_S = 7 * 24 * 3600;
-
+/** The only way to the tickets: nothing else holds the TicketStore. */
 export class ResumptionCache {
   private readonly versions: VersionPredictor;
 
   constructor(
-    readonly store: TicketStore,
+    private readonly store: TicketStore,
     readonly options: PolicyOptions,
     private readonly clock: () => number = Date.now,
   ) {
@@ -151,6 +151,21 @@ export class ResumptionCache {
 
   async ticketsLeft(key: CacheKey): Promise<number> {
     return this.store.countTls13Tickets(key.id, this.clock());
+  }
+
+  /** A version negotiated elsewhere (Postfix's own handshake, through tlsmgr): the history a mixed destination is told by. */
+  async negotiatedElsewhere(key: CacheKey, version: NegotiatedVersion): Promise<void> {
+    await this.store.learn(key.id, version, false);
+  }
+
+  /** Drops a destination's slot: tickets, session and facts (by id: a reload knows only ids). */
+  async forget(id: string): Promise<void> {
+    await this.store.forget(id);
+  }
+
+  /** The same store under other settings (a reload): version history in memory starts afresh. */
+  withOptions(options: PolicyOptions): ResumptionCache {
+    return new ResumptionCache(this.store, options, this.clock);
   }
 
   private expiry(info: SessionInfo): number {

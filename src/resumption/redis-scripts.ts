@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { SEVEN_DAYS_S } from '../util/time.js';
 
 /**
  * The Lua scripts of the Redis store (see redis-store.ts for the key layout). Redis runs each one
@@ -6,21 +7,28 @@ import type { Cluster, Redis } from 'ioredis';
  * `expiresAt:hash:` followed by the session bytes (sealed or not: the scripts read only the prefix).
  */
 
-export const SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000;
+export const SEVEN_DAYS_MS = SEVEN_DAYS_S * 1000;
+
+// Recency in microseconds of the Redis clock, strictly above the set's newest so that ties keep write order.
+const RECENCY = `
+local function recency(zset)
+  local t = redis.call('TIME')
+  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local newest = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
+  if newest[2] and tonumber(newest[2]) >= us then us = tonumber(newest[2]) + 1 end
+  return us
+end
+`;
 
 // KEYS: list, hash, zset (not in a cluster). ARGV: slot prefix, id, ttl ms, max destinations, then per script.
-const TOUCH = `
+const TOUCH = `${RECENCY}
 local function touch()
   local ttl = tonumber(ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   -- In a cluster the set would be in another slot: there the bound is maxmemory and the expiry.
   if not KEYS[3] then return end
-  -- Recency in microseconds of the Redis clock, strictly increasing so that ties keep write order.
-  local t = redis.call('TIME')
-  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local newest = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-  if newest[2] and tonumber(newest[2]) >= us then us = tonumber(newest[2]) + 1 end
+  local us = recency(KEYS[3])
   redis.call('ZADD', KEYS[3], us, ARGV[2])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', us - ttl * 1000)
   local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
@@ -113,6 +121,25 @@ return redis.call('ZCARD', KEYS[1])`,
   tbDropIf: `
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0`,
+  // KEYS[1] values zset, [2] the value's key; ARGV[1] name, [2] value, [3] ttl ms, [4] max values,
+  // [5] prefix of value keys. Writes, then drops the least recently written values past the bound;
+  // the set lives as long as its longest-lived value could.
+  tbSetValue: `${RECENCY}
+local ttl = tonumber(ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
+redis.call('ZADD', KEYS[1], recency(KEYS[1]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if over > 0 then
+  local victims = redis.call('ZPOPMIN', KEYS[1], over)
+  for i = 1, #victims, 2 do redis.call('DEL', ARGV[5] .. victims[i]) end
+end
+return 1`,
+  // KEYS as tbSetValue; ARGV[1] name. The value; an expired one frees its place in the set.
+  tbValue: `
+local v = redis.call('GET', KEYS[2])
+if not v then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return v`,
 } as const;
 
 /** How many of each script's arguments are keys (the rest are ARGV); in a cluster, one fewer for 3 (no set). */
@@ -125,6 +152,8 @@ const NUMBER_OF_KEYS = {
   tbCount: 1,
   tbLive: 1,
   tbDropIf: 1,
+  tbSetValue: 2,
+  tbValue: 2,
 } as const satisfies Record<keyof typeof SCRIPTS, number>;
 
 export type Arg = string | number | Buffer;
@@ -139,6 +168,8 @@ export interface ScriptCommands {
   tbCount(...args: Arg[]): Promise<number>;
   tbLive(...args: Arg[]): Promise<number>;
   tbDropIf(...args: Arg[]): Promise<number>;
+  tbSetValue(...args: Arg[]): Promise<number>;
+  tbValueBuffer(...args: Arg[]): Promise<Buffer | null>;
 }
 
 /** Registers the scripts on the client (ioredis loads each by SHA, with EVAL as the fallback). */

@@ -9,8 +9,8 @@ import {
   type DestinationFacts,
   type NegotiatedVersion,
   type StoredTicket,
+  type StoreBackend,
   type TakeResult,
-  type TicketStore,
 } from './store.js';
 
 /**
@@ -22,7 +22,9 @@ import {
  *   `PREFIX d:{ID}`       HASH: spent (last taken ticket), tls12, versions, refuses
  *   `PREFIX destinations` ZSET of ids by last write (Redis clock, µs): size() and the LRU bound;
  *                         not in a cluster (another slot), where size() scans and maxmemory bounds
- *   `PREFIX v:NAME`       STRING: a shared value (an MTA-STS policy), with its own TTL
+ *   `PREFIX {v}:NAME`     STRING: a shared value (an MTA-STS policy), with its own TTL
+ *   `PREFIX {v}`          ZSET of value names by last write: the same LRU bound (maxDestinations),
+ *                         least recently written first; one hash tag, so it holds in a cluster too
  * An entry is `expiresAt:hash:` followed by the session bytes (binary-safe), sealed with `seal`
  * (redis-entry.ts says what is sealed and what stays clear).
  * Keys expire 7 days after their last write (RFC 8446 4.6.1: no ticket outlives that).
@@ -34,6 +36,7 @@ import {
 export type RedisStoreOptions = RedisTarget & {
   /** Prefix of every key; instances sharing a cache must use the same one. */
   prefix: string;
+  /** Bounds the destinations and, counted apart, the shared values. */
   maxDestinations: number;
   /** How long a command may take before the store gives up on it (default 1000 ms). */
   commandTimeoutMs?: number;
@@ -43,7 +46,7 @@ export type RedisStoreOptions = RedisTarget & {
   onStatus?(message: string): void;
 };
 
-export class RedisTicketStore implements TicketStore {
+export class RedisTicketStore implements StoreBackend {
   private readonly scripts: ScriptCommands;
   private healthy = true;
   private closing = false;
@@ -172,9 +175,15 @@ export class RedisTicketStore implements TicketStore {
     await this.guard(0, () => this.redis.hdel(this.keys(key)[1], 'tls12'));
   }
 
+  /** The values set and the value's key: one hash tag, one cluster slot. */
+  private valueKeys(name: string): [string, string] {
+    const set = `${this.options.prefix}{v}`;
+    return [set, `${set}:${name}`];
+  }
+
   async value(name: string): Promise<string | undefined> {
     return this.guard(undefined, async () => {
-      const raw = await this.redis.getBuffer(`${this.options.prefix}v:${name}`);
+      const raw = await this.scripts.tbValueBuffer(...this.valueKeys(name), name);
       return raw ? this.entries.decodeValue(name, raw) : undefined;
     });
   }
@@ -182,7 +191,8 @@ export class RedisTicketStore implements TicketStore {
   async setValue(name: string, value: string, ttlMs: number): Promise<void> {
     const blob = this.entries.encodeValue(name, value);
     const ttl = Math.max(1, Math.round(ttlMs));
-    await this.guard(undefined, async () => void (await this.redis.set(`${this.options.prefix}v:${name}`, blob, 'PX', ttl)));
+    const [set, key] = this.valueKeys(name);
+    await this.guard(0, () => this.scripts.tbSetValue(set, key, name, blob, ttl, this.options.maxDestinations, `${set}:`));
   }
 
   /** Entries read back and dropped unopened, by reason (ticketbooth_store_dropped_total). */

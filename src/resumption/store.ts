@@ -31,6 +31,10 @@ export interface TakeResult {
   expired: number;
 }
 
+/**
+ * Tickets, sessions and what was learnt of each destination, by destination id. Only the policy
+ * (policy.ts) holds one: every ticket leaves and enters through it.
+ */
 export interface TicketStore {
   /** Removes and returns the newest unexpired TLS 1.3 ticket; remembers it as the last spent one. */
   takeTls13Ticket(key: string, now: number): Promise<TakeResult>;
@@ -48,13 +52,23 @@ export interface TicketStore {
   /** Appends a negotiated version and/or marks reuse refused. */
   learn(key: string, version: NegotiatedVersion | undefined, refusedReuse: boolean): Promise<void>;
 
-  /** A small value shared beside the tickets (an MTA-STS policy), gone after `ttlMs`; a fleet shares it. */
-  value(name: string): Promise<string | undefined>;
-  setValue(name: string, value: string, ttlMs: number): Promise<void>;
-
   /** Drops the slot: its tickets, session and facts (a reload left no listener that would use it). */
   forget(key: string): Promise<void>;
+}
 
+/**
+ * Small values shared beside the tickets (MTA-STS policies); a fleet shares them. Bounded like
+ * the destinations: at most `maxDestinations` names, the least recently *written* goes first
+ * (a read does not keep a value); an expired value reads as absent and frees its place.
+ */
+export interface SharedValues {
+  value(name: string): Promise<string | undefined>;
+  /** Writes (or overwrites) `name`, gone after `ttlMs`; the write makes it the most recent. */
+  setValue(name: string, value: string, ttlMs: number): Promise<void>;
+}
+
+/** What metrics, the readiness probe and shutdown need of the store. */
+export interface StoreHealth {
   /** Counts for metrics: destinations with a slot, tickets held. Not cheap on a shared store. */
   size(): Promise<{ destinations: number; tickets: number }>;
   /**
@@ -68,6 +82,9 @@ export interface TicketStore {
   /** Entries read back but not used, by why they did not open (sealing); absent where nothing is sealed. */
   readonly dropped?: Readonly<Record<OpenFailure, number>>;
 }
+
+/** What each backend (memory, Redis) implements; callers see one of the three parts only. */
+export type StoreBackend = TicketStore & SharedValues & StoreHealth;
 
 /** How many negotiated versions a slot remembers. */
 export const RECENT_VERSIONS = 8;

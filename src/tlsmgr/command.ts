@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
 import { cacheSchema, type CacheConfig } from '../config/schema.js';
 import { createStore } from '../resumption/create-store.js';
-import { ResumptionCache } from '../resumption/policy.js';
-import type { TicketStore } from '../resumption/store.js';
+import type { ResumptionCache } from '../resumption/policy.js';
+import type { StoreHealth } from '../resumption/store.js';
 import { exitWhenStopped, say } from '../util/operator-log.js';
 import { forwarderTo } from './forward.js';
 import { TlsmgrHandler } from './handler.js';
@@ -22,7 +22,7 @@ export interface TlsmgrFlags {
 
 export interface RunningTlsmgr {
   server: TlsmgrServer;
-  store: TicketStore;
+  store: StoreHealth;
   audit: AuditLog;
   stop(): Promise<void>;
 }
@@ -43,8 +43,7 @@ export interface TlsmgrSetup {
 
 /** Serves Postfix's tlsmgr protocol on `socket` with ticketbooth's cache behind it. */
 export async function startTlsmgr(s: TlsmgrSetup): Promise<RunningTlsmgr> {
-  const store = await createStore(s.cache);
-  const cache = new ResumptionCache(store, s.cache);
+  const { resumption: cache, health: store } = await createStore(s.cache);
   let server: TlsmgrServer;
   try {
     server = await listenTlsmgr({ ...s, cache: () => cache });

@@ -105,7 +105,7 @@ export class TlsmgrHandler {
       if (received.kind === 'stored') {
         const v = received.info.version;
         // What the server negotiated: the version history a version-mixed destination is told by.
-        if (v !== 'other') await this.cache.store.learn(key.id, v, false);
+        if (v !== 'other') await this.cache.negotiatedElsewhere(key, v);
         this.o.audit.record({
           ...base,
           result: 'stored',
@@ -125,7 +125,7 @@ export class TlsmgrHandler {
   /** smtp(8) deletes after a failed handshake or verification: the whole slot goes. */
   private async remove(key: CacheKey): Promise<Reply> {
     try {
-      await this.cache.store.forget(key.id);
+      await this.cache.forget(key.id);
       return [['status', encodeInt(STAT_OK)]];
     } catch {
       return [['status', encodeInt(STAT_ERR)]];

@@ -23,8 +23,8 @@ import { isHandshake, startTunnelService } from '../support/tunnel-service.js';
 const skip = missing('openssl');
 const KEY: CacheKey = cacheKey({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
 
-function policy(opts: Partial<PolicyOptions> = {}, clock?: () => number): ResumptionCache {
-  return new ResumptionCache(new MemoryTicketStore(100), { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never', ...opts }, clock);
+function policy(opts: Partial<PolicyOptions> = {}, clock?: () => number, store = new MemoryTicketStore(100)): ResumptionCache {
+  return new ResumptionCache(store, { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never', ...opts }, clock);
 }
 
 const hashOf = (der: Buffer): string => {
@@ -263,7 +263,8 @@ describe('resumption policy with real sessions', { skip }, () => {
 
   test('adaptive: one refusal (s_server -max_early_data) and that destination never gets a reused ticket again', async () => {
     const s = await server('tls13-anti-replay');
-    const cache = policy({ reuse: 'adaptive', ticketsPerDestination: 1 });
+    const store = new MemoryTicketStore(100);
+    const cache = policy({ reuse: 'adaptive', ticketsPerDestination: 1 }, undefined, store);
     const dialer = new Dialer(cache);
     const t = target(s);
     const key = keyOf(t);
@@ -284,7 +285,7 @@ describe('resumption policy with real sessions', { skip }, () => {
     assert.equal(refused.offeredHash, spent.hash);
     assert.equal(refused.resumed, false);
     assert.equal(refused.fullCause, 'refused');
-    assert.equal((await cache.store.facts(key.id)).refusesReuse, true);
+    assert.equal((await store.facts(key.id)).refusesReuse, true);
 
     await cache.offer(key); // empty the list again
     const after = await dialOnce();

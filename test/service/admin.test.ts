@@ -133,7 +133,7 @@ describe('admin listener: metrics, health, readiness', { skip: missing('openssl'
 
   test('tickets and destinations cached, from the store; active connections per listener', async () => {
     const text = await (await fetch(`${admin}/metrics`)).text();
-    const size = await service.cache.store.size();
+    const size = await service.store.health.size();
     assert.equal(sample(text, 'ticketbooth_tickets_cached'), size.tickets);
     assert.equal(
       size.tickets,

@@ -158,7 +158,7 @@ listeners:
       for await (const chunk of s) page += String(chunk);
       assert.match(page, /New, TLSv1\.3/);
       await tls.closedAtLeast(1);
-      const stored = async (): Promise<number> => (await service.cache.store.size()).destinations;
+      const stored = async (): Promise<number> => (await service.store.health.size()).destinations;
       while ((await stored()) === 0) await new Promise((r) => setImmediate(r));
 
       const limitsOnly = await service.reload(parseConfig(tunnel('true', 500)));

@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { RedisTicketStore } from '../../src/resumption/redis-store.js';
 import { makeCert } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { sample } from '../support/metrics.js';
 import { startSentinelCluster, type SentinelCluster } from '../support/redis-sentinel.js';
 import { startSServer, verdictPlain, type SServer } from '../support/servers.js';
+import { storeContract } from '../support/store-contract.js';
 import { startTunnelService, type TunnelHarness } from '../support/tunnel-service.js';
 
 /**
@@ -31,6 +33,29 @@ const BUCKET_MS = 500;
 const AFTER_MS = 10_000;
 const DATA_PASSWORD = 'data-nodes-Pa55';
 const SENTINEL_PASSWORD = 'sentinels-Pa55';
+
+/** The store contract through Sentinel (its own group, stopped before the failover test starts one). */
+describe('redis store behind Sentinel', () => {
+  let group: SentinelCluster | undefined;
+  let prefixes = 0;
+  before(async () => {
+    if (!skip) group = await startSentinelCluster();
+  });
+  after(async () => {
+    await group?.stop();
+  });
+  storeContract('redis store behind Sentinel', {
+    skip,
+    open: (max) =>
+      RedisTicketStore.connect({
+        sentinels: (group as SentinelCluster).sentinelAddresses,
+        name: (group as SentinelCluster).name,
+        prefix: `tb-sentinel-contract-${process.pid}-${++prefixes}:`,
+        maxDestinations: max,
+        onStatus: () => undefined,
+      }),
+  });
+});
 
 interface Attempt {
   start: number;

@@ -115,6 +115,8 @@ test('redis store: while Redis is away it holds nothing and fails nothing, then 
     assert.equal(await store.tls12Session('k', NOW), undefined);
     assert.deepEqual(await store.facts('k'), { recentVersions: '', refusesReuse: false });
     await store.learn('k', 'TLSv1.3', false);
+    await store.setValue('v', 'x', 60_000);
+    assert.equal(await store.value('v'), undefined);
     assert.ok(Date.now() - started < 5000, 'calls fail fast instead of queueing');
     assert.equal(messages.length, 1, `one report per outage: ${messages.join(' | ')}`);
     assert.match(messages[0], /redis store unavailable/);
@@ -175,6 +177,37 @@ test(
       } finally {
         await other.close();
       }
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  },
+);
+
+test(
+  'redis store, sealed: values share one hash tag and a set that lives as long as they do; a value opens under its own name only',
+  { skip: noRedis },
+  async () => {
+    const prefix = freshPrefix();
+    const said: string[] = [];
+    const store = await openRedis(100, prefix, (m) => said.push(m), sealer);
+    const raw = new Redis((redis as RedisServer).url);
+    try {
+      await store.setValue('sts:a.example', 'mode: enforce', 60_000);
+      await store.setValue('sts:b.example', 'mode: testing', 10_000);
+      const set = `${prefix}{v}`;
+      assert.deepEqual((await raw.keys(`${prefix}*`)).sort(), [set, `${set}:sts:a.example`, `${set}:sts:b.example`]);
+      const setTtl = await raw.pttl(set);
+      assert.ok(setTtl > 50_000 && setTtl <= 60_000, `the set outlives its longest value: ${setTtl} ms`);
+      assert.deepEqual(await raw.zrange(set, '0', '-1'), ['sts:a.example', 'sts:b.example'], 'least recently written first');
+      const blob = await raw.getBuffer(`${set}:sts:a.example`);
+      assert.ok(blob && !blob.includes('enforce'), 'sealed, not in the clear');
+      // Someone with write access plants a's value under b's name: it does not open there.
+      await raw.set(`${set}:sts:b.example`, blob);
+      assert.equal(await store.value('sts:b.example'), undefined);
+      assert.equal(await store.value('sts:a.example'), 'mode: enforce');
+      assert.equal(store.dropped.unauthentic, 1);
+      assert.match(said[0], /dropped the shared value sts:b\.example sealed under key "test-1" that fails authentication/);
     } finally {
       raw.disconnect();
       await store.close();

@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import type { StoredTicket, TicketStore } from '../../src/resumption/store.js';
+import type { StoreBackend, StoredTicket } from '../../src/resumption/store.js';
+import { until } from './until.js';
 
 /**
- * The behaviour every TicketStore must have, written once and run against each store (memory,
- * Redis). `open` gives a fresh, empty store bounded to `maxDestinations`; each test closes it.
- * Time is injected: every verb takes `now`, so expiry is tested without waiting.
+ * The behaviour every store must have, written once and run against each backend (memory, Redis,
+ * Sentinel, Cluster): tickets, then shared values. `open` gives a fresh, empty store bounded to
+ * `maxDestinations`; each test closes it. Ticket time is injected: every verb takes `now`, so
+ * expiry is tested without waiting; a value's TTL runs on the store's own clock (Redis PX).
  */
 export interface ContractOptions {
-  open(maxDestinations: number): Promise<TicketStore>;
+  open(maxDestinations: number): Promise<StoreBackend>;
   skip?: string | undefined;
   /** Why the store keeps no `maxDestinations` bound of its own (a Redis Cluster: maxmemory does). */
   unbounded?: string;
@@ -30,7 +32,7 @@ function ticket(expiresAt = NOW + HOUR, hash?: string): StoredTicket {
 }
 
 export function storeContract(name: string, opts: ContractOptions): void {
-  const it = (title: string, body: (store: TicketStore) => Promise<void>, maxDestinations = 100, skip = opts.skip): void => {
+  const it = (title: string, body: (store: StoreBackend) => Promise<void>, maxDestinations = 100, skip = opts.skip): void => {
     test(`${name}: ${title}`, { skip }, async () => {
       const store = await opts.open(maxDestinations);
       try {
@@ -179,4 +181,47 @@ export function storeContract(name: string, opts: ContractOptions): void {
     2,
     opts.skip ?? opts.unbounded,
   );
+
+  it('a value reads back whole, an overwrite replaces it, an unknown name holds nothing', async (s) => {
+    const policy = JSON.stringify({ mode: 'enforce', mx: ['*.example.net'], note: 'ünïcødé : \u0000' });
+    assert.equal(await s.value('sts:example.net'), undefined);
+    await s.setValue('sts:example.net', policy, HOUR);
+    assert.equal(await s.value('sts:example.net'), policy);
+    await s.setValue('sts:example.net', 'replaced', HOUR);
+    assert.equal(await s.value('sts:example.net'), 'replaced');
+    assert.equal(await s.value('sts:example.org'), undefined);
+  });
+
+  it('values are bounded like destinations: the least recently written goes, a read keeps none', async (s) => {
+    await s.setValue('a', '1', HOUR);
+    await s.setValue('b', '2', HOUR);
+    assert.equal(await s.value('a'), '1'); // a read: a stays the least recently written
+    await s.setValue('c', '3', HOUR);
+    assert.deepEqual(await values(s, 'a', 'b', 'c'), [undefined, '2', '3']);
+    await s.setValue('b', '2b', HOUR); // an overwrite is a write: c is now the oldest
+    await s.setValue('d', '4', HOUR);
+    assert.deepEqual(await values(s, 'b', 'c', 'd'), ['2b', undefined, '4']);
+  }, 2);
+
+  it('a value is gone after its TTL, and its place is free again', async (s) => {
+    await s.setValue('kept', 'k', HOUR);
+    await s.setValue('brief', 'b', 30);
+    await until(async () => (await s.value('brief')) === undefined, 10_000, 'the 30 ms value to expire');
+    await s.setValue('next', 'n', HOUR);
+    assert.deepEqual(await values(s, 'kept', 'brief', 'next'), ['k', undefined, 'n']);
+  }, 2);
+
+  it('values and destinations are counted apart; forgetting a destination keeps the values', async (s) => {
+    for (const name of ['a', 'b']) await s.insertTls13Ticket(name, ticket(), 8, NOW);
+    for (const name of ['a', 'v']) await s.setValue(name, name, HOUR);
+    assert.deepEqual([await s.countTls13Tickets('a', NOW), await s.countTls13Tickets('b', NOW)], [1, 1]);
+    assert.deepEqual(await s.size(), { destinations: 2, tickets: 2 });
+    await s.forget('a');
+    assert.deepEqual(await values(s, 'a', 'v'), ['a', 'v']);
+    assert.deepEqual(await s.size(), { destinations: 1, tickets: 1 });
+  }, 2);
+}
+
+async function values(s: StoreBackend, ...names: string[]): Promise<Array<string | undefined>> {
+  return Promise.all(names.map((n) => s.value(n)));
 }

@@ -19,11 +19,11 @@ import type { ListenerFactory } from '../listener.js';
  */
 export const create: ListenerFactory<SmtpListenerConfig> = (l, deps) => {
   // Reads CA and password files now: a bad path fails at start, not on the first message.
-  const store = deps.cache.store;
+  const values = deps.values;
   const router = new Router(l, {
     dns: deps.dns,
     mtaSts: deps.mtaSts,
-    kv: { get: (k) => store.value(k), set: (k, v, ttl) => store.setValue(k, v, ttl) },
+    kv: { get: (k) => values.value(k), set: (k, v, ttl) => values.setValue(k, v, ttl) },
     audit: deps.audit,
   });
   const name = l.hostname ?? hostname();
