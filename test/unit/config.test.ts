@@ -104,6 +104,26 @@ describe('config validation', () => {
     rejects(`${GOOD}colour: blue\n`, /Unrecognized key: "colour"$/);
   });
 
+  test('the suggestion is a key of the object refusing it, never the refused key itself', () => {
+    // `tls` and `url` are keys of the Redis store: with type memory they are refused, and said to go with redis.
+    rejects(
+      `${GOOD}cache:\n  store: { type: memory, tls: { ca: x } }\n`,
+      /cache\.store: Unrecognized key: "tls" \("tls" goes with type: redis\)$/,
+    );
+    rejects(`${GOOD}cache:\n  store: { type: memory, url: x }\n`, /cache\.store: Unrecognized key: "url" \("url" goes with type: redis\)$/);
+    // A typo is matched against the branch `type` names, not against every key of the config.
+    rejects(
+      `${GOOD}cache:\n  store: { type: redis, url: x, prefx: y }\n`,
+      /cache\.store: Unrecognized key: "prefx" \(did you mean "prefix"\?\)/,
+    );
+    // `servername` belongs under `upstream`; at the listener's level it is no suggestion for itself.
+    rejects(GOOD.replace('    upstream:', '    servername: x\n    upstream:'), /listeners\[0\]: Unrecognized key: "servername"$/);
+    rejects(
+      GOOD.replace('    upstream:', '    Listen2: x\n    upstream:'),
+      /listeners\[0\]: Unrecognized key: "Listen2" \(did you mean "listen"\?\)/,
+    );
+  });
+
   test('duplicate listener names', () => {
     const twice = `${GOOD}  - name: smtps\n    type: tunnel\n    listen: 127.0.0.1:0\n    upstream: { host: 127.0.0.1, port: 466 }\n`;
     rejects(twice, /listeners\[1\]\.name: duplicate listener name "smtps"/);
