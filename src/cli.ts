@@ -203,11 +203,8 @@ async function run(config: Config, source?: () => Config): Promise<void> {
   // and the config file read again and applied, as `ticketbooth reload` does.
   process.on('SIGHUP', () => {
     service.audit.reopen().catch((err: unknown) => say('error', `SIGHUP: reopening the audit log: ${String(err)}`));
-    if (!source) return;
-    service.reloadFromSource().then(
-      (done) => say('info', `SIGHUP: ${done}`),
-      (err: unknown) => say('error', `SIGHUP: config not reloaded, the running one stays: ${(err as Error).message}`),
-    );
+    // The outcome, either way, is said by the service.
+    if (source) service.reloadFromSource('SIGHUP').catch(() => undefined);
   });
   // Said once the signals are handled: whoever waits for these lines may stop us at once.
   for (const l of service.listeners) {
