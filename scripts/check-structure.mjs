@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Fails when folders under src/ import each other in a cycle (a → b → … → a): the layering the
 // README draws (listeners → upstream → resumption → audit) must hold; and when a file in src/ is
-// over 350 lines (one job per module). Prints what it found.
+// over 350 lines (one job per module); and when a test file is out of its area's folder or shares
+// its name with another. Prints what it found.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -59,6 +60,23 @@ for (const scc of cycles) {
 const MAX_LINES = 350;
 const long = files.map((f) => [relative(root, f), readFileSync(f, 'utf8').split('\n').length - 1]).filter(([, n]) => n > MAX_LINES);
 for (const [f, n] of long) console.error(`src/${f}: ${n} lines (at most ${MAX_LINES})`);
-if (cycles.length === 0 && long.length === 0)
-  console.log(`check-structure: ${files.length} files in ${edges.size} folders, no import cycle, none over ${MAX_LINES} lines`);
-process.exit(cycles.length || long.length ? 1 : 0);
+// Tests: laid out by area (test/unit/<area>/ for pure unit tests, test/<area>/ for the rest), and no two
+// files of one name, so a failure's file name says which test it is.
+const testRoot = resolve(import.meta.dirname, '..', 'test');
+const byName = new Map();
+const misplaced = [];
+for (const f of readdirSync(testRoot, { recursive: true }).filter((f) => f.endsWith('.test.ts'))) {
+  const depth = f.split(/[\\/]/).length;
+  const name = f.split(/[\\/]/).pop();
+  if (depth !== (f.startsWith('unit') ? 3 : 2)) misplaced.push(f);
+  byName.set(name, [...(byName.get(name) ?? []), f]);
+}
+for (const f of misplaced) console.error(`test/${f}: a test file belongs in test/unit/<area>/ or test/<area>/`);
+const twins = [...byName].filter(([, paths]) => paths.length > 1);
+for (const [name, paths] of twins) console.error(`two test files named ${name}: ${paths.join(', ')}`);
+const bad = cycles.length + long.length + misplaced.length + twins.length;
+if (bad === 0)
+  console.log(
+    `check-structure: ${files.length} files in ${edges.size} folders, no import cycle, none over ${MAX_LINES} lines; tests by area, no twin names`,
+  );
+process.exit(bad ? 1 : 0);

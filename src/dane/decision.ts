@@ -1,4 +1,5 @@
 import type { DnsResult, SecureResolver } from '../dns/secure-resolver.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import { isUsable, presentTlsa, tlsaSetDigest, type Tlsa } from './tlsa.js';
 
 /** The route's level: `dane` (opportunistic) or `dane-only` (mandatory), Postfix's words. */
@@ -116,8 +117,8 @@ const MAX_TTL_S = 100;
 
 /** TLSA lookups, cached for their TTL (clamped to 1–100 s); remembers each name's last set to tell a rollover. */
 export class TlsaLookup {
-  private readonly cache = new Map<string, CachedTlsa>();
-  private readonly lastDigest = new Map<string, string>();
+  private readonly cache = new BoundedMap<string, CachedTlsa>(MAX_NAMES);
+  private readonly lastDigest = new BoundedMap<string, string>(MAX_NAMES);
 
   constructor(private readonly resolver: SecureResolver) {}
 
@@ -139,16 +140,12 @@ export class TlsaLookup {
     let entry = this.cache.get(name);
     if (!entry || entry.until <= now) {
       entry = stateOf(await this.resolver.query(name, 'TLSA'), now);
-      this.cache.delete(name);
       this.cache.set(name, entry);
-      if (this.cache.size > MAX_NAMES) this.cache.delete(this.cache.keys().next().value!);
     }
     const before = this.lastDigest.get(name);
     const changed = entry.digest !== undefined && before !== undefined && before !== entry.digest;
     if (entry.digest !== undefined) {
-      this.lastDigest.delete(name);
       this.lastDigest.set(name, entry.digest);
-      if (this.lastDigest.size > MAX_NAMES) this.lastDigest.delete(this.lastDigest.keys().next().value!);
     }
     return { ...entry, changed };
   }

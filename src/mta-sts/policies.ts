@@ -1,5 +1,6 @@
 import type { FetchFailure } from './fetch.js';
 import { parseStsTxt, type StsPolicy } from './policy.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 /** Small values shared by a fleet beside the tickets (the ticket store's memory or Redis). */
 export interface PolicyKv {
@@ -61,9 +62,9 @@ export class MtaStsPolicies {
   private readonly now: () => number;
   private readonly refreshing = new Set<string>();
   /** Per domain, what applied at the last lookup (`enforce:id`, `none`), until that TXT answer's TTL ends. */
-  private readonly recent = new Map<string, { applied: string; until: number }>();
+  private readonly recent = new BoundedMap<string, { applied: string; until: number }>(MAX_DOMAINS);
   /** Per domain, until when its failed TXT lookup stands (bounded like `recent`). */
-  private readonly txtFailed = new Map<string, number>();
+  private readonly txtFailed = new BoundedMap<string, number>(MAX_DOMAINS);
 
   constructor(private readonly src: PolicySources) {
     this.now = src.now ?? Date.now;
@@ -83,7 +84,7 @@ export class MtaStsPolicies {
     const failedUntil = this.txtFailed.get(d);
     const remembered = failedUntil !== undefined && failedUntil > this.now();
     const [answer, cached] = await Promise.all([remembered ? undefined : this.src.txt(`_mta-sts.${d}`), this.cached(d)]);
-    if (answer === undefined && !remembered) this.remember(this.txtFailed, d, this.now() + TXT_FAILURE_MS);
+    if (answer === undefined && !remembered) this.txtFailed.set(d, this.now() + TXT_FAILURE_MS);
     if (answer !== undefined) this.txtFailed.delete(d);
     const found =
       answer === undefined
@@ -94,15 +95,8 @@ export class MtaStsPolicies {
           }
         : await this.decide(d, answer.records, cached);
     const ttlS = Math.min(MAX_TXT_TTL_S, Math.max(MIN_TXT_TTL_S, answer?.ttl ?? MIN_TXT_TTL_S));
-    this.remember(this.recent, d, { applied: appliedOf(found.policy), until: this.now() + ttlS * 1000 });
+    this.recent.set(d, { applied: appliedOf(found.policy), until: this.now() + ttlS * 1000 });
     return found;
-  }
-
-  /** Newest last; past MAX_DOMAINS the oldest goes. */
-  private remember<V>(map: Map<string, V>, d: string, v: V): void {
-    map.delete(d);
-    map.set(d, v);
-    if (map.size > MAX_DOMAINS) map.delete(map.keys().next().value!);
   }
 
   private async decide(d: string, records: string[], cached: KnownPolicy | undefined): Promise<StsLookup> {

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../util/bounded-map.js';
 import type { NegotiatedVersion } from './store.js';
 
 /**
@@ -93,11 +94,10 @@ export interface Turn {
 }
 
 export class VersionPredictor {
-  private readonly tracked = new Map<string, History>();
-  private readonly maxTracked: number;
+  private readonly tracked: BoundedMap<string, History>;
 
   constructor(maxDestinations = MAX_TRACKED) {
-    this.maxTracked = Math.max(1, Math.min(maxDestinations, MAX_TRACKED));
+    this.tracked = new BoundedMap(Math.max(1, Math.min(maxDestinations, MAX_TRACKED)));
   }
 
   /**
@@ -105,16 +105,12 @@ export class VersionPredictor {
    * versions (completion order). Only destinations that have negotiated both versions get state.
    */
   reserve(key: string, shared: string): Turn {
-    let h = this.tracked.get(key);
-    if (h) {
-      this.tracked.delete(key); // re-insert: Map order is the LRU order
-    } else if (shared.includes('2') && shared.includes('3')) {
+    let h = this.tracked.get(key); // a get makes it the most recent
+    if (!h) {
+      if (!(shared.includes('2') && shared.includes('3'))) return { expect: predictNext('', shared) };
       h = { places: new Uint8Array(HISTORY_PLACES), next: 0, tail: Promise.resolve() };
-      while (this.tracked.size >= this.maxTracked) this.tracked.delete(this.tracked.keys().next().value as string);
-    } else {
-      return { expect: predictNext('', shared) };
+      this.tracked.set(key, h);
     }
-    this.tracked.set(key, h);
     const expect = predictNext(historyString(h), shared);
     const place = new VersionPlace(h, h.next, h.tail);
     h.places[h.next % HISTORY_PLACES] = IN_FLIGHT;

@@ -10,6 +10,7 @@ import { SecureResolver, txtStrings } from '../dns/secure-resolver.js';
 import { fetchPolicy } from '../mta-sts/fetch.js';
 import { appliedOf, MtaStsPolicies, type PolicyKv } from '../mta-sts/policies.js';
 import { mxMatches } from '../mta-sts/policy.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import type { HopIdentity } from './tls-policy.js';
 
 /** Domains whose last-told policy is remembered (oldest forgotten: at worst its text is written again). */
@@ -60,7 +61,7 @@ export class StsRouting {
   }
 
   /** Per domain, the policy id and UTC day its text was last written to the audit log. */
-  private readonly told = new Map<string, string>();
+  private readonly told = new BoundedMap<string, string>(MAX_TOLD);
 
   /**
    * Whether the policy's text goes to the audit log now: after each fetch, and the first time a
@@ -70,9 +71,7 @@ export class StsRouting {
   private firstToday(domain: string, id: string, fetched: boolean): boolean {
     const mark = `${id} ${new Date().toISOString().slice(0, 10)}`;
     if (!fetched && this.told.get(domain) === mark) return false;
-    this.told.delete(domain);
     this.told.set(domain, mark);
-    if (this.told.size > MAX_TOLD) this.told.delete(this.told.keys().next().value!);
     return true;
   }
 

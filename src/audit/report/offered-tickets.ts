@@ -1,3 +1,5 @@
+import { SEVEN_DAYS_S } from '../../util/time.js';
+
 /**
  * Which ticket hashes were offered before: the "offered twice" check of single use, exact (no
  * false positives, unlike a Bloom filter) and bounded in memory.
@@ -22,7 +24,7 @@ export class OfferedTickets {
   shortestHorizonMs: number | undefined;
 
   constructor(
-    readonly windowMs = 7 * 24 * 3600 * 1000,
+    readonly windowMs = SEVEN_DAYS_S * 1000,
     readonly maxPerGeneration = 1 << 20,
   ) {
     this.current = new HashSet48();

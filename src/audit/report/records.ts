@@ -15,7 +15,7 @@ import { tlsmgrLookupRecordSchema, tlsmgrUpdateRecordSchema } from './tlsmgr-fig
  * Reads audit lines into records (record-schemas.ts). The schemas decide; but zod's parse costs
  * about a microsecond a record, a tenth of the report's run over the common records, so a line as
  * ticketbooth writes it today passes a hand-written check of the same rules instead (`isCurrent`,
- * held to the schema by test/unit/audit-records.test.ts) and is used as parsed: a copy, like zod's,
+ * held to the schema by test/unit/audit/audit-records.test.ts) and is used as parsed: a copy, like zod's,
  * cost more in allocation than it saved. Nothing read is changed.
  */
 

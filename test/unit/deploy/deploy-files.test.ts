@@ -3,8 +3,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { formatFinding } from '../../scripts/deploy-check/findings.js';
-import { validateDeploy } from '../../scripts/validate-deploy.js';
+import { formatFinding } from '../../../scripts/deploy-check/findings.js';
+import { validateDeploy } from '../../../scripts/validate-deploy.js';
 
 /**
  * scripts/validate-deploy.ts (run by .ci/run): the real deployment files pass; a copy with one

@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { Ajv } from 'ajv';
-import type { AuditEvent } from '../../src/audit/events.js';
-import { collectDay } from '../../src/tlsrpt/collect.js';
-import { reportMessage } from '../../src/tlsrpt/mail-message.js';
-import { buildReport, reportDay, reportFilename, reportId, type TlsrptReport } from '../../src/tlsrpt/report.js';
-import { parseTlsrptTxt } from '../../src/tlsrpt/rua.js';
-import { SentState } from '../../src/tlsrpt/sent-state.js';
-import { handshakeLine } from '../support/audit-lines.js';
+import type { AuditEvent } from '../../../src/audit/events.js';
+import { collectDay } from '../../../src/tlsrpt/collect.js';
+import { reportMessage } from '../../../src/tlsrpt/mail-message.js';
+import { buildReport, reportDay, reportFilename, reportId, type TlsrptReport } from '../../../src/tlsrpt/report.js';
+import { parseTlsrptTxt } from '../../../src/tlsrpt/rua.js';
+import { SentState } from '../../../src/tlsrpt/sent-state.js';
+import { handshakeLine } from '../../support/audit-lines.js';
 
-const schema = JSON.parse(readFileSync(new URL('../fixtures/tlsrpt-schema.json', import.meta.url), 'utf8')) as object;
+const schema = JSON.parse(readFileSync(new URL('../../fixtures/tlsrpt-schema.json', import.meta.url), 'utf8')) as object;
 const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false }).compile<TlsrptReport>(schema);
 
 const DAY = reportDay('2026-11-27');

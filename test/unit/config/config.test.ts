@@ -4,9 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { CONFIG_ENV, describeChoice, findConfig, SYSTEM_CONFIG } from '../../src/config/config-search.js';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { CONFIG_ENV, describeChoice, findConfig, SYSTEM_CONFIG } from '../../../src/config/config-search.js';
+import { ConfigError, loadConfig } from '../../../src/config/load.js';
+import { Service } from '../../../src/service.js';
 
 /** A wrong config fails at start with the file, the path of the bad key, and why. */
 

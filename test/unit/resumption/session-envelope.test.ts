@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { cacheKey } from '../../src/resumption/cache-key.js';
-import { MemoryTicketStore } from '../../src/resumption/memory-store.js';
-import { ResumptionCache } from '../../src/resumption/policy.js';
-import { parseSession, SessionParseError } from '../../src/resumption/session-der.js';
-import { unwrapSession } from '../../src/resumption/session-envelope.js';
-import type { UnreadableReason } from '../../src/resumption/session-error.js';
+import { cacheKey } from '../../../src/resumption/cache-key.js';
+import { MemoryTicketStore } from '../../../src/resumption/memory-store.js';
+import { ResumptionCache } from '../../../src/resumption/policy.js';
+import { parseSession, SessionParseError } from '../../../src/resumption/session-der.js';
+import { unwrapSession } from '../../../src/resumption/session-envelope.js';
+import type { UnreadableReason } from '../../../src/resumption/session-error.js';
 
 /**
  * The session reader on buffers captured from each Node.js line (test/fixtures/sessions, made by
@@ -16,7 +16,7 @@ import type { UnreadableReason } from '../../src/resumption/session-error.js';
  * program: this runs on any machine.
  */
 
-const dir = join(import.meta.dirname, '..', 'fixtures', 'sessions');
+const dir = join(import.meta.dirname, '..', '..', 'fixtures', 'sessions');
 const fixtures = readdirSync(dir)
   .filter((f) => /^node\d+-tls1[23]\.bin$/.test(f))
   .map((f) => ({

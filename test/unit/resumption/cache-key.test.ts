@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cacheKey, type TrustInputs } from '../../src/resumption/cache-key.js';
+import { cacheKey, type TrustInputs } from '../../../src/resumption/cache-key.js';
 
 /** The trust key: a session is only ever offered under the trust decision it was made under. */
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BoundedMap } from '../../src/util/bounded-map.js';
+import { BoundedMap } from '../../../src/util/bounded-map.js';
 
 test('the least recently used entry goes first; get refreshes, peek does not', () => {
   const evicted: string[] = [];

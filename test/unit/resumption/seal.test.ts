@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { EntryCodec } from '../../src/resumption/redis-entry.js';
-import { parseSealKey, Sealer, type SealKey } from '../../src/resumption/seal.js';
-import { loadSealer } from '../../src/resumption/seal-keys.js';
+import { EntryCodec } from '../../../src/resumption/redis-entry.js';
+import { parseSealKey, Sealer, type SealKey } from '../../../src/resumption/seal.js';
+import { loadSealer } from '../../../src/resumption/seal-keys.js';
 
 /** Sealing (AES-256-GCM, a derived key per blob), rotation, key files, and the entries the Redis store writes. */
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { handshakeEventSchema } from '../../src/audit/events.js';
-import { count, countsBy, share, sum } from '../../src/audit/report/figure-kinds.js';
-import { conditionBits, group, Tabulation, type Table } from '../../src/audit/report/figures.js';
-import { isoTimeMs } from '../../src/audit/report/iso-time.js';
-import { readRecord, READERS } from '../../src/audit/report/records.js';
-import { handshakeLine } from '../support/audit-lines.js';
+import { handshakeEventSchema } from '../../../src/audit/events.js';
+import { count, countsBy, share, sum } from '../../../src/audit/report/figure-kinds.js';
+import { conditionBits, group, Tabulation, type Table } from '../../../src/audit/report/figures.js';
+import { isoTimeMs } from '../../../src/audit/report/iso-time.js';
+import { readRecord, READERS } from '../../../src/audit/report/records.js';
+import { handshakeLine } from '../../support/audit-lines.js';
 
 /** Reading audit lines (records.ts): the hand-written fast path against the zod schemas, leniency. */
 

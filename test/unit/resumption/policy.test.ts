@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { cacheKey } from '../../src/resumption/cache-key.js';
-import { MemoryTicketStore } from '../../src/resumption/memory-store.js';
-import { fullHandshakeCause, ResumptionCache, type PolicyOptions } from '../../src/resumption/policy.js';
-import { parseSession } from '../../src/resumption/session-der.js';
-import { ticketHash } from '../../src/resumption/ticket-hash.js';
+import { cacheKey } from '../../../src/resumption/cache-key.js';
+import { MemoryTicketStore } from '../../../src/resumption/memory-store.js';
+import { fullHandshakeCause, ResumptionCache, type PolicyOptions } from '../../../src/resumption/policy.js';
+import { parseSession } from '../../../src/resumption/session-der.js';
+import { ticketHash } from '../../../src/resumption/ticket-hash.js';
 
 /**
  * The resumption policy on real sessions captured from a Node TLS server (fixtures, 300 s
@@ -14,7 +14,7 @@ import { ticketHash } from '../../src/resumption/ticket-hash.js';
  * TLS 1.2 multi-use, adaptive reuse. The same policy against live servers is in test/policy.test.ts.
  */
 
-const dir = join(import.meta.dirname, '..', 'fixtures', 'sessions');
+const dir = join(import.meta.dirname, '..', '..', 'fixtures', 'sessions');
 const tls13 = [0, 1, 2, 3, 4, 5].map((i) => readFileSync(join(dir, `series-tls13-${i}.bin`)));
 const tls12 = [0, 1].map((i) => readFileSync(join(dir, `series-tls12-${i}.bin`)));
 const issuedMs = Math.max(...[...tls13, ...tls12].map((b) => parseSession(b).issuedAt)) * 1000;

@@ -3,12 +3,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { HandshakeEvent } from '../../src/audit/events.js';
-import { formatHtml } from '../../src/audit/report/format-html.js';
-import { formatText } from '../../src/audit/report/format-text.js';
-import type { AuditReport } from '../../src/audit/report/report.js';
-import { auditReport } from '../../src/audit/report/run-report.js';
-import { handshakeLine } from '../support/audit-lines.js';
+import type { HandshakeEvent } from '../../../src/audit/events.js';
+import { formatHtml } from '../../../src/audit/report/format-html.js';
+import { formatText } from '../../../src/audit/report/format-text.js';
+import type { AuditReport } from '../../../src/audit/report/report.js';
+import { auditReport } from '../../../src/audit/report/run-report.js';
+import { handshakeLine } from '../../support/audit-lines.js';
 
 /** Recommendations per destination, from hand-written logs: when the figures support one, and when not. */
 

@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
-import type { HandshakeEvent } from '../../src/audit/events.js';
-import { Aggregator } from '../../src/audit/report/aggregate.js';
-import { LogHistogram } from '../../src/audit/report/histogram.js';
-import { OfferedTickets } from '../../src/audit/report/offered-tickets.js';
-import type { AuditReport } from '../../src/audit/report/report.js';
-import { formatText } from '../../src/audit/report/format-text.js';
-import { auditReport } from '../../src/audit/report/run-report.js';
-import { Series, TimeAxis } from '../../src/audit/report/time-series.js';
-import { handshakeLine } from '../support/audit-lines.js';
+import type { HandshakeEvent } from '../../../src/audit/events.js';
+import { Aggregator } from '../../../src/audit/report/aggregate.js';
+import { LogHistogram } from '../../../src/audit/report/histogram.js';
+import { OfferedTickets } from '../../../src/audit/report/offered-tickets.js';
+import type { AuditReport } from '../../../src/audit/report/report.js';
+import { formatText } from '../../../src/audit/report/format-text.js';
+import { auditReport } from '../../../src/audit/report/run-report.js';
+import { Series, TimeAxis } from '../../../src/audit/report/time-series.js';
+import { handshakeLine } from '../../support/audit-lines.js';
 
 /** The report on small hand-written logs: malformed input, filters, gzip, the bounded structures. */
 

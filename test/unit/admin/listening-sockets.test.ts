@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isBound, listeningSockets } from '../../src/admin/listening-sockets.js';
+import { isBound, listeningSockets } from '../../../src/admin/listening-sockets.js';
 
 /**
  * `ticketbooth health` with a config that has no admin section checks that each listener's port is

@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { buildDsn, headerSection } from '../../src/smtp/spool/dsn.js';
-import type { SpoolEntry } from '../../src/smtp/spool/entry.js';
-import { SpoolStore } from '../../src/smtp/spool/store.js';
+import { buildDsn, headerSection } from '../../../src/smtp/spool/dsn.js';
+import type { SpoolEntry } from '../../../src/smtp/spool/entry.js';
+import { SpoolStore } from '../../../src/smtp/spool/store.js';
 
 describe('spool store: the entry is the commit point', () => {
   const entry = (id: string): SpoolEntry => ({

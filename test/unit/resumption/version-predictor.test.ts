@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
-import { AuditLog } from '../../src/audit/audit-log.js';
-import { cacheKey } from '../../src/resumption/cache-key.js';
-import { MemoryTicketStore } from '../../src/resumption/memory-store.js';
-import { ResumptionCache, type Offer } from '../../src/resumption/policy.js';
-import { appendVersion, type NegotiatedVersion, type StoredTicket } from '../../src/resumption/store.js';
-import { HISTORY_PLACES, period, predictNext, VersionPredictor, type Turn } from '../../src/resumption/version-predictor.js';
-import { dialTls } from '../../src/upstream/tls-dialer.js';
-import { keyOf, type TlsTarget } from '../../src/upstream/tls-target.js';
-import { freeTcpPort } from '../support/ports.js';
+import { AuditLog } from '../../../src/audit/audit-log.js';
+import { cacheKey } from '../../../src/resumption/cache-key.js';
+import { MemoryTicketStore } from '../../../src/resumption/memory-store.js';
+import { ResumptionCache, type Offer } from '../../../src/resumption/policy.js';
+import { appendVersion, type NegotiatedVersion, type StoredTicket } from '../../../src/resumption/store.js';
+import { HISTORY_PLACES, period, predictNext, VersionPredictor, type Turn } from '../../../src/resumption/version-predictor.js';
+import { dialTls } from '../../../src/upstream/tls-dialer.js';
+import { keyOf, type TlsTarget } from '../../../src/upstream/tls-target.js';
+import { freeTcpPort } from '../../support/ports.js';
 
 /**
  * The version predictor for version-mixed destinations (a balancer over TLS 1.2 and TLS 1.3 nodes),

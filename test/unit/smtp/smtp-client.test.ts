@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { AuditLog } from '../../src/audit/audit-log.js';
-import type { UpstreamErrorEvent } from '../../src/audit/events.js';
-import { UpstreamError } from '../../src/errors/index.js';
-import { SmtpClient } from '../../src/upstream/smtp-client/client.js';
-import { until } from '../support/until.js';
+import { AuditLog } from '../../../src/audit/audit-log.js';
+import type { UpstreamErrorEvent } from '../../../src/audit/events.js';
+import { UpstreamError } from '../../../src/errors/index.js';
+import { SmtpClient } from '../../../src/upstream/smtp-client/client.js';
+import { until } from '../../support/until.js';
 
 /**
  * The one SMTP client against scripted servers on loopback (no external program): every failure

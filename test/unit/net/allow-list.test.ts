@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AllowList } from '../../src/net/allow-list.js';
+import { AllowList } from '../../../src/net/allow-list.js';
 
 describe('allow list', () => {
   const list = new AllowList(['127.0.0.0/8', '::1/128', '10.1.2.3']);

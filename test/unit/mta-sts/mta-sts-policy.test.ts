@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MtaStsPolicies, type PolicyKv } from '../../src/mta-sts/policies.js';
-import { mxMatches, parseStsPolicy, parseStsTxt } from '../../src/mta-sts/policy.js';
+import { MtaStsPolicies, type PolicyKv } from '../../../src/mta-sts/policies.js';
+import { mxMatches, parseStsPolicy, parseStsTxt } from '../../../src/mta-sts/policy.js';
 
 const POLICY = 'version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmx: *.mail.example.com\r\nmax_age: 86400\r\n';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { rcptDsn, wants } from '../../src/smtp/dsn-params.js';
-import { parseEnvelopeArg } from '../../src/smtp/envelope.js';
-import { buildDsn } from '../../src/smtp/spool/dsn.js';
+import { rcptDsn, wants } from '../../../src/smtp/dsn-params.js';
+import { parseEnvelopeArg } from '../../../src/smtp/envelope.js';
+import { buildDsn } from '../../../src/smtp/spool/dsn.js';
 
 /** RFC 3461 parameters and what a notification makes of them, without a socket. */
 describe('DSN parameters (RFC 3461)', () => {

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { secureContextFor } from '../../src/upstream/secure-context.js';
-import { connectOptions, type TlsTarget } from '../../src/upstream/tls-target.js';
+import { secureContextFor } from '../../../src/upstream/secure-context.js';
+import { connectOptions, type TlsTarget } from '../../../src/upstream/tls-target.js';
 
 /** One SecureContext per TLS configuration: shared where the configuration is the same, never across trust decisions. */
 
-const caA = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'certs', 'ca-a.pem'), 'utf8');
-const caB = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'certs', 'ca-b.pem'), 'utf8');
+const caA = readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'certs', 'ca-a.pem'), 'utf8');
+const caB = readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'certs', 'ca-b.pem'), 'utf8');
 const base: TlsTarget = { host: 'mx.example', port: 25, verify: 'name', ca: caA };
 
 describe('secure contexts', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DataScanner, type ScanResult } from '../../src/smtp/data-stream.js';
-import { parseEnvelopeArg } from '../../src/smtp/envelope.js';
+import { DataScanner, type ScanResult } from '../../../src/smtp/data-stream.js';
+import { parseEnvelopeArg } from '../../../src/smtp/envelope.js';
 
 /** The smarthost's parsers without a socket: envelope syntax and the DATA scanner. */
 

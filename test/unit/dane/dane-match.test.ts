@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { decide, deferralText, type DaneLevel, type TlsaState } from '../../src/dane/decision.js';
-import { matchChain } from '../../src/dane/match.js';
-import { isUsable, tlsaSetDigest, type Tlsa } from '../../src/dane/tlsa.js';
-import { tlsaData } from '../support/tlsa.js';
+import { decide, deferralText, type DaneLevel, type TlsaState } from '../../../src/dane/decision.js';
+import { matchChain } from '../../../src/dane/match.js';
+import { isUsable, tlsaSetDigest, type Tlsa } from '../../../src/dane/tlsa.js';
+import { tlsaData } from '../../support/tlsa.js';
 
 /** Certificates kept as fixtures (test/fixtures/dane/make.sh); TLSA data computed here the way `ldns-dane` or `openssl x509 | sha256` would. */
 function pems(file: string): X509Certificate[] {
-  const text = readFileSync(new URL(`../fixtures/dane/${file}`, import.meta.url), 'utf8');
+  const text = readFileSync(new URL(`../../fixtures/dane/${file}`, import.meta.url), 'utf8');
   return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
 }
 function tlsa(usage: number, selector: number, matchingType: number, cert: X509Certificate): Tlsa {
