@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditLog } from '../audit/audit-log.js';
-import { upstreamErrorCause } from '../audit/error-cause.js';
+import { UPSTREAM_ERROR_CAUSES, upstreamErrorCause } from '../audit/error-cause.js';
+import { UPSTREAM_ERROR_STAGES } from '../errors/index.js';
 import type { AuditEvent, HandshakeEvent } from '../audit/events.js';
 import type { Listener } from '../listeners/listener.js';
 import type { TicketStore } from '../resumption/store.js';
@@ -67,8 +68,8 @@ export class Metrics {
     );
     this.upstreamErrors = counter(
       'ticketbooth_upstream_errors_total',
-      'Failed upstream attempts by cause (connect, timeout, closed, certificate, tls, protocol, other) and stage ' +
-        '(connect, greeting, ehlo, starttls, injection; tls for a failed handshake)',
+      `Failed upstream attempts by cause (${UPSTREAM_ERROR_CAUSES.join(', ')}) and stage ` +
+        `(${UPSTREAM_ERROR_STAGES.join(', ')}; tls for a failed handshake)`,
       ['listener', 'destination_class', 'cause', 'stage'],
     );
     this.handshakeSeconds = new Histogram({

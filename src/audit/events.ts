@@ -7,6 +7,7 @@
  * lenient schemas derived from these (report/records.ts).
  */
 import { z } from 'zod';
+import { UPSTREAM_ERROR_STAGES, type UpstreamErrorStage } from '../errors/index.js';
 /** What a connection offered, and why a handshake was full: words of the file format, which the policy uses. */
 export const offerKindSchema = z.enum(['none', 'tls13-ticket', 'tls12-session']);
 export type OfferKind = z.infer<typeof offerKindSchema>;
@@ -224,8 +225,8 @@ export const stsPolicyEventSchema = z.object({
 export type StsPolicyEvent = z.infer<typeof stsPolicyEventSchema>;
 
 /** Where an upstream attempt failed before any TLS handshake started. */
-export const upstreamErrorStageSchema = z.enum(['connect', 'greeting', 'ehlo', 'starttls', 'injection']);
-export type UpstreamErrorStage = z.infer<typeof upstreamErrorStageSchema>;
+export const upstreamErrorStageSchema = z.enum(UPSTREAM_ERROR_STAGES);
+export type { UpstreamErrorStage };
 
 /**
  * One failed upstream attempt that never reached a TLS handshake (a failed handshake is a
