@@ -158,6 +158,11 @@ export const smtpTransactionEventSchema = z.object({
    * `not-found-securely`, `not-authenticated`, `not-announced`.
    */
   requireTls: z.enum(['passed-on', 'not-found-securely', 'not-authenticated', 'not-announced']).optional(),
+  /**
+   * The client asked MAIL … X-TLS-REQUIRED=NO (RFC 8689 4.3's `TLS-Required: No`, said before RCPT, where the hop is
+   * chosen): the recipient domain's policies this route would have applied and did not (none: it applies neither).
+   */
+  policyBypass: z.object({ why: z.literal('tls-required-no'), ignored: z.array(z.enum(['mta-sts', 'dane'])) }).optional(),
   /** Under a DANE level: the decision for the host that took the transaction, or (no host) for the last one tried. */
   dane: daneAuditSchema.optional(),
   /** Under MTA-STS (a route with `tls.mtaSts` in mode mx): the policy that applied and the outcome, as for `dane`. */
