@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 // A 2 MiB young generation (V8's default grows to 16): a client flooding commands would otherwise
 // leave RSS ~20 MiB up long after it left; measured faster too (docs/measured.md, "Runtime flags").
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import { CONFIG_ENV, describeChoice, findConfig, SYSTEM_CONFIG } from './config/config-search.js';
 import { loadConfig, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Service } from './service.js';
@@ -10,11 +10,15 @@ import { noticeFailures } from './audit/failure-notices.js';
 import { configureOperatorLog, exitWhenStopped, say } from './util/operator-log.js';
 import type { AuditFlags } from './audit/report/audit-command.js';
 import type { TlsrptFlags } from './tlsrpt/tlsrpt-command.js';
-import { DEFAULT_READYZ, healthCommand, type HealthFlags } from './admin/health-command.js';
+import { healthCommand, type HealthFlags } from './admin/health-command.js';
 import { reloadCommand, type ReloadFlags } from './admin/reload-command.js';
 import { splitHostPort } from './net/listen-address.js';
 import { SEVEN_DAYS_S } from './util/time.js';
 import type { TlsmgrFlags } from './tlsmgr/command.js';
+import { packageRoot } from './util/package-root.js';
+
+/** Where `serve`, `reload` and `health` look when --config is not given (config/config-search.ts). */
+const CONFIG_SEARCH = `default: $${CONFIG_ENV}, else ${SYSTEM_CONFIG}, else the package's config/default.yaml`;
 
 const program = new Command()
   .name('ticketbooth')
@@ -25,9 +29,10 @@ const program = new Command()
 program
   .command('serve')
   .description('run the listeners of a config file')
-  .option('-c, --config <file>', 'YAML config file', 'config/default.yaml')
-  .action(async (opts: { config: string }) => {
-    await run(loadConfig(opts.config), () => loadConfig(opts.config));
+  .option('-c, --config <file>', `YAML config file (${CONFIG_SEARCH})`)
+  .action(async (opts: { config?: string }) => {
+    const choice = findConfig(opts.config);
+    await run(loadConfig(choice.file), () => loadConfig(choice.file), describeChoice(choice));
   });
 
 program
@@ -86,8 +91,8 @@ program
 program
   .command('health')
   .description("probe a running ticketbooth's /readyz: exit 0 when ready, 1 otherwise (for HEALTHCHECK)")
-  .option('--url <url>', `the readiness URL (default ${DEFAULT_READYZ})`)
-  .option('-c, --config <file>', "take the URL from this config's admin.listen (no admin: check its listeners are bound)")
+  .option('--url <url>', "the readiness URL (default: from the config's admin.listen)")
+  .option('-c, --config <file>', `the running config: /readyz on its admin.listen, or without admin its listeners bound (${CONFIG_SEARCH})`)
   .option('--timeout <ms>', 'give up after this long', '3000')
   .action(async (opts: HealthFlags) => {
     process.exitCode = await healthCommand(opts);
@@ -96,7 +101,7 @@ program
 program
   .command('reload')
   .description('make a running ticketbooth read its config file again and apply it without dropping sessions (as SIGHUP does)')
-  .option('-c, --config <file>', 'the running config: the admin listener to ask is its admin.listen', 'config/default.yaml')
+  .option('-c, --config <file>', `the running config: the admin listener to ask is its admin.listen (${CONFIG_SEARCH})`)
   .option('--url <url>', 'the reload URL instead (http://127.0.0.1:PORT/reload)')
   .action(async (opts: ReloadFlags) => {
     process.exitCode = await reloadCommand(opts);
@@ -158,25 +163,17 @@ function tunnelConfig(f: TunnelFlags): Config {
   return parseConfig(JSON.stringify(doc), 'command line');
 }
 
-/** package.json's version: two folders up from dist/src/cli.js, one from src/cli.ts (run through tsx). */
 function ownVersion(): string {
-  for (const up of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'ticketbooth' && pkg.version) return pkg.version;
-    } catch {
-      // not there: try the next
-    }
-  }
-  return 'unknown';
+  return packageRoot()?.version ?? 'unknown';
 }
 
 /** The Node.js lines tested in CI; others may work but are not supported (Node 20 is end of life). */
 const SUPPORTED_NODE = [22, 24, 26];
 
-/** Serves `config`; `source` reads it again for a reload (SIGHUP, `ticketbooth reload`). */
-async function run(config: Config, source?: () => Config): Promise<void> {
+/** Serves `config`; `source` reads it again for a reload (SIGHUP, `ticketbooth reload`); `origin` says which file it is. */
+async function run(config: Config, source?: () => Config, origin?: string): Promise<void> {
   configureOperatorLog(config.log);
+  if (origin) say('info', origin);
   const major = Number(process.versions.node.split('.')[0]);
   if (!SUPPORTED_NODE.includes(major)) {
     say('warn', `Node ${process.version} is not a supported runtime (tested: ${SUPPORTED_NODE.join(', ')})`);
@@ -204,11 +201,8 @@ async function run(config: Config, source?: () => Config): Promise<void> {
   // and the config file read again and applied, as `ticketbooth reload` does.
   process.on('SIGHUP', () => {
     service.audit.reopen().catch((err: unknown) => say('error', `SIGHUP: reopening the audit log: ${String(err)}`));
-    if (!source) return;
-    service.reloadFromSource().then(
-      (done) => say('info', `SIGHUP: ${done}`),
-      (err: unknown) => say('error', `SIGHUP: config not reloaded, the running one stays: ${(err as Error).message}`),
-    );
+    // The outcome, either way, is said by the service.
+    if (source) service.reloadFromSource('SIGHUP').catch(() => undefined);
   });
   // Said once the signals are handled: whoever waits for these lines may stop us at once.
   for (const l of service.listeners) {

@@ -1,4 +1,16 @@
+import type { AddressInfo } from 'node:net';
 import type { Config, ListenerConfig } from './config/schema.js';
+
+/** What a reload did, by listener name; `forgotten`: cached slots whose trust key no listener will use again. */
+export interface ReloadSummary {
+  kept: string[];
+  added: string[];
+  replaced: string[];
+  removed: string[];
+  forgotten: number;
+  /** HOST:PORT by listener name: where each listener serves now, or for a removed one, served. */
+  addresses: Record<string, string>;
+}
 
 /**
  * What a reload may change in place, and what it must leave to a restart. Listeners, routes, TLS,
@@ -44,6 +56,24 @@ const NOT_TRUST_SMTP = new Set(['maxMessageSize', 'maxLineLength', 'maxRecipient
 export function trustSection(l: ListenerConfig): string {
   const kept = Object.entries(l).filter(([k]) => !NOT_TRUST.has(k) && !(l.type === 'smtp' && NOT_TRUST_SMTP.has(k)));
   return json(Object.fromEntries(kept));
+}
+
+/** A reload's outcome in one line for a person: `reloaded: added mx on 127.0.0.1:25; kept relay on 127.0.0.1:10025`. */
+export function reloadLine(s: ReloadSummary): string {
+  const part = (what: string, names: string[], where: string): string =>
+    names.length ? `${what} ${names.map((n) => `${n} ${where} ${s.addresses[n] ?? '?'}`).join(', ')}` : '';
+  const parts = [
+    part('added', s.added, 'on'),
+    part('replaced', s.replaced, 'on'),
+    part('removed', s.removed, 'was on'),
+    part('kept', s.kept, 'on'),
+  ];
+  return `reloaded: ${parts.filter(Boolean).join('; ')}${s.forgotten ? `; ${s.forgotten} orphaned cache slots dropped` : ''}`;
+}
+
+/** HOST:PORT of a bound socket, an IPv6 host in brackets. */
+export function addressText(a: AddressInfo): string {
+  return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
 function json(v: unknown): string {

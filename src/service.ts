@@ -7,8 +7,8 @@ import { createStore, type Store } from './resumption/create-store.js';
 import { KeyLedger } from './resumption/key-ledger.js';
 import type { ResumptionCache } from './resumption/policy.js';
 import type { TlsmgrServer } from './tlsmgr/server.js';
-import { configureOperatorLog } from './util/operator-log.js';
-import { restartNeeded, sharedSettings, trustSection, unchanged } from './reload-plan.js';
+import { configureOperatorLog, say } from './util/operator-log.js';
+import { addressText, reloadLine, restartNeeded, sharedSettings, trustSection, unchanged, type ReloadSummary } from './reload-plan.js';
 
 type Loader<C> = () => Promise<{ create: ListenerFactory<C> }>;
 
@@ -34,14 +34,7 @@ interface Entry {
   keys: KeyLedger;
 }
 
-/** What a reload did, by listener name; `forgotten`: cached slots whose trust key no listener will use again. */
-export interface ReloadSummary {
-  kept: string[];
-  added: string[];
-  replaced: string[];
-  removed: string[];
-  forgotten: number;
-}
+export type { ReloadSummary } from './reload-plan.js';
 
 /** A running ticketbooth: its listeners, the shared resumption cache and the audit log. */
 export class Service {
@@ -97,7 +90,7 @@ export class Service {
           store: store.health,
           listeners: service.listeners,
           listenerConfigs: () => service.config.listeners,
-          reload: () => service.reloadFromSource(),
+          reload: () => service.reloadFromSource('ticketbooth reload (POST /reload)'),
         });
       }
     } catch (err) {
@@ -126,14 +119,22 @@ export class Service {
     return run;
   }
 
-  /** A reload from `configSource` (the config file read again); its outcome in one line for a person. */
-  async reloadFromSource(): Promise<string> {
-    if (!this.configSource) throw new Error('started without a config file: nothing to reload');
-    const s = await this.reload(this.configSource());
-    configureOperatorLog(this.current.log);
-    const part = (what: string, names: string[]): string => (names.length ? `${what} ${names.join(', ')}` : '');
-    const parts = [part('added', s.added), part('replaced', s.replaced), part('removed', s.removed), part('kept', s.kept)].filter(Boolean);
-    return `reloaded: ${parts.join('; ')}${s.forgotten ? `; ${s.forgotten} orphaned cache slots dropped` : ''}`;
+  /**
+   * A reload from `configSource` (the config file read again); its outcome in one line for a person,
+   * also said on stderr with what asked for it (`trigger`): whoever reads the server's log sees every
+   * reload, and the address of each listener it added, however it was asked for.
+   */
+  async reloadFromSource(trigger: string): Promise<string> {
+    try {
+      if (!this.configSource) throw new Error('started without a config file: nothing to reload');
+      const line = reloadLine(await this.reload(this.configSource()));
+      configureOperatorLog(this.current.log);
+      say('info', `${trigger}: ${line}`);
+      return line;
+    } catch (err) {
+      say('error', `${trigger}: config not reloaded, the running one stays: ${(err as Error).message}`);
+      throw err;
+    }
   }
 
   private async apply(next: Config): Promise<ReloadSummary> {
@@ -172,6 +173,8 @@ export class Service {
     // Nothing below fails: the new config is in force from here.
     const gone = this.entries.filter((e) => !plan.some((p) => p.kept && p.listener === e.listener));
     for (const p of plan) if (p.predecessor) p.predecessor.listener.handOver(p.listener);
+    // Where each listener serves (a removed one: where it served): after the hand-overs, before the departed close.
+    const addresses = Object.fromEntries([...gone, ...plan].map((e) => [e.config.name, addressText(e.listener.address())]));
     for (const e of gone) {
       this.retiring.add(e.listener);
       void e.listener.retire().finally(() => this.retiring.delete(e.listener));
@@ -182,6 +185,7 @@ export class Service {
       replaced: plan.filter((p) => !p.kept && before.has(p.config.name)).map((p) => p.config.name),
       removed: [...before.keys()].filter((n) => !plan.some((p) => p.config.name === n)),
       forgotten: 0,
+      addresses,
     };
     const orphaned = orphanedKeys(gone, plan);
     this.entries = plan.map(({ config, listener, keys }) => ({ config, listener, keys }));

@@ -1,5 +1,7 @@
 import { InvalidArgumentError } from 'commander';
+import { describeChoice, findConfig } from '../config/config-search.js';
 import { loadConfig } from '../config/load.js';
+import { say } from '../util/operator-log.js';
 import type { Config } from '../config/schema.js';
 import { parseListen } from '../net/listen-address.js';
 import { isBound, listeningSockets } from './listening-sockets.js';
@@ -10,13 +12,11 @@ export interface HealthFlags {
   timeout: string;
 }
 
-export const DEFAULT_READYZ = 'http://127.0.0.1:9464/readyz';
-
 /**
  * `ticketbooth health`: GET /readyz of a running ticketbooth; exit 0 when it answers 200, 1 on
  * anything else (503, no answer, timeout). Meant for a container HEALTHCHECK.
  *
- * With `--config` naming a config that has no `admin` section there is no /readyz to ask. Failing
+ * With a config (`--config`, or the one found as `serve` finds it) that has no `admin` section there is no /readyz to ask. Failing
  * then would mark every such container unhealthy for good (and have Swarm or an autoheal restart it
  * forever) for a choice of config, not a fault; so the command checks, without connecting, that
  * each listener's port is bound in this network namespace (where the HEALTHCHECK runs), says that
@@ -26,10 +26,13 @@ export async function healthCommand(f: HealthFlags): Promise<number> {
   const timeoutMs = Number(f.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
     throw new InvalidArgumentError(`--timeout: expected milliseconds, not "${f.timeout}"`);
-  let url = f.url ?? DEFAULT_READYZ;
-  if (!f.url && f.config) {
-    const config = loadConfig(f.config);
-    if (!config.admin) return listenersBound(config, f.config);
+  let url = f.url;
+  if (!url) {
+    // The config found as `serve` finds it (config-search.ts), so a bare `health` checks what a bare `serve` runs.
+    const choice = findConfig(f.config);
+    if (choice.from !== '--config') say('info', describeChoice(choice));
+    const config = loadConfig(choice.file);
+    if (!config.admin) return listenersBound(config, choice.file);
     url = adminUrl(config.admin.listen, '/readyz');
   }
   try {
@@ -53,14 +56,14 @@ export function adminUrl(listen: string, path: string): string {
 
 /** Without an admin listener: 0 when every listener of `config` has a listening socket, else 1. */
 function listenersBound(config: Config, file: string): number {
-  const say = (line: string): boolean => process.stdout.write(`${line}\n`);
-  say(
+  const out = (line: string): boolean => process.stdout.write(`${line}\n`);
+  out(
     `${file} has no admin section, so there is no /readyz to probe; checking only that each listener is bound ` +
       '(add `admin: { listen: 0.0.0.0:9464 }` for the readiness check)',
   );
   const sockets = listeningSockets();
   if (!sockets) {
-    say('cannot read /proc/net/tcp here, so nothing can be checked without an admin listener');
+    out('cannot read /proc/net/tcp here, so nothing can be checked without an admin listener');
     return 1;
   }
   let missing = 0;
@@ -68,7 +71,7 @@ function listenersBound(config: Config, file: string): number {
     const { host, port } = parseListen(l.listen);
     const bound = isBound(host, port, sockets);
     if (!bound) missing++;
-    say(`${l.name} ${l.listen}: ${bound ? 'listening' : 'nothing listening'}`);
+    out(`${l.name} ${l.listen}: ${bound ? 'listening' : 'nothing listening'}`);
   }
   return missing === 0 ? 0 : 1;
 }

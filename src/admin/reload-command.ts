@@ -1,8 +1,10 @@
+import { describeChoice, findConfig } from '../config/config-search.js';
 import { loadConfig } from '../config/load.js';
+import { say } from '../util/operator-log.js';
 import { adminUrl } from './health-command.js';
 
 export interface ReloadFlags {
-  config: string;
+  config?: string;
   url?: string;
 }
 
@@ -12,9 +14,14 @@ export interface ReloadFlags {
  * when the new config was refused (the old one keeps serving) or nothing answered.
  */
 export async function reloadCommand(f: ReloadFlags): Promise<number> {
-  const admin = f.url ? undefined : loadConfig(f.config).admin;
-  if (!f.url && !admin) throw new Error(`${f.config}: no admin section, so no reload endpoint (send SIGHUP instead)`);
-  const url = f.url ?? adminUrl(admin!.listen, '/reload');
+  let url = f.url;
+  if (!url) {
+    const choice = findConfig(f.config);
+    if (choice.from !== '--config') say('info', describeChoice(choice));
+    const admin = loadConfig(choice.file).admin;
+    if (!admin) throw new Error(`${choice.file}: no admin section, so no reload endpoint (send SIGHUP instead)`);
+    url = adminUrl(admin.listen, '/reload');
+  }
   try {
     const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(30_000) });
     process.stdout.write(`${(await res.text()).trim()}\n`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
 import type { z } from 'zod';
 import { TicketboothError } from '../errors/index.js';
-import { didYouMean } from './key-suggestion.js';
+import { keyHint } from './key-suggestion.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends TicketboothError {
@@ -33,12 +33,13 @@ export function parseConfig(text: string, file = '<config>'): Config {
     throw new ConfigError(`${file}: line ${err.mark.line + 1}, column ${err.mark.column + 1}: invalid YAML: ${err.reason}${snippet}`);
   }
   const result = configSchema.safeParse(raw ?? {});
-  if (!result.success) throw new ConfigError(`${file}: ${formatIssues(result.error.issues)}`);
+  if (!result.success) throw new ConfigError(`${file}: ${formatIssues(result.error.issues, raw)}`);
   checkUniqueNames(result.data, file);
   return result.data;
 }
 
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+/** The first issues, each with its path; a refused key with the hint for the object it is in (`raw`: the document checked). */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): string {
   return issues
     .slice(0, 5)
     .map((i) => {
@@ -46,7 +47,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
         .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
         .join('')
         .replace(/^\./, '');
-      const hints = i.code === 'unrecognized_keys' ? i.keys.flatMap((k) => didYouMean(k) ?? []).map((k) => ` (did you mean "${k}"?)`) : [];
+      const hints = i.code === 'unrecognized_keys' ? i.keys.flatMap((k) => keyHint(k, i.path, raw) ?? []).map((h) => ` (${h})`) : [];
       return `${path || '(top level)'}: ${i.message}${hints.join('')}`;
     })
     .join('; ');

@@ -20,24 +20,30 @@ const dir = mkdtempSync(join(tmpdir(), 'tb-html-'));
 const A = 'mx.a.test:25';
 const EVIL = '<img src=x onerror=alert(1)>:25';
 
-function hs(minute: number, second: number, destination: string, over: Partial<HandshakeEvent>): string {
+/** A line `tenths` tenths of a second into second `second` of the log. */
+function at(second: number, tenths: number): string {
+  return new Date(Date.UTC(2026, 10, 1, 10, 0, second, tenths * 100)).toISOString();
+}
+
+function hs(second: number, tenths: number, destination: string, over: Partial<HandshakeEvent>): string {
   return handshakeLine({
-    time: new Date(Date.UTC(2026, 10, 1, 10, minute, second)).toISOString(),
+    time: at(second, tenths),
     destination,
     servername: destination.split(':')[0],
     ...over,
   });
 }
 
-// Ten minutes; each minute A has one full handshake (3+m ms) and one resumed one (1 ms, leaving
-// m%3 tickets), the other destination one full handshake of 5 ms.
-const MINUTES = 10;
+// Ten seconds, so one-second buckets (a short log gets points, not one dot); each second A has one
+// full handshake (3+m ms) and one resumed one (1 ms, leaving m%3 tickets), the other destination
+// one full handshake of 5 ms.
+const SECONDS = 10;
 const lines: string[] = [];
-for (let m = 0; m < MINUTES; m++) {
+for (let m = 0; m < SECONDS; m++) {
   lines.push(hs(m, 0, A, { handshakeMs: 3 + m, ticketsLeft: 2 }));
-  lines.push(hs(m, 10, EVIL, { handshakeMs: 5, ticketsLeft: 0 }));
+  lines.push(hs(m, 1, EVIL, { handshakeMs: 5, ticketsLeft: 0 }));
   lines.push(
-    hs(m, 30, A, {
+    hs(m, 3, A, {
       offered: 'tls13-ticket',
       offeredHash: (0x1000 + m).toString(16).padStart(12, '0'),
       resumed: true,
@@ -48,12 +54,12 @@ for (let m = 0; m < MINUTES; m++) {
     }),
   );
 }
-// Failed attempts: a handshake to A whose certificate did not verify (before the minute's other
+// Failed attempts: a handshake to A whose certificate did not verify (before the second's other
 // lines end, so no chart changes), two refused connects to the other, a greeting timeout elsewhere.
 const DOWN = 'mx.down.test:25';
-const upstreamError = (minute: number, destination: string, stage: string, errorCode: string): string =>
+const upstreamError = (second: number, destination: string, stage: string, errorCode: string): string =>
   JSON.stringify({
-    time: new Date(Date.UTC(2026, 10, 1, 10, minute, 40)).toISOString(),
+    time: at(second, 4),
     event: 'upstream.error',
     listener: 'l',
     destination,
@@ -63,7 +69,7 @@ const upstreamError = (minute: number, destination: string, stage: string, error
     ms: 1,
   });
 lines.push(
-  hs(0, 20, A, {
+  hs(0, 2, A, {
     error: 'mx.a.test:25: Hostname/IP does not match',
     errorCode: 'ERR_TLS_CERT_ALTNAME_INVALID',
     protocol: undefined,
@@ -158,27 +164,27 @@ describe('HTML report in headless Chromium', { skip: missing('chromium') }, () =
     assert.doesNotMatch(readFileSync(htmlFile, 'utf8'), /sourceMappingURL/);
   });
 
-  test('resumption share per minute: overall 1/3, A 1/2, the other 0', () => {
+  test('resumption share per second: overall 1/3, A 1/2, the other 0', () => {
     assert.deepEqual(
       view.share.map((d) => d.label),
       ['all destinations', A, EVIL],
     );
-    assert.deepEqual(view.share[0].data, Array(MINUTES).fill(33.3));
-    assert.deepEqual(view.share[1].data, Array(MINUTES).fill(50));
-    assert.deepEqual(view.share[2].data, Array(MINUTES).fill(0));
+    assert.deepEqual(view.share[0].data, Array(SECONDS).fill(33.3));
+    assert.deepEqual(view.share[1].data, Array(SECONDS).fill(50));
+    assert.deepEqual(view.share[2].data, Array(SECONDS).fill(0));
   });
 
-  test('full vs resumed handshake time per minute', () => {
+  test('full vs resumed handshake time per second', () => {
     assert.deepEqual(
       view.time[0].data,
-      Array.from({ length: MINUTES }, (_, m) => (3 + m + 5) / 2),
+      Array.from({ length: SECONDS }, (_, m) => (3 + m + 5) / 2),
     );
-    assert.deepEqual(view.time[1].data, Array(MINUTES).fill(1));
+    assert.deepEqual(view.time[1].data, Array(SECONDS).fill(1));
   });
 
-  test('ticket stock: the latest figure of each minute per destination', () => {
-    assert.deepEqual(view.stock[0], { label: A, data: Array.from({ length: MINUTES }, (_, m) => m % 3) });
-    assert.deepEqual(view.stock[1], { label: EVIL, data: Array(MINUTES).fill(0) });
+  test('ticket stock: the latest figure of each second per destination', () => {
+    assert.deepEqual(view.stock[0], { label: A, data: Array.from({ length: SECONDS }, (_, m) => m % 3) });
+    assert.deepEqual(view.stock[1], { label: EVIL, data: Array(SECONDS).fill(0) });
   });
 
   test('p50/p95 bars per destination, and log text shown as text', () => {

@@ -1,18 +1,28 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { freeTcpPort } from '../support/ports.js';
+import { SYSTEM_CONFIG } from '../../src/config/config-search.js';
 
 /** What the CLI tells a person for the mistakes a new operator makes: the exit status and the words. */
 
-function cli(args: string[], until?: RegExp): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** The CLI and tsx by absolute location, so a test may run it from any folder (`cwd`). */
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+function cli(
+  args: string[],
+  until?: RegExp,
+  where: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...where });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -102,6 +112,37 @@ test('log.format json: every stderr line is one JSON object with time, level and
   const warn = parsed((await running).stderr);
   assert.ok(warn.length > 0 && warn.every((o) => o.level === 'warn'), JSON.stringify(warn));
   assert.match(warn[0].msg ?? '', new RegExp(`^t: 127\\.0\\.0\\.1:${closed} failed at connect \\(connect\\)`));
+});
+
+test('serve without --config, from another folder: $TICKETBOOTH_CONFIG is read, and the file named on stderr', async () => {
+  const elsewhere = mkdtempSync(join(tmpdir(), 'tb-cwd-'));
+  const file = join(mkdtempSync(join(tmpdir(), 'tb-env-')), 'mine.yaml');
+  writeFileSync(file, 'listeners:\n  - { name: mine, type: tunnel, listen: 127.0.0.1:0, upstream: { host: 127.0.0.1, port: 1 } }\n');
+  const env = { ...process.env, TICKETBOOTH_CONFIG: file };
+  const r = await cli(['serve'], /mine listening on/, { cwd: elsewhere, env });
+  assert.match(r.stderr, new RegExp(`^ticketbooth: config ${file.replace(/\./g, '\\.')} \\(from \\$TICKETBOOTH_CONFIG\\)$`, 'm'));
+  assert.match(r.stderr, /^ticketbooth: mine listening on 127\.0\.0\.1:\d+$/m);
+  // The variable naming a file that is not there: said, exit 2, nothing else tried.
+  const missing = await cli(['serve'], undefined, { cwd: elsewhere, env: { ...env, TICKETBOOTH_CONFIG: join(elsewhere, 'nope.yaml') } });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /\$TICKETBOOTH_CONFIG names .*nope\.yaml, which does not exist/);
+});
+
+test("without --config or $TICKETBOOTH_CONFIG the package's config is found from where it is installed, not from the current folder", async () => {
+  // A folder with a config/default.yaml of its own that would not even parse: it must not be read.
+  const elsewhere = mkdtempSync(join(tmpdir(), 'tb-cwd-'));
+  mkdirSync(join(elsewhere, 'config'));
+  writeFileSync(join(elsewhere, 'config', 'default.yaml'), 'listeners: [decoy\n');
+  const env = { ...process.env };
+  delete env.TICKETBOOTH_CONFIG;
+  const r = await cli(['health', '--timeout', '1000'], undefined, { cwd: elsewhere, env });
+  const expected = existsSync(SYSTEM_CONFIG)
+    ? `${SYSTEM_CONFIG} (no --config or $TICKETBOOTH_CONFIG)`
+    : `${fileURLToPath(new URL('../../config/default.yaml', import.meta.url))} (the package's default`;
+  assert.ok(r.stderr.startsWith(`ticketbooth: config ${expected}`), r.stderr);
+  assert.doesNotMatch(r.stderr + r.stdout, /decoy|invalid YAML/);
+  // It probed that config's admin listener (whether something answers there is not this test's business).
+  assert.match(r.stdout, /^http:\/\/127\.0\.0\.1:9464\/readyz: /);
 });
 
 /** Connects (retrying while nothing listens yet) and sends a byte, so the tunnel dials its upstream. */

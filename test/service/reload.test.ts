@@ -12,6 +12,7 @@ import { Service } from '../../src/service.js';
 import { makeCert } from '../support/certs.js';
 import { startNodeTlsServer } from '../support/node-tls-server.js';
 import { startProcess, type RunningProcess } from '../support/process.js';
+import { until } from '../support/until.js';
 import { dial, message, sendMessage, type SmtpDialogue } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
 
@@ -179,7 +180,8 @@ describe('reload from the command line: SIGHUP and `ticketbooth reload`', () => 
   let file: string;
   const cli = ['--import', 'tsx', 'src/cli.ts'];
   // The admin section stays as it started (an ephemeral port): changing it would need a restart.
-  const write = (port: number, ca = ''): void => writeFileSync(file, config(port, '', ca) + 'admin: { listen: "127.0.0.1:0" }\n');
+  const write = (port: number, ca = '', extra = ''): void =>
+    writeFileSync(file, config(port, extra, ca) + 'admin: { listen: "127.0.0.1:0" }\n');
 
   before(async () => {
     a = await startFaultServer({ name: 'a.test' });
@@ -196,7 +198,7 @@ describe('reload from the command line: SIGHUP and `ticketbooth reload`', () => 
     await b?.stop();
   });
 
-  test('reload applies the edited file; a broken file is refused with exit 1 and the old config serves', async () => {
+  test('reload applies the edited file and says so on stderr, with the address of the listener it added; a broken file is refused with exit 1 and the old config serves', async () => {
     const reloadUrl = `http://127.0.0.1:${serve.ready[1]}/reload`;
     const relayPort = Number(/relay listening on 127\.0\.0\.1:(\d+)/.exec(serve.output())![1]);
     const send = async (id: string): Promise<void> => {
@@ -206,25 +208,54 @@ describe('reload from the command line: SIGHUP and `ticketbooth reload`', () => 
       d.close();
     };
     await send('before');
-    write(b.port);
+    write(b.port, '', SECOND_LISTENER.replace('PORT', String(b.port)));
     const ok = await run(process.execPath, [...cli, 'reload', '--url', reloadUrl]);
-    assert.match(ok.stdout, /^reloaded: replaced relay/);
+    assert.match(ok.stdout, /^reloaded: added added on 127\.0\.0\.1:\d+; replaced relay on 127\.0\.0\.1:\d+/);
     await send('after');
     assert.deepEqual(storedAt('after', a, b), [`${b.host}:${b.port}`]);
+    // The server's own stderr has the reload, what asked for it, and where the added listener serves.
+    // (Written before the answer was sent, read from the pipe when it arrives.)
+    const reloadSaid =
+      /ticketbooth reload \(POST \/reload\): reloaded: added added on 127\.0\.0\.1:(\d+); replaced relay on 127\.0\.0\.1:(\d+)/;
+    await until(
+      () => reloadSaid.test(serve.output()),
+      10_000,
+      () => `${String(reloadSaid)} in:\n${serve.output()}`,
+    );
+    const said = reloadSaid.exec(serve.output())!;
+    assert.equal(Number(said[2]), relayPort, 'the replaced listener serves on its socket');
+    // The address said is the one that serves: a message through it reaches the next hop.
+    const added = await dial(Number(said[1]));
+    await added.cmd('EHLO x.test');
+    assert.equal((await sendMessage(added, 'a@client.test', ['u@dest.test'], message('via-added'))).final.code, 250);
+    added.close();
+    assert.deepEqual(storedAt('via-added', a, b), [`${b.host}:${b.port}`]);
 
     write(a.port, ', ca: /nonexistent/ca.pem');
     const refused = await run(process.execPath, [...cli, 'reload', '--url', reloadUrl]).catch((e: { code: number; stdout: string }) => e);
     assert.equal((refused as { code?: number }).code, 1);
     assert.match(refused.stdout, /not reloaded: listener relay: .*\/nonexistent\/ca\.pem/);
+    const refusedSaid =
+      /ticketbooth reload \(POST \/reload\): config not reloaded, the running one stays: listener relay: .*\/nonexistent\/ca\.pem/;
+    await until(
+      () => refusedSaid.test(serve.output()),
+      10_000,
+      () => `${String(refusedSaid)} in:\n${serve.output()}`,
+    );
     await send('still-b');
     assert.deepEqual(storedAt('still-b', a, b), [`${b.host}:${b.port}`]);
 
-    // SIGHUP reads the file too: fixed, it applies (route back to a), and says so on stderr.
+    // SIGHUP reads the file too: fixed, it applies (route back to a, the added listener gone), and says so on stderr.
     write(a.port);
     serve.child.kill('SIGHUP');
-    const deadline = Date.now() + 10_000;
-    while (!/SIGHUP: reloaded: replaced relay/.test(serve.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.match(serve.output(), /SIGHUP: reloaded: replaced relay/);
+    const sighup = new RegExp(
+      `SIGHUP: reloaded: replaced relay on 127\\.0\\.0\\.1:${relayPort}; removed added was on 127\\.0\\.0\\.1:${said[1]}`,
+    );
+    await until(
+      () => sighup.test(serve.output()),
+      10_000,
+      () => `${String(sighup)} in:\n${serve.output()}`,
+    );
     await send('back-to-a');
     assert.deepEqual(storedAt('back-to-a', a, b), [`${a.host}:${a.port}`]);
   });

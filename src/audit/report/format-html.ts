@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { DESTINATION_COLUMNS, pct, UPSTREAM_ERROR_COLUMNS, type Column, type View } from './columns.js';
 import { formatText } from './format-text.js';
 import { glossary, VERDICT_HELP } from './glossary.js';
+import { messagesHeadline, widthText } from './headline.js';
 import type { AuditReport, DestinationReport } from './report.js';
 
 /**
@@ -71,13 +72,14 @@ function summary(r: AuditReport): string {
   const o = r.overall;
   const share = pct(o.resumedShare, HTML.none);
   const bad = o.singleUseViolations.unattributed;
+  const messages = messagesHeadline(o.smtp);
   const parts = [
-    `${o.connections} TLS handshakes to ${o.destinations} destinations, ${share} resumed`,
+    `${o.connections} TLS handshakes to ${o.destinations} destinations, ${share} resumed${messages ? `, ${messages}` : ''}`,
     `${o.singleUseViolations.total} single-use violations (${o.singleUseViolations.adaptive} by adaptive reuse, <span class="${bad ? 'warn' : ''}">${bad} unattributed</span>)`,
     `${r.upstreamErrors.total} failed upstream attempts`,
     `${r.input.malformed} malformed and ${r.input.truncated} truncated lines skipped`,
   ];
-  if (r.series) parts.push(`time buckets of ${r.series.bucketSeconds} s`);
+  if (r.series) parts.push(`time buckets of ${widthText(r.series.bucketSeconds)}`);
   return parts.join(' · ');
 }
 

@@ -1,3 +1,4 @@
+import { messagesHeadline } from './headline.js';
 import { smtpRequestLines } from './smtp-requests.js';
 import { tlsmgrLines } from './tlsmgr-figures.js';
 import {
@@ -20,7 +21,10 @@ export function formatText(r: AuditReport): string {
   const o = r.overall;
   const out: string[] = [];
   const span = o.firstSeen ? ` from ${o.firstSeen} to ${o.lastSeen}` : '';
-  out.push(`ticketbooth audit: ${plural(o.connections, 'TLS handshake')} to ${plural(o.destinations, 'destination')}${span}`);
+  const messages = messagesHeadline(o.smtp);
+  out.push(
+    `ticketbooth audit: ${plural(o.connections, 'TLS handshake')} to ${plural(o.destinations, 'destination')}${messages ? `, ${messages}` : ''}${span}`,
+  );
   const i = r.input;
   out.push(
     `input: ${i.lines} lines from ${r.sources.join(', ')}; ${i.malformed} malformed, ${i.truncated} truncated, ` +

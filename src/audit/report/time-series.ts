@@ -1,7 +1,9 @@
 /**
- * Time buckets for the HTML charts, bounded whatever the log's span: buckets start one minute
- * wide and double in width (merging neighbours) whenever the span would need more than
- * `maxBuckets`. Every series shares the width, so they line up on one axis.
+ * Time buckets for the HTML charts, as wide as the log's span calls for: buckets start one second
+ * wide and step up through round widths (`BUCKET_WIDTHS_S`, merging neighbours) whenever the span
+ * would need more than `maxBuckets`. A ten-second log gets ten points, not one dot; a day gets
+ * 10-minute buckets. Each width is a whole multiple of the one before, so the widening is exact
+ * and the log is read once, streaming. Every series shares the width, so they line up on one axis.
  */
 export interface Bucket {
   connections: number;
@@ -23,12 +25,25 @@ export interface Sample {
   ticketsLeft: number;
 }
 
+/**
+ * The bucket widths, narrowest first, each a whole multiple of the one before (at most 5 times it,
+ * so a widening leaves more than `maxBuckets / 5` buckets); past the last, widths double.
+ */
+export const BUCKET_WIDTHS_S = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400] as const;
+
+/** The width after `widthMs`: the next round one, or twice it past the table. */
+function wider(widthMs: number): number {
+  const next = BUCKET_WIDTHS_S.find((s) => s * 1000 > widthMs);
+  return next === undefined ? widthMs * 2 : next * 1000;
+}
+
 export class TimeAxis {
-  widthMs = 60_000;
+  widthMs: number = BUCKET_WIDTHS_S[0] * 1000;
   minIndex = Infinity;
   maxIndex = -Infinity;
 
-  constructor(readonly maxBuckets = 120) {}
+  /** 150: after a widening (at most 5-fold) a span still has more than 30 buckets. */
+  constructor(readonly maxBuckets = 150) {}
 
   /** The bucket index of a time at the current width (widening first if needed). */
   place(timeMs: number): number {
@@ -36,10 +51,11 @@ export class TimeAxis {
     this.minIndex = Math.min(this.minIndex, i);
     this.maxIndex = Math.max(this.maxIndex, i);
     while (this.maxIndex - this.minIndex + 1 > this.maxBuckets) {
-      this.widthMs *= 2;
-      this.minIndex = Math.floor(this.minIndex / 2);
-      this.maxIndex = Math.floor(this.maxIndex / 2);
-      i = Math.floor(i / 2);
+      const factor = wider(this.widthMs) / this.widthMs;
+      this.widthMs *= factor;
+      this.minIndex = Math.floor(this.minIndex / factor);
+      this.maxIndex = Math.floor(this.maxIndex / factor);
+      i = Math.floor(i / factor);
     }
     return i;
   }
@@ -96,15 +112,16 @@ export class Series {
   /** Merges neighbouring buckets after the axis widened. */
   private catchUp(): void {
     while (this.widthMs < this.axis.widthMs) {
+      const factor = wider(this.widthMs) / this.widthMs;
       const merged = new Map<number, Bucket>();
       for (const [i, b] of this.buckets) {
-        const j = Math.floor(i / 2);
+        const j = Math.floor(i / factor);
         const into = merged.get(j);
         merged.set(j, into ? mergeBuckets(into, b) : b);
       }
       this.buckets.clear();
       for (const [i, b] of merged) this.buckets.set(i, b);
-      this.widthMs *= 2;
+      this.widthMs *= factor;
     }
   }
 }

@@ -11,9 +11,11 @@ import { Aggregator } from '../../../src/audit/report/aggregate.js';
 import { LogHistogram } from '../../../src/audit/report/histogram.js';
 import { OfferedTickets } from '../../../src/audit/report/offered-tickets.js';
 import type { AuditReport } from '../../../src/audit/report/report.js';
+import { formatHtml } from '../../../src/audit/report/format-html.js';
+import { widthText } from '../../../src/audit/report/headline.js';
 import { formatText } from '../../../src/audit/report/format-text.js';
 import { auditReport } from '../../../src/audit/report/run-report.js';
-import { Series, TimeAxis } from '../../../src/audit/report/time-series.js';
+import { BUCKET_WIDTHS_S, Series, TimeAxis } from '../../../src/audit/report/time-series.js';
 import { handshakeLine } from '../../support/audit-lines.js';
 
 /** The report on small hand-written logs: malformed input, filters, gzip, the bounded structures. */
@@ -468,5 +470,55 @@ describe('bounded structures', () => {
       'no handshake lost in merging',
     );
     assert.equal(values.at(-1)!.ticketsLeft, 9_999 % 5, 'stock is the latest value in the bucket');
+  });
+
+  test('time buckets fit the span: one round width from 1 s to 1 d, 30 to 150 of them (a ten-second log: ten points)', () => {
+    const start = Date.UTC(2026, 0, 1, 10);
+    const spans: Array<[spanS: number, widthS: number]> = [
+      [9, 1],
+      [60, 1],
+      [300, 5],
+      [3600, 30],
+      [6 * 3600, 300],
+      [86_400, 600],
+      [7 * 86_400, 3 * 3600],
+      [30 * 86_400, 6 * 3600],
+    ];
+    for (const [spanS, widthS] of spans) {
+      const axis = new TimeAxis();
+      const series = new Series(axis);
+      const n = 1000;
+      for (let i = 0; i <= n; i++)
+        series.add({ timeMs: start + Math.round((i * spanS * 1000) / n), resumed: false, failed: false, handshakeMs: 1, ticketsLeft: 0 });
+      const values = series.values();
+      assert.equal(axis.widthMs / 1000, widthS, `a span of ${spanS} s: buckets of ${axis.widthMs / 1000} s`);
+      assert.ok((BUCKET_WIDTHS_S as readonly number[]).includes(widthS));
+      assert.ok(values.length <= 150 && values.length >= Math.min(30, spanS + 1), `a span of ${spanS} s: ${values.length} buckets`);
+      assert.equal(
+        values.reduce((sum, b) => sum + (b?.connections ?? 0), 0),
+        n + 1,
+        'no handshake lost in merging',
+      );
+    }
+    assert.deepEqual([5, 600, 3 * 3600, 86_400].map(widthText), ['5 s', '10 min', '3 h', '1 d']);
+  });
+
+  test('the headline counts messages relayed and the share on a cached connection beside the handshakes, in text and HTML', async () => {
+    const reused = { reused: { ageMs: 800, use: 2 } };
+    const lines = [
+      hs({ time: minute(0) }),
+      transactionLine('mx.a.test:25', 250, {}),
+      ...[1, 2, 3].map(() => transactionLine('mx.a.test:25', 250, reused)),
+      transactionLine('mx.b.test:25', 550, {}),
+    ];
+    const r = await auditReport({ files: [file(lines)], format: 'html' });
+    assert.match(
+      formatText(r),
+      /^ticketbooth audit: 1 TLS handshake to 1 destination, 5 messages relayed \(60\.0% on a cached connection\) from /,
+    );
+    assert.match(formatHtml(r), /1 TLS handshakes to 1 destinations, 0\.0% resumed, 5 messages relayed \(60\.0% on a cached connection\)/);
+    // A log of tunnels only has no messages, and says nothing about them.
+    const tunnels = await auditReport({ files: [file([hs({ time: minute(0) })])], format: 'text' });
+    assert.match(formatText(tunnels), /^ticketbooth audit: 1 TLS handshake to 1 destination from /);
   });
 });

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { CONFIG_ENV, describeChoice, findConfig, SYSTEM_CONFIG } from '../../../src/config/config-search.js';
 import { ConfigError, loadConfig } from '../../../src/config/load.js';
 import { Service } from '../../../src/service.js';
 
@@ -102,6 +103,26 @@ describe('config validation', () => {
     rejects(GOOD.replace('upstream:', 'upstreem:'), /listeners\[0\]: Unrecognized key: "upstreem" \(did you mean "upstream"\?\)/);
     rejects(`${GOOD}cach: { reuse: never }\n`, /Unrecognized key: "cach" \(did you mean "cache"\?\)/);
     rejects(`${GOOD}colour: blue\n`, /Unrecognized key: "colour"$/);
+  });
+
+  test('the suggestion is a key of the object refusing it, never the refused key itself', () => {
+    // `tls` and `url` are keys of the Redis store: with type memory they are refused, and said to go with redis.
+    rejects(
+      `${GOOD}cache:\n  store: { type: memory, tls: { ca: x } }\n`,
+      /cache\.store: Unrecognized key: "tls" \("tls" goes with type: redis\)$/,
+    );
+    rejects(`${GOOD}cache:\n  store: { type: memory, url: x }\n`, /cache\.store: Unrecognized key: "url" \("url" goes with type: redis\)$/);
+    // A typo is matched against the branch `type` names, not against every key of the config.
+    rejects(
+      `${GOOD}cache:\n  store: { type: redis, url: x, prefx: y }\n`,
+      /cache\.store: Unrecognized key: "prefx" \(did you mean "prefix"\?\)/,
+    );
+    // `servername` belongs under `upstream`; at the listener's level it is no suggestion for itself.
+    rejects(GOOD.replace('    upstream:', '    servername: x\n    upstream:'), /listeners\[0\]: Unrecognized key: "servername"$/);
+    rejects(
+      GOOD.replace('    upstream:', '    Listen2: x\n    upstream:'),
+      /listeners\[0\]: Unrecognized key: "Listen2" \(did you mean "listen"\?\)/,
+    );
   });
 
   test('duplicate listener names', () => {
@@ -269,6 +290,38 @@ describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), p
     await assert.rejects(
       Service.start(c),
       /cache\.store: cannot reach Redis primary of mymaster \(Sentinel 127\.0\.0\.1:1, 127\.0\.0\.1:2\): All sentinels are unreachable/,
+    );
+  });
+});
+
+describe('the config file when --config is not given', () => {
+  const shipped = join(process.cwd(), 'config', 'default.yaml');
+  const only =
+    (...files: string[]) =>
+    (f: string) =>
+      files.includes(f);
+
+  test('--config, then $TICKETBOOTH_CONFIG, then /etc/ticketbooth/ticketbooth.yaml, then the package default', () => {
+    const all = only('/srv/a.yaml', '/env.yaml', SYSTEM_CONFIG, shipped);
+    assert.deepEqual(findConfig('/srv/a.yaml', { [CONFIG_ENV]: '/env.yaml' }, all), { file: '/srv/a.yaml', from: '--config' });
+    assert.deepEqual(findConfig(undefined, { [CONFIG_ENV]: '/env.yaml' }, all), { file: '/env.yaml', from: 'env' });
+    assert.deepEqual(findConfig(undefined, {}, all), { file: SYSTEM_CONFIG, from: 'system' });
+    assert.deepEqual(findConfig(undefined, { [CONFIG_ENV]: '' }, only(shipped)), { file: shipped, from: 'package' });
+  });
+
+  test('a file the variable names must exist: no quiet fall-through to another file', () => {
+    assert.throws(
+      () => findConfig(undefined, { [CONFIG_ENV]: '/nonexistent.yaml' }, only(SYSTEM_CONFIG, shipped)),
+      (e: Error) => e instanceof ConfigError && /\$TICKETBOOTH_CONFIG names \/nonexistent\.yaml, which does not exist/.test(e.message),
+    );
+    assert.throws(() => findConfig(undefined, {}, only()), /no config file: no --config, \$TICKETBOOTH_CONFIG is not set, and neither/);
+  });
+
+  test('the line said at start names the file and why it was chosen', () => {
+    assert.equal(describeChoice({ file: '/env.yaml', from: 'env' }), 'config /env.yaml (from $TICKETBOOTH_CONFIG)');
+    assert.match(
+      describeChoice({ file: shipped, from: 'package' }),
+      /^config .*\/config\/default\.yaml \(the package's default: no --config/,
     );
   });
 });
