@@ -37,7 +37,8 @@ async function oneRun(i: number, race: boolean): Promise<Run> {
     onStatus: (m) => messages.push(m),
   });
   // The client itself, only to record its status changes for the report.
-  const client = (store as unknown as { redis: Redis & { connector: { disconnect(): void } } }).redis;
+  const client = (store as unknown as { redis: Redis }).redis;
+  const connector = (client as unknown as { connector: { disconnect(): void } }).connector;
   const statuses: string[] = [];
   const t0 = Date.now();
   for (const s of ['close', 'reconnecting', 'connecting', 'connect', 'ready', 'end'])
@@ -59,7 +60,7 @@ async function oneRun(i: number, race: boolean): Promise<Run> {
   try {
     while (ops < 200) await new Promise((r) => setTimeout(r, 10));
     const switched = cluster.switchMaster(30_000);
-    if (race) client.once('connecting', () => setImmediate(() => client.connector.disconnect()));
+    if (race) client.once('connecting', () => setImmediate(() => connector.disconnect()));
     cluster.primary.child.kill('SIGKILL');
     const promotion = await switched;
     let recoveredMs: number | undefined;
