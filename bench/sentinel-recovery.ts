@@ -89,9 +89,10 @@ let recovered = 0;
 for (let i = 0; i < n; i++) {
   const run = await oneRun(i, race);
   if (run.recoveredMs !== undefined) recovered++;
-  const tail = run.statuses.slice(-12).join(' ');
+  const tail = run.statuses.slice(-6).join(' ');
+  const ended = run.statuses.filter((s) => s.startsWith('end@')).length;
   console.log(
-    `run ${i + 1}: ${run.recoveredMs === undefined ? `NOT recovered within ${RECOVERY_LIMIT_MS} ms` : `recovered ${run.recoveredMs} ms after the promotion`}; statuses …${tail}`,
+    `run ${i + 1}: ${run.recoveredMs === undefined ? `NOT recovered within ${RECOVERY_LIMIT_MS} ms` : `recovered ${run.recoveredMs} ms after the promotion`}; ioredis ended ${ended} time(s); statuses …${tail}`,
   );
 }
 console.log(`${recovered}/${n} runs recovered${race ? ' (the detector race forced in each)' : ''}`);

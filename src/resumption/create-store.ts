@@ -28,6 +28,7 @@ export async function createStore(cache: CacheConfig): Promise<TicketStore> {
         prefix: cache.store.prefix,
         maxDestinations: cache.maxDestinations,
         ...(sealer ? { sealer } : {}),
+        ...(cache.store.replicaAck ? { replicaAck: cache.store.replicaAck } : {}),
       });
     }
   }
