@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { makeCert } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { sample } from '../support/metrics.js';
+import { startPskWitness, type PskWitness } from '../support/psk-witness.js';
 import { startSentinelCluster, type SentinelCluster } from '../support/redis-sentinel.js';
 import { startSServer, verdictPlain, type SServer } from '../support/servers.js';
 import { startTunnelService, type TunnelHarness } from '../support/tunnel-service.js';
@@ -18,7 +19,10 @@ import { startTunnelService, type TunnelHarness } from '../support/tunnel-servic
  * refused; its page is the server's own New/Reused verdict). The primary is killed (-9); the
  * sentinels promote the replica and announce it (`+switch-master` in their logs). No client
  * connection may fail (the store degrades to full handshakes), and resumption must be back above
- * 90% within 10 s of the promotion.
+ * 90% within 10 s of the promotion. A relay in front of s_server records the ticket of each
+ * ClientHello it passes (psk-witness.ts): tickets offered twice, as the destination saw them. With
+ * `replicaAck` (WAIT for the replica after each take) there must be none; without it, a take the
+ * primary ran but had not yet replicated comes back with the promotion, and may be offered again.
  */
 
 const skip = missing('redis-server', 'redis-sentinel', 'openssl');
@@ -40,10 +44,23 @@ interface Attempt {
   error?: string;
 }
 
+/** One replica within 50 ms (the default of `replicaAck: {}`). */
+const ACK = { replicas: 1, timeoutMs: 50 };
+
 test(
   'Sentinel failover under load: 0 failed client connections, resumption above 90% within 10 s of the promotion',
   { skip, timeout: 120_000 },
-  async (t) => {
+  (t) => failover(t, undefined),
+);
+
+test(
+  'Sentinel failover under load with replicaAck: 0 failed client connections, no ticket offered twice to the destination',
+  { skip, timeout: 120_000 },
+  (t) => failover(t, ACK),
+);
+
+async function failover(t: TestContext, ack: typeof ACK | undefined): Promise<void> {
+  {
     const began = Date.now();
     const dir = mkdtempSync(join(tmpdir(), 'tb-sentinel-test-'));
     const passwordFile = join(dir, 'redis-password');
@@ -55,17 +72,19 @@ test(
     const realWrite = process.stderr.write;
     let cluster: SentinelCluster | undefined;
     let server: SServer | undefined;
+    let witness: PskWitness | undefined;
     let tb: TunnelHarness | undefined;
     try {
       cluster = await startSentinelCluster({ password: DATA_PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
       const cert = makeCert(['localhost']);
       server = await startSServer('tls13-anti-replay', cert);
+      witness = await startPskWitness(server.port);
       process.stderr.write = (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
         stderr.push({ at: Date.now(), text: String(chunk) });
         return (realWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
       };
       tb = await startTunnelService({
-        upstream: { host: 'localhost', port: server.port, ca: cert.certFile },
+        upstream: { host: 'localhost', port: witness.port, ca: cert.certFile },
         cache: {
           reuse: 'never',
           store: {
@@ -75,6 +94,7 @@ test(
             prefix,
             auth: { passwordFile },
             sentinelAuth: { passwordEnv: sentinelVar },
+            ...(ack ? { replicaAck: ack } : {}),
           },
         },
         admin: true,
@@ -146,8 +166,12 @@ test(
           `resumption ≥ 90% in every ${BUCKET_MS} ms after ${f.recoveredMs} ms: ${f.buckets.map((b) => `${Math.round(100 * b.share)}%/${b.n}`).join(' ')}`,
         );
         t.diagnostic(`resumed in the 10 s after the promotion: ${pct(f.tenSeconds)}; from the recovery on: ${pct(f.afterRecovery)}`);
+        const twice = witness.offeredTwice();
+        const unacknowledged = said(/take\(s\) reached \d+ of 1 replica\(s\) within 50 ms: their tickets were not offered/);
         t.diagnostic(
-          `tickets offered twice: ${replayed}; refused by the server: ${refused}; ticketbooth_store_errors_total ${storeErrors}`,
+          `${ack ? 'with' : 'without'} replicaAck: tickets offered twice, as the destination received them: ${twice} ` +
+            `(of ${witness.offered.length} offers; ticketbooth's audit lines agree: ${replayed}); refused by the server: ${refused}; ` +
+            `ticketbooth_store_errors_total ${storeErrors}`,
         );
 
         assert.deepEqual(
@@ -156,7 +180,13 @@ test(
           'every client connection got its page through',
         );
         assert.ok(f.before >= 0.9, `resumption before the kill was ${pct(f.before)}`);
-        assert.ok(f.recoveredMs < 10_000, `resumption not back above 90% within 10 s: ${pct(f.tenSeconds)}`);
+        assert.ok(witness.offered.length >= 150, `the relay saw ${witness.offered.length} offered tickets`);
+        assert.equal(twice, replayed, 'the destination saw as many tickets twice as ticketbooth offered twice');
+        if (ack) {
+          assert.equal(twice, 0, 'a take acknowledged by the replica is never undone by its promotion');
+          // The promoted replica has no replica of its own: its takes are not offered, and that is said.
+          assert.ok(unacknowledged !== undefined, 'the unacknowledged takes are said on stderr');
+        } else assert.ok(f.recoveredMs < 10_000, `resumption not back above 90% within 10 s: ${pct(f.tenSeconds)}`);
         // Never silent: the outage and the move to the promoted replica on stderr, the failures in a metric.
         assert.ok(unavailable !== undefined && reconnected !== undefined, 'the outage and the reconnection are said on stderr');
         assert.equal(promotion.port, cluster.replicaPort);
@@ -169,13 +199,14 @@ test(
       process.stderr.write = realWrite;
       delete process.env[sentinelVar];
       await tb?.stop();
+      await witness?.stop();
       await server?.stop();
       await cluster?.stop();
       rmSync(dir, { recursive: true, force: true });
       t.diagnostic(`run time: ${Date.now() - began} ms`);
     }
-  },
-);
+  }
+}
 
 /**
  * Resumption shares (the server's verdicts) before the kill, during the outage and after the
