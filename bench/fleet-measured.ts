@@ -13,28 +13,45 @@ import { RedisTicketStore, type RedisStoreOptions } from '../src/resumption/redi
 import { Sealer } from '../src/resumption/seal.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { waitForOutput } from '../test/support/redis-sentinel.js';
-import { sealCycle, storeCycles } from './fleet.js';
+import { sealCycle } from './fleet.js';
 
 /** The session size the fleet bench stores (a Node TLS 1.3 session with an ECDSA P-256 leaf is 800-900 bytes). */
 const SESSION_BYTES = 850;
 
 const sealer = (): Sealer => new Sealer([{ id: 'bench', key: randomBytes(32) }], 'bench');
 
-/** Take times (µs): median, mean and 99th percentile over `n` takes, each after an untimed insert. */
-async function takeTimes(store: RedisTicketStore, n: number): Promise<{ median: number; mean: number; p99: number }> {
-  const session = randomBytes(SESSION_BYTES);
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const now = Date.now();
-    await store.insertTls13Ticket('ack', { session, hash: `a${i}`, expiresAt: now + 3_600_000 }, 8, now);
-    const t = performance.now();
-    const { ticket } = await store.takeTls13Ticket('ack', now);
-    times.push((performance.now() - t) * 1000);
-    if (!ticket) throw new Error(`take ${i} offered nothing (errors: ${store.errors})`);
-  }
-  times.sort((a, b) => a - b);
-  return { median: times[n >> 1], mean: times.reduce((a, b) => a + b, 0) / n, p99: times[Math.floor(n * 0.99)] };
+/** Median, mean and 99th percentile of µs timings. */
+function summary(times: number[]): { median: number; mean: number; p99: number } {
+  const xs = [...times].sort((a, b) => a - b);
+  return { median: xs[xs.length >> 1], mean: xs.reduce((a, b) => a + b, 0) / xs.length, p99: xs[Math.floor(xs.length * 0.99)] };
 }
+
+/**
+ * µs per operation of two stores, alternating one operation each (so the load of a shared machine
+ * falls on both alike): `op` is timed, `setup` (untimed) runs before it.
+ */
+async function alternate(
+  stores: [RedisTicketStore, RedisTicketStore],
+  n: number,
+  op: (store: RedisTicketStore, i: number) => Promise<void>,
+  setup: (store: RedisTicketStore, i: number) => Promise<void> = async () => undefined,
+): Promise<[number[], number[]]> {
+  const times: [number[], number[]] = [[], []];
+  for (let i = 0; i < n; i++) {
+    for (const k of [0, 1] as const) {
+      await setup(stores[k], i);
+      const t = performance.now();
+      await op(stores[k], i);
+      times[k].push((performance.now() - t) * 1000);
+    }
+  }
+  return times;
+}
+
+const line = (label: string, t: number[]): string => {
+  const { median, mean, p99 } = summary(t);
+  return `${label}: median ${median.toFixed(0)} µs, mean ${mean.toFixed(0)} µs, p99 ${p99.toFixed(0)} µs`;
+};
 
 async function ack(): Promise<string[]> {
   const primary = await startRedisServer(['--repl-diskless-sync-delay', '0']);
@@ -42,27 +59,27 @@ async function ack(): Promise<string[]> {
   try {
     await waitForOutput(replica.process, /MASTER <-> REPLICA sync: Finished with success/, 1, 15_000);
     const options: RedisStoreOptions = { url: primary.url, prefix: 'bench-ack:', maxDestinations: 100 };
-    const out: string[] = [];
-    // Alternating rounds, so that a busy moment of the shared machine falls on both.
-    const sums = { plain: [] as number[], acked: [] as number[] };
-    for (let round = 0; round < 4; round++) {
-      for (const kind of ['plain', 'acked'] as const) {
-        const store = await RedisTicketStore.connect(
-          kind === 'acked' ? { ...options, replicaAck: { replicas: 1, timeoutMs: 50 } } : options,
-        );
-        const r = await takeTimes(store, 250);
-        sums[kind].push(r.median);
-        out.push(
-          `  round ${round + 1} ${kind}: median ${r.median.toFixed(0)} µs, mean ${r.mean.toFixed(0)} µs, p99 ${r.p99.toFixed(0)} µs`,
-        );
-        await store.close();
-      }
-    }
-    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const plain = await RedisTicketStore.connect(options);
+    const acked = await RedisTicketStore.connect({ ...options, prefix: 'bench-acked:', replicaAck: { replicas: 1, timeoutMs: 50 } });
+    const session = randomBytes(SESSION_BYTES);
+    const n = 500;
+    const [p, a] = await alternate(
+      [plain, acked],
+      n,
+      async (store, i) => {
+        const { ticket } = await store.takeTls13Ticket('ack', Date.now());
+        if (!ticket) throw new Error(`take ${i} offered nothing (errors: ${store.errors})`);
+      },
+      (store, i) =>
+        store.insertTls13Ticket('ack', { session, hash: `a${i}`, expiresAt: Date.now() + 3_600_000 }, 8, Date.now()).then(() => undefined),
+    );
+    await plain.close();
+    await acked.close();
+    const extra = summary(a).median - summary(p).median;
     return [
-      `take on a primary with one replica, 4 × 250 takes each: median of round medians ${med(sums.plain).toFixed(0)} µs without replicaAck, ` +
-        `${med(sums.acked).toFixed(0)} µs with replicaAck { replicas: 1, timeoutMs: 50 } (+${(med(sums.acked) - med(sums.plain)).toFixed(0)} µs per take)`,
-      ...out,
+      `${n} takes each on a primary with one replica, alternating, each after an untimed insert; WAIT's cost: +${extra.toFixed(0)} µs per take (median)`,
+      line('  without replicaAck', p),
+      line('  with replicaAck { replicas: 1, timeoutMs: 50 }', a),
     ];
   } finally {
     await replica.stop();
@@ -74,17 +91,23 @@ async function seal(): Promise<string[]> {
   const redis = await startRedisServer();
   try {
     const base = { url: redis.url, maxDestinations: 100 };
-    const rounds: { plain: number; sealed: number }[] = [];
-    for (let round = 0; round < 3; round++) {
-      const plain = await RedisTicketStore.connect({ ...base, prefix: 'bench-plain:' });
-      const sealed = await RedisTicketStore.connect({ ...base, prefix: 'bench-sealed:', sealer: sealer() });
-      rounds.push({ plain: await storeCycles(plain, 2000), sealed: await storeCycles(sealed, 2000) });
-      await plain.close();
-      await sealed.close();
-    }
+    const plain = await RedisTicketStore.connect({ ...base, prefix: 'bench-plain:' });
+    const sealed = await RedisTicketStore.connect({ ...base, prefix: 'bench-sealed:', sealer: sealer() });
+    const session = randomBytes(SESSION_BYTES);
+    const n = 3000;
+    // What one resumed connection asks of the store: take a ticket, insert the one the server sent.
+    const [p, s] = await alternate([plain, sealed], n, async (store, i) => {
+      const now = Date.now();
+      await store.takeTls13Ticket('seal', now);
+      await store.insertTls13Ticket('seal', { session, hash: `s${i}`, expiresAt: now + 3_600_000 }, 8, now);
+    });
+    await plain.close();
+    await sealed.close();
+    const extra = summary(s).median - summary(p).median;
     return [
-      `take+insert (one connection's store work), 3 rounds × 2,000: ` +
-        rounds.map((r) => `${r.plain.toFixed(0)} µs unsealed / ${r.sealed.toFixed(0)} µs sealed`).join('; '),
+      `${n} take+insert cycles each (one connection's store work), alternating; sealing's cost: +${extra.toFixed(0)} µs per connection (median)`,
+      line('  unsealed', p),
+      line('  sealed', s),
       `one seal + one open of an ${SESSION_BYTES}-byte session alone (AES-256-GCM), 20,000 times: ${sealCycle(20_000).toFixed(1)} µs`,
     ];
   } finally {

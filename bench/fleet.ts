@@ -22,7 +22,7 @@ import { startRedisServer } from '../test/support/redis-server.js';
 import { startSServer, verdictPlain } from '../test/support/servers.js';
 import { isHandshake, startTunnelService, type TunnelHarness } from '../test/support/tunnel-service.js';
 
-export async function storeCycles(store: TicketStore, n: number): Promise<number> {
+async function storeCycles(store: TicketStore, n: number): Promise<number> {
   const now = Date.now();
   const session = randomBytes(800);
   const started = performance.now();

@@ -88,7 +88,10 @@ function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis
   // that arrives during a reconnection (seen once in six failovers under load): start it again,
   // unless the store closed it.
   redis.on('end', () => {
-    if (ready && !closed.has(redis)) setTimeout(() => !closed.has(redis) && redis.connect().catch(() => undefined), retry(1));
+    if (!ready || closed.has(redis)) return;
+    setTimeout(() => {
+      if (!closed.has(redis)) redis.connect().catch(() => undefined);
+    }, retry(1));
   });
   return redis;
 }

@@ -66,7 +66,8 @@ export class RedisTicketStore implements TicketStore {
     this.cluster = redis instanceof Cluster;
     this.scripts = defineScripts(redis, this.cluster);
     this.entries = new EntryCodec(options.sealer, (m) => this.report(m));
-    this.ack = options.replicaAck && !(redis instanceof Cluster) ? new ReplicaAck(redis, options.replicaAck, (m) => this.report(m)) : undefined;
+    this.ack =
+      options.replicaAck && !(redis instanceof Cluster) ? new ReplicaAck(redis, options.replicaAck, (m) => this.report(m)) : undefined;
     redis.on('ready', () => {
       if (!this.healthy) this.report(`redis store: reconnected to ${connectedNode(redis)}`);
       this.healthy = true;
