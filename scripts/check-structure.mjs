@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Fails when folders under src/ import each other in a cycle (a → b → … → a): the layering the
-// README draws (listeners → upstream → resumption → audit) must hold; and when a file in src/ is
+// docs/architecture.md draws (listeners → upstream → resumption → audit) must hold; and when a file in src/ is
 // over 350 lines (one job per module); and when a test file is out of its area's folder or shares
 // its name with another. Prints what it found.
 import { readdirSync, readFileSync } from 'node:fs';

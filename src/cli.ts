@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 // A 2 MiB young generation (V8's default grows to 16): a client flooding commands would otherwise
-// leave RSS ~20 MiB up long after it left; measured faster too (see the README, "Runtime flags").
+// leave RSS ~20 MiB up long after it left; measured faster too (docs/measured.md, "Runtime flags").
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, parseConfig } from './config/load.js';
@@ -183,7 +183,8 @@ async function run(config: Config, source?: () => Config): Promise<void> {
   }
   const service = await Service.start(config);
   if (source) service.configSource = source;
-  noticeFailures(service.audit);
+  // Read at each notice: a reload may add, remove or retype listeners.
+  noticeFailures(service.audit, undefined, (name) => service.config.listeners.find((l) => l.name === name)?.type);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {

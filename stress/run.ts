@@ -4,6 +4,7 @@
  * stress/results.json, exits 1 when any section found something (or failed). See USAGE in args.ts.
  */
 import { writeFileSync } from 'node:fs';
+import { writeMeasured } from '../bench/measured.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Section } from '../bench/section.js';
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
   }
   const file = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
   writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, args, sections: results }, null, 2)}\n`);
+  writeMeasured(); // docs/measured.md shows these figures, made from this file
   process.stdout.write(`\nwrote ${file}\n`);
   // Every server and child is stopped by now; exit even if a library keeps a timer alive.
   process.exit(results.every((r) => r.ok) ? 0 : 1);

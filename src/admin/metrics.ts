@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditLog } from '../audit/audit-log.js';
-import { upstreamErrorCause } from '../audit/error-cause.js';
+import { UPSTREAM_ERROR_CAUSES, upstreamErrorCause } from '../audit/error-cause.js';
+import { UPSTREAM_ERROR_STAGES } from '../errors/index.js';
 import type { AuditEvent, HandshakeEvent } from '../audit/events.js';
 import type { Listener } from '../listeners/listener.js';
 import type { TicketStore } from '../resumption/store.js';
@@ -34,6 +35,7 @@ export class Metrics {
   private readonly clientsRefused: Counter<'listener' | 'reason'>;
   private readonly spool: Counter<'listener' | 'action'>;
   private readonly dsn: Counter<'listener' | 'handled'>;
+  private readonly policyBypass: Counter<'listener' | 'ignored'>;
   private readonly onEvent = (e: AuditEvent): void => this.observe(e);
 
   constructor(private readonly sources: MetricsSources) {
@@ -67,8 +69,8 @@ export class Metrics {
     );
     this.upstreamErrors = counter(
       'ticketbooth_upstream_errors_total',
-      'Failed upstream attempts by cause (connect, timeout, closed, certificate, tls, protocol, other) and stage ' +
-        '(connect, greeting, ehlo, starttls, injection; tls for a failed handshake)',
+      `Failed upstream attempts by cause (${UPSTREAM_ERROR_CAUSES.join(', ')}) and stage ` +
+        `(${UPSTREAM_ERROR_STAGES.join(', ')}; tls for a failed handshake)`,
       ['listener', 'destination_class', 'cause', 'stage'],
     );
     this.handshakeSeconds = new Histogram({
@@ -109,6 +111,12 @@ export class Metrics {
       'ticketbooth_smtp_dsn_total',
       'Recipients that asked for DSN (RFC 3461 NOTIFY/ORCPT): passed-on to a next hop announcing DSN, or local (a "relayed" notification)',
       ['listener', 'handled'],
+    );
+    this.policyBypass = counter(
+      'ticketbooth_smtp_policy_bypass_total',
+      'SMTP transactions whose client asked TLS-Required: No (MAIL … X-TLS-REQUIRED=NO, RFC 8689 4.3), by the recipient ' +
+        'policies the route set aside for it: mta-sts+dane, mta-sts, none',
+      ['listener', 'ignored'],
     );
     // Zero from the start, so a rate or an alert on it works before the first unreadable session.
     for (const l of sources.listeners) this.sessionsUnreadable.inc({ listener: l.name }, 0);
@@ -205,6 +213,7 @@ export class Metrics {
         if (e.dane)
           this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
         if (e.requireTls) this.requireTls.inc({ listener: e.listener, result: e.requireTls });
+        if (e.policyBypass) this.policyBypass.inc({ listener: e.listener, ignored: e.policyBypass.ignored.join('+') || 'none' });
         if (e.dsn) {
           if (e.dsn.passedOn > 0) this.dsn.inc({ listener: e.listener, handled: 'passed-on' }, e.dsn.passedOn);
           if (e.dsn.local > 0) this.dsn.inc({ listener: e.listener, handled: 'local' }, e.dsn.local);

@@ -7,6 +7,7 @@
  * lenient schemas derived from these (report/records.ts).
  */
 import { z } from 'zod';
+import { UPSTREAM_ERROR_STAGES, type UpstreamErrorStage } from '../errors/index.js';
 /** What a connection offered, and why a handshake was full: words of the file format, which the policy uses. */
 export const offerKindSchema = z.enum(['none', 'tls13-ticket', 'tls12-session']);
 export type OfferKind = z.infer<typeof offerKindSchema>;
@@ -157,6 +158,11 @@ export const smtpTransactionEventSchema = z.object({
    * `not-found-securely`, `not-authenticated`, `not-announced`.
    */
   requireTls: z.enum(['passed-on', 'not-found-securely', 'not-authenticated', 'not-announced']).optional(),
+  /**
+   * The client asked MAIL … X-TLS-REQUIRED=NO (RFC 8689 4.3's `TLS-Required: No`, said before RCPT, where the hop is
+   * chosen): the recipient domain's policies this route would have applied and did not (none: it applies neither).
+   */
+  policyBypass: z.object({ why: z.literal('tls-required-no'), ignored: z.array(z.enum(['mta-sts', 'dane'])) }).optional(),
   /** Under a DANE level: the decision for the host that took the transaction, or (no host) for the last one tried. */
   dane: daneAuditSchema.optional(),
   /** Under MTA-STS (a route with `tls.mtaSts` in mode mx): the policy that applied and the outcome, as for `dane`. */
@@ -224,8 +230,8 @@ export const stsPolicyEventSchema = z.object({
 export type StsPolicyEvent = z.infer<typeof stsPolicyEventSchema>;
 
 /** Where an upstream attempt failed before any TLS handshake started. */
-export const upstreamErrorStageSchema = z.enum(['connect', 'greeting', 'ehlo', 'starttls', 'injection']);
-export type UpstreamErrorStage = z.infer<typeof upstreamErrorStageSchema>;
+export const upstreamErrorStageSchema = z.enum(UPSTREAM_ERROR_STAGES);
+export type { UpstreamErrorStage };
 
 /**
  * One failed upstream attempt that never reached a TLS handshake (a failed handshake is a

@@ -1,4 +1,5 @@
 import type { AuditLog } from './audit-log.js';
+import { withCertificateAdvice, type ListenerType } from '../errors/certificate-advice.js';
 import { upstreamErrorCause } from './error-cause.js';
 import type { AuditEvent } from './events.js';
 import { say } from '../util/operator-log.js';
@@ -13,9 +14,14 @@ const MAX_KEYS = 1000;
  * DANE ruled out) and per refused client, for a person at the terminal: the audit log is the machine record and may
  * be off or in a file. Names the listener, the destination and the cause with the error's own
  * words; a destination failing the same way again within a minute is summed up in the next line.
+ * A certificate's failure names the setting to change, as the listener's type spells it (`typeOf`).
  * Returns the unsubscribe.
  */
-export function noticeFailures(audit: AuditLog, write: (line: string) => void = (l) => say('warn', l)): () => void {
+export function noticeFailures(
+  audit: AuditLog,
+  write: (line: string) => void = (l) => say('warn', l),
+  typeOf: (listener: string) => ListenerType | undefined = () => undefined,
+): () => void {
   const windows = new Map<string, { until: number; suppressed: number }>();
   const say = (key: string, line: string): void => {
     const now = Date.now();
@@ -35,7 +41,7 @@ export function noticeFailures(audit: AuditLog, write: (line: string) => void = 
         if (e.error === undefined) return;
         return say(
           `${e.listener}|${e.destination}|tls|${upstreamErrorCause(e)}`,
-          `${e.listener}: TLS with ${e.destination} failed (${upstreamErrorCause(e)}): ${e.error}`,
+          `${e.listener}: TLS with ${e.destination} failed (${upstreamErrorCause(e)}): ${withCertificateAdvice(e.error, e.errorCode, typeOf(e.listener))}`,
         );
       case 'upstream.error':
         return say(

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
 import type { z } from 'zod';
+import { TicketboothError } from '../errors/index.js';
 import { didYouMean } from './key-suggestion.js';
 import { configSchema, type Config } from './schema.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends TicketboothError {
   readonly code = 'ERR_CONFIG';
 }
 

@@ -1,5 +1,3 @@
-import type { DaneAudit, UpstreamErrorStage } from '../audit/events.js';
-
 /**
  * ticketbooth's own errors, after undici's lib/core/errors.js: one base class, and a stable `code`
  * that callers match on (the message is for people and may change). A wrapped error (Node's, with
@@ -8,13 +6,27 @@ import type { DaneAudit, UpstreamErrorStage } from '../audit/events.js';
  * format where nothing more specific is wrapped: add codes, never rename them.
  */
 export abstract class TicketboothError extends Error {
-  abstract readonly code: string;
+  /** One of `Code`: a class cannot throw a code the table (codes.ts) has not given meaning to. */
+  abstract readonly code: Code;
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
   }
 }
+
+/**
+ * Every code ticketbooth's own errors carry: the upstream ones (a failed attempt with a next hop or
+ * origin, counted by cause) and the local ones (a config, a command's option, a tlsmgr request, a
+ * stored session). codes.ts gives each its meaning, and must list every one.
+ */
+export type Code = UpstreamErrorCode | LocalErrorCode;
+
+export type LocalErrorCode = 'ERR_CONFIG' | 'ERR_REPORT_OPTION' | 'ERR_TLSMGR_ATTR' | 'ERR_SESSION_UNREADABLE';
+
+/** Where an upstream attempt failed before any TLS handshake started: the audit's `upstream.error` stages (a file format). */
+export const UPSTREAM_ERROR_STAGES = ['connect', 'greeting', 'ehlo', 'starttls', 'injection'] as const;
+export type UpstreamErrorStage = (typeof UPSTREAM_ERROR_STAGES)[number];
 
 /**
  * How far an upstream attempt got, in the attempt's order. The words before TLS are the audit's
@@ -24,7 +36,7 @@ export abstract class TicketboothError extends Error {
  */
 export type UpstreamStage = UpstreamErrorStage | 'tls' | 'auth' | 'transaction';
 
-const BEFORE_TLS: ReadonlySet<UpstreamStage> = new Set<UpstreamErrorStage>(['connect', 'greeting', 'ehlo', 'starttls', 'injection']);
+const BEFORE_TLS: ReadonlySet<UpstreamStage> = new Set<UpstreamErrorStage>(UPSTREAM_ERROR_STAGES);
 
 /** Whether a stage is one the `upstream.error` line names (a failure before any TLS handshake). */
 export function isBeforeTls(stage: UpstreamStage): stage is UpstreamErrorStage {
@@ -60,18 +72,15 @@ export type UpstreamErrorCode =
  */
 export class UpstreamError extends TicketboothError {
   readonly replyCode?: number;
-  /** Under a DANE level, a failed handshake's DANE verdict (for the transaction's audit line). */
-  readonly dane?: DaneAudit;
 
   constructor(
     message: string,
     readonly stage: UpstreamStage,
     readonly code: UpstreamErrorCode,
-    options: ErrorOptions & { replyCode?: number; dane?: DaneAudit } = {},
+    options: ErrorOptions & { replyCode?: number } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     if (options.replyCode !== undefined) this.replyCode = options.replyCode;
-    if (options.dane !== undefined) this.dane = options.dane;
   }
 }
 

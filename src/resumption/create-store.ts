@@ -19,7 +19,7 @@ export async function createStore(cache: CacheConfig): Promise<TicketStore> {
         say(
           'warn',
           'cache.store: no seal: TLS sessions (their resumption and master secrets) are written to Redis in the clear, ' +
-            'so every replica, RDB/AOF file and backup holds them; set cache.store.seal (README: "Sealed at rest")',
+            'so every replica, RDB/AOF file and backup holds them; set cache.store.seal (docs/fleet.md: "Sealed at rest")',
         );
       }
       const { RedisTicketStore } = await import('./redis-store.js');

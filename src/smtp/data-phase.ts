@@ -131,6 +131,7 @@ async function hold(
         smtputf8: env.smtputf8,
         ...(env.body ? { body: env.body } : {}),
         ...(env.requireTls ? { requireTls: true } : {}),
+        ...(env.tlsRequiredNo ? { tlsRequiredNo: true } : {}),
         ...(env.dsn ? { dsn: env.dsn } : {}),
       },
       recipients,

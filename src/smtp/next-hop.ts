@@ -2,7 +2,7 @@ import type { DaneAudit, StsAudit } from '../audit/events.js';
 import { UpstreamError, type UpstreamStage } from '../errors/index.js';
 import { resultTypeOf } from '../mta-sts/result-type.js';
 import { deferralText } from '../dane/decision.js';
-import { daneAuditOf, daneResultOf } from '../upstream/dane-check.js';
+import { DaneError, daneAuditOf, daneResultOf } from '../upstream/dane-check.js';
 import { errorCodeOf } from '../upstream/error-code.js';
 import type { UpstreamTls } from '../upstream/tls-dialer.js';
 import { stsApplied, stsAuditOfHop } from './sts-routing.js';
@@ -107,8 +107,9 @@ function daneDeferred(hop: HopIdentity): HopFailure {
   const dane = hop.dane ? daneAuditOf(hop.dane, [hop.hostName, hop.nextHop]) : undefined;
   if (dane) dane.result = daneResultOf(dane);
   const why = hop.dane ? deferralText(hop.dane) : 'no TLSA to authenticate it';
-  const error = new UpstreamError(`DANE ${hop.hostName}: ${why}`, 'tls', 'ERR_DANE_DEFERRED', dane ? { dane } : {});
-  return { error, reply: reply(451, '4.7.5', `DANE: ${label} not used: ${why}`), tryNext: true, ...(dane ? { dane } : {}) };
+  const error = new DaneError(`DANE ${hop.hostName}: ${why}`, 'ERR_DANE_DEFERRED', dane);
+  const answer = hopFailureReply(error, label, { ehloRequired: true, secure: false });
+  return { error, reply: answer, tryNext: true, ...(dane ? { dane } : {}) };
 }
 
 async function openOnce(
@@ -156,7 +157,7 @@ async function openOnce(
   } catch (err) {
     client?.abort();
     if (!(err instanceof UpstreamError)) throw err;
-    const dane = err.dane ?? daneBase;
+    const dane = (err instanceof DaneError ? err.dane : undefined) ?? daneBase;
     // The result the handshake line gave too: TLS-RPT's word for the error's own code.
     const sts = stsBase ? { ...stsBase, result: resultTypeOf(errorCodeOf(err)) } : undefined;
     return {

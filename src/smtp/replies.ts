@@ -1,6 +1,7 @@
 import type { RefusalReason } from '../audit/events.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import { oneLine } from '../util/text.js';
+import { TLS_REQUIRED_KEYWORD } from './tls-required-no.js';
 
 /** A reply ticketbooth makes itself: code, enhanced status code (RFC 3463), text. */
 export interface LocalReply {
@@ -35,7 +36,16 @@ export function refusalLine(reason: RefusalReason, hostname?: string): string {
 
 /** What EHLO (and LHLO) offers: an LMTP server must pipeline (RFC 2033 4.1), and does here either way. */
 export function ehloReply(hostname: string, maxMessageSize: number, dsn = false): SmtpReply {
-  const lines = [hostname, 'PIPELINING', `SIZE ${maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', 'REQUIRETLS'];
+  const lines = [
+    hostname,
+    'PIPELINING',
+    `SIZE ${maxMessageSize}`,
+    'ENHANCEDSTATUSCODES',
+    '8BITMIME',
+    'SMTPUTF8',
+    'REQUIRETLS',
+    TLS_REQUIRED_KEYWORD,
+  ];
   // DSN only where a spool can hold the "relayed" notifications it may owe (RFC 3461 6.2).
   if (dsn) lines.push('DSN');
   return { code: 250, lines, raw: lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('') };

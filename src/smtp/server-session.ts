@@ -12,6 +12,7 @@ import { ehloReply, format, isLocal, reply, type LocalReply, type Reply } from '
 import type { Router } from './routing.js';
 import { budgetLeft, envelopeOf, startUpstream, transactionEvent, type ClientTransaction, type Transaction } from './transaction.js';
 import type { SpoolWorker } from './spool/worker.js';
+import { routeForEnvelope } from './tls-required-no.js';
 import { upstreamReply } from './upstream-replies.js';
 
 export interface SmtpSessionOptions extends DataLimits {
@@ -212,7 +213,7 @@ class SmtpServerSession {
     if (domain === '') return this.answer(ctx, reply(550, '5.1.1', 'no local mailboxes here; ticketbooth only relays'));
     if (ctx.accepted.length >= this.opts.maxRecipients) return this.answer(ctx, reply(452, '4.5.3', 'too many recipients'));
 
-    const route = this.opts.router.routeFor(domain);
+    const route = routeForEnvelope(this.opts.router.routeFor(domain), ctx.envelope);
     const key = this.opts.router.hopKey(route, domain);
     let tx = ctx.hops.find((h) => h.hop?.key === key);
     const fanOut = this.lmtp || this.opts.spool !== undefined;

@@ -8,6 +8,7 @@ import { connectFirst, type UpstreamOptions } from './next-hop.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
 import type { Route, Router } from './routing.js';
 import { requireTlsBlock, requireTlsText, type RequireTlsBlock } from './requiretls.js';
+import { policyBypassOf, TLS_REQUIRED_KEYWORD } from './tls-required-no.js';
 import { passable, transactionFailed } from './upstream-replies.js';
 
 /** What MAIL FROM said: every next hop of the transaction gets it. */
@@ -19,6 +20,8 @@ export interface Envelope {
   smtputf8: boolean;
   /** MAIL … REQUIRETLS (RFC 8689): only to a next hop found securely, authenticated, and announcing it. */
   requireTls?: true;
+  /** MAIL … X-TLS-REQUIRED=NO: the recipient domain's TLS policies are set aside (tls-required-no.ts). */
+  tlsRequiredNo?: true;
   /** MAIL's RET/ENVID (RFC 3461), on a listener that announces DSN. */
   dsn?: MailDsn;
 }
@@ -59,6 +62,8 @@ export function envelopeOf(
       e.smtputf8 = true;
     } else if (key === 'REQUIRETLS' && value === undefined) {
       e.requireTls = true;
+    } else if (key === TLS_REQUIRED_KEYWORD && value?.toUpperCase() === 'NO') {
+      e.tlsRequiredNo = true;
     } else {
       return { refusal: reply(555, '5.5.4', `unsupported parameter ${key}`), counted: true };
     }
@@ -251,6 +256,8 @@ export function transactionEvent(tx: Transaction, who: TransactionLogging, aband
   if (tx.sts) event.sts = tx.sts;
   if (tx.cleartext) event.cleartext = tx.cleartext;
   if (tx.requireTlsResult) event.requireTls = tx.requireTlsResult;
+  const bypass = policyBypassOf(tx.hop?.route);
+  if (bypass) event.policyBypass = bypass;
   if (hops > 1) event.hops = hops;
   if (tx.spooled) event.spooled = tx.spooled;
   if (tx.dsnCount) event.dsn = tx.dsnCount;

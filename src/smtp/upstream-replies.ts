@@ -1,4 +1,7 @@
+import { withCertificateAdvice } from '../errors/certificate-advice.js';
+import { upstreamFacts } from '../errors/codes.js';
 import { UpstreamError } from '../errors/index.js';
+import { errorCodeOf } from '../upstream/error-code.js';
 import type { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
@@ -7,46 +10,27 @@ import { reply, type LocalReply, type Reply } from './replies.js';
 // mail: a next hop that failed, or answered out of protocol, may do better later.
 
 /**
- * A next hop that could not be used. `ehloRequired`: EHLO could not fall back to HELO (TLS
- * required, or AUTH); `secure`: the failure came inside TLS.
+ * A next hop that could not be used, as the error table (errors/codes.ts) words it. `ehloRequired`:
+ * EHLO could not fall back to HELO (TLS required, or AUTH); `secure`: the failure came inside TLS.
+ * A certificate's failure names the setting to change.
  */
 export function hopFailureReply(err: UpstreamError, label: string, ctx: { ehloRequired: boolean; secure: boolean }): LocalReply {
-  if (err.stage === 'connect') return reply(451, '4.4.1', `cannot connect to ${label}`);
-  if (err.stage === 'tls') return reply(451, '4.7.5', `TLS with ${label} failed: ${err.message}`);
-  switch (err.code) {
-    case 'ERR_SMTP_GREETING':
-      return reply(451, '4.4.1', `${label} greeted with ${err.replyCode}`);
-    case 'ERR_SMTP_PROTOCOL':
-      if (ctx.secure) return reply(451, '4.4.1', `${label} refused EHLO inside TLS`);
-      if (ctx.ehloRequired) return reply(451, '4.7.4', `${label} refused EHLO; TLS is required`);
-      return reply(451, '4.4.1', `${label} refused HELO`);
-    case 'ERR_NO_STARTTLS':
-      return reply(451, '4.7.4', `TLS is required, but ${label} does not offer STARTTLS`);
-    case 'ERR_STARTTLS_REFUSED':
-      return reply(451, '4.7.5', `${label} refused STARTTLS`);
-    case 'ERR_STARTTLS_INJECTION':
-      return reply(451, '4.7.5', `${label} failed the STARTTLS injection check`);
-    case 'ERR_AUTH_NEEDS_TLS':
-      return reply(451, '4.7.0', `AUTH to ${label} needs TLS, which it did not get`);
-    case 'ERR_AUTH_NO_MECHANISM':
-      return reply(451, '4.7.0', `${label} offers no usable AUTH mechanism`);
-    case 'ERR_AUTH_FAILED':
-      return reply(451, '4.7.0', `AUTH to ${label} failed with ${err.replyCode}`);
-    default:
-      return lostReply(err, label);
-  }
-}
-
-/** A reply that never came: the next hop timed out, or the connection is gone or out of step. */
-function lostReply(err: UpstreamError, label: string): LocalReply {
-  return reply(451, '4.4.2', err.code === 'ERR_SMTP_TIMEOUT' ? `${label} timed out` : `lost the connection to ${label}`);
+  const detail = withCertificateAdvice(err.message, errorCodeOf(err), 'smtp');
+  const r = upstreamFacts(err.code).reply({
+    label,
+    stage: err.stage,
+    detail,
+    ...ctx,
+    ...(err.replyCode ? { replyCode: err.replyCode } : {}),
+  });
+  return reply(451, r.enhanced, r.text);
 }
 
 /** A command of the transaction failed (the connection is given up): the reason goes in the audit line. */
 export function transactionFailed(tx: { error?: string }, err: unknown, upstream: SmtpClient): LocalReply {
   if (!(err instanceof UpstreamError)) throw err;
   tx.error = err.message;
-  return lostReply(err, upstream.label);
+  return hopFailureReply(err, upstream.label, { ehloRequired: false, secure: upstream.secure });
 }
 
 /** The reply to one command of the transaction as the client may see it, or why there is none. */

@@ -5,11 +5,14 @@
  * 4294967294), binary data is base64. Names and values are plain bytes; we read them as latin1
  * so that no byte is lost or merged.
  */
+import { TicketboothError } from '../errors/index.js';
 
 export type Attrs = Map<string, string>;
 
 /** A list Postfix would refuse, or one bigger than we accept. */
-export class AttrError extends Error {}
+export class AttrError extends TicketboothError {
+  readonly code = 'ERR_TLSMGR_ATTR';
+}
 
 /** Names the service announces on accept (tlsmgr_post_accept); clients since Postfix 3.x check it. */
 export const ANNOUNCEMENT: Array<[string, string]> = [['protocol', 'tlsmgr_protocol']];

@@ -1,3 +1,4 @@
+import { TLS_REQUIRED_KEYWORD } from '../smtp/tls-required-no.js';
 import { SmtpClient } from '../upstream/smtp-client/client.js';
 
 export interface Smarthost {
@@ -12,6 +13,9 @@ export interface Smarthost {
  * Hands one message to ticketbooth's own SMTP listener (the smarthost), which delivers it by MX
  * as any other: EHLO, MAIL FROM the contact, RCPT the rua address, DATA with the message
  * dot-stuffed. Resolves once the listener answered 250 to the end of data; anything else rejects.
+ * The message says `TLS-Required: No`; MAIL says it too (`X-TLS-REQUIRED=NO`), where the listener
+ * can still act on it: a report must not be subject to the rua domain's MTA-STS or DANE (RFC 8460 3),
+ * whose failures are often what it reports.
  */
 export async function submitMessage(via: Smarthost, from: string, to: string, message: Buffer): Promise<void> {
   const client = await SmtpClient.connect(via.host, via.port, {
@@ -22,8 +26,9 @@ export async function submitMessage(via: Smarthost, from: string, to: string, me
   try {
     await client.greeting();
     await client.hello(via.heloName);
+    const tlsRequiredNo = client.extensions.has(TLS_REQUIRED_KEYWORD) ? ` ${TLS_REQUIRED_KEYWORD}=NO` : '';
     for (const [line, want] of [
-      [`MAIL FROM:<${from}>`, 250],
+      [`MAIL FROM:<${from}>${tlsRequiredNo}`, 250],
       [`RCPT TO:<${to}>`, 250],
       ['DATA', 354],
     ] as const) {

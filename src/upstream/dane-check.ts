@@ -7,6 +7,19 @@ import { UpstreamError } from '../errors/index.js';
 import { resultTypeOf } from '../mta-sts/result-type.js';
 
 /**
+ * A host DANE ruled out: its chain matched none of its TLSA records, or DNSSEC deferred it. Carries
+ * the host's verdict for the transaction's audit line (errors/ knows nothing of the audit's shapes).
+ */
+export class DaneError extends UpstreamError {
+  readonly dane?: DaneAudit;
+
+  constructor(message: string, code: 'ERR_TLSA_MISMATCH' | 'ERR_DANE_DEFERRED', dane: DaneAudit | undefined) {
+    super(message, 'tls', code);
+    if (dane !== undefined) this.dane = dane;
+  }
+}
+
+/**
  * The audit's `dane` object for a decision, before any handshake; with the host (`names`: the MX
  * host, then the next-hop domain), what a TLS-RPT report needs: whose report, which host, which records.
  */
@@ -51,7 +64,7 @@ export function checkDane(
   socket: TLSSocket,
   d: DaneDecision & { names: string[]; mxHost: string },
   audit: DaneAudit,
-): UpstreamError | undefined {
+): DaneError | undefined {
   if (d.effective !== 'dane') {
     audit.auth = socket.authorized ? 'Trusted' : 'Untrusted';
     return undefined;
@@ -69,7 +82,7 @@ export function checkDane(
   audit.auth = 'Untrusted';
   audit.reason = m.reason;
   const at = d.baseDomain === d.mxHost ? d.mxHost : `${d.mxHost} (TLSA at ${d.baseDomain})`;
-  return new UpstreamError(`DANE ${at}: ${m.reason}: ${m.detail}`, 'tls', 'ERR_TLSA_MISMATCH', { dane: audit });
+  return new DaneError(`DANE ${at}: ${m.reason}: ${m.detail}`, 'ERR_TLSA_MISMATCH', audit);
 }
 
 /** A TLSA match proves the host only when the MX RRset that named it was signed (Postfix logs half-dane as Trusted). */

@@ -270,6 +270,33 @@ describe('SMTP front fan-out: one transaction, three next hops, one reply', () =
     );
   });
 
+  test('TLS-Required: No on MAIL survives the spool: the retry asks it again, every line says so, no hop is handed the parameter', async () => {
+    await withRig(
+      { 'd3.test': 'tempfail-dot' },
+      async ({ hops, sh }) => {
+        const d = await dial(sh.port);
+        await d.cmd('EHLO client.test');
+        const sent = await sendMessage(d, SENDER, ['x@d1.test', 'z@d3.test'], message('bypass'), ' X-TLS-REQUIRED=NO');
+        d.close();
+        assert.match(sent.final.raw, /^250 /);
+        await sh.waitForEvents('smtp.spool', 1);
+        hops[2].fault = 'none';
+        await sh.waitForEvents('smtp.spool', 2, 30_000);
+        assert.deepEqual(
+          hops.map((h) => h.stored.map((m) => m.mailLine.toString('latin1'))),
+          [[`MAIL FROM:<${SENDER}>`], [], [`MAIL FROM:<${SENDER}>`]],
+        );
+        // The client's two parts and the spool's retry through the listener.
+        const lines = await sh.waitForTransactions(3);
+        assert.deepEqual(
+          lines.map((t) => [t.code, t.policyBypass]),
+          [250, 451, 250].map((code) => [code, { why: 'tls-required-no', ignored: [] }]), // d3's part: its own 451
+        );
+      },
+      { retrySeconds: 1 },
+    );
+  });
+
   test('a temporary failure that outlasts maxAgeSeconds: failed for good, and the sender is told with that hop’s last reply', async () => {
     await withRig(
       { 'd3.test': 'tempfail-dot' },

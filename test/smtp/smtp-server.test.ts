@@ -32,7 +32,15 @@ describe('smtp listener: the client side of the conversation', () => {
     assert.match(d.greeting.raw, /^220 tb\.test ESMTP/);
     const ehlo = await d.cmd('EHLO client.test');
     assert.equal(ehlo.code, 250);
-    assert.deepEqual(ehlo.lines.slice(1), ['PIPELINING', 'SIZE 50000', 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', 'REQUIRETLS']);
+    assert.deepEqual(ehlo.lines.slice(1), [
+      'PIPELINING',
+      'SIZE 50000',
+      'ENHANCEDSTATUSCODES',
+      '8BITMIME',
+      'SMTPUTF8',
+      'REQUIRETLS',
+      'X-TLS-REQUIRED',
+    ]);
     assert.equal((await d.cmd('HELO client.test')).code, 250);
     assert.match((await d.cmd('NOOP')).raw, /^250 2\.0\.0/);
     assert.match((await d.cmd('VRFY postmaster')).raw, /^252 2\.5\.0/);

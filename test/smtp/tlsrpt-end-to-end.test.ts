@@ -18,6 +18,8 @@ import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer, type StoredMessage } from '../support/smtp-fault-server.js';
 import { startSmarthost, type Smarthost } from '../support/smarthost.js';
 import { tlsaOf } from '../support/tlsa.js';
+import { until } from '../support/until.js';
+import { sample } from '../support/metrics.js';
 
 const exec = promisify(execFile);
 const schema = JSON.parse(readFileSync(new URL('../fixtures/tlsrpt-schema.json', import.meta.url), 'utf8')) as object;
@@ -41,6 +43,9 @@ interface Collector {
  * builds the day's reports and delivers them: by POST to the endpoint, by mail through the same
  * smarthost to the mailbox's MX. Every count in the reports is checked against what the MX servers
  * saw: STARTTLS commands (TLS sessions attempted), completed handshakes, cleartext connections.
+ * The mailboxes' own domains have policies their MX hosts fail (MTA-STS enforce with an untrusted
+ * certificate; a TLSA record that does not match): the reports arrive all the same, TLS-Required:
+ * No (RFC 8460 3, RFC 8689 4.3), while ordinary mail to them is refused.
  */
 describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS and by mail', { skip: dnssecMissing() }, () => {
   let dns: DnssecDns;
@@ -60,9 +65,8 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
     const good = makeIssuedCert([
       'mx.enf.rpt.test',
       'mx.plain.rpt.test',
-      'mx.reports.rpt.test',
       'collector.rpt.test',
-      ...['enf', 'tst', 'clear', 'bad'].map((d) => `mta-sts.${d}.rpt.test`),
+      ...['enf', 'tst', 'clear', 'bad', 'reports'].map((d) => `mta-sts.${d}.rpt.test`),
     ]);
     writeFileSync(caFile, good.ca);
     const daneCert = makeCert(['mx.dane-rpt.test']);
@@ -75,15 +79,19 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
     mx.bad = await at('mx.bad.rpt.test', makeCert(['mx.bad.rpt.test'])); // enforce refuses it
     mx.plain = await at('mx.plain.rpt.test');
     mx.dane = await at('mx.dane-rpt.test', daneCert);
-    mx.reports = await at('mx.reports.rpt.test'); // the mailbox of the mailto: rua
+    // The mailboxes of the mailto: ruas, each failing its own domain's policy: MTA-STS enforce (self-signed), DANE (TLSA of another key).
+    mx.reports = await at('mx.reports.rpt.test', makeCert(['mx.reports.rpt.test']));
+    mx.box = await at('mx-box.dane-rpt.test', makeCert(['mx-box.dane-rpt.test']));
     web = await startPolicyServer(await freeLoopbackAddress(443), good);
     web.policies.set('enf.rpt.test', POLICY('mx.enf.rpt.test', 'enforce'));
     web.policies.set('tst.rpt.test', POLICY('mx.tst.rpt.test', 'testing'));
     web.policies.set('clear.rpt.test', POLICY('mx.clear.rpt.test', 'testing'));
     web.policies.set('bad.rpt.test', POLICY('mx.bad.rpt.test', 'enforce'));
+    web.policies.set('reports.rpt.test', POLICY('mx.reports.rpt.test', 'enforce'));
     collector = await startCollector(await freeLoopbackAddress(port), good);
     const https = `https://collector.rpt.test:${collector.port}/v1/tlsrpt`;
     const mailto = 'mailto:tls-reports@reports.rpt.test';
+    const daneMailto = 'mailto:tls-reports@box.dane-rpt.test';
     const rua = (d: string, uri: string): string => `_smtp._tls.${d} 60 IN TXT "v=TLSRPTv1; rua=${uri}"`;
     dns = await startDnssec([
       {
@@ -94,7 +102,7 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
             `${d} 60 IN MX 10 mx.${d}`,
             `mx.${d} 60 IN A ${mx[d].host}`,
           ]),
-          ...['enf', 'tst', 'clear', 'bad'].flatMap((d) => [
+          ...['enf', 'tst', 'clear', 'bad', 'reports'].flatMap((d) => [
             `_mta-sts.${d} 60 IN TXT "v=STSv1; id=1"`,
             `mta-sts.${d} 60 IN A ${web.address}`,
           ]),
@@ -113,7 +121,10 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
           '@ 60 IN MX 10 mx',
           `mx 60 IN A ${mx.dane.host}`,
           `_${port}._tcp.mx 60 IN TLSA ${tlsaOf(daneCert.cert)}`,
-          `_smtp._tls 60 IN TXT "v=TLSRPTv1; rua=${mailto}"`,
+          `_smtp._tls 60 IN TXT "v=TLSRPTv1; rua=${daneMailto}"`,
+          'box 60 IN MX 10 mx-box',
+          `mx-box 60 IN A ${mx.box.host}`,
+          `_${port}._tcp.mx-box 60 IN TLSA ${tlsaOf(daneCert.cert)}`,
         ],
       },
     ]);
@@ -123,7 +134,11 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
         tls: { level: 'dane', ca: caFile },
         timeouts: { idleSeconds: 5, dataSeconds: 5, connectSeconds: 2, replySeconds: 3, dataDoneSeconds: 3 },
       },
-      { dns: { servers: [dns.resolver], timeoutSeconds: 2 }, mtaSts: { ca: caFile, timeoutSeconds: 3 } },
+      {
+        dns: { servers: [dns.resolver], timeoutSeconds: 2 },
+        mtaSts: { ca: caFile, timeoutSeconds: 3 },
+        admin: { listen: '127.0.0.1:0' },
+      },
     );
     // What `ticketbooth tlsrpt` is given: the smarthost's listener (mailto: reports go through it), DNS and the CA.
     const listener = { name: 'sh', type: 'smtp', listen: `127.0.0.1:${sh.port}`, hostname: 'tb.test', route: { mode: 'mx', port } };
@@ -249,11 +264,12 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
   });
 
   test('mailto: rua: the RFC 8460 mail through the smarthost into the mailbox, its reports equal to the MX counts', async () => {
-    const mails = mx.reports.stored;
-    assert.equal(mails.length, 3);
+    const mails = [...mx.reports.stored, ...mx.box.stored];
+    assert.deepEqual([mx.reports.stored.length, mx.box.stored.length], [2, 1]);
     for (const m of mails) {
       const text = m.body.toString('latin1').replace(/\r\n[ \t]/g, ' ');
-      assert.deepEqual([m.from, m.to], ['<postmaster@sender.test>', ['<tls-reports@reports.rpt.test>']]);
+      assert.equal(m.from, '<postmaster@sender.test>');
+      assert.match(m.to.join(), /^<tls-reports@(reports\.rpt|box\.dane-rpt)\.test>$/);
       assert.match(
         text,
         /^Subject: Report Domain: [a-z.-]+ Submitter: sender\.test Report-ID: <\d{8}\.[a-z.-]+\.[0-9a-f]{10}@sender\.test>\r$/m,
@@ -305,7 +321,51 @@ describe('ticketbooth tlsrpt: reports from a real smarthost, delivered by HTTPS 
     assert.equal((stdout.match(/already sent to /g) ?? []).length, 6, stdout);
     assert.doesNotMatch(stdout, /: sent to /);
     assert.equal(collector.posts.length, 3);
-    assert.equal(mx.reports.stored.length, 3);
+    assert.equal(mx.reports.stored.length + mx.box.stored.length, 3);
+  });
+
+  test('the reports went past the mailboxes’ failing MTA-STS and DANE on MAIL … X-TLS-REQUIRED=NO, audited; other mail is refused', async () => {
+    const reports = sh.transactions().filter((t) => t.policyBypass);
+    assert.deepEqual(
+      reports.map((t) => [t.code, t.policyBypass, t.sts, t.dane]),
+      [0, 1, 2].map(() => [250, { why: 'tls-required-no', ignored: ['mta-sts', 'dane'] }, undefined, undefined]),
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${sh.service.admin!.address().port}/metrics`)).text();
+    assert.equal(sample(metrics, 'ticketbooth_smtp_policy_bypass_total', { listener: 'sh', ignored: 'mta-sts+dane' }), 3);
+    // The request is ticketbooth's: the hops got a plain MAIL, and the message (its header) as written.
+    for (const h of [mx.reports, mx.box]) {
+      const mails = h.commands.filter((c) => c.line.startsWith('MAIL'));
+      assert.ok(mails.length > 0 && mails.every((c) => c.tls && !/X-TLS-REQUIRED/i.test(c.line)), JSON.stringify(mails));
+    }
+    // The same mailboxes refuse ordinary mail: enforce meets an untrusted certificate, DANE a TLSA mismatch.
+    const before = [mx.reports.stored.length, mx.box.stored.length];
+    assert.equal(await send('tls-reports@reports.rpt.test', 'plain-to-reports'), 451);
+    assert.equal(await send('tls-reports@box.dane-rpt.test', 'plain-to-box'), 451);
+    assert.deepEqual([mx.reports.stored.length, mx.box.stored.length], before);
+    // The header alone comes too late (the hop was chosen at RCPT): refused all the same; where the
+    // policy holds, the message, header included, arrives byte for byte.
+    const withHeader = `TLS-Required: No\r\n${message('header-only')}`;
+    const d = await dial(sh.port);
+    try {
+      await d.cmd('EHLO client.test');
+      assert.equal((await sendMessage(d, 'a@client.test', ['tls-reports@reports.rpt.test'], withHeader)).replies[1].code, 451);
+      await d.cmd('RSET');
+      assert.equal((await sendMessage(d, 'a@client.test', ['u@plain.rpt.test'], withHeader)).final.code, 250);
+    } finally {
+      d.close();
+    }
+    assert.equal(mx.plain.stored.at(-1)!.body.toString('latin1'), withHeader);
+    assert.deepEqual([mx.reports.stored.length, mx.box.stored.length], before);
+    // Each line is written when its client session ends.
+    const lineTo = (domain: string) => sh.transactions().find((t) => !t.policyBypass && t.nextHop?.startsWith(`${domain}:`));
+    await until(() => lineTo('reports.rpt.test') !== undefined && lineTo('box.dane-rpt.test') !== undefined, 10_000, 'both lines');
+    assert.deepEqual(
+      [lineTo('reports.rpt.test')!, lineTo('box.dane-rpt.test')!].map((t) => [t.sts?.mode, t.sts?.result, t.dane?.reason]),
+      [
+        ['enforce', 'certificate-not-trusted', undefined],
+        [undefined, 'tlsa-invalid', 'tlsa-mismatch'], // no MTA-STS policy there: `sts` says how TLS went (TLS-RPT's no-policy-found)
+      ],
+    );
   });
 });
 

@@ -91,9 +91,10 @@ function tempDir(prefix: string): string {
 
 /**
  * Exim 4 with examples/mta/exim4.conf (`exim4 -C FILE -bdf`); it drops to Debian-exim, which owns
- * the spool. `lmtp`: its remote_smtp transport replaced by examples/mta/exim4-lmtp-transport.conf.
+ * the spool. `lmtp`: its remote_smtp transport replaced by examples/mta/exim4-lmtp-transport.conf;
+ * `main`: lines added to its main section.
  */
-export async function startExim(port: number, ticketboothPort: number, opts: { lmtp?: boolean } = {}): Promise<LegacyMta> {
+export async function startExim(port: number, ticketboothPort: number, opts: { lmtp?: boolean; main?: string } = {}): Promise<LegacyMta> {
   const dir = tempDir('tb-exim-');
   const spool = join(dir, 'spool');
   mkdirSync(join(spool, 'log'), { recursive: true });
@@ -105,7 +106,7 @@ export async function startExim(port: number, ticketboothPort: number, opts: { l
     LISTEN_PORT: port,
     TICKETBOOTH_PORT: ticketboothPort,
     EXIM_PATH: unpacked('exim4'),
-  });
+  }).replace(/^begin acl$/m, `${opts.main ?? ''}begin acl`); // `main`: main-section settings on top of the example's
   // The transport block runs from its name to the blank line before `begin retry`.
   writeFileSync(
     conf,

@@ -25,7 +25,7 @@ export async function startTls13Destination(): Promise<{ dest: Postfix; address:
 /**
  * The sending Postfix: its own TLS (`may`), one message per connection, one connection at a time,
  * relaying to the destination. With `service`, its session cache is the tlsmgr at
- * `$queue_directory/private/<service>`: the README's two main.cf lines.
+ * `$queue_directory/private/<service>`: the two main.cf lines in docs/tlsmgr.md.
  */
 export async function startSender(destAddress: string, service?: string): Promise<{ postfix: Postfix; port: number }> {
   const port = await freeTcpPort();

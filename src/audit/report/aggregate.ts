@@ -5,6 +5,7 @@ import { isoTimeMs } from './iso-time.js';
 import { OfferedTickets } from './offered-tickets.js';
 import type { HandshakeRecord } from './record-schemas.js';
 import { readRecord } from './records.js';
+import { SmtpRequestStats } from './smtp-requests.js';
 import { Series, TimeAxis } from './time-series.js';
 import { UpstreamErrorStats } from './upstream-error-figures.js';
 
@@ -81,6 +82,8 @@ export class Aggregator {
   readonly smtpPartsByHops = new Map<string, number>();
   /** SMTP transactions per next hop, and how many rode a cached connection (no connect, no handshake). */
   readonly smtpByNextHop = new Map<string, NextHopStats>();
+  /** DSN, REQUIRETLS and TLS-Required: No per next hop (smtp-requests.ts). */
+  readonly smtpRequests: SmtpRequestStats;
   /** tlsmgr mode (Postfix's session cache): overall, and per destination (bounded like `destinations`). */
   readonly tlsmgr = new TlsmgrStats();
   readonly tlsmgrByDestination = new Map<string, TlsmgrStats>();
@@ -93,6 +96,7 @@ export class Aggregator {
 
   constructor(readonly options: AggregateOptions = {}) {
     this.offers = new OfferedTickets(options.ticketWindowMs, options.maxHashesPerGeneration);
+    this.smtpRequests = new SmtpRequestStats(this.maxDestinations(), OTHER_DESTINATIONS);
     this.axis = new TimeAxis(options.maxBuckets);
     this.overallSeries = options.series ? new Series(this.axis) : undefined;
   }
@@ -127,6 +131,7 @@ export class Aggregator {
         if (r.nextHop !== undefined)
           this.addNextHop(r.nextHop, r.reused !== undefined, r.dane && daneOutcome(r.dane), r.sts && stsOutcome(r.sts));
         if (r.hops !== undefined && r.hops > 1) increment(this.smtpPartsByHops, String(r.hops));
+        this.smtpRequests.add(r);
         return increment(this.smtpByClass, `${Math.floor(r.code / 100)}xx`);
       case 'upstream.error':
         if (!this.passes(r.time, r.destination)) return;

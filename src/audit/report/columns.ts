@@ -6,7 +6,7 @@ import type { AuditReport, DestinationReport } from './report.js';
  * The report's tables, one entry a column, shared by the text report and the HTML page. A column
  * has a header for each view it appears in, and one cell function; `html` says which view asks
  * (the page spells some figures out), `none` is that view's mark for "no figure". `help` is the
- * README's meaning of the column: the page's header tooltip and glossary (glossary.ts).
+ * docs/audit.md's meaning of the column: the page's header tooltip and glossary (glossary.ts).
  */
 export interface Column<R> {
   text?: string;

@@ -1,3 +1,4 @@
+import { smtpRequestLines } from './smtp-requests.js';
 import { tlsmgrLines } from './tlsmgr-figures.js';
 import {
   ceiling,
@@ -60,6 +61,7 @@ export function formatText(r: AuditReport): string {
       ? `${r.singleUseCheck.shortenedToSeconds} s (shortened from ${r.singleUseCheck.windowSeconds} s: too many tickets)`
       : `${r.singleUseCheck.windowSeconds} s`;
   out.push(`  single-use check covers offers up to ${window} apart`);
+  if (r.smtpRequests) out.push(...smtpRequestLines(r.smtpRequests));
   if (r.tlsmgr) out.push('', ...tlsmgrLines(r.tlsmgr));
   if (r.destinations.length === 0) return upstreamErrorLines(r, out).join('\n') + '\n';
 

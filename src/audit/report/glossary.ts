@@ -27,7 +27,7 @@ const TERMS: readonly GlossaryEntry[] = [
 ];
 
 /**
- * The page's glossary, in the README's words: every column header of its tables, the columns only
+ * The page's glossary, in docs/audit.md's words: every column header of its tables, the columns only
  * the text report shows (it is on the page too), then the terms above; each term once.
  */
 export function glossary(): GlossaryEntry[] {

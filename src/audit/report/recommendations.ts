@@ -2,7 +2,7 @@ import type { HandshakeValues } from './handshake-figures.js';
 import type { Verdict } from './verdicts.js';
 
 /**
- * What to change for a destination, when its figures support it (README "Verdicts"): one
+ * What to change for a destination, when its figures support it (docs/audit.md, "Verdicts"): one
  * sentence each, the one that explains the others first; none when nothing would help or too
  * little was seen. Read from the same figures as the verdict, so the two never disagree.
  */

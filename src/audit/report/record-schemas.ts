@@ -53,6 +53,9 @@ export const smtpRecordSchema = z.object({
   hops: s.hops.catch(undefined),
   dane: s.dane.catch(undefined),
   sts: s.sts.catch(undefined),
+  dsn: s.dsn.catch(undefined),
+  requireTls: z.string().optional().catch(undefined),
+  policyBypass: s.policyBypass.catch(undefined),
 });
 
 const c = clientRefusedEventSchema.shape;

@@ -73,7 +73,11 @@ function isCurrentSmtp(r: Envelope): r is Envelope & SmtpRecord {
     (r.reused === undefined || isReused(r.reused)) &&
     (r.hops === undefined || typeof r.hops === 'number') &&
     r.dane === undefined &&
-    r.sts === undefined
+    r.sts === undefined &&
+    // DSN, REQUIRETLS and TLS-Required: No (smtp-requests.ts) are rare: their lines take the schema.
+    r.dsn === undefined &&
+    r.requireTls === undefined &&
+    r.policyBypass === undefined
   );
 }
 

@@ -3,6 +3,7 @@ import { placed, round, type Placed } from './figures.js';
 import { HANDSHAKE_FIGURES, type HandshakeFigures } from './handshake-figures.js';
 import type { InputProblem } from './read-lines.js';
 import { recommendationsOf } from './recommendations.js';
+import type { SmtpRequestsReport } from './smtp-requests.js';
 import type { TlsmgrValues } from './tlsmgr-figures.js';
 import type { UpstreamErrorValues } from './upstream-error-figures.js';
 import { verdictOf, type Verdict } from './verdicts.js';
@@ -36,6 +37,8 @@ export interface AuditReport {
     clientsRefused: Record<string, number>;
   };
   destinations: DestinationReport[];
+  /** DSN requests passed on or answered locally, REQUIRETLS outcomes and TLS-Required: No, per next hop; absent when none was asked. */
+  smtpRequests?: SmtpRequestsReport;
   /** tlsmgr mode (`ticketbooth tlsmgr`): what Postfix's lookups were handed, what its updates stored; absent without such records. */
   tlsmgr?: TlsmgrValues & { destinations: Array<{ destination: string } & TlsmgrValues> };
   /**
@@ -100,6 +103,7 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
       };
     })
     .sort((a, b) => b.connections - a.connections || a.destination.localeCompare(b.destination));
+  const requests = agg.smtpRequests.report();
   const report: AuditReport = {
     generatedAt: new Date().toISOString(),
     sources: meta.sources.length ? meta.sources : ['-'],
@@ -124,6 +128,7 @@ export function buildReport(agg: Aggregator, meta: ReportMeta): AuditReport {
       clientsRefused: Object.fromEntries(agg.refusedClients),
     },
     destinations,
+    ...(requests ? { smtpRequests: requests } : {}),
     ...(agg.tlsmgrByDestination.size > 0
       ? {
           tlsmgr: {

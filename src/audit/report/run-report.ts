@@ -1,3 +1,4 @@
+import { TicketboothError } from '../../errors/index.js';
 import { Aggregator } from './aggregate.js';
 import { formatHtml } from './format-html.js';
 import { formatJson } from './format-json.js';
@@ -20,7 +21,7 @@ export interface AuditReportOptions {
   maxDestinations?: number;
 }
 
-export class ReportOptionError extends Error {
+export class ReportOptionError extends TicketboothError {
   readonly code = 'ERR_REPORT_OPTION';
 }
 

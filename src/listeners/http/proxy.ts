@@ -4,7 +4,9 @@ import type { Socket } from 'node:net';
 import { RequestError, Server as ProxyServer, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 import type { RefusalReason } from '../../audit/events.js';
 import type { OriginResolver } from '../../upstream/http-origin.js';
+import { withCertificateAdvice } from '../../errors/certificate-advice.js';
 import { UpstreamError } from '../../errors/index.js';
+import { errorCodeOf } from '../../upstream/error-code.js';
 import { oneLine } from '../../util/text.js';
 import type { OriginAgents } from './origin-agents.js';
 
@@ -77,7 +79,8 @@ export class HttpProxy {
     } catch (err) {
       const status = err instanceof UpstreamError && err.code === 'ERR_UPSTREAM_TIMEOUT' ? 504 : 502;
       // The dialer's messages already name host:port.
-      throw new RequestError(`ticketbooth: no TLS connection to the origin: ${oneLine((err as Error).message)}\n`, status);
+      const text = withCertificateAdvice((err as Error).message, errorCodeOf(err), 'http');
+      throw new RequestError(`ticketbooth: no TLS connection to the origin: ${oneLine(text)}\n`, status);
     }
   }
 }

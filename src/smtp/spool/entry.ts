@@ -33,6 +33,8 @@ export const spoolEntrySchema = z.object({
   body: z.enum(['7BIT', '8BITMIME']).optional(),
   /** MAIL … REQUIRETLS (RFC 8689): every retry asks it again, and so does the notification (it quotes the headers). */
   requireTls: z.boolean().optional(),
+  /** MAIL … X-TLS-REQUIRED=NO (TLS-Required: No): every retry asks it again; the notification does not (it is ticketbooth's own mail). */
+  tlsRequiredNo: z.boolean().optional(),
   /** MAIL's RET/ENVID words as received (RFC 3461): every retry sends them; ENVID goes into the notification. */
   dsn: z.object({ words: z.array(z.string()), ret: z.enum(['FULL', 'HDRS']).optional(), envid: z.string().optional() }).optional(),
   recipients: z.array(spoolRecipientSchema),

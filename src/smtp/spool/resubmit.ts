@@ -1,5 +1,6 @@
 import { SmtpClient } from '../../upstream/smtp-client/client.js';
 import { dsnSuffix } from './dsn-words.js';
+import { TLS_REQUIRED_KEYWORD } from './tls-required-word.js';
 
 /** Where the spool hands its messages: the listener itself, so routing, TLS policy and audit are the same as for any message. */
 export interface Submission {
@@ -15,6 +16,7 @@ export interface Envelope {
   smtputf8: boolean;
   body?: '7BIT' | '8BITMIME';
   requireTls?: boolean;
+  tlsRequiredNo?: boolean;
   /** RET/ENVID and NOTIFY/ORCPT words as received (RFC 3461): the listener announces DSN where it has a spool. */
   mailDsn?: string[];
   rcptDsn?: string[];
@@ -38,7 +40,9 @@ export async function resubmit(via: Submission, env: Envelope, chunks: AsyncIter
     client = await SmtpClient.connect(via.host, via.port, { connectMs: via.timeoutMs, replyMs: via.timeoutMs, label: by });
     await client.greeting();
     await client.hello(via.heloName);
-    const params = `${env.body ? ` BODY=${env.body}` : ''}${env.smtputf8 ? ' SMTPUTF8' : ''}${env.requireTls ? ' REQUIRETLS' : ''}`;
+    const params =
+      `${env.body ? ` BODY=${env.body}` : ''}${env.smtputf8 ? ' SMTPUTF8' : ''}${env.requireTls ? ' REQUIRETLS' : ''}` +
+      (env.tlsRequiredNo ? ` ${TLS_REQUIRED_KEYWORD}=NO` : '');
     for (const [line, want] of [
       [`MAIL FROM:<${env.from}>${params}${dsnSuffix(env.mailDsn)}`, 250],
       [`RCPT TO:<${env.to}>${dsnSuffix(env.rcptDsn)}`, 250],

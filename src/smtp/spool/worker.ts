@@ -73,7 +73,7 @@ export class SpoolWorker {
    */
   async hold(
     body: BodyFile,
-    env: Pick<SpoolEntry, 'from' | 'smtputf8' | 'body' | 'requireTls' | 'dsn'>,
+    env: Pick<SpoolEntry, 'from' | 'smtputf8' | 'body' | 'requireTls' | 'tlsRequiredNo' | 'dsn'>,
     recipients: SpoolRecipient[],
   ): Promise<SpoolEntry> {
     const now = this.now();
@@ -161,6 +161,7 @@ export class SpoolWorker {
       to: r.address,
       smtputf8: e.smtputf8,
       requireTls: e.requireTls === true,
+      tlsRequiredNo: e.tlsRequiredNo === true,
       ...(e.body ? { body: e.body } : {}),
       ...(e.dsn ? { mailDsn: e.dsn.words } : {}),
       ...(r.dsn ? { rcptDsn: r.dsn.words } : {}),
