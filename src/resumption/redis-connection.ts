@@ -83,10 +83,10 @@ function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis
     failoverDetector: true,
   });
   redis.once('ready', () => (ready = true));
-  // ioredis ends a Sentinel client for good when its connector is disconnected while it asks a
-  // sentinel for the primary, which is what the failover detector does on `+switch-master` if
-  // that arrives during a reconnection (seen once in six failovers under load): start it again,
-  // unless the store closed it.
+  // ioredis (6.0) ends a Sentinel client for good when its connector is disconnected while it
+  // asks a sentinel for the primary, which is what the failover detector does on `+switch-master`
+  // arriving during a reconnection (bench/sentinel-recovery.ts forces it): start it again, unless
+  // the store closed it.
   redis.on('end', () => {
     if (!ready || closed.has(redis)) return;
     setTimeout(() => {

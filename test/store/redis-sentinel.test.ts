@@ -17,7 +17,7 @@ import { startTunnelService, type TunnelHarness } from '../support/tunnel-servic
  * sentinels, quorum 2, all with passwords) while clients keep connecting through a tunnel to
  * `openssl s_server -tls1_3 -max_early_data 16384 -www` (anti-replay: a ticket offered twice is
  * refused; its page is the server's own New/Reused verdict). The replica is cut off (CLIENT KILL
- * TYPE replica, and a wrong masterauth), eight connections start at once, then the primary is
+ * TYPE replica, and a wrong masterauth), sixteen connections start at once, then the primary is
  * killed (-9); the sentinels promote the replica and announce it (`+switch-master` in their logs). No client
  * connection may fail (the store degrades to full handshakes), and resumption must be back above
  * 90% within 10 s of the promotion. A relay in front of s_server records the ticket of each
@@ -30,8 +30,8 @@ const skip = missing('redis-server', 'redis-sentinel', 'openssl');
 
 /** Clients connecting at once, each one connection after the other for the whole test. */
 const LOOPS = 3;
-/** Connections at once while the replica is cut off: more than the slot's stock. */
-const BURST = 8;
+/** Connections at once while the replica is cut off: more than the slot holds (ticketsPerDestination 8), so it is drained. */
+const BURST = 16;
 /** Resumption is judged in buckets of this many ms after the promotion. */
 const BUCKET_MS = 500;
 /** How long clients keep connecting after the promotion. */
