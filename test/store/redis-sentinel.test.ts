@@ -153,7 +153,7 @@ async function failover(t: TestContext, ack: typeof ACK | undefined): Promise<vo
         running = false;
         await Promise.all(loops);
 
-        const f = figures(attempts, killedAt, promotion.at);
+        const f = figures(attempts, droppedAt, killedAt, promotion.at);
         const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
         const said = (re: RegExp, from = killedAt): number | undefined => stderr.find((l) => l.at >= from && re.test(l.text))?.at;
         const unavailable = said(/redis store unavailable, resuming nothing until it is back/);
@@ -173,7 +173,7 @@ async function failover(t: TestContext, ack: typeof ACK | undefined): Promise<vo
         const storeErrors = sample(metrics, 'ticketbooth_store_errors_total') ?? 0;
 
         t.diagnostic(`client connections: ${attempts.length} (${LOOPS} loops), failed: ${f.failed.length}; slowest ${f.slowestMs} ms`);
-        t.diagnostic(`resumed before the kill: ${pct(f.before)}; between the kill and the promotion: ${pct(f.outage)}`);
+        t.diagnostic(`resumed before the replica was cut off: ${pct(f.before)}; between the kill and the promotion: ${pct(f.outage)}`);
         t.diagnostic(
           `stderr: unavailable ${unavailable === undefined ? '(not said)' : `${unavailable - killedAt} ms after the kill`}, ` +
             `reconnected to the promoted replica ${reconnected === undefined ? '(not said)' : `${reconnected - promotion.at} ms after the promotion`}`,
@@ -196,7 +196,7 @@ async function failover(t: TestContext, ack: typeof ACK | undefined): Promise<vo
           [],
           'every client connection got its page through',
         );
-        assert.ok(f.before >= 0.9, `resumption before the kill was ${pct(f.before)}`);
+        assert.ok(f.before >= 0.9, `resumption before the replica was cut off was ${pct(f.before)}`);
         assert.ok(witness.offered.length >= 150, `the relay saw ${witness.offered.length} offered tickets`);
         assert.equal(twice, replayed, 'the destination saw as many tickets twice as ticketbooth offered twice');
         if (ack) {
@@ -204,8 +204,8 @@ async function failover(t: TestContext, ack: typeof ACK | undefined): Promise<vo
           // The promoted replica has no replica of its own: its takes are not offered, and that is said.
           assert.ok(unacknowledged !== undefined, 'the unacknowledged takes are said on stderr');
         } else {
-          // The contrast: without WAIT the promotion gives back tickets already offered.
-          assert.ok(twice > 0, 'the takes lost with the primary are offered again');
+          // No assertion on `twice` here: whether the burst takes one of the tickets the replica kept
+          // depends on how its takes and the loops' inserts interleave (1 in 2 of 4 runs).
           assert.ok(f.recoveredMs < 10_000, `resumption not back above 90% within 10 s: ${pct(f.tenSeconds)}`);
         }
         // Never silent: the outage and the move to the promoted replica on stderr, the failures in a metric.
@@ -230,10 +230,10 @@ async function failover(t: TestContext, ack: typeof ACK | undefined): Promise<vo
 }
 
 /**
- * Resumption shares (the server's verdicts) before the kill, during the outage and after the
+ * Resumption shares (the server's verdicts) before the replica was cut off, during the outage and after the
  * promotion: in buckets from the promotion on, and the point from which every bucket is ≥ 90%.
  */
-function figures(attempts: Attempt[], killedAt: number, promotedAt: number) {
+function figures(attempts: Attempt[], droppedAt: number, killedAt: number, promotedAt: number) {
   const share = (xs: Attempt[]): number => xs.filter((a) => a.verdict === 'Reused').length / Math.max(1, xs.length);
   const after = attempts.filter((a) => a.start >= promotedAt).sort((a, b) => a.start - b.start);
   const buckets = Array.from({ length: AFTER_MS / BUCKET_MS }, (_, i) => {
@@ -247,7 +247,7 @@ function figures(attempts: Attempt[], killedAt: number, promotedAt: number) {
   return {
     failed: attempts.filter((a) => a.verdict === 'failed'),
     slowestMs: Math.max(...attempts.map((a) => a.ms)),
-    before: share(attempts.filter((a) => a.start < killedAt)),
+    before: share(attempts.filter((a) => a.start < droppedAt)),
     outage: share(attempts.filter((a) => a.start >= killedAt && a.start < promotedAt)),
     firstResumedMs: firstResumed && firstResumed.start - promotedAt,
     buckets,
