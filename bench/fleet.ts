@@ -34,7 +34,7 @@ async function storeCycles(store: TicketStore, n: number): Promise<number> {
 }
 
 /** µs for one seal and one open of an 850-byte session: what sealing adds to a connection (its insert and its take). */
-function sealCycle(n: number): number {
+export function sealCycle(n: number): number {
   const sealer = new Sealer([{ id: 'bench', key: randomBytes(32) }], 'bench');
   const session = randomBytes(850);
   const context = Buffer.from(`ticketbooth session\x00${'0'.repeat(64)}\x001800000000000:0123456789ab:`);

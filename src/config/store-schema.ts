@@ -34,6 +34,15 @@ export const redisTlsSchema = z
   .strictObject({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() })
   .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'give cert and key together, or neither' });
 
+/**
+ * `{ replicas, timeoutMs }`, both with defaults (`replicaAck: {}` is one replica within 50 ms). The
+ * WAIT holds the store's one connection, so its timeout stays well below the 1 s command timeout.
+ */
+export const replicaAckSchema = z.strictObject({
+  replicas: z.number().int().min(1).max(16).default(1),
+  timeoutMs: z.number().int().min(1).max(200).default(50),
+});
+
 const redisStoreSchema = z
   .strictObject({
     type: z.literal('redis'),
@@ -55,6 +64,8 @@ const redisStoreSchema = z
     seal: sealSchema.optional(),
     /** TLS to the Redis servers and the sentinels (with `url`, it must be `rediss://`). */
     tls: redisTlsSchema.optional(),
+    /** Offer a taken ticket only once `replicas` replicas hold the take (Redis WAIT, up to `timeoutMs`): single use survives a failover. */
+    replicaAck: replicaAckSchema.optional(),
   })
   .superRefine((s, ctx) => {
     const issue = (path: string[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
@@ -63,6 +74,8 @@ const redisStoreSchema = z
       issue(['sentinels'], 'give either url (one Redis) or sentinels (Redis Sentinel), not both');
     else if (forms > 1) issue(['cluster'], 'give one of url, sentinels and cluster');
     if (forms === 0) issue([], 'give url (one Redis), sentinels and name (Redis Sentinel), or cluster (Redis Cluster)');
+    if (s.cluster !== undefined && s.replicaAck !== undefined)
+      issue(['replicaAck'], 'not with cluster: WAIT would reach a node other than the slot primary that took the ticket');
     if (s.cluster !== undefined && /[{}]/.test(s.prefix)) issue(['prefix'], 'no { or } in a cluster: they would change the hash slot');
     if (s.sentinels !== undefined && s.name === undefined) issue(['name'], 'the Sentinel master name is required with sentinels');
     if (s.sentinels === undefined && s.name !== undefined) issue(['name'], 'a master name goes with sentinels, not with url');
@@ -80,3 +93,4 @@ export type RedisStoreConfig = z.infer<typeof redisStoreSchema>;
 export type RedisAuthConfig = z.infer<typeof redisAuthSchema>;
 export type SealConfig = z.infer<typeof sealSchema>;
 export type RedisTlsConfig = z.infer<typeof redisTlsSchema>;
+export type ReplicaAckConfig = z.infer<typeof replicaAckSchema>;

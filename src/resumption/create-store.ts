@@ -41,6 +41,7 @@ async function openBackend(cache: CacheConfig): Promise<StoreBackend> {
         prefix: cache.store.prefix,
         maxDestinations: cache.maxDestinations,
         ...(sealer ? { sealer } : {}),
+        ...(cache.store.replicaAck ? { replicaAck: cache.store.replicaAck } : {}),
       });
     }
   }

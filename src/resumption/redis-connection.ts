@@ -83,7 +83,32 @@ function createRedisClient(target: RedisTarget, commandTimeoutMs: number): Redis
     failoverDetector: true,
   });
   redis.once('ready', () => (ready = true));
+  // ioredis (6.0) ends a Sentinel client for good when its connector is disconnected while it
+  // asks a sentinel for the primary, which is what the failover detector does on `+switch-master`
+  // arriving during a reconnection (bench/sentinel-recovery.ts forces it): start it again, unless
+  // the store closed it.
+  redis.on('end', () => {
+    if (!ready || closed.has(redis)) return;
+    setTimeout(() => {
+      if (!closed.has(redis)) redis.connect().catch(() => undefined);
+    }, retry(1));
+  });
   return redis;
+}
+
+/** Clients the store closed: not started again. */
+const closed = new WeakSet<RedisClient>();
+
+/** QUIT, then the socket closed (which also ends the Sentinel subscriptions of the failover detector, which QUIT leaves open). */
+export async function closeRedis(redis: RedisClient): Promise<void> {
+  closed.add(redis);
+  try {
+    await redis.quit();
+  } catch {
+    /* away already */
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /**

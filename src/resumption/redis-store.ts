@@ -1,8 +1,9 @@
 import { Cluster } from 'ioredis';
 import { say } from '../util/operator-log.js';
-import { connectedNode, describeTarget, openRedis, type RedisClient, type RedisTarget } from './redis-connection.js';
+import { closeRedis, connectedNode, describeTarget, openRedis, type RedisClient, type RedisTarget } from './redis-connection.js';
 import { EntryCodec } from './redis-entry.js';
 import { defineScripts, SEVEN_DAYS_MS, type Arg, type ScriptCommands } from './redis-scripts.js';
+import { ReplicaAck, type ReplicaAckOptions } from './replica-ack.js';
 import type { OpenFailure, Sealer } from './seal.js';
 import {
   RECENT_VERSIONS,
@@ -42,6 +43,8 @@ export type RedisStoreOptions = RedisTarget & {
   commandTimeoutMs?: number;
   /** Seals what is written and opens what is read; without it, sessions are stored in the clear. */
   sealer?: Sealer;
+  /** Offer a taken ticket only once this many replicas hold the take (replica-ack.ts); not with a cluster. */
+  replicaAck?: ReplicaAckOptions;
   /** Told about each outage and each recovery; default: one line on stderr. */
   onStatus?(message: string): void;
 };
@@ -55,6 +58,7 @@ export class RedisTicketStore implements StoreBackend {
   private readonly entries: EntryCodec;
   /** A Redis Cluster: no destinations set, so no LRU bound of its own and a scanning size(). */
   private readonly cluster: boolean;
+  private readonly ack: ReplicaAck | undefined;
 
   private constructor(
     private readonly redis: RedisClient,
@@ -65,6 +69,8 @@ export class RedisTicketStore implements StoreBackend {
     this.cluster = redis instanceof Cluster;
     this.scripts = defineScripts(redis, this.cluster);
     this.entries = new EntryCodec(options.sealer, (m) => this.report(m));
+    this.ack =
+      options.replicaAck && !(redis instanceof Cluster) ? new ReplicaAck(redis, options.replicaAck, (m) => this.report(m)) : undefined;
     redis.on('ready', () => {
       if (!this.healthy) this.report(`redis store: reconnected to ${connectedNode(redis)}`);
       this.healthy = true;
@@ -123,6 +129,7 @@ export class RedisTicketStore implements StoreBackend {
   }
 
   async takeTls13Ticket(key: string, now: number): Promise<TakeResult> {
+    if (this.ack && !this.ack.open) return { expired: 0 };
     return this.guard({ expired: 0 }, async () => {
       let expired = 0;
       // An entry that does not open has left the list all the same (dropped); take the next one.
@@ -131,6 +138,10 @@ export class RedisTicketStore implements StoreBackend {
         expired += dropped;
         if (!entry) return { expired };
         const ticket = this.entries.decode(key, entry);
+        if (ticket && this.ack && !(await this.ack.acknowledged())) {
+          this.errors++;
+          return { expired };
+        }
         if (ticket) return { ticket, expired };
         await this.scripts.tbDropIf(this.keys(key)[1], 'spent', entry);
       }
@@ -249,14 +260,7 @@ export class RedisTicketStore implements StoreBackend {
 
   async close(): Promise<void> {
     this.closing = true;
-    try {
-      await this.redis.quit();
-    } catch {
-      /* away already */
-    } finally {
-      // Also ends the Sentinel subscriptions of the failover detector, which QUIT leaves open.
-      this.redis.disconnect();
-    }
+    await closeRedis(this.redis);
   }
 }
 

@@ -285,6 +285,17 @@ describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), p
     rejects(store('type: redis\ncluster: ["h:6379"]\nname: m'), /cache\.store\.name: a master name goes with sentinels/);
   });
 
+  test('replicaAck: {} is one replica within 50 ms; a longer wait than 200 ms, no replica, or a cluster is refused', () => {
+    const c = loadConfig(file(store('type: redis\nurl: redis://h:6379\nreplicaAck: {}')));
+    assert.deepEqual(c.cache.store.type === 'redis' && c.cache.store.replicaAck, { replicas: 1, timeoutMs: 50 });
+    const two = loadConfig(file(store('type: redis\nurl: redis://h:6379\nreplicaAck: { replicas: 2, timeoutMs: 100 }')));
+    assert.deepEqual(two.cache.store.type === 'redis' && two.cache.store.replicaAck, { replicas: 2, timeoutMs: 100 });
+    rejects(store('type: redis\nurl: redis://h:6379\nreplicaAck: { timeoutMs: 1000 }'), /cache\.store\.replicaAck\.timeoutMs: /);
+    rejects(store('type: redis\nurl: redis://h:6379\nreplicaAck: { replicas: 0 }'), /cache\.store\.replicaAck\.replicas: /);
+    rejects(store('type: redis\nurl: redis://h:6379\nreplicaAck: 1'), /cache\.store\.replicaAck: /);
+    rejects(store('type: redis\ncluster: ["h:6379"]\nreplicaAck: {}'), /cache\.store\.replicaAck: not with cluster/);
+  });
+
   test('no sentinel answers: the start fails at once (ioredis alone would retry for ever), naming the group', async () => {
     const c = loadConfig(file(store('type: redis\nsentinels: ["127.0.0.1:1", "127.0.0.1:2"]\nname: mymaster')));
     await assert.rejects(
