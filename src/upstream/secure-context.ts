@@ -21,7 +21,9 @@ const contexts = new BoundedMap<string, SecureContext>(MAX_CONTEXTS);
 export function secureContextFor(t: ConnectionInputs): SecureContext {
   const options = contextOptions(t);
   // Every input is in the id by construction: each option, strings by digest (a CA bundle can be 200 KB).
-  const id = JSON.stringify(options, (_k, v: unknown) => (typeof v === 'string' ? textDigest(v) : v));
+  const id = Object.entries(options)
+    .map(([name, v]) => `${name}=${typeof v === 'string' ? textDigest(v) : String(v)}`)
+    .join('\0');
   let ctx = contexts.get(id);
   if (!ctx) {
     ctx = createSecureContext(options);

@@ -116,11 +116,14 @@ export type TrustInputs = Pick<TlsTarget, TrustField>;
 /** What a connection (options, secure context) may be built from: nothing the key does not hold but the private key. */
 export type ConnectionInputs = Pick<TlsTarget, TrustField | ConnectionOnlyField>;
 
-const KEY_PARTS: ReadonlyArray<InKey | NotTrust> = Object.values(TRUST_FIELDS);
+/** The key's fields in key order. */
+const IN_KEY = Object.values<InKey | NotTrust>(TRUST_FIELDS).filter((f): f is InKey => f.trust === 'key');
 
 /** The trust key: a session is only ever offered under the trust decision it was made under. */
 export function keyOf(t: TrustInputs): CacheKey {
-  const canonical = JSON.stringify(['ticketbooth/1', ...KEY_PARTS.flatMap((f) => (f.trust === 'key' ? f.parts(t) : []))]);
+  const parts: Array<string | number> = ['ticketbooth/1'];
+  for (const f of IN_KEY) parts.push(...f.parts(t));
+  const canonical = JSON.stringify(parts);
   const id = createHash('sha256').update(canonical).digest('hex');
   return { id, short: id.slice(0, 12), destination: `${t.host}:${t.port}` };
 }
