@@ -89,7 +89,7 @@ export const TRUST_FIELDS = {
   cert: { trust: 'key', parts: (t) => [t.cert === undefined ? '' : textDigest(t.cert)] },
   key: {
     trust: 'not-trust',
-    why: 'the private key of `cert` (in the key): another one cannot present that certificate, so the handshake fails',
+    why: 'the private key of `cert`, which is in the key: no other key fits that certificate (Node refuses the context)',
     connection: true,
   },
   // A see-through load balancer: which server behind the address is asked (its EHLO name).
