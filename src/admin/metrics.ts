@@ -14,6 +14,87 @@ export interface MetricsSources {
   classify: DestinationClassifier;
 }
 
+/** The counters fed by audit events, one row each: the names and labels dashboards and tests read. */
+const EVENT_COUNTERS = {
+  handshakes: {
+    name: 'ticketbooth_tls_handshakes_total',
+    help: 'Upstream TLS handshakes completed, by what was offered and whether it resumed',
+    labelNames: ['listener', 'destination_class', 'protocol', 'offered', 'resumed'],
+  },
+  fullHandshakes: {
+    name: 'ticketbooth_tls_full_handshakes_total',
+    help: 'Full (not resumed) upstream handshakes by cause: nothing-offered, expired, refused, version-mismatch',
+    labelNames: ['listener', 'destination_class', 'cause'],
+  },
+  ticketsReceived: {
+    name: 'ticketbooth_tls_tickets_received_total',
+    help: 'TLS 1.3 tickets and TLS 1.2 sessions received from upstreams and stored',
+    labelNames: ['listener', 'destination_class'],
+  },
+  sessionsUnreadable: {
+    name: 'ticketbooth_sessions_unreadable_total',
+    help: 'Sessions or tickets received from upstreams that could not be read, so were not kept (resumption is off there)',
+    labelNames: ['listener'],
+  },
+  reoffers: {
+    name: 'ticketbooth_tls_ticket_reoffers_total',
+    help: 'Spent TLS 1.3 tickets offered again (reuse: adaptive), by whether the server resumed',
+    labelNames: ['listener', 'destination_class', 'resumed'],
+  },
+  upstreamErrors: {
+    name: 'ticketbooth_upstream_errors_total',
+    help:
+      `Failed upstream attempts by cause (${UPSTREAM_ERROR_CAUSES.join(', ')}) and stage ` +
+      `(${UPSTREAM_ERROR_STAGES.join(', ')}; tls for a failed handshake)`,
+    labelNames: ['listener', 'destination_class', 'cause', 'stage'],
+  },
+  smtpTransactions: {
+    name: 'ticketbooth_smtp_transactions_total',
+    help: 'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx), or abandoned by the client after a 2xx RCPT',
+    labelNames: ['listener', 'result'],
+  },
+  daneTransactions: {
+    name: 'ticketbooth_smtp_dane_total',
+    help:
+      'SMTP transactions on DANE routes by the level the host got (dane, encrypt, may, defer) and the outcome ' +
+      '(Verified, Trusted, Untrusted, or the reason a host was not used: tlsa-mismatch, dnssec-bogus, tlsa-lookup-failed, dane-required ...)',
+    labelNames: ['listener', 'applied', 'outcome'],
+  },
+  requireTls: {
+    name: 'ticketbooth_smtp_requiretls_total',
+    help:
+      'SMTP transactions whose client asked REQUIRETLS (RFC 8689), by outcome: passed-on, or why the recipient got 5.7.30 ' +
+      '(not-found-securely, not-authenticated, not-announced)',
+    labelNames: ['listener', 'result'],
+  },
+  clientsRefused: {
+    name: 'ticketbooth_clients_refused_total',
+    help: 'Client connections refused (allow-list, connection-limit)',
+    labelNames: ['listener', 'reason'],
+  },
+  spool: {
+    name: 'ticketbooth_smtp_spool_total',
+    help:
+      'The SMTP front holding messages some next hops took and others refused: held (messages), then delivered, deferred ' +
+      'and failed (recipients), notified and notify-failed (delivery status notifications), resumed (entries found at start)',
+    labelNames: ['listener', 'action'],
+  },
+  dsn: {
+    name: 'ticketbooth_smtp_dsn_total',
+    help: 'Recipients that asked for DSN (RFC 3461 NOTIFY/ORCPT): passed-on to a next hop announcing DSN, or local (a "relayed" notification)',
+    labelNames: ['listener', 'handled'],
+  },
+  policyBypass: {
+    name: 'ticketbooth_smtp_policy_bypass_total',
+    help:
+      'SMTP transactions whose client asked TLS-Required: No (MAIL … X-TLS-REQUIRED=NO, RFC 8689 4.3), by the recipient ' +
+      'policies the route set aside for it: mta-sts+dane, mta-sts, none',
+    labelNames: ['listener', 'ignored'],
+  },
+} as const satisfies Record<string, { name: string; help: string; labelNames: readonly string[] }>;
+
+type EventCounters = { [K in keyof typeof EVENT_COUNTERS]: Counter<(typeof EVENT_COUNTERS)[K]['labelNames'][number]> };
+
 /**
  * Prometheus metrics from the audit events (every handshake, SMTP transaction and refusal already
  * passes through AuditLog's emitter, so nothing else needs to know about metrics) and from the
@@ -22,57 +103,15 @@ export interface MetricsSources {
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly handshakes: Counter<'listener' | 'destination_class' | 'protocol' | 'offered' | 'resumed'>;
-  private readonly fullHandshakes: Counter<'listener' | 'destination_class' | 'cause'>;
-  private readonly ticketsReceived: Counter<'listener' | 'destination_class'>;
-  private readonly sessionsUnreadable: Counter<'listener'>;
-  private readonly reoffers: Counter<'listener' | 'destination_class' | 'resumed'>;
-  private readonly upstreamErrors: Counter<'listener' | 'destination_class' | 'cause' | 'stage'>;
+  private readonly count: EventCounters;
   private readonly handshakeSeconds: Histogram<'listener' | 'resumed'>;
-  private readonly smtpTransactions: Counter<'listener' | 'result'>;
-  private readonly daneTransactions: Counter<'listener' | 'applied' | 'outcome'>;
-  private readonly requireTls: Counter<'listener' | 'result'>;
-  private readonly clientsRefused: Counter<'listener' | 'reason'>;
-  private readonly spool: Counter<'listener' | 'action'>;
-  private readonly dsn: Counter<'listener' | 'handled'>;
-  private readonly policyBypass: Counter<'listener' | 'ignored'>;
   private readonly onEvent = (e: AuditEvent): void => this.observe(e);
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
-    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
-      new Counter({ name, help, labelNames, registers });
-    this.handshakes = counter(
-      'ticketbooth_tls_handshakes_total',
-      'Upstream TLS handshakes completed, by what was offered and whether it resumed',
-      ['listener', 'destination_class', 'protocol', 'offered', 'resumed'],
-    );
-    this.fullHandshakes = counter(
-      'ticketbooth_tls_full_handshakes_total',
-      'Full (not resumed) upstream handshakes by cause: nothing-offered, expired, refused, version-mismatch',
-      ['listener', 'destination_class', 'cause'],
-    );
-    this.ticketsReceived = counter(
-      'ticketbooth_tls_tickets_received_total',
-      'TLS 1.3 tickets and TLS 1.2 sessions received from upstreams and stored',
-      ['listener', 'destination_class'],
-    );
-    this.sessionsUnreadable = counter(
-      'ticketbooth_sessions_unreadable_total',
-      'Sessions or tickets received from upstreams that could not be read, so were not kept (resumption is off there)',
-      ['listener'],
-    );
-    this.reoffers = counter(
-      'ticketbooth_tls_ticket_reoffers_total',
-      'Spent TLS 1.3 tickets offered again (reuse: adaptive), by whether the server resumed',
-      ['listener', 'destination_class', 'resumed'],
-    );
-    this.upstreamErrors = counter(
-      'ticketbooth_upstream_errors_total',
-      `Failed upstream attempts by cause (${UPSTREAM_ERROR_CAUSES.join(', ')}) and stage ` +
-        `(${UPSTREAM_ERROR_STAGES.join(', ')}; tls for a failed handshake)`,
-      ['listener', 'destination_class', 'cause', 'stage'],
-    );
+    this.count = Object.fromEntries(
+      Object.entries(EVENT_COUNTERS).map(([field, c]) => [field, new Counter({ ...c, labelNames: [...c.labelNames], registers })]),
+    ) as EventCounters;
     this.handshakeSeconds = new Histogram({
       name: 'ticketbooth_tls_handshake_duration_seconds',
       help: 'Upstream TLS handshake time (connect to secure), full vs resumed',
@@ -80,117 +119,10 @@ export class Metrics {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.smtpTransactions = counter(
-      'ticketbooth_smtp_transactions_total',
-      'SMTP transactions by the reply class the client got (2xx, 4xx, 5xx), or abandoned by the client after a 2xx RCPT',
-      ['listener', 'result'],
-    );
-    this.daneTransactions = counter(
-      'ticketbooth_smtp_dane_total',
-      'SMTP transactions on DANE routes by the level the host got (dane, encrypt, may, defer) and the outcome ' +
-        '(Verified, Trusted, Untrusted, or the reason a host was not used: tlsa-mismatch, dnssec-bogus, tlsa-lookup-failed, dane-required ...)',
-      ['listener', 'applied', 'outcome'],
-    );
-    this.requireTls = counter(
-      'ticketbooth_smtp_requiretls_total',
-      'SMTP transactions whose client asked REQUIRETLS (RFC 8689), by outcome: passed-on, or why the recipient got 5.7.30 ' +
-        '(not-found-securely, not-authenticated, not-announced)',
-      ['listener', 'result'],
-    );
-    this.clientsRefused = counter('ticketbooth_clients_refused_total', 'Client connections refused (allow-list, connection-limit)', [
-      'listener',
-      'reason',
-    ]);
-    this.spool = counter(
-      'ticketbooth_smtp_spool_total',
-      'The SMTP front holding messages some next hops took and others refused: held (messages), then delivered, deferred ' +
-        'and failed (recipients), notified and notify-failed (delivery status notifications), resumed (entries found at start)',
-      ['listener', 'action'],
-    );
-    this.dsn = counter(
-      'ticketbooth_smtp_dsn_total',
-      'Recipients that asked for DSN (RFC 3461 NOTIFY/ORCPT): passed-on to a next hop announcing DSN, or local (a "relayed" notification)',
-      ['listener', 'handled'],
-    );
-    this.policyBypass = counter(
-      'ticketbooth_smtp_policy_bypass_total',
-      'SMTP transactions whose client asked TLS-Required: No (MAIL … X-TLS-REQUIRED=NO, RFC 8689 4.3), by the recipient ' +
-        'policies the route set aside for it: mta-sts+dane, mta-sts, none',
-      ['listener', 'ignored'],
-    );
     // Zero from the start, so a rate or an alert on it works before the first unreadable session.
-    for (const l of sources.listeners) this.sessionsUnreadable.inc({ listener: l.name }, 0);
-    // Both store gauges come from one size() (not cheap on Redis): callers at the same scrape share it.
-    const store = sources.store;
-    let counting: Promise<{ destinations: number; tickets: number }> | undefined;
-    const size = (): Promise<{ destinations: number; tickets: number }> =>
-      (counting ??= store.size().finally(() => (counting = undefined)));
-    const storeGauge = (name: string, help: string, of: 'tickets' | 'destinations'): Gauge =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        async collect() {
-          this.set((await size())[of]);
-        },
-      });
-    storeGauge('ticketbooth_tickets_cached', 'TLS 1.3 tickets held in the store, all destinations', 'tickets');
-    storeGauge('ticketbooth_destinations_cached', 'Destinations (trust keys) with a slot in the store', 'destinations');
-    new Counter({
-      name: 'ticketbooth_store_errors_total',
-      help: 'Ticket store operations that failed (Redis unreachable, failing over or too slow); each costs resumption, never a connection',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(store.errors ?? 0);
-      },
-    });
-    new Counter({
-      name: 'ticketbooth_store_dropped_total',
-      help:
-        'Store entries read back and dropped unopened, never offered: unknown-key (sealed under a key cache.store.seal.keys ' +
-        'does not list), unauthentic (altered or moved), unsealed (clear where seal is set), sealed (sealed where it is not)',
-      labelNames: ['reason'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [reason, n] of Object.entries(store.dropped ?? {})) this.inc({ reason }, n);
-      },
-    });
-    const listeners = sources.listeners;
-    new Gauge({
-      name: 'ticketbooth_active_connections',
-      help: 'Client connections being served, per listener',
-      labelNames: ['listener'],
-      registers,
-      collect() {
-        for (const l of listeners) this.set({ listener: l.name }, l.activeConnections);
-      },
-    });
-    const pooled = listeners.filter((l) => l.upstreamPool !== undefined);
-    new Counter({
-      name: 'ticketbooth_upstream_pool_total',
-      help:
-        'Shared upstream connections (the SMTP connection cache) by event: pooled (kept after a transaction), reused, ' +
-        'probe-failed (RSET before reuse failed; a new connection was made), expired (idle limit), retired (age or use limit), ' +
-        'evicted (per-hop or total cap)',
-      labelNames: ['listener', 'event'],
-      registers,
-      collect() {
-        this.reset();
-        for (const l of pooled)
-          for (const [event, n] of Object.entries(l.upstreamPool!.stats)) this.inc({ listener: l.name, event: kebab(event) }, n);
-      },
-    });
-    new Gauge({
-      name: 'ticketbooth_upstream_pool_idle',
-      help: 'Shared upstream connections waiting idle for their next use, per listener',
-      labelNames: ['listener'],
-      registers,
-      collect() {
-        for (const l of pooled) this.set({ listener: l.name }, l.upstreamPool!.idle);
-      },
-    });
+    for (const l of sources.listeners) this.count.sessionsUnreadable.inc({ listener: l.name }, 0);
+    storeMetrics(sources.store, registers);
+    listenerMetrics(sources.listeners, registers);
     collectDefaultMetrics({ register: this.registry });
     sources.audit.on('event', this.onEvent);
   }
@@ -206,27 +138,31 @@ export class Metrics {
         return this.observeHandshake(e);
       case 'smtp.transaction':
         // A probe (MAIL, RCPT 250, RSET) is no delivery; an abandon after a 4xx/5xx stays a failure.
-        this.smtpTransactions.inc({
+        this.count.smtpTransactions.inc({
           listener: e.listener,
           result: e.abandoned && e.code < 400 ? 'abandoned' : `${Math.floor(e.code / 100)}xx`,
         });
         if (e.dane)
-          this.daneTransactions.inc({ listener: e.listener, applied: e.dane.applied, outcome: e.dane.reason ?? e.dane.auth ?? 'none' });
-        if (e.requireTls) this.requireTls.inc({ listener: e.listener, result: e.requireTls });
-        if (e.policyBypass) this.policyBypass.inc({ listener: e.listener, ignored: e.policyBypass.ignored.join('+') || 'none' });
+          this.count.daneTransactions.inc({
+            listener: e.listener,
+            applied: e.dane.applied,
+            outcome: e.dane.reason ?? e.dane.auth ?? 'none',
+          });
+        if (e.requireTls) this.count.requireTls.inc({ listener: e.listener, result: e.requireTls });
+        if (e.policyBypass) this.count.policyBypass.inc({ listener: e.listener, ignored: e.policyBypass.ignored.join('+') || 'none' });
         if (e.dsn) {
-          if (e.dsn.passedOn > 0) this.dsn.inc({ listener: e.listener, handled: 'passed-on' }, e.dsn.passedOn);
-          if (e.dsn.local > 0) this.dsn.inc({ listener: e.listener, handled: 'local' }, e.dsn.local);
+          if (e.dsn.passedOn > 0) this.count.dsn.inc({ listener: e.listener, handled: 'passed-on' }, e.dsn.passedOn);
+          if (e.dsn.local > 0) this.count.dsn.inc({ listener: e.listener, handled: 'local' }, e.dsn.local);
         }
         return;
       case 'smtp.spool':
-        this.spool.inc({ listener: e.listener, action: e.action });
+        this.count.spool.inc({ listener: e.listener, action: e.action });
         return;
       case 'client.refused':
-        this.clientsRefused.inc({ listener: e.listener, reason: e.reason });
+        this.count.clientsRefused.inc({ listener: e.listener, reason: e.reason });
         return;
       case 'upstream.error':
-        this.upstreamErrors.inc({
+        this.count.upstreamErrors.inc({
           listener: e.listener,
           destination_class: this.sources.classify(e.listener, e.destination),
           cause: upstreamErrorCause(e),
@@ -239,18 +175,94 @@ export class Metrics {
   private observeHandshake(e: HandshakeEvent): void {
     const base = { listener: e.listener, destination_class: this.sources.classify(e.listener, e.destination) };
     if (e.error !== undefined) {
-      this.upstreamErrors.inc({ ...base, cause: upstreamErrorCause(e), stage: 'tls' });
+      this.count.upstreamErrors.inc({ ...base, cause: upstreamErrorCause(e), stage: 'tls' });
       return;
     }
     const resumed = String(e.resumed);
     const protocol = e.protocol === 'TLSv1.3' || e.protocol === 'TLSv1.2' ? e.protocol : 'other';
-    this.handshakes.inc({ ...base, protocol, offered: e.offered, resumed });
-    if (!e.resumed) this.fullHandshakes.inc({ ...base, cause: e.fullCause ?? 'unknown' });
-    if (e.ticketsReceived > 0) this.ticketsReceived.inc(base, e.ticketsReceived);
-    if (e.ticketsUnreadable) this.sessionsUnreadable.inc({ listener: e.listener }, e.ticketsUnreadable);
-    if (e.reoffered) this.reoffers.inc({ ...base, resumed });
+    this.count.handshakes.inc({ ...base, protocol, offered: e.offered, resumed });
+    if (!e.resumed) this.count.fullHandshakes.inc({ ...base, cause: e.fullCause ?? 'unknown' });
+    if (e.ticketsReceived > 0) this.count.ticketsReceived.inc(base, e.ticketsReceived);
+    if (e.ticketsUnreadable) this.count.sessionsUnreadable.inc({ listener: e.listener }, e.ticketsUnreadable);
+    if (e.reoffered) this.count.reoffers.inc({ ...base, resumed });
     this.handshakeSeconds.observe({ listener: e.listener, resumed }, e.handshakeMs / 1000);
   }
+}
+
+/** The store's size, errors and dropped entries, read at scrape time. */
+function storeMetrics(store: StoreHealth, registers: Registry[]): void {
+  // Both store gauges come from one size() (not cheap on Redis): callers at the same scrape share it.
+  let counting: Promise<{ destinations: number; tickets: number }> | undefined;
+  const size = (): Promise<{ destinations: number; tickets: number }> => (counting ??= store.size().finally(() => (counting = undefined)));
+  const storeGauge = (name: string, help: string, of: 'tickets' | 'destinations'): Gauge =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        this.set((await size())[of]);
+      },
+    });
+  storeGauge('ticketbooth_tickets_cached', 'TLS 1.3 tickets held in the store, all destinations', 'tickets');
+  storeGauge('ticketbooth_destinations_cached', 'Destinations (trust keys) with a slot in the store', 'destinations');
+  new Counter({
+    name: 'ticketbooth_store_errors_total',
+    help: 'Ticket store operations that failed (Redis unreachable, failing over or too slow); each costs resumption, never a connection',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(store.errors ?? 0);
+    },
+  });
+  new Counter({
+    name: 'ticketbooth_store_dropped_total',
+    help:
+      'Store entries read back and dropped unopened, never offered: unknown-key (sealed under a key cache.store.seal.keys ' +
+      'does not list), unauthentic (altered or moved), unsealed (clear where seal is set), sealed (sealed where it is not)',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(store.dropped ?? {})) this.inc({ reason }, n);
+    },
+  });
+}
+
+/** Per listener: connections being served and the SMTP connection cache, read at scrape time. */
+function listenerMetrics(listeners: readonly Listener[], registers: Registry[]): void {
+  new Gauge({
+    name: 'ticketbooth_active_connections',
+    help: 'Client connections being served, per listener',
+    labelNames: ['listener'],
+    registers,
+    collect() {
+      for (const l of listeners) this.set({ listener: l.name }, l.activeConnections);
+    },
+  });
+  const pooled = listeners.filter((l) => l.upstreamPool !== undefined);
+  new Counter({
+    name: 'ticketbooth_upstream_pool_total',
+    help:
+      'Shared upstream connections (the SMTP connection cache) by event: pooled (kept after a transaction), reused, ' +
+      'probe-failed (RSET before reuse failed; a new connection was made), expired (idle limit), retired (age or use limit), ' +
+      'evicted (per-hop or total cap)',
+    labelNames: ['listener', 'event'],
+    registers,
+    collect() {
+      this.reset();
+      for (const l of pooled)
+        for (const [event, n] of Object.entries(l.upstreamPool!.stats)) this.inc({ listener: l.name, event: kebab(event) }, n);
+    },
+  });
+  new Gauge({
+    name: 'ticketbooth_upstream_pool_idle',
+    help: 'Shared upstream connections waiting idle for their next use, per listener',
+    labelNames: ['listener'],
+    registers,
+    collect() {
+      for (const l of pooled) this.set({ listener: l.name }, l.upstreamPool!.idle);
+    },
+  });
 }
 
 /** `probeFailed` as a label value: `probe-failed`. */

@@ -1,6 +1,7 @@
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { BoundedMap } from '../util/bounded-map.js';
 import { textDigest } from '../util/digest.js';
-import type { TlsTarget } from './tls-target.js';
+import type { ConnectionInputs } from './tls-target.js';
 
 /**
  * Under DANE proper the context's CA store is empty (not the system's, not the route's `ca`): Node
@@ -9,40 +10,34 @@ import type { TlsTarget } from './tls-target.js';
  *
  * One SecureContext per TLS configuration, built on first use and kept: handing the CA text to
  * every `tls.connect()` makes Node parse it and build a context per connection (a quarter to a
- * third of the CPU of a short connection). The key holds (digests of) every context input (CA set,
- * client certificate and key, ciphers, version bounds), so two configurations that differ in any of
- * them — two trust decisions — never share a context.
+ * third of the CPU of a short connection). A context is found by its own options (PEM texts by
+ * digest), so two configurations that differ in any input — two trust decisions — never share one.
  */
 
 /** Distinct configurations kept; a process has a handful (listeners × routes), this bounds a surprise. */
 const MAX_CONTEXTS = 256;
-const contexts = new Map<string, SecureContext>();
+const contexts = new BoundedMap<string, SecureContext>(MAX_CONTEXTS);
 
-export function secureContextFor(t: TlsTarget): SecureContext {
-  const id = contextId(t);
+export function secureContextFor(t: ConnectionInputs): SecureContext {
+  const options = contextOptions(t);
+  // Every input is in the id by construction: each option, strings by digest (a CA bundle can be 200 KB).
+  const id = Object.entries(options)
+    .map(([name, v]) => `${name}=${typeof v === 'string' ? textDigest(v) : String(v)}`)
+    .join('\0');
   let ctx = contexts.get(id);
-  if (ctx) {
-    contexts.delete(id); // refreshed: the Map's order is least recently used first
-  } else {
-    ctx = createSecureContext({
-      ...(t.dane?.effective === 'dane' ? { ca: [] } : t.ca !== undefined ? { ca: t.ca } : {}),
-      ...(t.cert !== undefined && t.key !== undefined ? { cert: t.cert, key: t.key } : {}),
-      ...(t.ciphers !== undefined ? { ciphers: t.ciphers } : {}),
-      minVersion: t.minVersion ?? 'TLSv1.2',
-      maxVersion: t.maxVersion ?? 'TLSv1.3',
-    });
-    if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value!);
+  if (!ctx) {
+    ctx = createSecureContext(options);
+    contexts.set(id, ctx);
   }
-  contexts.set(id, ctx);
   return ctx;
 }
 
-export function contextId(t: TlsTarget): string {
-  return [
-    t.dane?.effective === 'dane' ? '(none: DANE)' : t.ca === undefined ? '(system)' : textDigest(t.ca),
-    t.cert !== undefined && t.key !== undefined ? `${textDigest(t.cert)}+${textDigest(t.key)}` : '',
-    t.ciphers ?? '',
-    t.minVersion ?? 'TLSv1.2',
-    t.maxVersion ?? 'TLSv1.3',
-  ].join('\0');
+function contextOptions(t: ConnectionInputs): SecureContextOptions {
+  return {
+    ...(t.dane?.effective === 'dane' ? { ca: [] } : t.ca !== undefined ? { ca: t.ca } : {}),
+    ...(t.cert !== undefined && t.key !== undefined ? { cert: t.cert, key: t.key } : {}),
+    ...(t.ciphers !== undefined ? { ciphers: t.ciphers } : {}),
+    minVersion: t.minVersion ?? 'TLSv1.2',
+    maxVersion: t.maxVersion ?? 'TLSv1.3',
+  };
 }

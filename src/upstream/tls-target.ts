@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { DaneDecision } from '../dane/decision.js';
 import type { TrustCheck } from '../audit/events.js';
-import { cacheKey, type CacheKey } from '../resumption/cache-key.js';
+import type { CacheKey } from '../resumption/cache-key.js';
+import { textDigest } from '../util/digest.js';
 import { secureContextFor } from './secure-context.js';
 
 /** Everything that decides how one upstream TLS connection is made and trusted. */
@@ -47,27 +49,83 @@ export type TargetSts =
   | { domain: string; id: string; mode: 'enforce' | 'testing'; mxMatch: boolean; mxHost: string }
   | { domain: string; mode: 'none'; mxHost: string };
 
-export function servernameOf(t: TlsTarget): string {
+export function servernameOf(t: Pick<TlsTarget, 'host' | 'servername'>): string {
   return t.servername ?? t.host;
 }
 
-export function keyOf(t: TlsTarget): CacheKey {
-  return cacheKey({
-    host: t.host,
-    port: t.port,
-    servername: servernameOf(t),
-    ca: t.ca,
-    verify: t.verify,
-    verifyName: t.verifyName,
-    verifyMatch: t.verifyMatch,
-    minVersion: t.minVersion,
-    maxVersion: t.maxVersion,
-    ciphers: t.ciphers,
-    clientCert: t.cert,
-    ehloName: t.ehloName,
-    ...(t.dane ? { dane: `${t.dane.level}:${t.dane.effective}:${t.dane.digest ?? ''}`, daneNames: t.dane.names } : {}),
-    ...(t.sts && t.sts.mode !== 'none' ? { sts: `${t.sts.mode}:${t.sts.id}` } : {}),
-  });
+/** A field the trust key holds: its canonical parts, in key order (`[]`: left out of the key). */
+interface InKey {
+  trust: 'key';
+  parts(t: TlsTarget): Array<string | number>;
+}
+
+/** A field that cannot change the verdict on the server, and why; `connection`: it still reaches the connection. */
+interface NotTrust {
+  trust: 'not-trust';
+  why: string;
+  connection: boolean;
+}
+
+/**
+ * Every `TlsTarget` field, classified: part of the trust key, or not part of the trust decision.
+ * Node skips name and CA checks on a resumed session, so a session may only be offered under the
+ * exact decision it was made under: anything that could change the verdict is `key`. A new field
+ * does not compile until it is classified here; `connectOptions` and the secure context read only
+ * what this table lets reach a connection (`ConnectionInputs`), and the key test iterates it.
+ *
+ * The key is the digest of these parts in this order, so keys in a shared store stay valid across
+ * versions: a field added later contributes `[]` while unset (as verifyMatch, dane and sts do).
+ */
+export const TRUST_FIELDS = {
+  host: { trust: 'key', parts: (t) => [t.host.toLowerCase()] },
+  port: { trust: 'key', parts: (t) => [t.port] },
+  servername: { trust: 'key', parts: (t) => [servernameOf(t).toLowerCase()] },
+  ca: { trust: 'key', parts: (t) => [t.ca === undefined ? 'system' : textDigest(t.ca)] },
+  verify: { trust: 'key', parts: (t) => [t.verify] },
+  verifyName: { trust: 'key', parts: (t) => [(t.verifyName ?? servernameOf(t)).toLowerCase()] },
+  minVersion: { trust: 'key', parts: (t) => [t.minVersion ?? ''] },
+  maxVersion: { trust: 'key', parts: (t) => [t.maxVersion ?? ''] },
+  ciphers: { trust: 'key', parts: (t) => [t.ciphers ?? ''] },
+  cert: { trust: 'key', parts: (t) => [t.cert === undefined ? '' : textDigest(t.cert)] },
+  key: {
+    trust: 'not-trust',
+    why: 'the private key of `cert`, which is in the key: no other key fits that certificate (Node refuses the context)',
+    connection: true,
+  },
+  // A see-through load balancer: which server behind the address is asked (its EHLO name).
+  ehloName: { trust: 'key', parts: (t) => [(t.ehloName ?? '').toLowerCase()] },
+  verifyMatch: { trust: 'key', parts: (t) => (t.verifyMatch === 'dot-nexthop' ? ['dot-nexthop'] : []) },
+  // The level, what applied to the host and its usable TLSA set: never across DANE and non-DANE or
+  // a rollover; and DANE-TA's reference names, so never for another next hop sharing the host.
+  dane: {
+    trust: 'key',
+    parts: (t) =>
+      t.dane ? ['dane', `${t.dane.level}:${t.dane.effective}:${t.dane.digest ?? ''}`, ...t.dane.names.map((n) => n.toLowerCase())] : [],
+  },
+  // The policy's mode and id; mode `none` (no policy) checks nothing beyond the level.
+  sts: { trust: 'key', parts: (t) => (t.sts && t.sts.mode !== 'none' ? ['sts', `${t.sts.mode}:${t.sts.id}`] : []) },
+} satisfies { [K in keyof TlsTarget]-?: InKey | NotTrust };
+
+type Fields = typeof TRUST_FIELDS;
+/** The fields in the trust key. */
+export type TrustField = { [K in keyof Fields]: Fields[K] extends InKey ? K : never }[keyof Fields];
+/** The fields outside the trust decision that still reach the connection. */
+type ConnectionOnlyField = { [K in keyof Fields]: Fields[K] extends { connection: true } ? K : never }[keyof Fields];
+/** Every input of the trust decision for one upstream connection. */
+export type TrustInputs = Pick<TlsTarget, TrustField>;
+/** What a connection (options, secure context) may be built from: nothing the key does not hold but the private key. */
+export type ConnectionInputs = Pick<TlsTarget, TrustField | ConnectionOnlyField>;
+
+/** The key's fields in key order. */
+const IN_KEY = Object.values<InKey | NotTrust>(TRUST_FIELDS).filter((f): f is InKey => f.trust === 'key');
+
+/** The trust key: a session is only ever offered under the trust decision it was made under. */
+export function keyOf(t: TrustInputs): CacheKey {
+  const parts: Array<string | number> = ['ticketbooth/1'];
+  for (const f of IN_KEY) parts.push(...f.parts(t));
+  const canonical = JSON.stringify(parts);
+  const id = createHash('sha256').update(canonical).digest('hex');
+  return { id, short: id.slice(0, 12), destination: `${t.host}:${t.port}` };
 }
 
 /**
@@ -83,7 +141,7 @@ export function trustOf(t: TlsTarget): TrustCheck {
 }
 
 /** The `tls.connect` options for a target, without socket and session. */
-export function connectOptions(t: TlsTarget): ConnectionOptions {
+export function connectOptions(t: ConnectionInputs): ConnectionOptions {
   const servername = servernameOf(t);
   const verifyName = t.verifyName ?? servername;
   // CA set, client certificate, ciphers and version bounds live in the shared context.

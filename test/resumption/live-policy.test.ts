@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { HandshakeEvent } from '../../src/audit/events.js';
-import { cacheKey, type CacheKey } from '../../src/resumption/cache-key.js';
+import type { CacheKey } from '../../src/resumption/cache-key.js';
 import { MemoryTicketStore } from '../../src/resumption/memory-store.js';
 import { ResumptionCache, type PolicyOptions } from '../../src/resumption/policy.js';
 import { parseSession } from '../../src/resumption/session-der.js';
@@ -21,7 +21,7 @@ import { isHandshake, startTunnelService } from '../support/tunnel-service.js';
  */
 
 const skip = missing('openssl');
-const KEY: CacheKey = cacheKey({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
+const KEY: CacheKey = keyOf({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
 
 function policy(opts: Partial<PolicyOptions> = {}, clock?: () => number, store = new MemoryTicketStore(100)): ResumptionCache {
   return new ResumptionCache(store, { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never', ...opts }, clock);

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { MemoryTicketStore } from '../../src/resumption/memory-store.js';
 import { unwrapSession } from '../../src/resumption/session-envelope.js';
 import { ResumptionCache } from '../../src/resumption/policy.js';
-import type { TlsTarget } from '../../src/upstream/tls-target.js';
+import { TRUST_FIELDS, type TlsTarget } from '../../src/upstream/tls-target.js';
 import { makeCert, type CertPair } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { getTls, parseVerdict, startSServer, type SServer } from '../support/servers.js';
@@ -74,7 +75,21 @@ describe('trust key against a real server', { skip: missing('openssl') }, () => 
         ['chain-only verification', { ...trusted, verify: 'chain' }, 'full'],
         ['other version bounds', { ...trusted, minVersion: version, maxVersion: version }, 'full'],
         ['a client certificate', { ...trusted, cert: client.cert, key: client.key }, 'full'],
+        ['another cipher list', { ...trusted, ciphers: 'HIGH:!aNULL' }, 'full'],
+        ['another verify name', { ...trusted, verifyName: 'evil.example' }, 'fails'],
+        ['names under the verify name too (dot-nexthop)', { ...trusted, verifyMatch: 'dot-nexthop' }, 'full'],
+        ['another EHLO name (another server behind a balancer)', { ...trusted, ehloName: 'mx1.example' }, 'full'],
+        [
+          'an MTA-STS policy in testing',
+          { ...trusted, sts: { domain: 'example.org', id: '1', mode: 'testing', mxMatch: true, mxHost: 'localhost' } },
+          'full',
+        ],
+        ['DANE-EE instead of a CA', { ...trusted, verify: 'none', dane: daneEe(caX.cert) }, 'full'],
       ];
+      // Every field of the key is tried here but host and port (another address is another server).
+      const tried = new Set(others.flatMap(([, t]) => changedFields(trusted, t)));
+      const untried = Object.keys(TRUST_FIELDS).filter((f) => TRUST_FIELDS[f as keyof TlsTarget].trust === 'key' && !tried.has(f));
+      assert.deepEqual(untried, ['host', 'port']);
       for (const [what, target, expect] of others) {
         const r = await dial(target);
         assert.equal(r.event.offered, 'none', `${what}: nothing offered`);
@@ -95,3 +110,27 @@ describe('trust key against a real server', { skip: missing('openssl') }, () => 
     });
   }
 });
+
+/** The fields in which `b` differs from `a`. */
+function changedFields(a: TlsTarget, b: TlsTarget): string[] {
+  const fields = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof TlsTarget>;
+  return [...fields].filter((f) => JSON.stringify(a[f]) !== JSON.stringify(b[f]));
+}
+
+/** A DANE decision whose one DANE-EE record is the server's full certificate (3 0 0). */
+function daneEe(certPem: string): NonNullable<TlsTarget['dane']> {
+  const data = Buffer.from(new X509Certificate(certPem).raw);
+  return {
+    level: 'dane',
+    effective: 'dane',
+    mxDnssec: 'secure',
+    tlsa: 'usable',
+    records: [{ usage: 3, selector: 0, matchingType: 0, data }],
+    digest: 'ee',
+    changed: false,
+    baseDomain: 'localhost',
+    until: Number.POSITIVE_INFINITY,
+    names: ['localhost', 'example.org'],
+    mxHost: 'localhost',
+  };
+}

@@ -1,53 +1,89 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cacheKey, type TrustInputs } from '../../../src/resumption/cache-key.js';
+import { keyOf, TRUST_FIELDS, type TlsTarget } from '../../../src/upstream/tls-target.js';
 
 /** The trust key: a session is only ever offered under the trust decision it was made under. */
 
+const base: TlsTarget = { host: 'mx.example', port: 465, servername: 'mx.example', verify: 'name' };
+type Dane = NonNullable<TlsTarget['dane']>;
+const dane = (change: Partial<Dane> = {}): Dane => ({
+  level: 'dane',
+  effective: 'dane',
+  mxDnssec: 'secure',
+  tlsa: 'usable',
+  records: [],
+  digest: 'abc',
+  changed: false,
+  baseDomain: 'mx.example',
+  until: 0,
+  names: ['mx.example', 'a.example'],
+  mxHost: 'mx.example',
+  ...change,
+});
+const sts = { domain: 'a.example', id: '20260101', mode: 'enforce', mxMatch: true, mxHost: 'mx.example' } as const;
+
+/**
+ * For every TlsTarget field (the compiler asks for each), values other than `base`'s: for a `key`
+ * field each is another trust decision, for a `not-trust` field the same one.
+ */
+const OTHER_VALUES: { [K in keyof TlsTarget]-?: Array<TlsTarget[K]> } = {
+  host: ['mx2.example'],
+  port: [587],
+  servername: ['other.example'],
+  ca: ['-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n', '-----BEGIN CERTIFICATE-----\nY\n-----END CERTIFICATE-----\n'],
+  verify: ['chain', 'none'],
+  verifyName: ['alias.example'],
+  verifyMatch: ['dot-nexthop'],
+  minVersion: ['TLSv1.3'],
+  maxVersion: ['TLSv1.2'],
+  ciphers: ['ECDHE-ECDSA-AES128-GCM-SHA256'],
+  cert: ['CERT', 'CERT2'],
+  key: ['KEY'],
+  ehloName: ['mx1.example'],
+  dane: [
+    dane(),
+    dane({ level: 'dane-only' }),
+    dane({ effective: 'encrypt' }),
+    dane({ digest: 'def' }), // a TLSA rollover
+    dane({ names: ['mx.example', 'b.example'] }), // another next hop sharing the host
+  ],
+  sts: [sts, { ...sts, mode: 'testing' }, { ...sts, id: '20260102' }],
+};
+
 describe('trust key: every input of the trust decision splits the cache', () => {
-  const base: TrustInputs = { host: 'mx.example', port: 465, servername: 'mx.example', verify: 'name' };
-  const variants: Array<[string, Partial<TrustInputs>]> = [
-    ['host', { host: 'mx2.example' }],
-    ['port', { port: 587 }],
-    ['servername', { servername: 'other.example' }],
-    ['CA set', { ca: '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n' }],
-    ['verify chain', { verify: 'chain' }],
-    ['verify none', { verify: 'none' }],
-    ['verify name', { verifyName: 'alias.example' }],
-    ['minVersion', { minVersion: 'TLSv1.3' }],
-    ['maxVersion', { maxVersion: 'TLSv1.2' }],
-    ['ciphers', { ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }],
-    ['client certificate', { clientCert: 'CERT' }],
-    ['EHLO name', { ehloName: 'mx1.example' }],
-    ['DANE decision', { dane: 'dane:dane:abc' }],
-    ['MTA-STS policy', { sts: 'enforce:20260101' }],
-  ];
-  const baseKey = cacheKey(base);
-  for (const [what, change] of variants) {
-    test(`${what} changes the key`, () => {
-      assert.notEqual(cacheKey({ ...base, ...change }).id, baseKey.id);
-    });
+  const baseKey = keyOf(base).id;
+  for (const [field, how] of Object.entries(TRUST_FIELDS)) {
+    const values = OTHER_VALUES[field as keyof TlsTarget] as unknown[];
+    if (how.trust === 'key') {
+      test(`${field} is in the key: each other value is another key`, () => {
+        const ids = values.map((v) => keyOf({ ...base, [field]: v }).id);
+        assert.ok(ids.length > 0);
+        assert.equal(new Set([baseKey, ...ids]).size, ids.length + 1, `${field}: ${ids.join(' ')}`);
+      });
+    } else {
+      test(`${field} is not in the key (${how.why})`, () => {
+        for (const v of values) assert.equal(keyOf({ ...base, [field]: v }).id, baseKey);
+      });
+    }
   }
   test('the same decision gives the same key; names are case-insensitive; the short form is 12 hex', () => {
-    assert.equal(cacheKey({ ...base, host: 'MX.Example', servername: 'Mx.example' }).id, baseKey.id);
-    assert.match(baseKey.short, /^[0-9a-f]{12}$/);
-    assert.notEqual(cacheKey({ ...base, ca: 'A' }).id, cacheKey({ ...base, ca: 'B' }).id);
-  });
-  test("DANE-TA's reference names (the MX host, the next-hop domain) split the key: no resumption for another domain on the host", () => {
-    const dane = { ...base, dane: 'dane:dane:abc' };
-    const forA = cacheKey({ ...dane, daneNames: ['mx.example', 'a.example'] }).id;
-    assert.notEqual(cacheKey({ ...dane, daneNames: ['mx.example', 'b.example'] }).id, forA);
-    assert.notEqual(cacheKey(dane).id, forA);
-    assert.equal(cacheKey({ ...dane, daneNames: ['MX.example', 'A.Example'] }).id, forA);
+    assert.equal(keyOf({ ...base, host: 'MX.Example', servername: 'Mx.example' }).id, baseKey);
+    assert.equal(keyOf({ ...base, servername: undefined }).id, baseKey, 'the servername defaults to the host');
+    assert.equal(keyOf({ ...base, verifyName: 'MX.example' }).id, baseKey, 'the verify name defaults to the servername');
+    assert.equal(keyOf({ ...base, verifyMatch: 'exact' }).id, baseKey, 'exact is the default match');
+    assert.equal(
+      keyOf({ ...base, sts: { domain: 'a.example', mode: 'none', mxHost: 'mx.example' } }).id,
+      baseKey,
+      'no policy checks nothing more',
+    );
+    assert.equal(keyOf({ ...base, dane: dane({ names: ['MX.example', 'A.Example'] }) }).id, keyOf({ ...base, dane: dane() }).id);
+    assert.match(keyOf(base).short, /^[0-9a-f]{12}$/);
   });
   test('keys do not change between versions: sessions in a shared store stay reachable after an upgrade', () => {
     // Golden values from the key as first released; a change here orphans every stored session.
-    assert.equal(cacheKey({ host: 'a', port: 1, servername: 'a', verify: 'name' }).id.slice(0, 16), '62a7c80008934dc6');
-    const withFiles = cacheKey({ host: 'a', port: 1, servername: 'a', ca: '-----CA-----', verify: 'name', clientCert: 'CERT' });
+    assert.equal(keyOf({ host: 'a', port: 1, servername: 'a', verify: 'name' }).id.slice(0, 16), '62a7c80008934dc6');
+    const withFiles = keyOf({ host: 'a', port: 1, servername: 'a', ca: '-----CA-----', verify: 'name', cert: 'CERT' });
     assert.equal(withFiles.id.slice(0, 16), '16a922db03c3d533');
-    assert.equal(
-      cacheKey({ host: 'a', port: 1, servername: 'a', ca: '-----CA-----', verify: 'name', clientCert: 'CERT' }).id,
-      withFiles.id,
-    );
+    assert.equal(keyOf({ host: 'a', port: 1, servername: 'a', ca: '-----CA-----', verify: 'name', cert: 'CERT' }).id, withFiles.id);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { cacheKey } from '../../../src/resumption/cache-key.js';
+import { keyOf } from '../../../src/upstream/tls-target.js';
 import { MemoryTicketStore } from '../../../src/resumption/memory-store.js';
 import { fullHandshakeCause, ResumptionCache, type PolicyOptions } from '../../../src/resumption/policy.js';
 import { parseSession } from '../../../src/resumption/session-der.js';
@@ -18,7 +18,7 @@ const dir = join(import.meta.dirname, '..', '..', 'fixtures', 'sessions');
 const tls13 = [0, 1, 2, 3, 4, 5].map((i) => readFileSync(join(dir, `series-tls13-${i}.bin`)));
 const tls12 = [0, 1].map((i) => readFileSync(join(dir, `series-tls12-${i}.bin`)));
 const issuedMs = Math.max(...[...tls13, ...tls12].map((b) => parseSession(b).issuedAt)) * 1000;
-const KEY = cacheKey({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
+const KEY = keyOf({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
 const hashOf = (b: Buffer): string => ticketHash(parseSession(b).ticket!);
 
 function policy(opts: Partial<PolicyOptions> = {}, clock = { now: issuedMs }): ResumptionCache {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { cacheKey } from '../../../src/resumption/cache-key.js';
+import { keyOf } from '../../../src/upstream/tls-target.js';
 import { MemoryTicketStore } from '../../../src/resumption/memory-store.js';
 import { ResumptionCache } from '../../../src/resumption/policy.js';
 import { parseSession, SessionParseError } from '../../../src/resumption/session-der.js';
@@ -115,7 +115,7 @@ describe('unreadable session buffers: refused with a reason, never guessed at', 
 
   test('the policy keeps nothing it cannot read, and says why', async () => {
     const cache = new ResumptionCache(new MemoryTicketStore(10), { ticketsPerDestination: 8, maxAgeSeconds: 3600, reuse: 'never' });
-    const key = cacheKey({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
+    const key = keyOf({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
     const v2 = Buffer.concat([Buffer.from('\0nodejs:tls:session:2\0', 'latin1'), enveloped.subarray(prefix.length)]);
     assert.deepEqual(await cache.received(key, v2), { kind: 'unreadable', reason: 'unknown-envelope' });
     assert.equal((await cache.offer(key)).kind, 'none');

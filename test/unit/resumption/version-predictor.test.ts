@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { AuditLog } from '../../../src/audit/audit-log.js';
-import { cacheKey } from '../../../src/resumption/cache-key.js';
 import { MemoryTicketStore } from '../../../src/resumption/memory-store.js';
 import { ResumptionCache, type Offer } from '../../../src/resumption/policy.js';
 import { appendVersion, type NegotiatedVersion, type StoredTicket } from '../../../src/resumption/store.js';
@@ -198,7 +197,7 @@ describe('VersionPredictor: places in offer order', () => {
 });
 
 describe('ResumptionCache on a version-mixed destination (no TLS server: opaque session buffers)', () => {
-  const KEY = cacheKey({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
+  const KEY = keyOf({ host: '127.0.0.1', port: 1, servername: 'localhost', verify: 'name' });
   const FAR = Date.now() + 3600_000;
   const entry = (name: string): StoredTicket => ({ session: Buffer.from(name), hash: name, expiresAt: FAR });
 
