@@ -42,9 +42,13 @@ interface ProfileNode {
 }
 interface Profile {
   nodes: ProfileNode[];
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
+
+/** CLOCK_MONOTONIC in microseconds: the clock of a V8 profile's timestamps, the same in every process. */
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 function partOf(stack: ProfileNode[]): string {
   for (const n of stack) {
@@ -59,14 +63,20 @@ function partOf(stack: ProfileNode[]): string {
   return leaf.startsWith('(') ? leaf : 'other node internals';
 }
 
-/** Microseconds per part, idle left out. */
-function split(profile: Profile): Map<string, number> {
+/** Microseconds per part and per leaf frame (self time), idle left out, for samples taken in `window`. */
+function split(profile: Profile, window: [number, number]): { parts: Map<string, number>; leaves: Map<string, number> } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, ProfileNode>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n);
   const partById = new Map<number, string>();
-  const out = new Map<string, number>();
+  const parts = new Map<string, number>();
+  const leaves = new Map<string, number>();
+  const add = (m: Map<string, number>, k: string, us: number): void => void m.set(k, (m.get(k) ?? 0) + us);
+  let t = profile.startTime;
   profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    t += us;
+    if (t < window[0] || t > window[1]) return;
     let part = partById.get(id);
     if (part === undefined) {
       const stack: ProfileNode[] = [];
@@ -74,9 +84,20 @@ function split(profile: Profile): Map<string, number> {
       part = partOf(stack);
       partById.set(id, part);
     }
-    if (part !== '(idle)') out.set(part, (out.get(part) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    if (part === '(idle)') return;
+    add(parts, part, us);
+    const f = byId.get(id)?.callFrame;
+    if (f) add(leaves, `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/dist\/src\//, 'src/').replace(/\.js$/, '.ts')}`, us);
   });
-  return out;
+  return { parts, leaves };
+}
+
+/** Rows of a map's entries by size: share of `total`, and that share of `cpuMs`. */
+function rowsOf(m: Map<string, number>, total: number, cpuMs: number, limit = Infinity): string[][] {
+  return [...m.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([k, us]) => [k, `${((100 * us) / total).toFixed(1)}%`, ((us / total) * cpuMs).toFixed(3)]);
 }
 
 async function measure(dir: string, up: Upstream, groups: string | undefined, count: number, inFlight: number): Promise<string[]> {
@@ -85,21 +106,27 @@ async function measure(dir: string, up: Upstream, groups: string | undefined, co
   const route = viaForwarder(tb);
   await load(route, 100, 1); // warm-up: tickets in the cache, code optimised
   const before = cpuTimes(tb.pid);
+  const window: [number, number] = [nowUs(), NaN];
   await load(route, count, inFlight);
+  window[1] = nowUs();
   const after = cpuTimes(tb.pid);
   await tb.stop();
   const [file] = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-  const parts = split(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile);
+  const { parts, leaves } = split(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile, window);
   const user = (1000 * (after.user - before.user)) / count;
   const system = (1000 * (after.system - before.system)) / count;
-  // The profile covers the whole process life (start, warm-up); its shares are applied to the load's CPU.
+  // Shares of the load's samples, applied to the load's CPU from /proc.
   const total = [...parts.values()].reduce((a, b) => a + b, 0);
-  const rows = [...parts.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .map(([part, us]) => [part, `${((100 * us) / total).toFixed(1)}%`, ((us / total) * (user + system)).toFixed(3)]);
   const head = `${inFlight === 1 ? 'sequential' : `${inFlight} in flight`}, ${count} connections, groups ${groups ?? "Node's default"}`;
   const cpu = `CPU per connection ${(user + system).toFixed(3)} ms (user ${user.toFixed(3)}, system ${system.toFixed(3)}), under --cpu-prof`;
-  return [head, cpu, ...table(['part', 'share', 'ms/conn'], rows), ''];
+  return [
+    head,
+    cpu,
+    ...table(['part', 'share', 'ms/conn'], rowsOf(parts, total, user + system)),
+    '',
+    ...table(['top frames (self time)', 'share', 'ms/conn'], rowsOf(leaves, total, user + system, 15)),
+    '',
+  ];
 }
 
 async function main(): Promise<void> {
