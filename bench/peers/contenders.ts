@@ -1,17 +1,21 @@
 /**
  * The forwarders under test, each its own process with a PID to charge CPU to: ticketbooth (the
  * built CLI, audit on to a file as in production) and stunnel (client mode, notice log level).
- * The direct Node TLS client has no forwarder: the benchmark process does the TLS itself.
+ * The bare Node TLS client is a process too (bare-client-main.ts), making the forwarders' upstream
+ * handshakes itself. The direct Node TLS client has no process: the benchmark process does the TLS.
  */
+import { fork } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { CertPair } from '../../test/support/certs.js';
 import { startProcess } from '../../test/support/process.js';
 import { startStunnelClient, type StunnelOptions } from '../../test/support/stunnel.js';
 import { smarthostConfig } from '../postfix-destination.js';
 import { CLI, NODE_FLAGS } from './build.js';
+import type { LoadResult } from './load.js';
 
-export type ContenderName = 'ticketbooth' | 'stunnel' | 'direct';
+export type ContenderName = 'ticketbooth' | 'stunnel' | 'direct' | 'bare';
 
 export interface Forwarder {
   name: ContenderName;
@@ -40,8 +44,8 @@ export interface Upstream {
 
 let seq = 0;
 
-async function startTicketbooth(args: string[], ready: RegExp, audit: string): Promise<Ticketbooth> {
-  const proc = await startProcess(process.execPath, [...NODE_FLAGS, CLI, ...args], { ready, timeoutMs: 20_000 });
+async function startTicketbooth(args: string[], ready: RegExp, audit: string, nodeFlags: string[] = []): Promise<Ticketbooth> {
+  const proc = await startProcess(process.execPath, [...NODE_FLAGS, ...nodeFlags, CLI, ...args], { ready, timeoutMs: 20_000 });
   return {
     name: 'ticketbooth',
     host: '127.0.0.1',
@@ -61,6 +65,63 @@ export function startTicketboothTunnel(dir: string, up: Upstream, starttls?: 'sm
   const args = ['tunnel', '--listen', '127.0.0.1:0', '--connect', `${up.host}:${up.port}`, '--servername', up.servername];
   args.push('--ca', up.cert.certFile, '--audit-log', audit, ...(starttls ? ['--starttls', starttls] : []));
   return startTicketbooth(args, /listening on 127\.0\.0\.1:(\d+)/, audit);
+}
+
+/**
+ * The same tunnel through `ticketbooth serve`, with `upstream.groups` (the one-line tunnel has no
+ * flag for it; Node's default when absent), Node run with `nodeFlags` besides the product's.
+ */
+export function startTicketboothTunnelGroups(dir: string, up: Upstream, groups?: string, nodeFlags: string[] = []): Promise<Ticketbooth> {
+  const n = ++seq;
+  const audit = join(dir, `audit-tunnel-groups-${n}.jsonl`);
+  const config = join(dir, `tunnel-groups-${n}.yaml`);
+  const upstream = `{ host: "${up.host}", port: ${up.port}, servername: "${up.servername}", ca: "${up.cert.certFile}"${groups ? `, groups: "${groups}"` : ''} }`;
+  writeFileSync(
+    config,
+    `listeners:\n  - { name: tunnel, type: tunnel, listen: "127.0.0.1:0", upstream: ${upstream} }\naudit: { file: "${audit}" }\n`,
+  );
+  return startTicketbooth(['serve', '--config', config], /tunnel listening on 127\.0\.0\.1:(\d+)/, audit, nodeFlags);
+}
+
+export interface BareClient {
+  name: 'bare';
+  pid: number;
+  /** `count` connections, `inFlight` at a time, made by the bare client's own process. */
+  load(count: number, inFlight: number): Promise<LoadResult>;
+  stop(): Promise<void>;
+}
+
+type BareMessage = { ready?: true; result?: LoadResult; error?: string };
+
+const bareMain = fileURLToPath(new URL('./bare-client-main.ts', import.meta.url));
+
+/** The bare Node TLS client on ticketbooth's runtime and flags, offering `groups` (Node's default when absent). */
+export function startBareClient(up: Upstream, groups?: string): Promise<BareClient> {
+  const child = fork(bareMain, [up.host, String(up.port), up.servername, up.cert.certFile, groups ?? ''], {
+    execArgv: [...NODE_FLAGS, '--import', 'tsx'],
+  });
+  // One answer awaited at a time; an exit fails it (and the start, if it comes first).
+  let waiting: { resolve(m: BareMessage): void; reject(e: Error): void } | undefined;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.on('message', (m: BareMessage) => waiting?.resolve(m));
+  child.on('exit', (code) => waiting?.reject(new Error(`bare client exited (${code})`)));
+  const next = (): Promise<BareMessage> => new Promise((resolve, reject) => (waiting = { resolve, reject }));
+  const bare: BareClient = {
+    name: 'bare',
+    pid: child.pid ?? NaN,
+    load: async (count, inFlight) => {
+      const answer = next();
+      child.send({ count, inFlight });
+      const m = await answer;
+      if (!m.result) throw new Error(`bare client: ${m.error ?? 'no result'}`);
+      return m.result;
+    },
+    stop: async () => {
+      child.disconnect();
+      await exited;
+    },
+  };
+  return next().then(() => bare);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { connectionCacheSchema, listenerFields, port, withClientLimit } from './common.js';
-import { tlsVersion, verify } from './tls.js';
+import { groups, tlsVersion, verify } from './tls.js';
 
 /**
  * The `type: http` listener: an HTTP forward proxy for legacy clients that send plain `http://`
@@ -19,6 +19,7 @@ export const httpOriginSchema = z.strictObject({
   verify: verify.optional(),
   minVersion: tlsVersion.optional(),
   maxVersion: tlsVersion.optional(),
+  groups: groups.optional(),
 });
 
 export const httpListenerSchema = z

@@ -5,7 +5,7 @@ import { listenerFields, port, withClientLimit } from './common.js';
 import { httpListenerSchema } from './http-schema.js';
 import { dnsSchema, mtaStsSchema, smtpListenerSchema } from './smtp-schema.js';
 import { storeSchema } from './store-schema.js';
-import { tlsVersion, verify } from './tls.js';
+import { groups, tlsVersion, verify } from './tls.js';
 
 export const upstreamSchema = z.strictObject({
   host: z.string().min(1),
@@ -20,6 +20,7 @@ export const upstreamSchema = z.strictObject({
   minVersion: tlsVersion.optional(),
   maxVersion: tlsVersion.optional(),
   ciphers: z.string().min(1).optional(),
+  groups: groups.optional(),
   /** PEM client certificate and key files. */
   cert: z.string().min(1).optional(),
   key: z.string().min(1).optional(),

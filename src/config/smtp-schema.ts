@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { connectionCacheSchema, hostPort, listenerFields, onePasswordSource, passwordSource, port, withClientLimit } from './common.js';
-import { tlsVersion } from './tls.js';
+import { groups, tlsVersion } from './tls.js';
 
 /**
  * The `type: smtp` listener (a smarthost) and the top-level `dns` section. Kept apart from
@@ -19,6 +19,7 @@ export const smtpTlsSchema = z.strictObject({
   minVersion: tlsVersion.optional(),
   maxVersion: tlsVersion.optional(),
   ciphers: z.string().min(1).optional(),
+  groups: groups.optional(),
   /**
    * Apply the recipient domain's MTA-STS policy (RFC 8461) in mode mx: `enforce` restricts delivery
    * to the policy's MX hosts with a verified certificate. Default: on at levels `may` and `dane`.

@@ -24,6 +24,8 @@ export interface TlsPolicy {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   ciphers?: string;
+  /** Key-exchange groups, colon-separated (Node's `ecdhCurve`); Node's default when absent. */
+  groups?: string;
   /** Apply the recipient domain's MTA-STS policy (mode mx). */
   mtaSts: boolean;
   /**
@@ -72,6 +74,7 @@ export function policyFor(
     ...(t.minVersion ? { minVersion: t.minVersion } : {}),
     ...(t.maxVersion ? { maxVersion: t.maxVersion } : {}),
     ...(t.ciphers ? { ciphers: t.ciphers } : {}),
+    ...(t.groups ? { groups: t.groups } : {}),
   };
 }
 
@@ -116,6 +119,7 @@ export function tlsTargetFor(policy: TlsPolicy, level: HostLevel, hop: HopIdenti
     ...(policy.minVersion ? { minVersion: policy.minVersion } : {}),
     ...(policy.maxVersion ? { maxVersion: policy.maxVersion } : {}),
     ...(policy.ciphers ? { ciphers: policy.ciphers } : {}),
+    ...(policy.groups ? { groups: policy.groups } : {}),
     ehloName,
   };
 }

@@ -31,6 +31,7 @@ export function originResolver(l: HttpListenerConfig): OriginResolver {
       verify: verifyMode(u?.verify ?? l.defaults.verify),
       minVersion: u?.minVersion,
       maxVersion: u?.maxVersion,
+      groups: u?.groups,
     };
   };
 }

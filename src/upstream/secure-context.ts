@@ -37,6 +37,7 @@ function contextOptions(t: ConnectionInputs): SecureContextOptions {
     ...(t.dane?.effective === 'dane' ? { ca: [] } : t.ca !== undefined ? { ca: t.ca } : {}),
     ...(t.cert !== undefined && t.key !== undefined ? { cert: t.cert, key: t.key } : {}),
     ...(t.ciphers !== undefined ? { ciphers: t.ciphers } : {}),
+    ...(t.groups !== undefined ? { ecdhCurve: t.groups } : {}),
     minVersion: t.minVersion ?? 'TLSv1.2',
     maxVersion: t.maxVersion ?? 'TLSv1.3',
   };

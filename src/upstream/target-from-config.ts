@@ -19,6 +19,7 @@ export function targetFromConfig(u: UpstreamConfig): TlsTarget {
     minVersion: u.minVersion,
     maxVersion: u.maxVersion,
     ciphers: u.ciphers,
+    groups: u.groups,
     cert: u.cert === undefined ? undefined : read(u.cert, 'cert'),
     key: u.key === undefined ? undefined : read(u.key, 'key'),
   };

@@ -25,6 +25,8 @@ export interface TlsTarget {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   ciphers?: string;
+  /** Key-exchange groups offered, colon-separated OpenSSL names (Node's `ecdhCurve`); Node's default when absent. */
+  groups?: string;
   /** PEM client certificate and key. */
   cert?: string;
   key?: string;
@@ -87,6 +89,15 @@ export const TRUST_FIELDS = {
   maxVersion: { trust: 'key', parts: (t) => [t.maxVersion ?? ''] },
   ciphers: { trust: 'key', parts: (t) => [t.ciphers ?? ''] },
   cert: { trust: 'key', parts: (t) => [t.cert === undefined ? '' : textDigest(t.cert)] },
+  // Groups pick the key exchange, not what is checked; and a session does not depend on its group:
+  // TLS 1.2 resumes with no key exchange, TLS 1.3 (psk_dhe_ke, all OpenSSL offers) makes a fresh
+  // one on whatever group both sides share. A server taking neither refuses the full handshake
+  // too. So a reload that changes groups keeps the cached sessions.
+  groups: {
+    trust: 'not-trust',
+    why: 'the key exchange, not the verdict: a session resumes with a fresh key share on any group (TLS 1.3) or none (TLS 1.2)',
+    connection: true,
+  },
   key: {
     trust: 'not-trust',
     why: 'the private key of `cert`, which is in the key: no other key fits that certificate (Node refuses the context)',
@@ -144,7 +155,7 @@ export function trustOf(t: TlsTarget): TrustCheck {
 export function connectOptions(t: ConnectionInputs): ConnectionOptions {
   const servername = servernameOf(t);
   const verifyName = t.verifyName ?? servername;
-  // CA set, client certificate, ciphers and version bounds live in the shared context.
+  // CA set, client certificate, ciphers, groups and version bounds live in the shared context.
   const opts: ConnectionOptions = {
     host: t.host,
     port: t.port,

@@ -99,6 +99,28 @@ describe('config validation', () => {
     await assert.rejects(Service.start(c), /listener smtps: upstream 127\.0\.0\.1:465: .*cipher/i);
   });
 
+  test('groups: a list or a colon string, kept in the colon form; an unknown name fails the load naming the key', () => {
+    const list = loadConfig(file(GOOD.replace('port: 465', 'port: 465\n      groups: [X25519MLKEM768, X25519, P-256]')));
+    const upstream = (c: ReturnType<typeof loadConfig>): unknown =>
+      c.listeners[0].type === 'tunnel' ? c.listeners[0].upstream.groups : null;
+    assert.equal(upstream(list), 'X25519MLKEM768:X25519:P-256');
+    assert.equal(upstream(loadConfig(file(GOOD.replace('port: 465', 'port: 465\n      groups: X25519:P-256')))), 'X25519:P-256');
+    assert.equal(upstream(loadConfig(file(GOOD))), undefined, "absent: Node's default");
+    rejects(
+      GOOD.replace('port: 465', 'port: 465\n      groups: [X25519, X99999]'),
+      /listeners\[0\]\.upstream\.groups: unknown TLS group "X99999"/,
+    );
+    rejects(GOOD.replace('port: 465', 'port: 465\n      groups: []'), /listeners\[0\]\.upstream\.groups/);
+    const smtp = `
+listeners:
+  - name: mx
+    type: smtp
+    listen: 127.0.0.1:0
+    route: { mode: mx, tls: { groups: 'X25519:NOPE' } }
+`;
+    rejects(smtp, /listeners\[0\]\.route\.tls\.groups: unknown TLS group "NOPE"/);
+  });
+
   test('an unknown key gets the known key it most likely meant', () => {
     rejects(GOOD.replace('upstream:', 'upstreem:'), /listeners\[0\]: Unrecognized key: "upstreem" \(did you mean "upstream"\?\)/);
     rejects(`${GOOD}cach: { reuse: never }\n`, /Unrecognized key: "cach" \(did you mean "cache"\?\)/);

@@ -37,6 +37,7 @@ const OTHER_VALUES: { [K in keyof TlsTarget]-?: Array<TlsTarget[K]> } = {
   minVersion: ['TLSv1.3'],
   maxVersion: ['TLSv1.2'],
   ciphers: ['ECDHE-ECDSA-AES128-GCM-SHA256'],
+  groups: ['X25519', 'P-256:X25519MLKEM768'],
   cert: ['CERT', 'CERT2'],
   key: ['KEY'],
   ehloName: ['mx1.example'],

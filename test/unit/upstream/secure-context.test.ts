@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { parseConfig } from '../../../src/config/load.js';
+import { policyFor, tlsTargetFor } from '../../../src/smtp/tls-policy.js';
+import { originResolver } from '../../../src/upstream/http-origin.js';
 import { secureContextFor } from '../../../src/upstream/secure-context.js';
 import { connectOptions, type TlsTarget } from '../../../src/upstream/tls-target.js';
 
@@ -19,7 +22,7 @@ describe('secure contexts', () => {
     assert.equal(connectOptions(base).secureContext, ctx);
   });
 
-  test('another CA set, client certificate, cipher list or version bound never shares it', () => {
+  test('another CA set, client certificate, cipher list, group list or version bound never shares it', () => {
     const ctx = secureContextFor(base);
     const others: Array<[string, TlsTarget]> = [
       ['another CA', { ...base, ca: caB }],
@@ -27,6 +30,8 @@ describe('secure contexts', () => {
       ['ciphers', { ...base, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }],
       ['minVersion', { ...base, minVersion: 'TLSv1.3' }],
       ['maxVersion', { ...base, maxVersion: 'TLSv1.2' }],
+      ['groups', { ...base, groups: 'X25519' }],
+      ['other groups', { ...base, groups: 'P-256:X25519' }],
     ];
     const seen = new Set([ctx]);
     for (const [what, t] of others) {
@@ -39,5 +44,23 @@ describe('secure contexts', () => {
   test('connect options carry only what varies per connection besides the context', () => {
     const o = connectOptions({ ...base, servername: 'mx.example' });
     assert.deepEqual(Object.keys(o).sort(), ['checkServerIdentity', 'host', 'port', 'rejectUnauthorized', 'secureContext', 'servername']);
+  });
+});
+
+describe('groups reach every kind of upstream', () => {
+  test('an SMTP route and an HTTP origin carry their groups into the target', () => {
+    const policy = policyFor('relay', { groups: 'X25519MLKEM768:X25519' }, { groups: 'X25519' }, () => '');
+    const hop = { connect: '192.0.2.1', port: 25, hostName: 'relay.example', nextHop: 'relay.example' };
+    assert.equal(tlsTargetFor(policy, 'secure', hop, 'client.example')?.groups, 'X25519', "the route's own tls wins");
+    const config = parseConfig(
+      JSON.stringify({
+        listeners: [{ name: 'web', type: 'http', listen: '127.0.0.1:0', upstreams: { 'a.example': { groups: ['P-256'] } } }],
+      }),
+    );
+    const web = config.listeners[0];
+    assert.ok(web.type === 'http');
+    const resolve = originResolver(web);
+    assert.equal(resolve('a.example', undefined).groups, 'P-256');
+    assert.equal(resolve('b.example', undefined).groups, undefined, "an origin not listed: Node's default");
   });
 });
