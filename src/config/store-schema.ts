@@ -40,7 +40,7 @@ export const redisTlsSchema = z
  */
 export const replicaAckSchema = z.strictObject({
   replicas: z.number().int().min(1).max(16).default(1),
-  timeoutMs: z.number().int().min(1).max(200).default(50),
+  timeoutMs: z.number().int().min(1).max(500).default(50),
 });
 
 const redisStoreSchema = z

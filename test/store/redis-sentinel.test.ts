@@ -72,8 +72,11 @@ interface Attempt {
   error?: string;
 }
 
-/** One replica within 50 ms (the default of `replicaAck: {}`). */
-const ACK = { replicas: 1, timeoutMs: 50 };
+/**
+ * One replica within 500 ms, the longest allowed: the default 50 ms is what production wants, but a
+ * loaded test machine can hold a WAIT past it, and a take then goes unoffered for no failover at all.
+ */
+const ACK = { replicas: 1, timeoutMs: 500 };
 
 test(
   'Sentinel failover under load: 0 failed client connections, resumption above 90% within 10 s of the promotion',
@@ -104,6 +107,7 @@ async function failover(t: TestContext, ack: typeof ACK | undefined): Promise<vo
     let tb: TunnelHarness | undefined;
     try {
       cluster = await startSentinelCluster({ password: DATA_PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
+      await replicaAcknowledges(cluster.primaryPort);
       const cert = makeCert(['localhost']);
       server = await startSServer('tls13-anti-replay', cert);
       witness = await startPskWitness(server.port);
@@ -209,7 +213,7 @@ async function failover(t: TestContext, ack: typeof ACK | undefined): Promise<vo
         );
         t.diagnostic(`resumed in the 10 s after the promotion: ${pct(f.tenSeconds)}; from the recovery on: ${pct(f.afterRecovery)}`);
         const twice = witness.offeredTwice();
-        const unacknowledged = said(/take\(s\) reached \d+ of 1 replica\(s\) within 50 ms: their tickets were not offered/, droppedAt);
+        const unacknowledged = said(/take\(s\) reached \d+ of 1 replica\(s\) within 500 ms: their tickets were not offered/, droppedAt);
         t.diagnostic(
           `${ack ? 'with' : 'without'} replicaAck: tickets offered twice, as the destination received them: ${twice} ` +
             `(of ${witness.offered.length} offers; ticketbooth's audit lines agree: ${replayed}); refused by the server: ${refused}; ` +
@@ -280,4 +284,19 @@ function figures(attempts: Attempt[], droppedAt: number, killedAt: number, promo
     tenSeconds: share(after.filter((a) => a.start < promotedAt + 10_000)),
     afterRecovery: share(after.filter((a) => a.start >= promotedAt + recoveredMs && a.start < promotedAt + 10_000)),
   };
+}
+
+/**
+ * Just after its sync a replica the primary lists as online can still let a WAIT time out (seen:
+ * offset 0 for 600 ms); the rig is ready once a write of its own is acknowledged, so that no take
+ * goes unacknowledged for a reason of the rig's.
+ */
+async function replicaAcknowledges(port: number): Promise<void> {
+  const raw = new Redis({ port, host: '127.0.0.1', password: DATA_PASSWORD });
+  try {
+    await raw.set('rig-ready', '1');
+    assert.equal(await raw.wait(1, 15_000), 1, 'the replica acknowledges writes');
+  } finally {
+    raw.disconnect();
+  }
 }

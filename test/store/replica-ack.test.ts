@@ -24,12 +24,17 @@ test(
     const raw = new Redis(primary.url);
     let store: RedisTicketStore | undefined;
     try {
-      await waitForOutput(replica.process, /MASTER <-> REPLICA sync: Finished with success/, 1, 15_000);
+      await waitForOutput(primary.process, /Synchronization with replica \S+ succeeded/, 1, 15_000);
+      // Online is not yet acknowledging: just after its sync a replica can let a WAIT time out (seen:
+      // offset 0, 600 ms). The rig is ready once a write of its own is acknowledged.
+      await raw.set(`${prefix}ready`, '1');
+      assert.equal(await raw.wait(1, 15_000), 1, 'the replica acknowledges writes');
       store = await RedisTicketStore.connect({
         url: primary.url,
         prefix,
         maxDestinations: 10,
-        replicaAck: { replicas: 1, timeoutMs: 50 },
+        // 500 ms, the longest allowed: a loaded machine can hold a WAIT past the default 50 ms.
+        replicaAck: { replicas: 1, timeoutMs: 500 },
         onStatus: (m) => said.push(m),
       });
       const now = Date.now();
@@ -49,7 +54,7 @@ test(
       assert.deepEqual(
         said.filter((m) => m.includes('replica(s)')),
         [
-          'redis store: 1 take(s) reached 0 of 1 replica(s) within 50 ms: their tickets were not offered (full handshakes instead; ' +
+          'redis store: 1 take(s) reached 0 of 1 replica(s) within 500 ms: their tickets were not offered (full handshakes instead; ' +
             'ticketbooth_store_errors_total), takes pause 1 s after each; said at most once a minute',
         ],
       );

@@ -307,7 +307,7 @@ describe('cache.store: one Redis (url) or a Sentinel group (sentinels + name), p
     rejects(store('type: redis\ncluster: ["h:6379"]\nname: m'), /cache\.store\.name: a master name goes with sentinels/);
   });
 
-  test('replicaAck: {} is one replica within 50 ms; a longer wait than 200 ms, no replica, or a cluster is refused', () => {
+  test('replicaAck: {} is one replica within 50 ms; a longer wait than 500 ms, no replica, or a cluster is refused', () => {
     const c = loadConfig(file(store('type: redis\nurl: redis://h:6379\nreplicaAck: {}')));
     assert.deepEqual(c.cache.store.type === 'redis' && c.cache.store.replicaAck, { replicas: 1, timeoutMs: 50 });
     const two = loadConfig(file(store('type: redis\nurl: redis://h:6379\nreplicaAck: { replicas: 2, timeoutMs: 100 }')));
