@@ -3,7 +3,7 @@
  * ticketbooth process, with verdicts from the receiving side. Prints each section, writes
  * stress/results.json, exits 1 when any section found something (or failed). See USAGE in args.ts.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { writeMeasured } from '../bench/measured.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,11 +64,23 @@ async function main(): Promise<void> {
     );
   }
   const file = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, args, sections: results }, null, 2)}\n`);
+  // A run of some sections keeps the figures of the others from the last run that had them.
+  const sections = [...earlierSections(file).filter((s) => !args.sections.includes(s.id as SectionId)), ...results];
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, args, sections }, null, 2)}\n`);
   writeMeasured(); // docs/measured.md shows these figures, made from this file
   process.stdout.write(`\nwrote ${file}\n`);
   // Every server and child is stopped by now; exit even if a library keeps a timer alive.
   process.exit(results.every((r) => r.ok) ? 0 : 1);
+}
+
+/** The sections of the last run, each with the date it ran. */
+function earlierSections(file: string): Array<{ id: string; date: string }> {
+  try {
+    const earlier = JSON.parse(readFileSync(file, 'utf8')) as { date: string; sections: Array<{ id: string; date?: string }> };
+    return earlier.sections.map((s) => ({ ...s, date: s.date ?? earlier.date }));
+  } catch {
+    return [];
+  }
 }
 
 await main();

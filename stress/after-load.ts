@@ -1,0 +1,55 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Section } from '../bench/section.js';
+import { mib } from '../test/support/proc-memory.js';
+import type { Ticketbooth } from './ticketbooth.js';
+
+/** Seconds after the load ends by which RSS must be back within RETURN_FACTOR × idle (issue 27, item 6). */
+const RETURN_S = 30;
+const RETURN_FACTOR = 2;
+const EVERY_S = 5;
+
+export interface MemorySample {
+  t: number;
+  rss: number;
+  /** From the process's own /metrics: V8 heap used and external (Buffers, native ArrayBuffers), MiB. */
+  heap: number;
+  external: number;
+}
+
+/** RSS and the heap seen from inside, now. */
+export async function sampleMemory(tb: Ticketbooth, t: number): Promise<MemorySample> {
+  const m = await tb.metrics().catch(() => new Map<string, number>());
+  const inMiB = (name: string): number => (m.get(name) ?? NaN) / 1048576;
+  return { t, rss: tb.rss().rss, heap: inMiB('nodejs_heap_size_used_bytes'), external: inMiB('nodejs_external_memory_bytes') };
+}
+
+/**
+ * Memory given back after a load: RSS (and heap/external) when the load ended and every EVERY_S
+ * seconds for RETURN_S seconds, measured against the idle figure taken before the load.
+ */
+export async function watchAfterLoad(
+  tb: Ticketbooth,
+  idle: MemorySample,
+): Promise<{ lines: string[]; figures: NonNullable<Section['figures']>; ok: boolean }> {
+  const samples: MemorySample[] = [];
+  const started = Date.now();
+  for (let s = 0; s <= RETURN_S; s += EVERY_S) {
+    await sleep(Math.max(0, started + s * 1000 - Date.now()));
+    samples.push(await sampleMemory(tb, s));
+  }
+  const last = samples.at(-1)!;
+  const ok = last.rss <= RETURN_FACTOR * idle.rss;
+  const row = (x: MemorySample): string => `${x.rss.toFixed(0)} (heap ${x.heap.toFixed(0)}, external ${x.external.toFixed(0)})`;
+  const lines = [
+    `memory: idle ${row(idle)} MiB before the load; after it, RSS (heap, external) every ${EVERY_S} s: ${samples.map(row).join(', ')}`,
+    `  ${RETURN_S} s after the load: ${mib(last.rss)}, ${(last.rss / idle.rss).toFixed(2)}× idle — ${ok ? 'within' : 'OVER'} ${RETURN_FACTOR}×`,
+  ];
+  const figures: NonNullable<Section['figures']> = {
+    idleRssMiB: { value: idle.rss, unit: 'MiB' },
+    rssAtLoadEndMiB: { value: samples[0].rss, unit: 'MiB' },
+    heapAtLoadEndMiB: { value: samples[0].heap, unit: 'MiB' },
+    rssAfter30sMiB: { value: last.rss, unit: 'MiB', goal: `<= ${RETURN_FACTOR}x idle`, met: ok },
+    heapAfter30sMiB: { value: last.heap, unit: 'MiB' },
+  };
+  return { lines, figures, ok };
+}
