@@ -7,8 +7,8 @@ import { startProcess, type RunningProcess } from '../support/process.js';
 
 /**
  * What `serve` with config/default.yaml holds in memory, asserted by what it loaded (issue 27, idle
- * RSS): no Redis client with a memory store, no chart.js outside the audit report, and not undici,
- * http2 and zlib, which an ES `import` of node:http pulls in through its WebSocket getters (each is
+ * RSS): no Redis client with a memory store, no chart.js outside the audit report, and not undici
+ * and http2, which an ES `import` of node:http pulls in through its WebSocket getters (each is
  * MiBs of idle RSS; docs/measured.md has the figure).
  */
 
@@ -44,7 +44,7 @@ test('serve on the default config loads no Redis client, chart.js, undici or htt
     look();
   });
   const { builtins, cjs } = JSON.parse(line) as { builtins: string[]; cjs: string[] };
-  for (const b of ['internal/deps/undici/undici', 'http2', 'zlib'])
+  for (const b of ['internal/deps/undici/undici', 'http2'])
     assert.ok(!builtins.includes(`NativeModule ${b}`), `node:${b} loaded: ${builtins.filter((x) => x.includes(b)).join(', ')}`);
   for (const pkg of ['ioredis', 'chart.js'])
     assert.deepEqual(
