@@ -14,6 +14,8 @@ export interface MemorySample {
   rss: number;
   /** Of rss, pages backed by files (the node binary's code touched so far), not anonymous memory. */
   file: number;
+  /** Of rss, the main malloc arena ([heap], where OpenSSL and Node's C++ allocate on the main thread). */
+  brk: number;
   /** From the process's own /metrics: V8 heap used and committed, external (Buffers, native ArrayBuffers), MiB. */
   heap: number;
   heapTotal: number;
@@ -30,6 +32,7 @@ export async function sampleMemory(tb: Ticketbooth, t: number): Promise<MemorySa
     t,
     rss: tb.rss().rss,
     file,
+    brk: brkMiB(tb.pid),
     heap: inMiB('nodejs_heap_size_used_bytes'),
     heapTotal: inMiB('nodejs_heap_size_total_bytes'),
     external: inMiB('nodejs_external_memory_bytes'),
@@ -53,9 +56,9 @@ export async function watchAfterLoad(
   const last = samples.at(-1)!;
   const ok = last.rss <= RETURN_FACTOR * idle.rss;
   const row = (x: MemorySample): string =>
-    `${x.rss.toFixed(0)} (file ${x.file.toFixed(0)}, heap ${x.heap.toFixed(0)}/${x.heapTotal.toFixed(0)}, external ${x.external.toFixed(0)})`;
+    `${x.rss.toFixed(0)} (file ${x.file.toFixed(0)}, malloc [heap] ${x.brk.toFixed(0)}, heap ${x.heap.toFixed(0)}/${x.heapTotal.toFixed(0)}, external ${x.external.toFixed(0)})`;
   const lines = [
-    `memory: idle ${row(idle)} MiB before the load; after it, RSS (file-backed, V8 heap used/committed, external) every ${EVERY_S} s: ${samples.map(row).join(', ')}`,
+    `memory: idle ${row(idle)} MiB before the load; after it, RSS (file-backed, main malloc arena, V8 heap used/committed, external) every ${EVERY_S} s: ${samples.map(row).join(', ')}`,
     `  ${RETURN_S} s after the load: ${mib(last.rss)}, ${(last.rss / idle.rss).toFixed(2)}× idle — ${ok ? 'within' : 'OVER'} ${RETURN_FACTOR}×`,
   ];
   const figures: NonNullable<Section['figures']> = {
@@ -66,6 +69,15 @@ export async function watchAfterLoad(
     heapAfter30sMiB: { value: last.heap, unit: 'MiB' },
     heapCommittedAfter30sMiB: { value: last.heapTotal, unit: 'MiB' },
     fileBackedAfter30sMiB: { value: last.file, unit: 'MiB' },
+    mallocBrkAfter30sMiB: { value: last.brk, unit: 'MiB' },
   };
   return { lines, figures, ok };
+}
+
+/** Resident size of the [heap] mapping (glibc's main arena, grown by brk), MiB. */
+function brkMiB(pid: number): number {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const at = smaps.indexOf(' [heap]\n');
+  if (at < 0) return 0;
+  return Number(/^Rss:\s+(\d+) kB/m.exec(smaps.slice(at))?.[1] ?? NaN) / 1024;
 }
