@@ -32,6 +32,7 @@ const RUNNERS: Record<SectionId, (a: StressArgs) => Promise<Outcome>> = {
       kinds: a.kinds,
       maxSeconds: a.maxSeconds,
       built: a.built,
+      memory: true,
     }),
   faults: (a) => runFaults({ repeats: a.faultRepeats, seed: a.seed, built: a.built }),
   memory: (a) => runMemory({ seconds: a.memorySeconds, senders: 8, neverReaderMiB: a.neverReaderMiB, built: a.built }),
