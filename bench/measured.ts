@@ -15,6 +15,8 @@ interface ResultSection {
   seconds: number;
   lines: string[];
   error?: string;
+  /** stress/results.json: when this section ran, if not in the file's run (a run of some sections keeps the others). */
+  date?: string;
   /** stress/results.json: false when the section found something. */
   ok?: boolean;
 }
@@ -58,7 +60,7 @@ export function renderMeasured(notes: string, bench: ResultsFile, stress: Result
 function renderSection(file: ResultsFile, id: string, command: string): string {
   const section = file.sections.find((s) => s.id === id);
   if (!section) throw new Error(`measured-notes.md names results section "${id}", which the results file lacks`);
-  const day = file.date.slice(0, 10);
+  const day = (section.date ?? file.date).slice(0, 10);
   // `openssl` is the CLI's version (the peers' s_server), not the one inside Node.
   const cli = file.openssl?.split(' ')[1];
   const runtime = `Node ${file.node.replace(/^v/, '')}${cli ? `, openssl CLI ${cli}` : ''}`;

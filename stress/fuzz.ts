@@ -11,6 +11,8 @@ import { startSink } from './sink.js';
 import { auditFindings, findingLines } from './report.js';
 import { startTicketbooth } from './ticketbooth.js';
 import { check, clean, summary, type Verdict } from './verdict.js';
+import { sampleMemory, watchAfterLoad } from './after-load.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface FuzzOptions {
   seed: number;
@@ -22,6 +24,8 @@ export interface FuzzOptions {
   kinds?: string[];
   maxSeconds: number;
   built?: boolean;
+  /** Read memory idle before the load and for 30 s after it (the campaign does; the test slice need not wait). */
+  memory?: boolean;
 }
 
 export interface FuzzResult {
@@ -34,6 +38,9 @@ export interface FuzzResult {
   ok: boolean;
 }
 
+/** The idle figure is read this long after the process listens, as issue 27 measures `serve`. */
+const IDLE_AFTER_START_MS = 3000;
+
 /** Per-session ceiling: the slowest kind waits out a few replies, never a minute. */
 const SESSION_MS = 60_000;
 
@@ -45,14 +52,16 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   const sink = await startSink(cert);
   const tb = await startTicketbooth(
     { listeners: [smtpListener('fuzz', sink.port, { maxMessageSize: FUZZ_MAX_MESSAGE })] },
-    { built: o.built },
+    // admin: the heap and external memory from inside, beside RSS, before and after the load.
+    { built: o.built, admin: o.memory },
   );
   const ledger = new Ledger();
   const mismatches: Mismatch[] = [];
   const perKind = new Map<string, number>();
-  const started = Date.now();
   const indices = o.only ?? Array.from({ length: o.sessions }, (_, i) => i);
   try {
+    const idle = o.memory ? await sleep(IDLE_AFTER_START_MS).then(() => sampleMemory(tb, 0)) : undefined;
+    const started = Date.now();
     const ran = await runPool(indices.length, o.concurrency, started + o.maxSeconds * 1000, async (n) => {
       const i = indices[n];
       const kind = kinds[i % kinds.length];
@@ -77,10 +86,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     await settled(() => sink.stored.length);
     const seconds = (Date.now() - started) / 1000;
     const verdict = check(ledger, sink.stored);
+    const memory = idle ? await watchAfterLoad(tb, idle) : { lines: [], figures: {}, ok: true };
     const crashed = tb.crashed();
     await tb.stop();
     const audit = auditFindings(tb.auditLines());
-    const ok = clean(verdict) && mismatches.length === 0 && !crashed && audit.undefinedClients === 0 && ran === indices.length;
+    const ok = clean(verdict) && mismatches.length === 0 && !crashed && audit.undefinedClients === 0 && ran === indices.length && memory.ok;
     const byKind = kinds.map((k) => [
       k.name,
       String(perKind.get(k.name) ?? 0),
@@ -94,12 +104,17 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       `sink: ${summary(verdict)}`,
       `replies not as documented: ${mismatches.length}`,
       `ticketbooth: ${crashed ? `CRASHED: ${crashed}` : 'no crash'}; audit: ${audit.lines} lines, ${audit.undefinedClients} with an undefined client address`,
+      ...memory.lines,
       ...findingLines(verdict, mismatches, o.seed),
       '',
       ...table(['kind', 'sessions', 'unexpected replies', 'delivery findings'], byKind),
     ];
     return {
-      section: { name: `Fuzz: ${ran} SMTP sessions`, lines, figures: figures(verdict, mismatches.length, ran, seconds) },
+      section: {
+        name: `Fuzz: ${ran} SMTP sessions`,
+        lines,
+        figures: { ...figures(verdict, mismatches.length, ran, seconds), ...memory.figures },
+      },
       verdict,
       mismatches,
       sessions: ran,

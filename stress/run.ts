@@ -3,7 +3,7 @@
  * ticketbooth process, with verdicts from the receiving side. Prints each section, writes
  * stress/results.json, exits 1 when any section found something (or failed). See USAGE in args.ts.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { writeMeasured } from '../bench/measured.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,7 @@ const RUNNERS: Record<SectionId, (a: StressArgs) => Promise<Outcome>> = {
       kinds: a.kinds,
       maxSeconds: a.maxSeconds,
       built: a.built,
+      memory: true,
     }),
   faults: (a) => runFaults({ repeats: a.faultRepeats, seed: a.seed, built: a.built }),
   memory: (a) => runMemory({ seconds: a.memorySeconds, senders: 8, neverReaderMiB: a.neverReaderMiB, built: a.built }),
@@ -64,11 +65,23 @@ async function main(): Promise<void> {
     );
   }
   const file = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, args, sections: results }, null, 2)}\n`);
+  // A run of some sections keeps the figures of the others from the last run that had them.
+  const sections = [...earlierSections(file).filter((s) => !args.sections.includes(s.id as SectionId)), ...results];
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, args, sections }, null, 2)}\n`);
   writeMeasured(); // docs/measured.md shows these figures, made from this file
   process.stdout.write(`\nwrote ${file}\n`);
   // Every server and child is stopped by now; exit even if a library keeps a timer alive.
   process.exit(results.every((r) => r.ok) ? 0 : 1);
+}
+
+/** The sections of the last run, each with the date it ran. */
+function earlierSections(file: string): Array<{ id: string; date: string }> {
+  try {
+    const earlier = JSON.parse(readFileSync(file, 'utf8')) as { date: string; sections: Array<{ id: string; date?: string }> };
+    return earlier.sections.map((s) => ({ ...s, date: s.date ?? earlier.date }));
+  } catch {
+    return [];
+  }
 }
 
 await main();

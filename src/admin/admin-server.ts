@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listenOn } from '../net/listen-address.js';
+import { http } from '../util/node-http.js';
 import type { Metrics } from './metrics.js';
 
 export interface Readiness {
@@ -31,7 +32,7 @@ export class AdminServer {
   constructor(private readonly options: AdminServerOptions) {
     // Load balancers' health checks often send HTTP/1.0 without a Host header (haproxy's `option
     // httpchk`); Node answers those 400 by default, which would mark every instance down.
-    this.server = createServer({ requireHostHeader: false }, (req, res) => {
+    this.server = http.createServer({ requireHostHeader: false }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => send(res, 500, `error: ${(err as Error).message}\n`));
     });
   }

@@ -1,10 +1,11 @@
-import { Agent, type ClientRequest, type ClientRequestArgs } from 'node:http';
+import type { Agent, ClientRequest, ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { emptyPoolStats, pastLimits, type IdlePoolLimits } from '../../net/idle-pool.js';
 import type { UpstreamPoolView } from '../../net/tcp-listener.js';
 import { dialTls, type DialContext, type UpstreamTls } from '../../upstream/tls-dialer.js';
 import { keyOf, type TlsTarget } from '../../upstream/tls-target.js';
+import { http } from '../../util/node-http.js';
 
 /** Origin agents remembered before unused ones are forgotten. */
 const MAX_AGENTS = 1000;
@@ -57,7 +58,7 @@ export class OriginAgents implements UpstreamPoolView {
   }
 }
 
-class OriginAgent extends Agent {
+class OriginAgent extends http.Agent {
   /** Dialed for a request before it was forwarded, so that a failed handshake could be reported; taken by createConnection. */
   private readonly handoff: UpstreamTls[] = [];
   private readonly opened = new WeakMap<Duplex, number>();
