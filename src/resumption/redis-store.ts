@@ -140,6 +140,9 @@ export class RedisTicketStore implements StoreBackend {
         const ticket = this.entries.decode(key, entry);
         if (ticket && this.ack && !(await this.ack.acknowledged())) {
           this.errors++;
+          // Not `spent` either: adaptive reuse would offer it at once, and the replica a failover
+          // promotes still lists it, to be offered again.
+          await this.scripts.tbDropIf(this.keys(key)[1], 'spent', entry);
           return { expired };
         }
         if (ticket) return { ticket, expired };
@@ -153,6 +156,8 @@ export class RedisTicketStore implements StoreBackend {
   }
 
   async lastSpentTls13Ticket(key: string, now: number): Promise<StoredTicket | undefined> {
+    // While takes are unacknowledged, a spent ticket may be one a promoted replica would offer again.
+    if (this.ack && !this.ack.open) return undefined;
     return this.guard(undefined, async () => {
       const entry = await this.redis.hgetBuffer(this.keys(key)[1], 'spent');
       const spent = entry ? await this.opened(key, 'spent', entry) : undefined;

@@ -48,6 +48,9 @@ test(
       assert.equal((await store.takeTls13Ticket('d', now)).ticket, undefined, 'no replica: not offered');
       assert.equal(await raw.llen(`${prefix}d:{d}:t13`), 1, 'the take ran on the primary: t2 is spent, not offered');
       assert.equal(store.errors, 1, 'counted in ticketbooth_store_errors_total');
+      // Nor kept as the spent ticket adaptive reuse would offer again: a promoted replica still lists it.
+      assert.equal(await raw.hexists(`${prefix}d:{d}`, 'spent'), 0, 'the unacknowledged take is not the spent ticket');
+      assert.equal(await store.lastSpentTls13Ticket('d', now), undefined);
       // Paused: the next take does not even pop (t1 stays for when a replica is back).
       assert.equal((await store.takeTls13Ticket('d', now)).ticket, undefined);
       assert.equal(await raw.llen(`${prefix}d:{d}:t13`), 1);
