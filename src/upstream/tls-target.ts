@@ -89,15 +89,10 @@ export const TRUST_FIELDS = {
   maxVersion: { trust: 'key', parts: (t) => [t.maxVersion ?? ''] },
   ciphers: { trust: 'key', parts: (t) => [t.ciphers ?? ''] },
   cert: { trust: 'key', parts: (t) => [t.cert === undefined ? '' : textDigest(t.cert)] },
-  // Groups pick the key exchange, not what is checked; and a session does not depend on its group:
-  // TLS 1.2 resumes with no key exchange, TLS 1.3 (psk_dhe_ke, all OpenSSL offers) makes a fresh
-  // one on whatever group both sides share. A server taking neither refuses the full handshake
-  // too. So a reload that changes groups keeps the cached sessions.
-  groups: {
-    trust: 'not-trust',
-    why: 'the key exchange, not the verdict: a session resumes with a fresh key share on any group (TLS 1.3) or none (TLS 1.2)',
-    connection: true,
-  },
+  // Groups pick the key exchange. A TLS 1.2 session resumes with none, keeping the exchange it was
+  // made with: a reload that drops a group (a weak curve) would not hold until those sessions
+  // expired. So, like ciphers, they split the key; unset adds nothing (keys made before stay valid).
+  groups: { trust: 'key', parts: (t) => (t.groups === undefined ? [] : ['groups', t.groups]) },
   key: {
     trust: 'not-trust',
     why: 'the private key of `cert`, which is in the key: no other key fits that certificate (Node refuses the context)',

@@ -76,6 +76,7 @@ describe('trust key against a real server', { skip: missing('openssl') }, () => 
         ['other version bounds', { ...trusted, minVersion: version, maxVersion: version }, 'full'],
         ['a client certificate', { ...trusted, cert: client.cert, key: client.key }, 'full'],
         ['another cipher list', { ...trusted, ciphers: 'HIGH:!aNULL' }, 'full'],
+        ['other key-exchange groups (a TLS 1.2 session would keep its old one)', { ...trusted, groups: 'P-256:X25519' }, 'full'],
         ['another verify name', { ...trusted, verifyName: 'evil.example' }, 'fails'],
         ['names under the verify name too (dot-nexthop)', { ...trusted, verifyMatch: 'dot-nexthop' }, 'full'],
         ['another EHLO name (another server behind a balancer)', { ...trusted, ehloName: 'mx1.example' }, 'full'],
