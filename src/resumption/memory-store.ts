@@ -107,7 +107,7 @@ export class MemoryTicketStore implements StoreBackend {
   }
 
   async value(name: string): Promise<string | undefined> {
-    const entry = this.values.peek(name);
+    const entry = this.values.get(name); // a read is a use: a policy in use is never the one to go
     if (!entry) return undefined;
     if (entry.expiresAt > Date.now()) return entry.value;
     this.values.delete(name); // expired: frees its place

@@ -122,7 +122,7 @@ return redis.call('ZCARD', KEYS[1])`,
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0`,
   // KEYS[1] values zset, [2] the value's key; ARGV[1] name, [2] value, [3] ttl ms, [4] max values,
-  // [5] prefix of value keys. Writes, then drops the least recently written values past the bound;
+  // [5] prefix of value keys. Writes, then drops the least recently used values past the bound;
   // the set lives as long as its longest-lived value could.
   tbSetValue: `${RECENCY}
 local ttl = tonumber(ARGV[3])
@@ -135,10 +135,11 @@ if over > 0 then
   for i = 1, #victims, 2 do redis.call('DEL', ARGV[5] .. victims[i]) end
 end
 return 1`,
-  // KEYS as tbSetValue; ARGV[1] name. The value; an expired one frees its place in the set.
-  tbValue: `
+  // KEYS as tbSetValue; ARGV[1] name. The value, made the most recently used (a policy in use is
+  // never the one a flood of new names pushes out); an expired one frees its place in the set.
+  tbValue: `${RECENCY}
 local v = redis.call('GET', KEYS[2])
-if not v then redis.call('ZREM', KEYS[1], ARGV[1]) end
+if v then redis.call('ZADD', KEYS[1], 'XX', recency(KEYS[1]), ARGV[1]) else redis.call('ZREM', KEYS[1], ARGV[1]) end
 return v`,
 } as const;
 

@@ -200,8 +200,23 @@ export class RedisTicketStore implements StoreBackend {
   async value(name: string): Promise<string | undefined> {
     return this.guard(undefined, async () => {
       const raw = await this.scripts.tbValueBuffer(...this.valueKeys(name), name);
-      return raw ? this.entries.decodeValue(name, raw) : undefined;
+      return raw ? this.entries.decodeValue(name, raw) : this.legacyValue(name);
     });
+  }
+
+  /**
+   * A value a version before the values set wrote as `PREFIX v:NAME` (same encoding), moved into the
+   * set on its first read with what is left of its TTL: an upgrade, rolling or not, forgets no cached
+   * MTA-STS policy (forgetting one is the window a TXT-stripping attacker waits for).
+   */
+  private async legacyValue(name: string): Promise<string | undefined> {
+    const old = `${this.options.prefix}v:${name}`;
+    const [raw, ttl] = await Promise.all([this.redis.getBuffer(old), this.redis.pttl(old)]);
+    if (!raw || ttl <= 0) return undefined;
+    const value = this.entries.decodeValue(name, raw);
+    if (value !== undefined) await this.setValue(name, value, ttl);
+    await this.redis.del(old);
+    return value;
   }
 
   async setValue(name: string, value: string, ttlMs: number): Promise<void> {

@@ -214,3 +214,26 @@ test(
     }
   },
 );
+
+test(
+  'redis store: a value under the layout before the values set is moved into it on its first read, TTL kept',
+  { skip: noRedis },
+  async () => {
+    const prefix = freshPrefix();
+    const store = await openRedis(100, prefix);
+    const raw = new Redis((redis as RedisServer).url);
+    try {
+      // What a version before `PREFIX {v}` wrote: `PREFIX v:NAME`, the same encoding, its own expiry.
+      await raw.set(`${prefix}v:sts:old.example`, 'mode: enforce', 'PX', 3_600_000);
+      assert.equal(await store.value('sts:old.example'), 'mode: enforce', 'an upgrade forgets no cached policy');
+      assert.equal(await raw.exists(`${prefix}v:sts:old.example`), 0, 'the old key is gone');
+      const ttl = await raw.pttl(`${prefix}{v}:sts:old.example`);
+      assert.ok(ttl > 3_500_000 && ttl <= 3_600_000, `moved with what was left of its TTL: ${ttl} ms`);
+      assert.deepEqual(await raw.zrange(`${prefix}{v}`, '0', '-1'), ['sts:old.example'], 'and counted in the bound');
+      assert.equal(await store.value('sts:none.example'), undefined);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  },
+);

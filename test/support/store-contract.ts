@@ -192,15 +192,15 @@ export function storeContract(name: string, opts: ContractOptions): void {
     assert.equal(await s.value('sts:example.org'), undefined);
   });
 
-  it('values are bounded like destinations: the least recently written goes, a read keeps none', async (s) => {
+  it('values are bounded like destinations: the least recently used (read or written) goes', async (s) => {
     await s.setValue('a', '1', HOUR);
     await s.setValue('b', '2', HOUR);
-    assert.equal(await s.value('a'), '1'); // a read: a stays the least recently written
+    // A read is a use: an MTA-STS policy in use is never the one a flood of new names pushes out.
+    assert.equal(await s.value('a'), '1');
     await s.setValue('c', '3', HOUR);
-    assert.deepEqual(await values(s, 'a', 'b', 'c'), [undefined, '2', '3']);
-    await s.setValue('b', '2b', HOUR); // an overwrite is a write: c is now the oldest
+    assert.deepEqual(await values(s, 'a', 'b', 'c'), ['1', undefined, '3']); // reads a, then c
     await s.setValue('d', '4', HOUR);
-    assert.deepEqual(await values(s, 'b', 'c', 'd'), ['2b', undefined, '4']);
+    assert.deepEqual(await values(s, 'a', 'c', 'd'), [undefined, '3', '4']);
   }, 2);
 
   it('a value is gone after its TTL, and its place is free again', async (s) => {
