@@ -78,9 +78,11 @@ ${local.join('\n')}
 ## Certificate failures: the setting to change
 
 A certificate that does not verify is told with the setting that decides it, in the stderr
-notice, the SMTP client's reply and the HTTP proxy's 502: a chain that leads to no CA it was given
-names the CA key (instead of Node's "try running Node.js with --use-system-ca"), a certificate
-without the name asked for names the key that sets that name.
+notice and the HTTP proxy's 502: a chain that leads to no CA it was given names the CA key (instead
+of Node's "try running Node.js with --use-system-ca"), a certificate without the name asked for
+names the key that sets that name. The SMTP client's reply gives the cause alone (it may end in a
+bounce to a sender), and under DANE or an enforced MTA-STS policy no setting is named: there a chain
+to an unknown CA is what a machine in the middle presents.
 
 | listener type | CA bundle (PEM file) | name the certificate must carry |
 | --- | --- | --- |

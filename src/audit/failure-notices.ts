@@ -1,7 +1,7 @@
 import type { AuditLog } from './audit-log.js';
 import { withCertificateAdvice, type ListenerType } from '../errors/certificate-advice.js';
 import { upstreamErrorCause } from './error-cause.js';
-import type { AuditEvent } from './events.js';
+import type { AuditEvent, HandshakeEvent } from './events.js';
 import { say } from '../util/operator-log.js';
 
 /** Repeats of one listener, destination and cause within this window are counted, not printed. */
@@ -41,7 +41,7 @@ export function noticeFailures(
         if (e.error === undefined) return;
         return say(
           `${e.listener}|${e.destination}|tls|${upstreamErrorCause(e)}`,
-          `${e.listener}: TLS with ${e.destination} failed (${upstreamErrorCause(e)}): ${withCertificateAdvice(e.error, e.errorCode, typeOf(e.listener))}`,
+          `${e.listener}: TLS with ${e.destination} failed (${upstreamErrorCause(e)}): ${withCertificateAdvice(e.error, e.errorCode, typeOf(e.listener), checkedBy(e))}`,
         );
       case 'upstream.error':
         return say(
@@ -64,4 +64,10 @@ export function noticeFailures(
   };
   audit.on('event', onEvent);
   return () => audit.off('event', onEvent);
+}
+
+/** Whose check a handshake failed: DANE's (TLSA) or an enforced MTA-STS policy's, where no setting is the remedy. */
+function checkedBy(e: HandshakeEvent): 'dane' | 'mta-sts' | undefined {
+  if (e.trust?.check === 'tlsa') return 'dane';
+  return e.sts?.mode === 'enforce' ? 'mta-sts' : undefined;
 }

@@ -42,9 +42,22 @@ const UNKNOWN_ISSUER: ReadonlySet<string> = new Set([
  * replaced; other messages are returned as they are. `type` unknown (a listener a reload removed):
  * the CA setting is named as every type spells it.
  */
-export function withCertificateAdvice(message: string, code: string | undefined, type: ListenerType | undefined): string {
+export function withCertificateAdvice(
+  message: string,
+  code: string | undefined,
+  type: ListenerType | undefined,
+  checkedBy?: 'dane' | 'mta-sts',
+): string {
+  // Under DANE or MTA-STS the check is the policy's: a chain to an unknown CA is what a machine in
+  // the middle presents, so no setting is the remedy, least of all trusting its issuer.
+  if (checkedBy !== undefined) return withoutNodeHint(message);
   const advice = code === undefined ? undefined : adviceFor(code, type);
-  return advice === undefined ? message : `${message.replace(NODE_HINT, '')}; ${advice}`;
+  return advice === undefined ? message : `${withoutNodeHint(message)}; ${advice}`;
+}
+
+/** Node's hint names a Node flag, which is never the remedy here: gone from what a client reads too. */
+export function withoutNodeHint(message: string): string {
+  return message.replace(NODE_HINT, '');
 }
 
 function adviceFor(code: string, type: ListenerType | undefined): string | undefined {

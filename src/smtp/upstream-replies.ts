@@ -1,7 +1,6 @@
-import { withCertificateAdvice } from '../errors/certificate-advice.js';
+import { withoutNodeHint } from '../errors/certificate-advice.js';
 import { upstreamFacts } from '../errors/codes.js';
 import { UpstreamError } from '../errors/index.js';
-import { errorCodeOf } from '../upstream/error-code.js';
 import type { SmtpClient } from '../upstream/smtp-client/client.js';
 import type { SmtpReply } from '../upstream/smtp-client/reply-reader.js';
 import { reply, type LocalReply, type Reply } from './replies.js';
@@ -12,10 +11,11 @@ import { reply, type LocalReply, type Reply } from './replies.js';
 /**
  * A next hop that could not be used, as the error table (errors/codes.ts) words it. `ehloRequired`:
  * EHLO could not fall back to HELO (TLS required, or AUTH); `secure`: the failure came inside TLS.
- * A certificate's failure names the setting to change.
  */
 export function hopFailureReply(err: UpstreamError, label: string, ctx: { ehloRequired: boolean; secure: boolean }): LocalReply {
-  const detail = withCertificateAdvice(err.message, errorCodeOf(err), 'smtp');
+  // The settings to change are for the operator's stderr (audit/failure-notices.ts), not for a reply
+  // that may end in a bounce to a sender.
+  const detail = withoutNodeHint(err.message);
   const r = upstreamFacts(err.code).reply({
     label,
     stage: err.stage,

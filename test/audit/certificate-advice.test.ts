@@ -32,7 +32,7 @@ describe('certificate failures name the setting to change', () => {
 
   const typeOf = (service: Service) => (name: string) => service.config.listeners.find((l) => l.name === name)?.type;
 
-  test('smtp: the client’s 451 and the stderr notice say `tls.ca`', async () => {
+  test('smtp: the stderr notice says `tls.ca`, the client’s 451 only the cause', async () => {
     const hop = await startFaultServer({ cert: leaf, starttls: true });
     const sh = await startSmarthost({ route: { mode: 'relay', host: '127.0.0.1', port: hop.port }, tls: { level: 'verify' } });
     const notices: string[] = [];
@@ -43,11 +43,9 @@ describe('certificate failures name the setting to change', () => {
       const r = await sendMessage(d, 'a@client.test', ['b@dest.test'], message('unknown-ca'));
       d.close();
       const rcpt = r.replies[1].raw;
-      assert.match(
-        rcpt,
-        /^451 4\.7\.5 TLS with 127\.0\.0\.1:\d+ failed: .*unable to verify the first certificate; set `tls\.ca` or `route\.tls\.ca` to a PEM file/,
-      );
-      assert.doesNotMatch(rcpt, /use-system-ca/);
+      // The client's reply may end in a bounce to a sender: the cause, not the operator's settings.
+      assert.match(rcpt, /^451 4\.7\.5 TLS with 127\.0\.0\.1:\d+ failed: .*unable to verify the first certificate/);
+      assert.doesNotMatch(rcpt, /use-system-ca|tls\.ca/);
       assert.equal(hop.stored.length, 0);
       const [h] = await sh.waitForEvents('tls.handshake', 1);
       assert.equal(h.errorCode, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');

@@ -164,5 +164,12 @@ describe('certificate advice names real config keys', () => {
     );
     assert.equal(withCertificateAdvice('connect ECONNREFUSED', 'ECONNREFUSED', 'smtp'), 'connect ECONNREFUSED');
     assert.equal(withCertificateAdvice('DANE mx: tlsa-mismatch', 'ERR_TLSA_MISMATCH', 'smtp'), 'DANE mx: tlsa-mismatch');
+    // Under DANE or an enforced MTA-STS policy an unknown CA is what a machine in the middle shows:
+    // no setting is advised, least of all trusting its issuer.
+    for (const policy of ['dane', 'mta-sts'] as const)
+      assert.equal(
+        withCertificateAdvice(node, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'smtp', policy),
+        'unable to verify the first certificate',
+      );
   });
 });
