@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startHaproxy, type Haproxy } from '../support/haproxy.js';
 import { missing } from '../support/interop.js';
+import { sample } from '../support/metrics.js';
 import { freeTcpPort } from '../support/ports.js';
 import { startProcess, type RunningProcess } from '../support/process.js';
 import { dial, message, sendMessage } from '../support/smtp-client.js';
 import { startFaultServer, type FaultServer } from '../support/smtp-fault-server.js';
+import { until } from '../support/until.js';
 
 const CLIENTS = 8;
 
@@ -98,6 +100,9 @@ drainDelaySeconds: 1
       assert.equal(code, 0, `replica on ${r.port} drained and exited cleanly`);
       await moreDelivered(40); // the other replica carries the load alone
       await start(r);
+      // Back in haproxy's rotation (two good checks), not only started: stopping the other replica
+      // before that would leave haproxy no server at all, which is not what a rolling restart does.
+      await until(async () => (await transactionsServed(r.admin)) > 0, 30_000, `haproxy to send to the replica on ${r.port} again`);
       await moreDelivered(40);
     }
     stop = true;
@@ -117,3 +122,9 @@ drainDelaySeconds: 1
     assert.deepEqual([...stored].sort(), [...accepted].sort(), 'exactly the accepted messages, each once');
   });
 });
+
+/** SMTP transactions a replica (this run of its process) has answered, from its own /metrics. */
+async function transactionsServed(adminPort: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+  return sample(await res.text(), 'ticketbooth_smtp_transactions_total') ?? 0;
+}
