@@ -5,7 +5,7 @@
  */
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();
-  readonly max: number;
+  private readonly max: number;
 
   /** `onEvict` hears each entry dropped to make room (not those deleted or replaced). */
   constructor(
@@ -18,10 +18,6 @@ export class BoundedMap<K, V> {
 
   get size(): number {
     return this.map.size;
-  }
-
-  has(key: K): boolean {
-    return this.map.has(key);
   }
 
   /** The value, made the most recent. */
@@ -59,19 +55,7 @@ export class BoundedMap<K, V> {
   }
 
   /** Least recent first. */
-  entries(): IterableIterator<[K, V]> {
-    return this.map.entries();
-  }
-
   keys(): IterableIterator<K> {
     return this.map.keys();
-  }
-
-  values(): IterableIterator<V> {
-    return this.map.values();
-  }
-
-  [Symbol.iterator](): IterableIterator<[K, V]> {
-    return this.map.entries();
   }
 }
