@@ -34,8 +34,6 @@ interface Entry {
   keys: KeyLedger;
 }
 
-export type { ReloadSummary } from './reload-plan.js';
-
 /** A running ticketbooth: its listeners, the shared resumption cache and the audit log. */
 export class Service {
   /** The listeners serving now, in config order (a reload replaces the contents, not the array: metrics hold it). */

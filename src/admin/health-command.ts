@@ -1,7 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { describeChoice, findConfig } from '../config/config-search.js';
-import { loadConfig } from '../config/load.js';
-import { say } from '../util/operator-log.js';
+import { loadFoundConfig } from '../config/config-search.js';
 import type { Config } from '../config/schema.js';
 import { parseListen } from '../net/listen-address.js';
 import { isBound, listeningSockets } from './listening-sockets.js';
@@ -29,10 +27,8 @@ export async function healthCommand(f: HealthFlags): Promise<number> {
   let url = f.url;
   if (!url) {
     // The config found as `serve` finds it (config-search.ts), so a bare `health` checks what a bare `serve` runs.
-    const choice = findConfig(f.config);
-    if (choice.from !== '--config') say('info', describeChoice(choice));
-    const config = loadConfig(choice.file);
-    if (!config.admin) return listenersBound(config, choice.file);
+    const { file, config } = loadFoundConfig(f.config);
+    if (!config.admin) return listenersBound(config, file);
     url = adminUrl(config.admin.listen, '/readyz');
   }
   try {

@@ -1,6 +1,4 @@
-import { describeChoice, findConfig } from '../config/config-search.js';
-import { loadConfig } from '../config/load.js';
-import { say } from '../util/operator-log.js';
+import { loadFoundConfig } from '../config/config-search.js';
 import { adminUrl } from './health-command.js';
 
 export interface ReloadFlags {
@@ -16,10 +14,9 @@ export interface ReloadFlags {
 export async function reloadCommand(f: ReloadFlags): Promise<number> {
   let url = f.url;
   if (!url) {
-    const choice = findConfig(f.config);
-    if (choice.from !== '--config') say('info', describeChoice(choice));
-    const admin = loadConfig(choice.file).admin;
-    if (!admin) throw new Error(`${choice.file}: no admin section, so no reload endpoint (send SIGHUP instead)`);
+    const { file, config } = loadFoundConfig(f.config);
+    const admin = config.admin;
+    if (!admin) throw new Error(`${file}: no admin section, so no reload endpoint (send SIGHUP instead)`);
     url = adminUrl(admin.listen, '/reload');
   }
   try {

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { say } from '../util/operator-log.js';
 import { packageRoot } from '../util/package-root.js';
-import { ConfigError } from './load.js';
+import { ConfigError, loadConfig } from './load.js';
+import type { Config } from './schema.js';
 
 /** The variable naming the config file when `--config` does not. */
 export const CONFIG_ENV = 'TICKETBOOTH_CONFIG';
@@ -52,4 +54,11 @@ export function findConfig(
 /** `config FILE (why this one)`: said at start, so nobody has to guess which file is in force. */
 export function describeChoice(c: ConfigChoice): string {
   return `config ${c.file} (${WHY[c.from]})`;
+}
+
+/** A command's config (`health`, `reload`): found as `serve` finds it, the file named when it was searched for. */
+export function loadFoundConfig(flag: string | undefined): { file: string; config: Config } {
+  const choice = findConfig(flag);
+  if (choice.from !== '--config') say('info', describeChoice(choice));
+  return { file: choice.file, config: loadConfig(choice.file) };
 }

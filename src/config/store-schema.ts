@@ -21,7 +21,7 @@ const sealKeySchema = z
   .refine((k) => (k.file === undefined) !== (k.env === undefined), { message: 'give exactly one of file and env' });
 
 /** Session blobs (and shared values) sealed with AES-256-GCM: `current` seals, any of `keys` opens. */
-export const sealSchema = z.strictObject({ keys: z.array(sealKeySchema).min(1), current: z.string().min(1) }).superRefine((s, ctx) => {
+const sealSchema = z.strictObject({ keys: z.array(sealKeySchema).min(1), current: z.string().min(1) }).superRefine((s, ctx) => {
   const ids = s.keys.map((k) => k.id);
   ids.forEach((id, i) => {
     if (ids.indexOf(id) !== i) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `key id ${id} is listed twice` });
@@ -30,7 +30,7 @@ export const sealSchema = z.strictObject({ keys: z.array(sealKeySchema).min(1), 
 });
 
 /** PEM files for TLS to the Redis servers and the sentinels: trust anchors, and a client certificate and key. */
-export const redisTlsSchema = z
+const redisTlsSchema = z
   .strictObject({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() })
   .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'give cert and key together, or neither' });
 
@@ -38,7 +38,7 @@ export const redisTlsSchema = z
  * `{ replicas, timeoutMs }`, both with defaults (`replicaAck: {}` is one replica within 50 ms). The
  * WAIT holds the store's one connection, so its timeout stays well below the 1 s command timeout.
  */
-export const replicaAckSchema = z.strictObject({
+const replicaAckSchema = z.strictObject({
   replicas: z.number().int().min(1).max(16).default(1),
   timeoutMs: z.number().int().min(1).max(500).default(50),
 });
@@ -92,5 +92,3 @@ export const storeSchema = z
 export type RedisStoreConfig = z.infer<typeof redisStoreSchema>;
 export type RedisAuthConfig = z.infer<typeof redisAuthSchema>;
 export type SealConfig = z.infer<typeof sealSchema>;
-export type RedisTlsConfig = z.infer<typeof redisTlsSchema>;
-export type ReplicaAckConfig = z.infer<typeof replicaAckSchema>;

@@ -23,8 +23,8 @@ const IDLE_MS = SEVEN_DAYS_S * 1000;
 
 /**
  * The embedded store: one process, no dependencies. Destinations and shared values are two
- * BoundedMaps of `maxDestinations` entries each: destinations least recently used first, values
- * least recently written first (reads `peek`), as the Redis store bounds them.
+ * BoundedMaps of `maxDestinations` entries each, least recently used first (a value's read is a
+ * use), as the Redis store bounds them.
  */
 export class MemoryTicketStore implements StoreBackend {
   private readonly slots: BoundedMap<string, Slot>;

@@ -1,4 +1,5 @@
 import { Cluster } from 'ioredis';
+import { BoundedMap } from '../util/bounded-map.js';
 import { say } from '../util/operator-log.js';
 import { closeRedis, connectedNode, describeTarget, openRedis, type RedisClient, type RedisTarget } from './redis-connection.js';
 import { EntryCodec } from './redis-entry.js';
@@ -24,8 +25,8 @@ import {
  *   `PREFIX destinations` ZSET of ids by last write (Redis clock, µs): size() and the LRU bound;
  *                         not in a cluster (another slot), where size() scans and maxmemory bounds
  *   `PREFIX {v}:NAME`     STRING: a shared value (an MTA-STS policy), with its own TTL
- *   `PREFIX {v}`          ZSET of value names by last write: the same LRU bound (maxDestinations),
- *                         least recently written first; one hash tag, so it holds in a cluster too
+ *   `PREFIX {v}`          ZSET of value names by last use: the same LRU bound (maxDestinations),
+ *                         least recently used (read or written) first; one hash tag, so it holds in a cluster too
  * An entry is `expiresAt:hash:` followed by the session bytes (binary-safe), sealed with `seal`
  * (redis-entry.ts says what is sealed and what stays clear).
  * Keys expire 7 days after their last write (RFC 8446 4.6.1: no ticket outlives that).
@@ -59,6 +60,8 @@ export class RedisTicketStore implements StoreBackend {
   /** A Redis Cluster: no destinations set, so no LRU bound of its own and a scanning size(). */
   private readonly cluster: boolean;
   private readonly ack: ReplicaAck | undefined;
+  /** Value names already looked for under the layout before the values set (legacyValue). */
+  private readonly legacyLooked: BoundedMap<string, true>;
 
   private constructor(
     private readonly redis: RedisClient,
@@ -69,6 +72,7 @@ export class RedisTicketStore implements StoreBackend {
     this.cluster = redis instanceof Cluster;
     this.scripts = defineScripts(redis, this.cluster);
     this.entries = new EntryCodec(options.sealer, (m) => this.report(m));
+    this.legacyLooked = new BoundedMap(Math.max(1, options.maxDestinations));
     this.ack =
       options.replicaAck && !(redis instanceof Cluster) ? new ReplicaAck(redis, options.replicaAck, (m) => this.report(m)) : undefined;
     redis.on('ready', () => {
@@ -210,6 +214,9 @@ export class RedisTicketStore implements StoreBackend {
    * MTA-STS policy (forgetting one is the window a TXT-stripping attacker waits for).
    */
   private async legacyValue(name: string): Promise<string | undefined> {
+    // Once per name and process: a miss (the usual case, a domain with no policy) is then one call again.
+    if (this.legacyLooked.get(name)) return undefined;
+    this.legacyLooked.set(name, true);
     const old = `${this.options.prefix}v:${name}`;
     const [raw, ttl] = await Promise.all([this.redis.getBuffer(old), this.redis.pttl(old)]);
     if (!raw || ttl <= 0) return undefined;

@@ -58,8 +58,8 @@ export interface TicketStore {
 
 /**
  * Small values shared beside the tickets (MTA-STS policies); a fleet shares them. Bounded like
- * the destinations: at most `maxDestinations` names, the least recently *written* goes first
- * (a read does not keep a value); an expired value reads as absent and frees its place.
+ * the destinations: at most `maxDestinations` names, the least recently used (read or written)
+ * goes first, so a policy in use is never pushed out; an expired value reads as absent and frees its place.
  */
 export interface SharedValues {
   value(name: string): Promise<string | undefined>;

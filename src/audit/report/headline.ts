@@ -8,7 +8,7 @@ import type { AuditReport } from './report.js';
  */
 
 /** SMTP transactions relayed to a next hop, and those that rode a cached connection (no connect, no handshake). */
-export function messageFigures(smtp: AuditReport['overall']['smtp']): { messages: number; onCachedConnection: number } {
+function messageFigures(smtp: AuditReport['overall']['smtp']): { messages: number; onCachedConnection: number } {
   return {
     messages: smtp.byNextHop.reduce((n, h) => n + h.transactions, 0),
     onCachedConnection: smtp.byNextHop.reduce((n, h) => n + h.reused, 0),
