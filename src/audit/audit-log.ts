@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import winston from 'winston';
 import type { AuditEvent } from './events.js';
+import { stdoutSink, type LineSink } from './line-sink.js';
 import { ReopenableFile } from './reopenable-file.js';
 
 export interface AuditOptions {
@@ -13,51 +13,47 @@ export interface AuditOptions {
 }
 
 /**
- * One JSON line per audit event, through winston. Subscribers (metrics) get every event
- * whether or not it is written anywhere.
+ * One JSON line per audit event. Subscribers (metrics) get every event whether or not it is
+ * written anywhere. The line is made when the event is recorded: later changes to the event
+ * object cannot reach it.
  */
 export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
-  private readonly logger: winston.Logger;
-  private readonly transport: winston.transport;
+  private readonly sink: LineSink | undefined;
 
-  constructor(readonly options: AuditOptions = {}) {
+  /** `sink` replaces the one `options` name (a worker's lines go to its primary, which writes the file). */
+  constructor(
+    readonly options: AuditOptions = {},
+    sink?: LineSink,
+  ) {
     super();
-    this.transport = transportFor(options);
-    this.logger = winston.createLogger({
-      level: 'info',
-      format: winston.format.printf((info) => JSON.stringify(info.message)),
-      transports: [this.transport],
-    });
+    this.sink = sink ?? sinkFor(options);
   }
 
   record(event: AuditEvent): void {
     const line = { time: new Date().toISOString(), ...event };
-    // After close the file is gone: winston would throw "write after end". Subscribers still hear it.
-    if (!this.closing) this.logger.info({ message: line });
+    // After close the file is gone; subscribers still hear it.
+    if (this.sink && !this.closing) this.sink.write(`${JSON.stringify(line)}\n`);
     this.emit('event', line);
   }
 
   /** Reopens the file by name (after logrotate renamed it); false when the log is not a reopenable file. */
   async reopen(): Promise<boolean> {
-    if (!(this.transport instanceof ReopenableFile)) return false;
-    await this.transport.reopen();
+    if (!this.sink?.reopen) return false;
+    await this.sink.reopen();
     return true;
   }
 
   private closing?: Promise<void>;
 
-  /** Flushes and closes the file; a second call waits for the first ('finish' fires only once). */
+  /** Flushes and closes the file; a second call waits for the first. */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
-      this.logger.on('finish', () => resolve());
-      this.logger.end();
-    });
+    this.closing ??= this.sink?.close() ?? Promise.resolve();
     return this.closing;
   }
 }
 
-function transportFor({ file, maxSize, maxFiles }: AuditOptions): winston.transport {
-  if (file === undefined) return new winston.transports.Console({ silent: true });
-  if (file === '-') return new winston.transports.Stream({ stream: process.stdout });
+function sinkFor({ file, maxSize, maxFiles }: AuditOptions): LineSink | undefined {
+  if (file === undefined) return undefined;
+  if (file === '-') return stdoutSink;
   return new ReopenableFile(file, { maxSize, maxFiles });
 }

@@ -1,16 +1,9 @@
 import { createWriteStream, existsSync, fstatSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
-import winston from 'winston';
-import type TransportStream from 'winston-transport';
 import { say } from '../util/operator-log.js';
-
-/** winston exports its transport base class as `Transport` at run time; its typings name it `transport`. */
-const Transport = (winston as unknown as { Transport: typeof TransportStream }).Transport;
+import type { LineSink } from './line-sink.js';
 
 /** How long lines gather before they are written together. */
 const FLUSH_MS = 100;
-
-/** winston's key for the formatted line (triple-beam's MESSAGE). */
-const MESSAGE = Symbol.for('message');
 
 export interface RotationOptions {
   /** Rotate once the file reaches this many bytes. */
@@ -20,15 +13,13 @@ export interface RotationOptions {
 }
 
 /**
- * A winston transport appending lines to a file that can be rotated without losing a line:
+ * Appends lines to a file that can be rotated without losing a line:
  * - reopen(): logrotate renamed the file and sent SIGHUP; open a new file under the name;
  * - maxSize: past it, rename `file` → `file.1` (older ones shift up) and reopen, logrotate style.
  * Either way the old stream, which already holds every earlier line, is flushed into the renamed
  * file and closed; each line is written to exactly one file, whole.
- * (winston's own File transport rotates by size too, but with a burst of lines its close never
- * finished here, which would hang shutdown.)
  */
-export class ReopenableFile extends Transport {
+export class ReopenableFile implements LineSink {
   private stream: WriteStream;
   private size = 0;
 
@@ -36,41 +27,23 @@ export class ReopenableFile extends Transport {
     readonly filename: string,
     private readonly rotation: RotationOptions = {},
   ) {
-    super();
     this.stream = this.open();
   }
 
-  override log(info: Record<string | symbol, unknown>, next: () => void): void {
-    const line = `${String(info[MESSAGE])}\n`;
+  write(line: string): void {
     const s = this.stream;
-    if (s.destroyed || s.errored) {
-      // The file failed (full disk, I/O error) and said so once: drop the line rather than wait for
-      // a 'drain' that never comes, which would hold every later line in memory and hang shutdown.
-      next();
-      return;
-    }
+    // The file failed (full disk, I/O error) and said so once: drop the line rather than hold it.
+    if (s.destroyed || s.errored) return;
     // Lines of one flush window leave in one write: a write per line cost ~8% of the proxy's CPU
     // per connection (a thread-pool round trip each). A crash loses at most this window's lines.
     if (s.writableCorked === 0) {
       s.cork();
       setTimeout(() => s.uncork(), FLUSH_MS).unref();
     }
-    const ok = s.write(line);
+    s.write(line);
     this.size += Buffer.byteLength(line);
     if (this.rotation.maxSize !== undefined && this.size >= this.rotation.maxSize) this.rotate();
-    if (ok) {
-      next();
-      return;
-    }
-    if (s.writableCorked > 0) s.uncork(); // a full window goes now, not at the timer
-    // Backpressure; a stream ended by a reopen emits no 'drain', but it does close.
-    const go = (): void => {
-      s.off('drain', go);
-      s.off('close', go);
-      next();
-    };
-    s.on('drain', go);
-    s.on('close', go);
+    else if (s.writableNeedDrain && s.writableCorked > 0) s.uncork(); // a full window goes now, not at the timer
   }
 
   async reopen(): Promise<void> {
@@ -79,9 +52,9 @@ export class ReopenableFile extends Transport {
     await endStream(old);
   }
 
-  /** Ends with the logger: 'finish' comes once the file holds every line (or the file had failed). */
-  override _final(callback: (err?: Error | null) => void): void {
-    void endStream(this.stream).then(() => callback());
+  /** Resolves once the file holds every line (or the file had failed). */
+  close(): Promise<void> {
+    return endStream(this.stream);
   }
 
   /** Shifts `file.N-1` → `file.N` … `file` → `file.1`, then reopens; the old stream finishes into `file.1`. */
