@@ -12,7 +12,7 @@ export default tseslint.config(
       // A store implements an async interface; the in-memory one has nothing to await.
       '@typescript-eslint/require-await': 'off',
       // `_name`: a parameter an override must declare and does not use.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', ignoreRestSiblings: true }],
       // node:test's describe/test return promises the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [
         'error',

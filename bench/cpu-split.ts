@@ -23,7 +23,7 @@ import { table } from './section.js';
 
 /** Product files by part, first match wins (paths under src/). */
 const PARTS: Array<[RegExp, string]> = [
-  [/^(net\/|listeners\/listener\.ts|listeners\/tunnel\/(index|serve)\.ts|service\.ts)/, 'accept and admission'],
+  [/^(net\/|listeners\/listener\.ts|listeners\/tunnel\/(index|serve)\.ts|service\/|workers\/)/, 'accept and admission'],
   [/^listeners\/tunnel\/(forward|upstream-reader)\.ts/, 'relay'],
   [/^(resumption\/|upstream\/(tls-target|secure-context|session-intake)\.ts|util\/(bounded-map|digest)\.ts)/, 'trust key and cache'],
   [/^upstream\/(tls-dialer|tcp-connect|handshake-outcome|error-code|record-failure)\.ts/, 'handshake (dialer)'],

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { CONFIG_ENV, describeChoice, findConfig, SYSTEM_CONFIG } from './config/config-search.js';
 import { loadConfig, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { Service } from './service.js';
+import { Service } from './service/service.js';
 import { noticeFailures } from './audit/failure-notices.js';
 import { configureOperatorLog, exitWhenStopped, say } from './util/operator-log.js';
 import type { AuditFlags } from './audit/report/audit-command.js';
@@ -16,6 +16,8 @@ import { splitHostPort } from './net/listen-address.js';
 import { SEVEN_DAYS_S } from './util/time.js';
 import type { TlsmgrFlags } from './tlsmgr/command.js';
 import { packageRoot } from './util/package-root.js';
+import { WORKER_ENV, workerCount } from './workers/count.js';
+import type { Primary } from './workers/primary.js';
 
 /** Where `serve`, `reload` and `health` look when --config is not given (config/config-search.ts). */
 const CONFIG_SEARCH = `default: $${CONFIG_ENV}, else ${SYSTEM_CONFIG}, else the package's config/default.yaml`;
@@ -31,6 +33,11 @@ program
   .description('run the listeners of a config file')
   .option('-c, --config <file>', `YAML config file (${CONFIG_SEARCH})`)
   .action(async (opts: { config?: string }) => {
+    // A worker forked by a primary (`workers` above 1): the primary gives it its config.
+    if (process.env[WORKER_ENV] !== undefined) {
+      const { runWorker } = await import('./workers/worker.js');
+      return runWorker();
+    }
     const choice = findConfig(opts.config);
     await run(loadConfig(choice.file), () => loadConfig(choice.file), describeChoice(choice));
   });
@@ -178,7 +185,7 @@ async function run(config: Config, source?: () => Config, origin?: string): Prom
   if (!SUPPORTED_NODE.includes(major)) {
     say('warn', `Node ${process.version} is not a supported runtime (tested: ${SUPPORTED_NODE.join(', ')})`);
   }
-  const service = await Service.start(config);
+  const service = await start(config);
   if (source) service.configSource = source;
   // Read at each notice: a reload may add, remove or retype listeners.
   noticeFailures(service.audit, undefined, (name) => service.config.listeners.find((l) => l.name === name)?.type);
@@ -204,7 +211,17 @@ async function run(config: Config, source?: () => Config, origin?: string): Prom
     // The outcome, either way, is said by the service.
     if (source) service.reloadFromSource('SIGHUP').catch(() => undefined);
   });
+  // A rolling restart of the workers: each is replaced by a new process (new code on disk too), then drains.
+  process.on('SIGUSR2', () => {
+    if (!isPrimary(service)) return say('warn', 'SIGUSR2: no workers to restart (workers: 1)');
+    say('info', `SIGUSR2: replacing ${service.workerCount} workers one by one`);
+    service.restartWorkers().then(
+      () => say('info', `SIGUSR2: ${service.workerCount} new workers serving; the old ones drain`),
+      (err: unknown) => say('error', `SIGUSR2: rolling restart stopped: ${(err as Error).message}`),
+    );
+  });
   // Said once the signals are handled: whoever waits for these lines may stop us at once.
+  if (isPrimary(service)) say('info', `${service.workerCount} workers serving the listeners`);
   for (const l of service.listeners) {
     const a = l.address();
     say('info', `${l.name} listening on ${a.address}:${a.port}`);
@@ -214,6 +231,17 @@ async function run(config: Config, source?: () => Config, origin?: string): Prom
     const a = service.admin.address();
     say('info', `admin (/metrics, /healthz, /readyz) listening on ${a.address}:${a.port}`);
   }
+}
+
+/** One process (`workers: 1`), or a primary and its workers (loaded only then): run() treats both alike. */
+async function start(config: Config): Promise<Service | Primary> {
+  if (workerCount(config.workers) === 1) return Service.start(config);
+  const { Primary } = await import('./workers/primary.js');
+  return Primary.start(config);
+}
+
+function isPrimary(s: Service | Primary): s is Primary {
+  return 'restartWorkers' in s;
 }
 
 program.parseAsync().catch((err: unknown) => {

@@ -3,15 +3,19 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { UPSTREAM_ERROR_CAUSES, upstreamErrorCause } from '../audit/error-cause.js';
 import { UPSTREAM_ERROR_STAGES } from '../errors/index.js';
 import type { AuditEvent, HandshakeEvent } from '../audit/events.js';
-import type { Listener } from '../listeners/listener.js';
+import type { ListenerView } from '../listeners/listener.js';
 import type { StoreHealth } from '../resumption/store.js';
 import type { DestinationClassifier } from './destination-class.js';
 
 export interface MetricsSources {
   audit: AuditLog;
   store: StoreHealth;
-  listeners: readonly Listener[];
+  listeners: readonly ListenerView[];
   classify: DestinationClassifier;
+  /** Brings `listeners` up to date before a scrape reads them (a primary asks its workers). */
+  refresh?: () => Promise<void>;
+  /** Worker processes, when `workers` is above 1. */
+  workers?: { running(): number; restarts(): number };
 }
 
 /** The counters fed by audit events, one row each: the names and labels dashboards and tests read. */
@@ -122,7 +126,8 @@ export class Metrics {
     // Zero from the start, so a rate or an alert on it works before the first unreadable session.
     for (const l of sources.listeners) this.count.sessionsUnreadable.inc({ listener: l.name }, 0);
     storeMetrics(sources.store, registers);
-    listenerMetrics(sources.listeners, registers);
+    listenerMetrics(sources.listeners, registers, shared(sources.refresh));
+    if (sources.workers) workerMetrics(sources.workers, registers);
     collectDefaultMetrics({ register: this.registry });
     sources.audit.on('event', this.onEvent);
   }
@@ -229,17 +234,19 @@ function storeMetrics(store: StoreHealth, registers: Registry[]): void {
 }
 
 /** Per listener: connections being served and the SMTP connection cache, read at scrape time. */
-function listenerMetrics(listeners: readonly Listener[], registers: Registry[]): void {
+function listenerMetrics(listeners: readonly ListenerView[], registers: Registry[], refresh: () => Promise<void>): void {
+  // Read at each scrape: a reload replaces the listeners, a worker's first stats bring its pools.
+  const pooled = (): ListenerView[] => listeners.filter((l) => l.upstreamPool !== undefined);
   new Gauge({
     name: 'ticketbooth_active_connections',
     help: 'Client connections being served, per listener',
     labelNames: ['listener'],
     registers,
-    collect() {
+    async collect() {
+      await refresh();
       for (const l of listeners) this.set({ listener: l.name }, l.activeConnections);
     },
   });
-  const pooled = listeners.filter((l) => l.upstreamPool !== undefined);
   new Counter({
     name: 'ticketbooth_upstream_pool_total',
     help:
@@ -248,9 +255,10 @@ function listenerMetrics(listeners: readonly Listener[], registers: Registry[]):
       'evicted (per-hop or total cap)',
     labelNames: ['listener', 'event'],
     registers,
-    collect() {
+    async collect() {
+      await refresh();
       this.reset();
-      for (const l of pooled)
+      for (const l of pooled())
         for (const [event, n] of Object.entries(l.upstreamPool!.stats)) this.inc({ listener: l.name, event: kebab(event) }, n);
     },
   });
@@ -259,10 +267,39 @@ function listenerMetrics(listeners: readonly Listener[], registers: Registry[]):
     help: 'Shared upstream connections waiting idle for their next use, per listener',
     labelNames: ['listener'],
     registers,
-    collect() {
-      for (const l of pooled) this.set({ listener: l.name }, l.upstreamPool!.idle);
+    async collect() {
+      await refresh();
+      for (const l of pooled()) this.set({ listener: l.name }, l.upstreamPool!.idle);
     },
   });
+}
+
+/** The worker processes serving the listeners (`workers` above 1). */
+function workerMetrics(workers: NonNullable<MetricsSources['workers']>, registers: Registry[]): void {
+  new Gauge({
+    name: 'ticketbooth_workers',
+    help: 'Worker processes serving the listeners (workers above 1)',
+    registers,
+    collect() {
+      this.set(workers.running());
+    },
+  });
+  new Counter({
+    name: 'ticketbooth_worker_restarts_total',
+    help: 'Worker processes that ended unasked and were started again (each also said on stderr)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(workers.restarts());
+    },
+  });
+}
+
+/** One refresh shared by the collectors of one scrape (they run together). */
+function shared(refresh: (() => Promise<void>) | undefined): () => Promise<void> {
+  if (!refresh) return () => Promise.resolve();
+  let running: Promise<void> | undefined;
+  return () => (running ??= refresh().finally(() => (running = undefined)));
 }
 
 /** `probeFailed` as a label value: `probe-failed`. */

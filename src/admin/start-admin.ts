@@ -1,7 +1,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AdminConfig } from '../config/admin-schema.js';
 import type { ListenerConfig } from '../config/schema.js';
-import type { Listener } from '../listeners/listener.js';
+import type { ListenerView } from '../listeners/listener.js';
 import type { StoreHealth } from '../resumption/store.js';
 import { AdminServer, type Readiness } from './admin-server.js';
 import { destinationClassifier, type DestinationClassifier } from './destination-class.js';
@@ -11,11 +11,13 @@ export interface AdminDeps {
   audit: AuditLog;
   store: StoreHealth;
   /** The running listeners (the service replaces its array's contents on a reload). */
-  listeners: readonly Listener[];
+  listeners: readonly ListenerView[];
   /** The listeners' configs as of now: a reload changes them. */
   listenerConfigs: () => readonly ListenerConfig[];
   /** POST /reload: re-read the config and apply it; resolves to what was done, rejects with why not. */
   reload: () => Promise<string>;
+  /** With workers: their listeners' load fetched before a scrape, and their count. */
+  workers?: { refresh: () => Promise<void>; running(): number; restarts(): number };
 }
 
 /** How long the store may take to answer before /readyz says it does not. */
@@ -28,6 +30,7 @@ export async function startAdmin(config: AdminConfig, deps: AdminDeps): Promise<
     store: deps.store,
     listeners: deps.listeners,
     classify: currentClassifier(deps.listenerConfigs),
+    ...(deps.workers ? { refresh: deps.workers.refresh, workers: deps.workers } : {}),
   });
   const admin = new AdminServer({ listen: config.listen, metrics, readiness: () => readiness(deps), reload: deps.reload });
   try {

@@ -30,7 +30,11 @@ export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
   }
 
   record(event: AuditEvent): void {
-    const line = { time: new Date().toISOString(), ...event };
+    this.accept({ time: new Date().toISOString(), ...event });
+  }
+
+  /** An event already timed where it happened (a worker's, written by its primary). */
+  accept(line: AuditEvent): void {
     // After close the file is gone; subscribers still hear it.
     if (this.sink && !this.closing) this.sink.write(`${JSON.stringify(line)}\n`);
     this.emit('event', line);

@@ -94,6 +94,12 @@ export const configSchema = z.strictObject({
   dns: dnsSchema.prefault({}),
   /** MTA-STS policy fetching, for SMTP routes with `tls.mtaSts` (RFC 8461). */
   mtaSts: mtaStsSchema.prefault({}),
+  /**
+   * Processes serving the listeners: 1 serves in this process; more fork workers behind the same
+   * sockets, sharing one ticket cache, audit file and metrics through this process (`auto`: one per
+   * core). Changing it needs a restart.
+   */
+  workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
   /** On SIGTERM/SIGINT, how long open sessions may take to finish. */
   shutdownTimeoutSeconds: z.number().min(0).default(30),
   /**

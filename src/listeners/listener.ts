@@ -3,7 +3,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { DnsConfig, MtaStsConfig } from '../config/smtp-schema.js';
 import type { UpstreamPoolView } from '../net/tcp-listener.js';
 import type { KeyLedger } from '../resumption/key-ledger.js';
-import type { ResumptionCache } from '../resumption/policy.js';
+import type { Resumption } from '../resumption/policy.js';
 import type { SharedValues } from '../resumption/store.js';
 
 /**
@@ -25,9 +25,12 @@ export interface Listener {
   retire(): Promise<void>;
 }
 
+/** What metrics and readiness read of a listener: a worker's primary sums its workers' into one of these. */
+export type ListenerView = Pick<Listener, 'name' | 'activeConnections' | 'upstreamPool' | 'address'>;
+
 /** What the service shares with every listener it builds. */
 export interface ListenerDeps {
-  cache: ResumptionCache;
+  cache: Resumption;
   /** Values shared beside the tickets (MTA-STS policies). */
   values: SharedValues;
   audit: AuditLog;

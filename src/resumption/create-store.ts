@@ -5,12 +5,12 @@ import { say } from '../util/operator-log.js';
 import { MemoryTicketStore } from './memory-store.js';
 import type { RedisTarget, RedisTls } from './redis-connection.js';
 import { loadSealer } from './seal-keys.js';
-import { ResumptionCache } from './policy.js';
+import { ResumptionCache, type Resumption } from './policy.js';
 import type { SharedValues, StoreBackend, StoreHealth } from './store.js';
 
 /** The store in its three parts: the tickets behind the policy, the shared values, the health. */
 export interface Store {
-  resumption: ResumptionCache;
+  resumption: Resumption;
   values: SharedValues;
   health: StoreHealth;
 }

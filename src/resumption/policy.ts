@@ -5,7 +5,7 @@ import { parseSession, SessionParseError, type SessionInfo } from './session-der
 import type { UnreadableReason } from './session-error.js';
 import type { DestinationFacts, NegotiatedVersion, StoredTicket, TicketStore } from './store.js';
 import { ticketHash } from './ticket-hash.js';
-import { VersionPredictor, type VersionPlace } from './version-predictor.js';
+import { VersionPredictor, type Place } from './version-predictor.js';
 
 /**
  * The resumption policy, in one place:
@@ -38,7 +38,7 @@ export interface Offer {
   /** Why nothing was offered: the slot was empty, or held only expired entries. */
   emptyBecause?: 'empty' | 'expired';
   /** This connection's place in a version-mixed destination's offer order. */
-  place?: VersionPlace;
+  place?: Place;
 }
 
 /** What became of a session the server handed out. */
@@ -50,6 +50,15 @@ export type Received =
   | { kind: 'not-resumable' };
 
 const NOT_RESUMABLE: Received = { kind: 'not-resumable' };
+
+/**
+ * What listeners and the tlsmgr server need of the policy: the ResumptionCache itself, or in a
+ * worker process (`workers`), its line to the one the primary holds (workers/cache-client.ts).
+ */
+export type Resumption = Pick<
+  ResumptionCache,
+  'options' | 'offer' | 'received' | 'outcome' | 'abandoned' | 'ticketsLeft' | 'negotiatedElsewhere' | 'forget' | 'withOptions'
+>;
 
 /** The only way to the tickets: nothing else holds the TicketStore. */
 export class ResumptionCache {
@@ -164,7 +173,7 @@ export class ResumptionCache {
   }
 
   /** The same store under other settings (a reload): version history in memory starts afresh. */
-  withOptions(options: PolicyOptions): ResumptionCache {
+  withOptions(options: PolicyOptions): Resumption {
     return new ResumptionCache(this.store, options, this.clock);
   }
 

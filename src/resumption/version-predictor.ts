@@ -47,8 +47,15 @@ interface History {
   tail: Promise<void>;
 }
 
+/** One offer's place in a destination's offer order, as the policy and its callers use it. */
+export interface Place {
+  inTurn(): Promise<void>;
+  settle(version: NegotiatedVersion | undefined): void;
+  release(reachedServer: boolean): void;
+}
+
 /** One offer's place in a destination's offer order. */
-export class VersionPlace {
+export class VersionPlace implements Place {
   private handedOut!: () => void;
   /** Resolves when this offer has been handed out; the next place waits for it. */
   readonly handed = new Promise<void>((resolve) => (this.handedOut = resolve));

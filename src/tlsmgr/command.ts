@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
 import { cacheSchema, type CacheConfig } from '../config/schema.js';
 import { createStore } from '../resumption/create-store.js';
-import type { ResumptionCache } from '../resumption/policy.js';
+import type { Resumption } from '../resumption/policy.js';
 import type { StoreHealth } from '../resumption/store.js';
 import { exitWhenStopped, say } from '../util/operator-log.js';
 import { forwarderTo } from './forward.js';
@@ -67,7 +67,7 @@ export async function listenTlsmgr(s: {
   socket: string;
   forward?: string;
   owner?: string;
-  cache: () => ResumptionCache;
+  cache: () => Resumption;
   audit: AuditLog;
 }): Promise<TlsmgrServer> {
   const handler = new TlsmgrHandler({

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CacheKey } from '../resumption/cache-key.js';
-import type { ResumptionCache } from '../resumption/policy.js';
+import type { Resumption } from '../resumption/policy.js';
 import { say } from '../util/operator-log.js';
 import { type Attrs, decodeData, encodeData, encodeInt, printable } from './attr0.js';
 import { CLIENT_CACHES, STAT_ERR, STAT_OK, disabledReply, failReply, wellFormed, type Reply } from './requests.js';
@@ -11,7 +11,7 @@ export type Forwarder = (req: Attrs) => Promise<Reply>;
 
 export interface HandlerOptions {
   /** The cache in force, asked per request: a `serve` reload may replace it (a new reuse policy). */
-  cache: () => ResumptionCache;
+  cache: () => Resumption;
   audit: AuditLog;
   /** Where seed, tktkey and the smtpd cache go; answered as a disabled cache when absent. */
   forward?: Forwarder;
@@ -34,7 +34,7 @@ export class TlsmgrHandler {
 
   constructor(private readonly o: HandlerOptions) {}
 
-  private get cache(): ResumptionCache {
+  private get cache(): Resumption {
     return this.o.cache();
   }
 

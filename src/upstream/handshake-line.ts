@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { HandshakeEvent } from '../audit/events.js';
 import type { CacheKey } from '../resumption/cache-key.js';
-import type { Offer, Received, ResumptionCache } from '../resumption/policy.js';
+import type { Offer, Received, Resumption } from '../resumption/policy.js';
 import { warnUnreadableOnce } from '../resumption/unreadable-warning.js';
 import { msSince } from '../util/elapsed.js';
 import { resultTypeOf } from '../mta-sts/result-type.js';
@@ -92,7 +92,7 @@ export class HandshakeLine {
   }
 
   /** Writes the line once, after the sessions received so far are stored (`stored`), with what the slot holds then. */
-  async write(audit: AuditLog, cache: ResumptionCache, stored: Promise<unknown>): Promise<void> {
+  async write(audit: AuditLog, cache: Resumption, stored: Promise<unknown>): Promise<void> {
     if (this.written) return;
     this.written = true;
     await stored.catch(() => undefined);

@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { CacheKey } from '../resumption/cache-key.js';
-import type { Received, ResumptionCache } from '../resumption/policy.js';
+import type { Received, Resumption } from '../resumption/policy.js';
 
 /**
  * Stores every session a server hands out on one connection. They may arrive before or after
@@ -14,7 +14,7 @@ export class SessionIntake {
 
   constructor(
     private readonly socket: TLSSocket,
-    cache: ResumptionCache,
+    cache: Resumption,
     key: CacheKey,
     onStored: (got: Received) => void,
   ) {

@@ -5,7 +5,7 @@ import type { DaneAudit, HandshakeEvent, StsAudit } from '../audit/events.js';
 import { CLOSE_GRACE_MS } from '../net/grace.js';
 import { UpstreamError } from '../errors/index.js';
 import type { CacheKey } from '../resumption/cache-key.js';
-import { fullHandshakeCause, type Offer, type ResumptionCache } from '../resumption/policy.js';
+import { fullHandshakeCause, type Offer, type Resumption } from '../resumption/policy.js';
 import type { KeyLedger } from '../resumption/key-ledger.js';
 import { HandshakeLine } from './handshake-line.js';
 import { handshakeOutcome, watchTcp } from './handshake-outcome.js';
@@ -15,7 +15,7 @@ import { connectOptions, keyOf, type TlsTarget } from './tls-target.js';
 
 export interface DialContext {
   listener: string;
-  cache: ResumptionCache;
+  cache: Resumption;
   audit: AuditLog;
   /** Give up on a handshake after this long. */
   handshakeTimeoutMs?: number;
@@ -110,7 +110,7 @@ function openTls(target: TlsTarget, offer: Offer, ctx: DialContext, line: Handsh
 }
 
 /** Tells the cache how the offer went; the line's `fullCause` says why a handshake was full. */
-async function noteOutcome(target: TlsTarget, cache: ResumptionCache, key: CacheKey, offer: Offer, event: HandshakeEvent): Promise<void> {
+async function noteOutcome(target: TlsTarget, cache: Resumption, key: CacheKey, offer: Offer, event: HandshakeEvent): Promise<void> {
   const result = { resumed: event.resumed, version: event.protocol };
   const cause = await cache.outcome(key, offer, result).catch(() => fullHandshakeCause(offer, result));
   // Nothing to offer because the host's TLSA records just changed: the new set is a new trust key.

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { parseConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 
 /** A failing audit file must not stop the proxy: lines are dropped, events still flow, shutdown ends. */
 describe('audit log on a failing file', () => {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { HandshakeEvent } from '../../src/audit/events.js';
 import { noticeFailures } from '../../src/audit/failure-notices.js';
-import type { Service } from '../../src/service.js';
+import type { Service } from '../../src/service/service.js';
 import { issueCert, makeCa, type CertPair } from '../support/certs.js';
 import { startSServer } from '../support/s-server.js';
 import { startFaultServer } from '../support/smtp-fault-server.js';

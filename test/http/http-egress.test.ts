@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { HttpProxyAgent } from 'http-proxy-agent';
 import type { AuditEvent, ClientRefusedEvent, HandshakeEvent } from '../../src/audit/events.js';
 import { configSchema } from '../../src/config/schema.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 import { makeCert, type CertPair } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { startSServer, type SServer } from '../support/servers.js';

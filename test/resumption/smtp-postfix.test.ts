@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { parseConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 import { makeCert } from '../support/certs.js';
 import { startDnsmasq, type Dnsmasq } from '../support/dnsmasq.js';
 import { missing } from '../support/interop.js';

@@ -7,7 +7,7 @@ import { TLSSocket } from 'node:tls';
 import type { AuditEvent, HandshakeEvent } from '../../src/audit/events.js';
 import { auditReport } from '../../src/audit/report/run-report.js';
 import { parseConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 import { makeCert, type CertPair } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { startNodeTlsServer, verdictPlain, type NodeTlsServer } from '../support/servers.js';

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { AuditEvent, HandshakeEvent } from '../../src/audit/events.js';
 import { parseConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 import { makeCert, type CertPair } from '../support/certs.js';
 import { sample } from '../support/metrics.js';
 import { missing } from '../support/interop.js';

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { parseConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 import { makeCert } from '../support/certs.js';
 import { startNodeTlsServer } from '../support/node-tls-server.js';
 import { startProcess, type RunningProcess } from '../support/process.js';

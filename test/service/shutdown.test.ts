@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { makeCert, type CertPair } from '../support/certs.js';
 import { parseConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 import { missing } from '../support/interop.js';
 import { startNodeTlsServer, type NodeTlsServer } from '../support/servers.js';
 

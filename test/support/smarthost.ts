@@ -1,7 +1,7 @@
 import { AuditLog } from '../../src/audit/audit-log.js';
 import type { AuditEvent, SmtpTransactionEvent } from '../../src/audit/events.js';
 import { configSchema } from '../../src/config/schema.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 
 export interface Smarthost {
   service: Service;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import type { AuditEvent, HandshakeEvent } from '../../src/audit/events.js';
 import { parseConfig } from '../../src/config/load.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 
 export interface TunnelHarness {
   service: Service;

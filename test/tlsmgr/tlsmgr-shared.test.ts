@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { parseConfig } from '../../src/config/load.js';
 import { cacheSchema } from '../../src/config/schema.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 import { startTlsmgr, type RunningTlsmgr } from '../../src/tlsmgr/command.js';
 import { missing } from '../support/interop.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';

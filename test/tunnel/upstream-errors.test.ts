@@ -12,7 +12,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { UpstreamError } from '../../src/errors/index.js';
 import { MemoryTicketStore } from '../../src/resumption/memory-store.js';
 import { ResumptionCache } from '../../src/resumption/policy.js';
-import { Service } from '../../src/service.js';
+import { Service } from '../../src/service/service.js';
 import { dialTls } from '../../src/upstream/tls-dialer.js';
 import { handshakeLine } from '../support/audit-lines.js';
 import { makeCert, type CertPair } from '../support/certs.js';

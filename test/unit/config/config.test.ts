@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { CONFIG_ENV, describeChoice, findConfig, SYSTEM_CONFIG } from '../../../src/config/config-search.js';
 import { ConfigError, loadConfig } from '../../../src/config/load.js';
-import { Service } from '../../../src/service.js';
+import { Service } from '../../../src/service/service.js';
 
 /** A wrong config fails at start with the file, the path of the bad key, and why. */
 

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Config, ListenerConfig } from './config/schema.js';
+import type { Config, ListenerConfig } from '../config/schema.js';
 
 /** What a reload did, by listener name; `forgotten`: cached slots whose trust key no listener will use again. */
 export interface ReloadSummary {
@@ -15,7 +15,8 @@ export interface ReloadSummary {
 /**
  * What a reload may change in place, and what it must leave to a restart. Listeners, routes, TLS,
  * DNS, cache policy, log and shutdown settings are applied; the audit log, the admin listener and
- * the ticket store are what running sessions and the fleet share, so changing them needs a restart.
+ * the ticket store are what running sessions and the fleet share, and the worker count is the
+ * process layout, so changing them needs a restart.
  */
 export function restartNeeded(current: Config, next: Config): string | undefined {
   const changed: string[] = [];
@@ -23,6 +24,7 @@ export function restartNeeded(current: Config, next: Config): string | undefined
   if (json(current.admin) !== json(next.admin)) changed.push('admin');
   if (json(current.cache.store) !== json(next.cache.store)) changed.push('cache.store');
   if (json(current.tlsmgr) !== json(next.tlsmgr)) changed.push('tlsmgr');
+  if (json(current.workers) !== json(next.workers)) changed.push('workers');
   return changed.length > 0 ? `${changed.join(', ')} changed: that needs a restart (nothing was reloaded)` : undefined;
 }
 

@@ -1,13 +1,13 @@
 import type { AddressInfo } from 'node:net';
-import type { AdminServer } from './admin/admin-server.js';
-import { AuditLog } from './audit/audit-log.js';
-import type { Config, ListenerConfig } from './config/schema.js';
-import type { Listener, ListenerDeps, ListenerFactory } from './listeners/listener.js';
-import { createStore, type Store } from './resumption/create-store.js';
-import { KeyLedger } from './resumption/key-ledger.js';
-import type { ResumptionCache } from './resumption/policy.js';
-import type { TlsmgrServer } from './tlsmgr/server.js';
-import { configureOperatorLog, say } from './util/operator-log.js';
+import type { AdminServer } from '../admin/admin-server.js';
+import { AuditLog } from '../audit/audit-log.js';
+import type { Config, ListenerConfig } from '../config/schema.js';
+import type { Listener, ListenerDeps, ListenerFactory } from '../listeners/listener.js';
+import { createStore, type Store } from '../resumption/create-store.js';
+import { KeyLedger } from '../resumption/key-ledger.js';
+import type { Resumption } from '../resumption/policy.js';
+import type { TlsmgrServer } from '../tlsmgr/server.js';
+import { configureOperatorLog, say } from '../util/operator-log.js';
 import { addressText, reloadLine, restartNeeded, sharedSettings, trustSection, unchanged, type ReloadSummary } from './reload-plan.js';
 
 type Loader<C> = () => Promise<{ create: ListenerFactory<C> }>;
@@ -17,9 +17,9 @@ type Loader<C> = () => Promise<{ create: ListenerFactory<C> }>;
  * a config uses the type: an unused one costs no memory (proxy-chain alone is ~13 MiB of RSS).
  */
 const factories: { [T in ListenerConfig['type']]: Loader<Extract<ListenerConfig, { type: T }>> } = {
-  tunnel: () => import('./listeners/tunnel/index.js'),
-  smtp: () => import('./listeners/smtp/index.js'),
-  http: () => import('./listeners/http/index.js'),
+  tunnel: () => import('../listeners/tunnel/index.js'),
+  smtp: () => import('../listeners/smtp/index.js'),
+  http: () => import('../listeners/http/index.js'),
 };
 
 async function buildListener<C extends ListenerConfig>(l: C, deps: ListenerDeps): Promise<Listener> {
@@ -51,7 +51,7 @@ export class Service {
 
   private constructor(
     private current: Config,
-    private resumption: ResumptionCache,
+    private resumption: Resumption,
     /** The store's shared values (for listeners) and health (metrics, readiness, shutdown). */
     readonly store: Omit<Store, 'resumption'>,
     readonly audit: AuditLog,
@@ -61,13 +61,18 @@ export class Service {
     return this.current;
   }
 
-  get cache(): ResumptionCache {
+  get cache(): Resumption {
     return this.resumption;
   }
 
-  static async start(config: Config, audit = new AuditLog(config.audit)): Promise<Service> {
-    const { resumption: cache, ...store } = await createStore(config.cache);
+  /**
+   * Starts the listeners, the tlsmgr socket and the admin listener as configured. A worker (`workers`
+   * above 1) is given its primary's `store` and runs the listeners only: the primary serves tlsmgr and admin.
+   */
+  static async start(config: Config, audit = new AuditLog(config.audit), worker?: { store: Store }): Promise<Service> {
+    const { resumption: cache, ...store } = worker?.store ?? (await createStore(config.cache));
     const service = new Service(config, cache, store, audit);
+    service.isWorker = worker !== undefined;
     try {
       for (const c of config.listeners) {
         const entry = await service.build(c, config, cache);
@@ -75,14 +80,15 @@ export class Service {
         service.entries.push(entry);
         service.listeners.push(entry.listener);
       }
+      if (worker) return service;
       if (config.tlsmgr) {
         // Loaded only when configured; it shares the listeners' cache, the one in force after a reload too.
-        const { listenTlsmgr } = await import('./tlsmgr/command.js');
+        const { listenTlsmgr } = await import('../tlsmgr/command.js');
         service.tlsmgr = await listenTlsmgr({ ...config.tlsmgr, cache: () => service.resumption, audit });
       }
       if (config.admin) {
         // Loaded only when configured: prom-client and its dependencies are ~5 MiB of RSS.
-        const { startAdmin } = await import('./admin/start-admin.js');
+        const { startAdmin } = await import('../admin/start-admin.js');
         service.admin = await startAdmin(config.admin, {
           audit,
           store: store.health,
@@ -195,7 +201,7 @@ export class Service {
     return summary;
   }
 
-  private async build(c: ListenerConfig, config: Config, cache: ResumptionCache, keys?: KeyLedger): Promise<Entry> {
+  private async build(c: ListenerConfig, config: Config, cache: Resumption, keys?: KeyLedger): Promise<Entry> {
     const ledger = keys ?? new KeyLedger(config.cache.maxDestinations);
     try {
       return {
@@ -216,6 +222,7 @@ export class Service {
   }
 
   private stopping?: Promise<void>;
+  private isWorker = false;
 
   /**
    * Stop accepting, let sessions finish within the timeout, close the store and the log.
@@ -228,7 +235,8 @@ export class Service {
 
   private async shutdown(timeoutMs: number): Promise<void> {
     this.admin?.drain();
-    const delayMs = this.current.drainDelaySeconds * 1000;
+    // A worker's primary has waited out the drain delay before it asked this one to stop.
+    const delayMs = this.isWorker ? 0 : this.current.drainDelaySeconds * 1000;
     if (delayMs > 0 && timeoutMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     await Promise.all([...this.listeners, ...this.retiring].map((l) => l.stop(timeoutMs)));
     await this.admin?.stop();

@@ -1,0 +1,75 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Config } from '../config/schema.js';
+import type { Store } from '../resumption/create-store.js';
+import type { Offer, Resumption } from '../resumption/policy.js';
+import type { Place } from '../resumption/version-predictor.js';
+import type { Served } from './channel.js';
+import type { PrimaryMethods, WireOffer } from './protocol.js';
+
+/** What the primary shares with its workers; `cache` and `config` are read per call: a reload replaces them. */
+export interface Shared {
+  cache: () => Resumption;
+  config: () => Config;
+  store: Omit<Store, 'resumption'>;
+  audit: AuditLog;
+}
+
+/**
+ * The primary's side of one worker's channel: the policy's verbs on the one cache. An offer's place
+ * in a mixed destination's version order stays here under a number until its outcome (or the
+ * worker's end) settles it.
+ */
+export class CacheService {
+  private readonly places = new Map<number, Place>();
+  private nextPlace = 1;
+
+  constructor(private readonly shared: Shared) {}
+
+  /** The methods a worker may call, apart from `ready` (the primary's own business). */
+  methods(): Omit<Served<PrimaryMethods>, 'ready'> {
+    const { shared } = this;
+    return {
+      config: () => shared.config(),
+      offer: async (key) => this.wire(await shared.cache().offer(key)),
+      received: (key, der) => shared.cache().received(key, Buffer.from(der.buffer, der.byteOffset, der.byteLength)),
+      outcome: (key, offer, result) => shared.cache().outcome(key, this.unwire(offer), result),
+      abandoned: (placeId, reached) => this.take(placeId)?.release(reached),
+      ticketsLeft: (key) => shared.cache().ticketsLeft(key),
+      negotiatedElsewhere: (key, version) => shared.cache().negotiatedElsewhere(key, version),
+      forget: (id) => shared.cache().forget(id),
+      value: (name) => shared.store.values.value(name),
+      setValue: (name, value, ttlMs) => shared.store.values.setValue(name, value, ttlMs),
+      ping: () => shared.store.health.ping(),
+      size: () => shared.store.health.size(),
+      events: (lines) => {
+        for (const line of lines) shared.audit.accept(line);
+      },
+    };
+  }
+
+  /** The worker is gone: its handshakes in flight never finish (TCP may have been up: the balancer counted them). */
+  releaseAll(): void {
+    for (const place of this.places.values()) place.release(true);
+    this.places.clear();
+  }
+
+  private wire(offer: Offer): WireOffer {
+    const { place, ...rest } = offer;
+    if (!place) return rest;
+    const placeId = this.nextPlace++;
+    this.places.set(placeId, place);
+    return { ...rest, placeId };
+  }
+
+  private unwire(offer: WireOffer): Offer {
+    const { placeId, session, ...rest } = offer;
+    const place = placeId === undefined ? undefined : this.take(placeId);
+    return place ? { ...rest, place } : rest;
+  }
+
+  private take(placeId: number): Place | undefined {
+    const place = this.places.get(placeId);
+    this.places.delete(placeId);
+    return place;
+  }
+}
