@@ -163,7 +163,7 @@ describe('workers: 2', { skip }, () => {
 
     // A worker killed outright: said on stderr, counted, replaced; the listener keeps serving.
     const killed = tb.output().length;
-    process.kill(fresh[0]!, 'SIGKILL');
+    process.kill(fresh[0], 'SIGKILL');
     await until(() => new RegExp(`worker ${fresh[0]} ended unasked \\(SIGKILL\\)`).test(tb.output().slice(killed)), 10_000, 'the notice');
     await until(async () => sample(await metrics(), 'ticketbooth_workers') === 2, 15_000, 'a second worker again');
     assert.equal(sample(await metrics(), 'ticketbooth_worker_restarts_total'), 1);
