@@ -35,6 +35,7 @@ export function parseConfig(text: string, file = '<config>'): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(`${file}: ${formatIssues(result.error.issues, raw)}`);
   checkUniqueNames(result.data, file);
+  checkSpoolWorkers(result.data, file);
   return result.data;
 }
 
@@ -58,5 +59,22 @@ function checkUniqueNames(config: Config, file: string): void {
   config.listeners.forEach((l, i) => {
     if (seen.has(l.name)) throw new ConfigError(`${file}: listeners[${i}].name: duplicate listener name "${l.name}"`);
     seen.add(l.name);
+  });
+}
+
+/**
+ * A spool is one process's own: its retry pass, its sweep of unfinished files and its claim on an
+ * entry are per process, so two workers over one directory could send a held message twice or
+ * sweep a message another is still writing. Refused rather than risked.
+ */
+function checkSpoolWorkers(config: Config, file: string): void {
+  if (config.workers === 1) return;
+  config.listeners.forEach((l, i) => {
+    if (l.type === 'smtp' && l.spool) {
+      throw new ConfigError(
+        `${file}: listeners[${i}].spool: a spool is one process's own; with workers: ${String(config.workers)} ` +
+          'it would be worked by several (give this listener a separate ticketbooth with workers: 1)',
+      );
+    }
   });
 }

@@ -152,6 +152,17 @@ listeners:
     rejects(twice, /listeners\[1\]\.name: duplicate listener name "smtps"/);
   });
 
+  test('workers: 1 by default, a count or auto; a spool refuses more than one', () => {
+    assert.equal(loadConfig(file(GOOD)).workers, 1);
+    assert.equal(loadConfig(file(`workers: 4\n${GOOD}`)).workers, 4);
+    assert.equal(loadConfig(file(`workers: auto\n${GOOD}`)).workers, 'auto');
+    rejects(`workers: 0\n${GOOD}`, /workers: /);
+    rejects(`workers: many\n${GOOD}`, /workers: /);
+    const spooled = `  - name: mx\n    type: smtp\n    listen: 127.0.0.1:0\n    route: { mode: mx }\n    spool: { dir: ${dir}/spool }\n`;
+    assert.equal(loadConfig(file(`${GOOD}${spooled}`)).workers, 1);
+    rejects(`workers: 2\n${GOOD}${spooled}`, /listeners\[1\]\.spool: a spool is one process's own; with workers: 2/);
+  });
+
   test('invalid YAML names the line; an unreadable file names the file', () => {
     rejects('listeners:\n  - name: [unclosed\n', /line \d+.*invalid YAML/, /\n 2 \| {3}- name: \[unclosed\n/);
     assert.throws(() => loadConfig(join(dir, 'absent.yaml')), /absent\.yaml: cannot read/);
