@@ -55,6 +55,11 @@ export class BoundedMap<K, V> {
   }
 
   /** Least recent first. */
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+
+  /** Least recent first. */
   keys(): IterableIterator<K> {
     return this.map.keys();
   }

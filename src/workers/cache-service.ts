@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { Store } from '../resumption/create-store.js';
 import type { Offer, Resumption } from '../resumption/policy.js';
 import type { Place } from '../resumption/version-predictor.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import type { Served } from './channel.js';
 import type { PrimaryMethods, WireOffer } from './protocol.js';
 
@@ -14,13 +15,17 @@ export interface Shared {
   audit: AuditLog;
 }
 
+/** Offers to version-mixed destinations in flight in one worker, at most (each is a connection being set up). */
+const MAX_PLACES = 65_536;
+
 /**
  * The primary's side of one worker's channel: the policy's verbs on the one cache. An offer's place
  * in a mixed destination's version order stays here under a number until its outcome (or the
  * worker's end) settles it.
  */
 export class CacheService {
-  private readonly places = new Map<number, Place>();
+  /** Bounded whatever a worker fails to report: the oldest place left open goes as if its handshake failed. */
+  private readonly places = new BoundedMap<number, Place>(MAX_PLACES, (_, place) => place.release(true));
   private nextPlace = 1;
 
   constructor(private readonly shared: Shared) {}
@@ -68,7 +73,7 @@ export class CacheService {
   }
 
   private take(placeId: number): Place | undefined {
-    const place = this.places.get(placeId);
+    const place = this.places.peek(placeId);
     this.places.delete(placeId);
     return place;
   }

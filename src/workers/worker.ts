@@ -24,7 +24,11 @@ export async function runWorker(): Promise<void> {
     process.exit(0);
   };
   primary.serve({
-    reload: (next) => service.reload(next),
+    reload: async (next) => {
+      const summary = await service.reload(next);
+      configureOperatorLog(next.log);
+      return summary;
+    },
     stop: (timeoutMs) => void exit(timeoutMs),
     stats: () => listenerStats(service),
   });
