@@ -1,5 +1,4 @@
 import type { AuditLog } from '../audit/audit-log.js';
-import type { Config } from '../config/schema.js';
 import type { Store } from '../resumption/create-store.js';
 import type { Offer, Resumption } from '../resumption/policy.js';
 import type { Place } from '../resumption/version-predictor.js';
@@ -7,10 +6,9 @@ import { BoundedMap } from '../util/bounded-map.js';
 import type { Served } from './channel.js';
 import type { PrimaryMethods, WireOffer } from './protocol.js';
 
-/** What the primary shares with its workers; `cache` and `config` are read per call: a reload replaces them. */
+/** What the primary shares with its workers; `cache` is read per call: a reload may replace it. */
 export interface Shared {
   cache: () => Resumption;
-  config: () => Config;
   store: Omit<Store, 'resumption'>;
   audit: AuditLog;
 }
@@ -30,11 +28,10 @@ export class CacheService {
 
   constructor(private readonly shared: Shared) {}
 
-  /** The methods a worker may call, apart from `ready` (the primary's own business). */
-  methods(): Omit<Served<PrimaryMethods>, 'ready'> {
+  /** The methods a worker may call, apart from `config` and `ready` (the primary's own business). */
+  methods(): Omit<Served<PrimaryMethods>, 'config' | 'ready'> {
     const { shared } = this;
     return {
-      config: () => shared.config(),
       offer: async (key) => this.wire(await shared.cache().offer(key)),
       received: (key, der) => shared.cache().received(key, Buffer.from(der.buffer, der.byteOffset, der.byteLength)),
       outcome: (key, offer, result) => shared.cache().outcome(key, this.unwire(offer), result),

@@ -109,19 +109,23 @@ export class Primary {
     const r: Running = {
       worker,
       channel: new Channel(workerPort(worker), `worker ${worker.process.pid ?? worker.id}`),
-      cache: new CacheService({ cache: () => this.resumption, config: () => this.current, store: this.store, audit: this.audit }),
+      cache: new CacheService({ cache: () => this.resumption, store: this.store, audit: this.audit }),
       stats: [],
       leaving: false,
     };
     this.forked.add(r);
     return new Promise((resolve, reject) => {
       let bound = false;
+      let given: Config | undefined;
       r.channel.serve({
         ...r.cache.methods(),
+        config: () => (given = this.current),
         ready: () => {
           bound = true;
           this.workers.add(r);
           resolve(r);
+          // A reload while it started: it runs what it was given; bring it to what the others run.
+          if (given !== this.current) this.catchUp(r);
         },
       });
       worker.once('exit', (code, signal) => {
@@ -131,6 +135,13 @@ export class Primary {
         if (!bound) reject(new Error(`a worker ended (${signal ?? code}) before its listeners were bound; its error is above`));
         else if (!r.leaving && !this.stopping) this.respawn(worker, signal ?? String(code));
       });
+    });
+  }
+
+  private catchUp(r: Running): void {
+    const run = this.reloads.then(() => r.channel.call('reload', this.current));
+    this.reloads = run.catch((err: unknown) => {
+      say('error', `worker ${r.worker.process.pid ?? r.worker.id} started during a reload and refused the new config: ${String(err)}`);
     });
   }
 
