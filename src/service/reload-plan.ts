@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Config, ListenerConfig } from '../config/schema.js';
+import { configureOperatorLog, say } from '../util/operator-log.js';
 
 /** What a reload did, by listener name; `forgotten`: cached slots whose trust key no listener will use again. */
 export interface ReloadSummary {
@@ -71,6 +72,40 @@ export function reloadLine(s: ReloadSummary): string {
     part('kept', s.kept, 'on'),
   ];
   return `reloaded: ${parts.filter(Boolean).join('; ')}${s.forgotten ? `; ${s.forgotten} orphaned cache slots dropped` : ''}`;
+}
+
+/**
+ * A reload from `source` (the config file read again) through `reload`; its outcome in one line for
+ * a person, also said on stderr with what asked for it (`trigger`): whoever reads the server's log
+ * sees every reload, and the address of each listener it added, however it was asked for.
+ */
+export async function reloadFromSource(
+  trigger: string,
+  source: (() => Config) | undefined,
+  reload: (next: Config) => Promise<ReloadSummary>,
+  where = '',
+): Promise<string> {
+  try {
+    if (!source) throw new Error('started without a config file: nothing to reload');
+    const next = source();
+    const line = `${reloadLine(await reload(next))}${where}`;
+    configureOperatorLog(next.log);
+    say('info', `${trigger}: ${line}`);
+    return line;
+  } catch (err) {
+    say('error', `${trigger}: config not reloaded, the running one stays: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+/** A queue: each step starts once the one before has settled, in call order; a failed one does not stop the next. */
+export function oneAtATime(): <T>(step: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (step) => {
+    const run = last.then(step);
+    last = run.catch(() => undefined);
+    return run;
+  };
 }
 
 /** HOST:PORT of a bound socket, an IPv6 host in brackets. */

@@ -7,8 +7,16 @@ import { createStore, type Store } from '../resumption/create-store.js';
 import { KeyLedger } from '../resumption/key-ledger.js';
 import type { Resumption } from '../resumption/policy.js';
 import type { TlsmgrServer } from '../tlsmgr/server.js';
-import { configureOperatorLog, say } from '../util/operator-log.js';
-import { addressText, reloadLine, restartNeeded, sharedSettings, trustSection, unchanged, type ReloadSummary } from './reload-plan.js';
+import {
+  addressText,
+  oneAtATime,
+  reloadFromSource,
+  restartNeeded,
+  sharedSettings,
+  trustSection,
+  unchanged,
+  type ReloadSummary,
+} from './reload-plan.js';
 
 type Loader<C> = () => Promise<{ create: ListenerFactory<C> }>;
 
@@ -45,7 +53,7 @@ export class Service {
   private entries: Entry[] = [];
   /** Listeners a reload replaced whose sessions are still finishing. */
   private readonly retiring = new Set<Listener>();
-  private reloads: Promise<unknown> = Promise.resolve();
+  private readonly reloads = oneAtATime();
   /** Where a reload asked for by name (SIGHUP, `ticketbooth reload`) reads the new config; none for a command-line tunnel. */
   configSource?: () => Config;
 
@@ -118,27 +126,12 @@ export class Service {
    * the old config then keeps serving, and the error says why. One reload at a time.
    */
   reload(next: Config): Promise<ReloadSummary> {
-    const run = this.reloads.then(() => this.apply(next));
-    this.reloads = run.catch(() => undefined);
-    return run;
+    return this.reloads(() => this.apply(next));
   }
 
-  /**
-   * A reload from `configSource` (the config file read again); its outcome in one line for a person,
-   * also said on stderr with what asked for it (`trigger`): whoever reads the server's log sees every
-   * reload, and the address of each listener it added, however it was asked for.
-   */
-  async reloadFromSource(trigger: string): Promise<string> {
-    try {
-      if (!this.configSource) throw new Error('started without a config file: nothing to reload');
-      const line = reloadLine(await this.reload(this.configSource()));
-      configureOperatorLog(this.current.log);
-      say('info', `${trigger}: ${line}`);
-      return line;
-    } catch (err) {
-      say('error', `${trigger}: config not reloaded, the running one stays: ${(err as Error).message}`);
-      throw err;
-    }
+  /** A reload from `configSource`, said on stderr with its `trigger` (reload-plan.ts). */
+  reloadFromSource(trigger: string): Promise<string> {
+    return reloadFromSource(trigger, this.configSource, (next) => this.reload(next));
   }
 
   private async apply(next: Config): Promise<ReloadSummary> {

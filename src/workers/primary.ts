@@ -3,11 +3,11 @@ import type { AdminServer } from '../admin/admin-server.js';
 import { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config/schema.js';
 import type { ListenerView } from '../listeners/listener.js';
-import { reloadLine, restartNeeded, sharedSettings, type ReloadSummary } from '../service/reload-plan.js';
+import { oneAtATime, reloadFromSource, restartNeeded, sharedSettings, type ReloadSummary } from '../service/reload-plan.js';
 import { createStore, type Store } from '../resumption/create-store.js';
 import type { Resumption } from '../resumption/policy.js';
 import type { TlsmgrServer } from '../tlsmgr/server.js';
-import { configureOperatorLog, say } from '../util/operator-log.js';
+import { say } from '../util/operator-log.js';
 import { CacheService } from './cache-service.js';
 import { Channel, type Port } from './channel.js';
 import { WORKER_ENV, workerCount } from './count.js';
@@ -48,7 +48,7 @@ export class Primary {
   /** Every worker not yet ended, serving or still starting. */
   private readonly forked = new Set<Running>();
   private restarts = 0;
-  private reloads: Promise<unknown> = Promise.resolve();
+  private readonly reloads = oneAtATime();
   private stopping?: Promise<void>;
 
   private constructor(
@@ -139,8 +139,8 @@ export class Primary {
   }
 
   private catchUp(r: Running): void {
-    const run = this.reloads.then(() => r.channel.call('reload', this.current));
-    this.reloads = run.catch((err: unknown) => {
+    // Queued with the reloads, and reading the config in force when its turn comes.
+    this.reloads(() => r.channel.call('reload', this.current)).catch((err: unknown) => {
       say('error', `worker ${r.worker.process.pid ?? r.worker.id} started during a reload and refused the new config: ${String(err)}`);
     });
   }
@@ -176,24 +176,11 @@ export class Primary {
 
   /** As Service.reload: checked here, then applied by each worker in turn; one at a time. */
   reload(next: Config): Promise<ReloadSummary> {
-    const run = this.reloads.then(() => this.apply(next));
-    this.reloads = run.catch(() => undefined);
-    return run;
+    return this.reloads(() => this.apply(next));
   }
 
-  /** As Service.reloadFromSource: the outcome in one line, also said on stderr with its trigger. */
-  async reloadFromSource(trigger: string): Promise<string> {
-    try {
-      if (!this.configSource) throw new Error('started without a config file: nothing to reload');
-      const summary = await this.reload(this.configSource());
-      const line = `${reloadLine(summary)} (in each of ${this.workers.size} workers)`;
-      configureOperatorLog(this.current.log);
-      say('info', `${trigger}: ${line}`);
-      return line;
-    } catch (err) {
-      say('error', `${trigger}: config not reloaded, the running one stays: ${(err as Error).message}`);
-      throw err;
-    }
+  reloadFromSource(trigger: string): Promise<string> {
+    return reloadFromSource(trigger, this.configSource, (next) => this.reload(next), ` (in each of ${this.workers.size} workers)`);
   }
 
   private async apply(next: Config): Promise<ReloadSummary> {
