@@ -75,12 +75,14 @@ export class ResumptionCache {
   /**
    * Chooses what to offer on the next connection to `key`; a TLS 1.3 ticket returned here is
    * already spent. Connect right after it resolves, and report back with `outcome` or `abandoned`.
+   * `handOutLater`: the connect happens elsewhere (a worker); the next offer to a version-mixed
+   * destination waits for the place's `handOut()`, so connections still leave in place order.
    */
-  async offer(key: CacheKey): Promise<Offer> {
+  async offer(key: CacheKey, opts: { handOutLater?: boolean } = {}): Promise<Offer> {
     const now = this.clock();
     const facts = await this.store.facts(key.id);
     // From the store's answer to the place taken, nothing awaits: places follow call order.
-    const { expect, place } = this.versions.reserve(key.id, facts.recentVersions);
+    const { expect, place } = this.versions.reserve(key.id, facts.recentVersions, opts.handOutLater);
     try {
       const chosen = await this.choose(key, now, facts, expect);
       return place ? { ...chosen, place } : chosen;

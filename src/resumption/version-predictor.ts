@@ -50,6 +50,8 @@ interface History {
 /** One offer's place in a destination's offer order, as the policy and its callers use it. */
 export interface Place {
   inTurn(): Promise<void>;
+  /** The connection is on its way: the next place may go (see `reserve`'s `handOutLater`). */
+  handOut(): void;
   settle(version: NegotiatedVersion | undefined): void;
   release(reachedServer: boolean): void;
 }
@@ -64,14 +66,20 @@ export class VersionPlace implements Place {
     private readonly history: History,
     private readonly seq: number,
     private readonly previous: Promise<void>,
+    private readonly handOutLater = false,
   ) {}
 
   /**
    * Waits until every earlier offer to this destination has been handed out, then lets the next
    * one go: offers leave in the order they took their places, and the dialer connects right after.
+   * With `handOutLater` the next one waits for `handOut()` instead (a worker's connect, in another process).
    */
   async inTurn(): Promise<void> {
     await this.previous;
+    if (!this.handOutLater) this.handedOut();
+  }
+
+  handOut(): void {
     this.handedOut();
   }
 
@@ -111,7 +119,7 @@ export class VersionPredictor {
    * Takes the next place for `key` and predicts its version. `shared` is the store's recent
    * versions (completion order). Only destinations that have negotiated both versions get state.
    */
-  reserve(key: string, shared: string): Turn {
+  reserve(key: string, shared: string, handOutLater = false): Turn {
     let h = this.tracked.get(key); // a get makes it the most recent
     if (!h) {
       if (!(shared.includes('2') && shared.includes('3'))) return { expect: predictNext('', shared) };
@@ -119,7 +127,7 @@ export class VersionPredictor {
       this.tracked.set(key, h);
     }
     const expect = predictNext(historyString(h), shared);
-    const place = new VersionPlace(h, h.next, h.tail);
+    const place = new VersionPlace(h, h.next, h.tail, handOutLater);
     h.places[h.next % HISTORY_PLACES] = IN_FLIGHT;
     h.next++;
     h.tail = place.handed;

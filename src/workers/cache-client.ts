@@ -16,6 +16,7 @@ class RemotePlace implements Place {
   inTurn(): Promise<void> {
     return Promise.resolve(); // the primary waited for the turn before it answered
   }
+  handOut(): void {}
   settle(): void {}
   release(): void {}
 }
@@ -32,6 +33,9 @@ export class RemoteResumption implements Resumption {
 
   async offer(key: CacheKey): Promise<Offer> {
     const { session, placeId, ...rest } = await this.primary.call('offer', key);
+    // The dialer connects in the same turn as this resolves (an IP needs no lookup): once that turn is
+    // over the connection is on its way, and the primary may answer the next offer to a mixed destination.
+    if (placeId !== undefined) setImmediate(() => void this.primary.note('handedOut', placeId));
     return {
       ...rest,
       ...(session ? { session: asBuffer(session) } : {}),

@@ -23,7 +23,7 @@ const MAX_PLACES = 65_536;
  */
 export class CacheService {
   /** Bounded whatever a worker fails to report: the oldest place left open goes as if its handshake failed. */
-  private readonly places = new BoundedMap<number, Place>(MAX_PLACES, (_, place) => place.release(true));
+  private readonly places = new BoundedMap<number, Place>(MAX_PLACES, (_, place) => close(place));
   private nextPlace = 1;
 
   constructor(private readonly shared: Shared) {}
@@ -32,7 +32,8 @@ export class CacheService {
   methods(): Omit<Served<PrimaryMethods>, 'config' | 'ready'> {
     const { shared } = this;
     return {
-      offer: async (key) => this.wire(await shared.cache().offer(key)),
+      offer: async (key) => this.wire(await shared.cache().offer(key, { handOutLater: true })),
+      handedOut: (placeId) => this.places.peek(placeId)?.handOut(),
       received: (key, der) => shared.cache().received(key, Buffer.from(der.buffer, der.byteOffset, der.byteLength)),
       outcome: (key, offer, result) => shared.cache().outcome(key, this.unwire(offer), result),
       abandoned: (placeId, reached) => this.take(placeId)?.release(reached),
@@ -51,7 +52,7 @@ export class CacheService {
 
   /** The worker is gone: its handshakes in flight never finish (TCP may have been up: the balancer counted them). */
   releaseAll(): void {
-    for (const place of this.places.values()) place.release(true);
+    for (const place of this.places.values()) close(place);
     this.places.clear();
   }
 
@@ -69,9 +70,17 @@ export class CacheService {
     return place ? { ...rest, place } : rest;
   }
 
+  /** The place, no longer held here; handed out if the worker's note has not come (it never holds up the next). */
   private take(placeId: number): Place | undefined {
     const place = this.places.peek(placeId);
     this.places.delete(placeId);
+    place?.handOut();
     return place;
   }
+}
+
+/** A place whose worker will not report: failed after TCP may have been up, and the next may go. */
+function close(place: Place): void {
+  place.release(true);
+  place.handOut();
 }

@@ -18,6 +18,8 @@ export type PrimaryMethods = {
   offer(key: CacheKey): WireOffer;
   received(key: CacheKey, der: Uint8Array): Received;
   outcome(key: CacheKey, offer: WireOffer, result: { resumed: boolean; version?: string }): FullHandshakeCause | undefined;
+  /** The worker has connected for this offer: the next offer to the destination may go. */
+  handedOut(placeId: number): void;
   abandoned(placeId: number, reachedServer: boolean): void;
   ticketsLeft(key: CacheKey): number;
   negotiatedElsewhere(key: CacheKey, version: NegotiatedVersion): void;

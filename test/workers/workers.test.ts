@@ -8,7 +8,7 @@ import { makeCert, type CertPair } from '../support/certs.js';
 import { missing } from '../support/interop.js';
 import { sample } from '../support/metrics.js';
 import { startProcess, type RunningProcess } from '../support/process.js';
-import { startSServer, verdictPlain, type SServer } from '../support/servers.js';
+import { startHaproxy, startSServer, verdictPlain, type SServer } from '../support/servers.js';
 import { until } from '../support/until.js';
 
 /**
@@ -59,6 +59,18 @@ function auditLines(dir: string): HandshakeEvent[] {
     .filter((e) => e.event === 'tls.handshake');
 }
 
+/** `ticketbooth serve` through the CLI on this config file; ready once `tun` listens (and admin, when configured). */
+function serve(file: string, admin: boolean): Promise<RunningProcess> {
+  const ready =
+    /tun listening on 127\.0\.0\.1:(\d+)/.source +
+    (admin ? /[^]*admin \(\/metrics, \/healthz, \/readyz\) listening on (127\.0\.0\.1:\d+)/.source : '');
+  return startProcess(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '-c', file], {
+    ready: new RegExp(ready),
+    group: true,
+    timeoutMs: 30_000,
+  });
+}
+
 describe('workers: 2', { skip }, () => {
   let cert: CertPair;
   let server: SServer;
@@ -73,11 +85,7 @@ describe('workers: 2', { skip }, () => {
     cert = makeCert(['localhost'], dir);
     server = await startSServer('tls13-anti-replay', cert);
     writeFileSync(join(dir, 'tb.yaml'), yaml(server, cert, dir));
-    tb = await startProcess(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '-c', join(dir, 'tb.yaml')], {
-      ready: /tun listening on 127\.0\.0\.1:(\d+)[^]*admin \(\/metrics, \/healthz, \/readyz\) listening on (127\.0\.0\.1:\d+)/,
-      group: true,
-      timeoutMs: 30_000,
-    });
+    tb = await serve(join(dir, 'tb.yaml'), true);
     port = Number(tb.ready[1]);
     admin = `http://${tb.ready[2]}`;
   });
@@ -173,5 +181,39 @@ describe('workers: 2', { skip }, () => {
     process.kill(tb.child.pid!, 'SIGTERM');
     assert.equal(await exit, 0);
     assert.ok(auditLines(dir).length > 88, 'every line still whole after the restarts');
+  });
+});
+
+describe('workers: 2, a version-mixed destination', { skip: missing('openssl', 'haproxy') }, () => {
+  test("haproxy over a TLS 1.2 and a TLS 1.3 node, 8 concurrent × 10 rounds: rounds 2-10 resume at least half by the servers' word", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tb-workers-mixed-'));
+    const cert = makeCert(['localhost'], dir);
+    const a = await startSServer('tls12-tickets', cert);
+    const b = await startSServer('tls13-anti-replay', cert);
+    const lb = await startHaproxy([a, b]);
+    const upstream = `{ host: ${lb.host}, port: ${lb.port}, servername: localhost, ca: ${cert.certFile} }`;
+    writeFileSync(
+      join(dir, 'tb.yaml'),
+      `workers: 2\nlisteners:\n  - { name: tun, type: tunnel, listen: "127.0.0.1:0", upstream: ${upstream} }\n`,
+    );
+    const tb = await serve(join(dir, 'tb.yaml'), false);
+    try {
+      const port = Number(tb.ready[1]);
+      const rounds: string[][] = [];
+      for (let r = 0; r < 10; r++)
+        rounds.push(await Promise.all(Array.from({ length: 8 }, async () => (await verdictPlain(port)).verdict)));
+      // The same bound as one process (test/resumption/version-mixed.test.ts): the version order is
+      // one, in the primary, and each worker connects before the next offer to the destination leaves.
+      const resumed = rounds
+        .slice(1)
+        .flat()
+        .filter((v) => v === 'Reused').length;
+      assert.ok(resumed >= 36, `rounds 2-10 resumed ${resumed}/72`);
+    } finally {
+      await tb.stop();
+      await lb.stop();
+      await a.stop();
+      await b.stop();
+    }
   });
 });
