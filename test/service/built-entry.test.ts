@@ -17,8 +17,9 @@ import { startNodeTlsServer, startProcess, verdictPlain, type NodeTlsServer, typ
  * What ships: `npm run build`'s bundle (scripts/bundle.ts) in a folder laid out as the package is
  * installed (package.json beside dist/src, no node_modules: the dependencies are inside), started
  * as `npm start` and the image start it. It serves a tunnel (the TLS server's own verdict), answers
- * /metrics, and loads only the chunks its config needs: not the Redis client (memory store), and
- * not undici or http2 (test/service/serve-modules.test.ts checks the same through tsx).
+ * /metrics, and loads only the chunks its config needs: not the Redis client (memory store), no
+ * workers (`workers: 1`), not undici or http2 (test/service/serve-modules.test.ts checks the same
+ * through tsx).
  */
 
 // Answers SIGUSR2 with the builtins it loaded and the files it imported, as one line.
@@ -113,6 +114,11 @@ describe('the built entry (dist/src/cli.js)', { skip: missing('openssl') }, () =
         `${pkg} loaded`,
       );
     assert.ok(!inputs.includes('src/resumption/redis-store.ts'), 'the Redis store loaded');
+    assert.deepEqual(
+      inputs.filter((i) => i.startsWith('src/workers/') && i !== 'src/workers/count.ts'),
+      [],
+      'workers: 1 loads no primary or worker',
+    );
     assert.ok(
       inputs.some((i) => i.includes('node_modules/prom-client/')),
       'the check sees what it is meant to: prom-client, for /metrics',
