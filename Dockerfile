@@ -8,6 +8,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY scripts/bundle.ts ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
@@ -35,5 +36,5 @@ EXPOSE 10025 9464
 # binds 0.0.0.0). A config without `admin`: `health` checks instead that each listener's port is
 # bound, says so, and exits 0 or 1 on that (README, "Container").
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["node", "/app/dist/src/cli.js", "health", "--config", "/etc/ticketbooth/ticketbooth.yaml"]
-ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/src/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/src/cli.js"]
 CMD ["serve", "--config", "/etc/ticketbooth/ticketbooth.yaml"]

@@ -3,12 +3,12 @@
  * `node --import tsx bench/audit-report.ts`). The log mixes several hundred destinations of the
  * known behaviours (renewing, k=2 without renewal, k=1, TLS 1.2, anti-replay under adaptive reuse),
  * failures, SMTP transactions, refused clients and a few broken lines. The report runs as a child
- * process: the CLI as shipped (`npm run build`'s dist/src/cli.js, built first), timed by the
+ * process: the CLI as shipped (`npm run build`'s bundle, dist/src/cli.js, built first), timed by the
  * parent; its peak memory is the child's own maxRSS.
  * Side by side: the same command on an empty log (start-up cost), and the HTML format.
  * Goal: under 10 s and under 200 MiB.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { HandshakeEvent } from '../src/audit/events.js';
 import type { Figure, Section } from './section.js';
+import { CLI, ensureBuilt } from './peers/build.js';
 
 const LINES = 1_000_000;
 const DESTINATIONS = 400;
@@ -182,21 +183,6 @@ interface ChildRun {
   bytesOut: number;
 }
 
-/** `npm run build` (tsc into dist/); the CLI as installed runs from there, without tsx's loader. */
-function buildCli(): string[] {
-  try {
-    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
-  } catch {
-    /* type errors elsewhere still emit; the check below decides */
-  }
-  try {
-    execFileSync(process.execPath, ['dist/src/cli.js', 'audit', '--help'], { stdio: 'ignore' });
-    return ['dist/src/cli.js'];
-  } catch {
-    return ['--import', 'tsx', 'src/cli.ts'];
-  }
-}
-
 /** Runs the CLI; the child reports its own peak RSS on exit (an --import of a data: URL). */
 function runCli(cli: string[], args: string[]): Promise<ChildRun> {
   const probe = `data:text/javascript,process.on('exit',()=>process.stderr.write('maxrss-kib '+process.resourceUsage().maxRSS+'\\n'))`;
@@ -226,7 +212,8 @@ export async function run(): Promise<Section> {
     const genStart = performance.now();
     const bytes = generateLog(log);
     const genSeconds = (performance.now() - genStart) / 1000;
-    const cli = buildCli();
+    await ensureBuilt();
+    const cli = [CLI];
     const baseline = await runCli(cli, ['audit', empty]);
     const text = await runCli(cli, ['audit', log]);
     const json = await runCli(cli, ['audit', '--format', 'json', log]);

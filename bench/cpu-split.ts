@@ -4,14 +4,17 @@
  * ticketbooth process under `--cpu-prof`) and prints each part's share of the profile, scaled to
  * the process's CPU per connection from /proc (user and system shown apart).
  *
- * A sample goes to the part of the innermost product frame on its stack (dist/src/<file>), else to
+ * A sample goes to the part of the innermost product frame on its stack (a file under src/, found
+ * through the bundle's source maps), else to
  * the Node internals it is in (node:tls, sockets and streams), else to what V8 calls it: `(program)`
  * is native work with no JS frame on the stack (OpenSSL's handshake crypto run from libuv's read
  * callback, syscalls), `(garbage collector)` is GC.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { SourceMap } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { makeCert } from '../test/support/certs.js';
 import { ensureBuilt } from './peers/build.js';
 import { startTicketboothTunnelGroups, type Upstream } from './peers/contenders.js';
@@ -37,7 +40,7 @@ const NODE_PARTS: Array<[RegExp, string]> = [
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   children?: number[];
 }
 interface Profile {
@@ -50,10 +53,30 @@ interface Profile {
 /** CLOCK_MONOTONIC in microseconds: the clock of a V8 profile's timestamps, the same in every process. */
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
+const maps = new Map<string, SourceMap | undefined>();
+
+/** The file under src/ (`x/y.ts`) a frame of the bundle runs, from its chunk's source map; undefined for dependencies and Node. */
+function productFile(f: ProfileNode['callFrame']): string | undefined {
+  if (!f.url.includes('/dist/src/')) return undefined;
+  if (!maps.has(f.url)) {
+    try {
+      maps.set(
+        f.url,
+        new SourceMap(JSON.parse(readFileSync(`${fileURLToPath(f.url)}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]),
+      );
+    } catch {
+      maps.set(f.url, undefined);
+    }
+  }
+  const entry = maps.get(f.url)?.findEntry(f.lineNumber, f.columnNumber);
+  const source = entry && 'originalSource' in entry ? entry.originalSource : '';
+  return source.includes('/node_modules/') ? undefined : /(?:^|\/)src\/(.*\.ts)$/.exec(source)?.[1];
+}
+
 function partOf(stack: ProfileNode[]): string {
   for (const n of stack) {
-    const m = /\/dist\/src\/(.*)\.js$/.exec(n.callFrame.url);
-    if (m) return PARTS.find(([re]) => re.test(`${m[1]}.ts`))?.[1] ?? `other product (${m[1]})`;
+    const file = productFile(n.callFrame);
+    if (file) return PARTS.find(([re]) => re.test(file))?.[1] ?? `other product (${file})`;
   }
   for (const n of stack) {
     const part = NODE_PARTS.find(([re]) => re.test(n.callFrame.url))?.[1];
@@ -87,7 +110,7 @@ function split(profile: Profile, window: [number, number]): { parts: Map<string,
     if (part === '(idle)') return;
     add(parts, part, us);
     const f = byId.get(id)?.callFrame;
-    if (f) add(leaves, `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/dist\/src\//, 'src/').replace(/\.js$/, '.ts')}`, us);
+    if (f) add(leaves, `${f.functionName || '(anonymous)'} ${productFile(f) ? `src/${productFile(f)}` : f.url}`, us);
   });
   return { parts, leaves };
 }

@@ -26,7 +26,7 @@ pids+=($!)
 wait_for "$work/server.log" ACCEPT
 
 # 2. The tunnel: plaintext in on a local port, TLS out to the server, verified against its certificate.
-node --max-semi-space-size=2 dist/src/cli.js tunnel --listen 127.0.0.1:0 --connect "127.0.0.1:$server_port" \
+node --max-semi-space-size=1 dist/src/cli.js tunnel --listen 127.0.0.1:0 --connect "127.0.0.1:$server_port" \
   --servername localhost --ca "$work/cert.pem" --audit-log "$work/audit.jsonl" 2>"$work/tunnel.log" &
 pids+=($!)
 wait_for "$work/tunnel.log" 'listening on'

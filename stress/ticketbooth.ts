@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type RunningProcess } from '../test/support/process.js';
 import { readRss, type Rss } from '../test/support/proc-memory.js';
+import { RUNTIME_FLAGS } from '../scripts/bundle.js';
 
 export const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -48,8 +49,8 @@ export async function startTicketbooth(
   writeFileSync(configFile, JSON.stringify({ shutdownTimeoutSeconds: 2, audit: { file: auditFile }, ...admin, ...config }, null, 2));
   // The admin line comes last when there is one.
   const last = opts.admin ? 'admin \\(/metrics, /healthz, /readyz\\)' : config.listeners.at(-1)!.name;
-  // As the CLI's shebang, `npm start` and the image run it (a 2 MiB young generation).
-  const args = ['--max-semi-space-size=2', ...(opts.built ? ['dist/src/cli.js'] : ['--import', 'tsx', 'src/cli.ts'])];
+  // With the runtime flags of the CLI's shebang, as `npm start` and the image run it.
+  const args = [...RUNTIME_FLAGS, ...(opts.built ? ['dist/src/cli.js'] : ['--import', 'tsx', 'src/cli.ts'])];
   let stopped = false;
   let crash: string | undefined;
   const proc: RunningProcess = await startProcess(process.execPath, [...args, 'serve', '--config', configFile], {

@@ -1,46 +1,27 @@
 /**
- * Ticketbooth as it ships: `node --max-semi-space-size=2 dist/src/cli.js`, so its CPU and RSS are
- * the product's, not tsx's. `ensureBuilt()` runs `tsc -p tsconfig.json` once per bench process when
- * a file under src/ is newer than its build (or has none).
+ * Ticketbooth as it ships: `npm run build`'s bundle (dist/src/cli.js, scripts/bundle.ts) run with
+ * the runtime flags of its shebang, as the bin, `npm start` and the image run it, so its CPU and RSS
+ * are the product's, not tsx's. `ensureBuilt()` bundles once per bench process (under a second).
  */
-import { execFile } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { bundle, RUNTIME_FLAGS } from '../../scripts/bundle.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
-/** The runtime flag the shebang, `npm start` and the image use. */
-export const NODE_FLAGS = ['--max-semi-space-size=2'];
+/** The runtime flags of the CLI's shebang, which `npm start` and the image pass too. */
+export const NODE_FLAGS = RUNTIME_FLAGS;
 
 let building: Promise<string> | undefined;
 
-/** Resolves with what it did (`built` or `up to date`), for the section's notes. */
+/** Resolves with what it did, for the section's notes. */
 export function ensureBuilt(): Promise<string> {
   building ??= build();
   return building;
 }
 
 async function build(): Promise<string> {
-  if (!stale()) return 'dist/ up to date';
   const started = performance.now();
-  await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
-    cwd: ROOT,
-  });
-  return `built dist/ (tsc, ${((performance.now() - started) / 1000).toFixed(0)} s)`;
-}
-
-function stale(): boolean {
-  const src = join(ROOT, 'src');
-  for (const rel of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
-    if (!rel.endsWith('.ts')) continue;
-    const out = join(ROOT, 'dist', 'src', rel.replace(/\.ts$/, '.js'));
-    try {
-      if (statSync(out).mtimeMs < statSync(join(src, rel)).mtimeMs) return true;
-    } catch {
-      return true;
-    }
-  }
-  return false;
+  await bundle();
+  return `bundled dist/ (scripts/bundle.ts, ${((performance.now() - started) / 1000).toFixed(1)} s)`;
 }

@@ -1,6 +1,6 @@
 /**
- * Idle resident memory: `ticketbooth serve --config config/default.yaml` (as `npm start` runs it,
- * from dist/ with a 2 MiB young generation) once it reports every listener and the admin endpoint,
+ * Idle resident memory: `ticketbooth serve --config config/default.yaml` (as `npm start` runs it:
+ * the bundle in dist/ with its shebang's flags) once it reports every listener and the admin endpoint,
  * beside stunnel with one client service once it accepts connections. VmRSS of each process, read
  * SETTLE_MS after both are up (issue 27 reads `serve` 3 s after it listens), and how much of
  * ticketbooth's is file-backed: the node binary's code pages touched so far, not anonymous memory.

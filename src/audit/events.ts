@@ -6,7 +6,7 @@
  * Each type is the schema of what ticketbooth writes today; the report reads old lines too, with
  * lenient schemas derived from these (report/records.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { UPSTREAM_ERROR_STAGES, type UpstreamErrorStage } from '../errors/index.js';
 /** What a connection offered, and why a handshake was full: words of the file format, which the policy uses. */
 export const offerKindSchema = z.enum(['none', 'tls13-ticket', 'tls12-session']);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { hostPort } from './common.js';
 
 /** The optional `admin` section: where /metrics, /healthz and /readyz are served. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseAddressRange } from '../util/address-range.js';
 
 /** `HOST:PORT`, `[v6]:PORT`, or `PORT` alone (then loopback); the port 0–65535. */

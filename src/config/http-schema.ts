@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { connectionCacheSchema, listenerFields, port, withClientLimit } from './common.js';
 import { groups, tlsVersion, verify } from './tls.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SEVEN_DAYS_S } from '../util/time.js';
 import { adminSchema } from './admin-schema.js';
 import { listenerFields, port, withClientLimit } from './common.js';

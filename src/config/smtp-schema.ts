@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { connectionCacheSchema, hostPort, listenerFields, onePasswordSource, passwordSource, port, withClientLimit } from './common.js';
 import { groups, tlsVersion } from './tls.js';
 

@@ -1,5 +1,5 @@
 import { createSecureContext } from 'node:tls';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** `minVersion` and `maxVersion`, wherever a TLS connection is configured. */
 export const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);

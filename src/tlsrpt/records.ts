@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The audit lines a TLS-RPT report is built from, narrowed to the fields it reads and as lenient

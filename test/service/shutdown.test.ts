@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { Service } from '../../src/service/service.js';
 import { missing } from '../support/interop.js';
 import { startNodeTlsServer, type NodeTlsServer } from '../support/servers.js';
+import { bundle } from '../../scripts/bundle.js';
 
 /**
  * The real CLI process (`node --import tsx src/cli.ts serve -c FILE`) on SIGTERM/SIGINT: stops
@@ -151,7 +152,7 @@ describe('shutdown of the real CLI process', { skip: missing('openssl') }, () =>
 
   test('npm start: SIGTERM to npm reaches the proxy, which drains and exits; nothing is left listening', async () => {
     // `npm start` runs the built CLI (`exec node dist/src/cli.js`); --ignore-scripts skips the prestart build.
-    if (!existsSync('dist/src/cli.js')) execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
+    if (!existsSync('dist/src/cli.js')) await bundle();
     const server = await startNodeTlsServer({ cert });
     const cli = await startCli(server, cert, 30, (config) => ['npm', ['start', '--ignore-scripts', '--', '--config', config]]);
     try {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * One spooled message, as `<id>.json` beside its body `<id>.eml` (the message as the client sent
