@@ -1,5 +1,4 @@
 import { connect, type Socket } from 'node:net';
-import { setImmediate } from 'node:timers/promises';
 import { SmtpClosedError, SmtpTimeoutError, TicketboothError } from '../src/errors/index.js';
 import { ReplyReader, type SmtpReply } from '../src/upstream/smtp-client/reply-reader.js';
 
@@ -56,15 +55,9 @@ export class Wire {
     }
   }
 
-  /**
-   * Writes and waits until the socket took it (back-pressure), or the connection is gone. Each
-   * write first lets the event loop read what came in: a server that answered and closed mid-burst
-   * (521 to a bare LF in DATA) is seen and written no more. A burst that went on writing would draw
-   * a reset, and the failed write would destroy the socket with that reply unread in the kernel.
-   */
-  async write(bytes: string | Buffer): Promise<void> {
-    await setImmediate();
-    if (this.socket.destroyed || !this.socket.writable) return;
+  /** Writes and waits until the socket took it (back-pressure), or the connection is gone. */
+  write(bytes: string | Buffer): Promise<void> {
+    if (this.socket.destroyed || !this.socket.writable) return Promise.resolve();
     return new Promise((resolve) => {
       if (this.socket.write(bytes)) return resolve();
       const done = (): void => {
