@@ -20,6 +20,16 @@ export type Chunk = Buffer | 'timeout' | 'closed';
 const HIGH_WATER = 64 * 1024;
 
 /**
+ * Once the session has said its last and sent its FIN, the client is still read (and what it sends
+ * dropped) until it closes too, stays quiet LINGER_QUIET_MS, or LINGER_MAX_MS have passed. Closing
+ * with its bytes unread makes the kernel send a reset, and a reset can cost the client the reply it
+ * has not read yet: a client still writing its message when a bare LF got it 521 would see only the
+ * reset (the "TCP reset problem" of RFC 9112 9.6; Apache and nginx linger the same way).
+ */
+const LINGER_QUIET_MS = 2000;
+const LINGER_MAX_MS = 10_000;
+
+/**
  * Pull-style reading of the client's side of an SMTP session. Bytes past the current command stay
  * buffered (pipelining, RFC 2920); the socket is paused while more than 64 KiB wait, so a client
  * can never make ticketbooth hold more than that plus one read.
@@ -27,6 +37,10 @@ const HIGH_WATER = 64 * 1024;
 export class ClientInput {
   private buffer: Buffer = Buffer.alloc(0);
   private ended = false;
+  /** Nothing more is kept: the session reads no more commands (a fatal error, or it is over). */
+  private dropping = false;
+  /** Chunks received: how a lingering wait tells the client's bytes from silence. */
+  private chunks = 0;
   private waiter?: () => void;
   /** Discarding an overlong line up to its LF. */
   private skipping = false;
@@ -37,6 +51,8 @@ export class ClientInput {
     private readonly beforeWait: () => void,
   ) {
     socket.on('data', (chunk: Buffer) => {
+      this.chunks++;
+      if (this.dropping) return this.wake();
       this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
       if (this.buffer.length > HIGH_WATER) socket.pause();
       this.wake();
@@ -60,9 +76,23 @@ export class ClientInput {
     this.buffer = this.buffer.length ? Buffer.concat([bytes, this.buffer]) : bytes;
   }
 
-  /** Drops whatever is buffered (after a fatal protocol error). */
+  /** Drops whatever is buffered and whatever comes after (a fatal protocol error: no more commands). */
   discard(): void {
+    this.dropping = true;
     this.buffer = Buffer.alloc(0);
+    if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** After the last reply and the FIN: reads and drops until the client closes, goes quiet or the bound (see LINGER_QUIET_MS). */
+  async linger(abort: AbortSignal): Promise<void> {
+    this.discard();
+    const deadline = Date.now() + LINGER_MAX_MS;
+    for (;;) {
+      if (this.ended || this.socket.destroyed || abort.aborted) return;
+      const heard = this.chunks;
+      await this.wait(Math.max(0, Math.min(LINGER_QUIET_MS, deadline - Date.now())), abort);
+      if (this.chunks === heard || Date.now() >= deadline) return;
+    }
   }
 
   async readLine(maxLength: number, timeoutMs: number, abort?: AbortSignal): Promise<CommandLine> {

@@ -345,5 +345,6 @@ class SmtpServerSession {
       if (h.upstream) this.opts.connections.discard(h.upstream);
     }
     await this.output.end(this.opts.idleMs);
+    await this.input.linger(this.opts.draining);
   }
 }
