@@ -11,7 +11,7 @@ import { HandshakeLine } from './handshake-line.js';
 import { handshakeOutcome, watchTcp } from './handshake-outcome.js';
 import { recordUpstreamError } from './record-failure.js';
 import { SessionIntake } from './session-intake.js';
-import { connectOptions, keyOf, type TlsTarget } from './tls-target.js';
+import { prepare, type PreparedTarget, type TlsTarget } from './tls-target.js';
 
 export interface DialContext {
   listener: string;
@@ -52,12 +52,13 @@ export interface UpstreamTls {
  * the kind, for callers, and the audit line's `errorCode` the wrapped error's own (see error-code.ts).
  */
 export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket, onread?: OnReadOpts): Promise<UpstreamTls> {
-  const key = keyOf(target);
+  const prepared = prepare(target);
+  const key = prepared.key;
   ctx.keys?.record(key.id);
   // A store that fails (Redis away) costs a full handshake, never the client's connection.
   const offer = await ctx.cache.offer(key).catch((): Offer => ({ kind: 'none', reoffered: false, emptyBecause: 'empty' }));
   const line = new HandshakeLine(target, ctx.listener, key, offer);
-  const socket = openTls(target, offer, ctx, line, over, onread);
+  const socket = openTls(prepared, offer, ctx, line, over, onread);
   const tcp = watchTcp(socket, over, line.event);
   const sessions = new SessionIntake(socket, ctx.cache, key, (got) => line.received(got));
   const writeLine = (): Promise<void> => line.write(ctx.audit, ctx.cache, sessions.stored());
@@ -88,11 +89,18 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
  * is the target's (no cipher matches, a cert that does not fit its key): still one audit line, so a
  * misconfiguration is not silent.
  */
-function openTls(target: TlsTarget, offer: Offer, ctx: DialContext, line: HandshakeLine, over?: Socket, onread?: OnReadOpts): TLSSocket {
+function openTls(
+  prepared: PreparedTarget,
+  offer: Offer,
+  ctx: DialContext,
+  line: HandshakeLine,
+  over?: Socket,
+  onread?: OnReadOpts,
+): TLSSocket {
   let socket: TLSSocket;
   try {
     socket = connect({
-      ...connectOptions(target),
+      ...prepared.options(),
       ...(offer.session ? { session: offer.session } : {}),
       ...(over ? { socket: over } : onread ? { onread } : {}),
     });
