@@ -129,7 +129,7 @@ async function noteOutcome(target: TlsTarget, cache: ResumptionCache, key: Cache
 function writeAfterWindow(socket: TLSSocket, windowMs: number, write: () => Promise<void>): void {
   const timer = setTimeout(() => void write(), windowMs);
   timer.unref();
-  socket.once('close', () => {
+  socket.on('close', () => {
     clearTimeout(timer);
     void write();
   });
@@ -167,7 +167,7 @@ export function closeGracefully(socket: TLSSocket, graceMs: number): Promise<voi
   if (socket.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => socket.destroy(), graceMs);
-    socket.once('close', () => {
+    socket.on('close', () => {
       clearTimeout(timer);
       resolve();
     });
