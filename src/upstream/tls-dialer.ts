@@ -1,5 +1,5 @@
 import type { OnReadOpts, Socket } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { DaneAudit, HandshakeEvent, StsAudit } from '../audit/events.js';
 import { CLOSE_GRACE_MS } from '../net/grace.js';
@@ -99,11 +99,12 @@ function openTls(
 ): TLSSocket {
   let socket: TLSSocket;
   try {
-    socket = connect({
-      ...prepared.options(),
-      ...(offer.session ? { session: offer.session } : {}),
-      ...(over ? { socket: over } : onread ? { onread } : {}),
-    });
+    // One object per connection: the target's options, then what this connection adds.
+    const options: ConnectionOptions & { onread?: OnReadOpts } = { ...prepared.options() };
+    if (offer.session) options.session = offer.session;
+    if (over) options.socket = over;
+    else if (onread) options.onread = onread;
+    socket = connect(options);
   } catch (err) {
     ctx.cache.abandoned(offer, over !== undefined);
     line.refused(err, ctx.audit);
@@ -138,15 +139,16 @@ function writeAfterWindow(socket: TLSSocket, windowMs: number, write: () => Prom
 /** What the caller gets: the socket, how it was made and trusted, and a graceful close. */
 function upstreamTls(socket: TLSSocket, event: HandshakeEvent, sessions: SessionIntake, graceMs: number): UpstreamTls {
   let closing: Promise<void> | undefined; // one graceful close, however many parties ask for it
-  return {
+  const tls: UpstreamTls = {
     socket,
-    ...(event.dane ? { dane: event.dane } : {}),
-    ...(event.sts ? { sts: event.sts } : {}),
     resumed: event.resumed,
     protocol: event.protocol ?? 'unknown',
     close: () => (closing ??= closeGracefully(socket, graceMs)),
     sessionArrived: (maxMs) => sessions.arrived(maxMs),
   };
+  if (event.dane) tls.dane = event.dane;
+  if (event.sts) tls.sts = event.sts;
+  return tls;
 }
 
 /** How long to wait for the first TLS 1.3 ticket before our first bytes inside TLS (it comes within a round trip). */
