@@ -124,9 +124,9 @@ export class TcpListener {
       socket.destroy();
       return;
     }
-    const client = `${address}:${socket.remotePort}`;
     const reason = this.gate.enter(address);
     if (reason) {
+      const client = `${address}:${socket.remotePort}`;
       this.options.audit.record({ event: 'client.refused', listener: this.options.name, client, reason });
       this.options.refuse?.(socket, reason);
       socket.end();
@@ -134,15 +134,14 @@ export class TcpListener {
       return;
     }
     this.open.add(socket);
-    const session = this.options
-      .serve(socket)
-      .catch(() => undefined)
-      .finally(() => {
-        this.open.delete(socket);
-        this.gate.leave(address);
-        this.sessions.delete(session);
-        if (!socket.destroyed) socket.destroy();
-      });
+    const ended = (): void => {
+      this.open.delete(socket);
+      this.gate.leave(address);
+      this.sessions.delete(session);
+      if (!socket.destroyed) socket.destroy();
+    };
+    // One promise per session, not a catch and a finally: however it ends, the slot is given back.
+    const session = this.options.serve(socket).then(ended, ended);
     this.sessions.add(session);
   }
 }

@@ -73,8 +73,14 @@ export class MemoryTicketStore implements StoreBackend {
 
   async insertTls13Ticket(key: string, ticket: StoredTicket, cap: number, now: number): Promise<number> {
     const slot = this.slot(key);
-    slot.tickets = [ticket, ...slot.tickets.filter((t) => t.expiresAt > now && t.hash !== ticket.hash)].slice(0, cap);
-    return slot.tickets.length;
+    // One array, not a filter, a spread and a slice: this runs for every ticket a server hands out.
+    const kept: StoredTicket[] = cap > 0 ? [ticket] : [];
+    for (const t of slot.tickets) {
+      if (kept.length >= cap) break;
+      if (t.expiresAt > now && t.hash !== ticket.hash) kept.push(t);
+    }
+    slot.tickets = kept;
+    return kept.length;
   }
 
   async lastSpentTls13Ticket(key: string, now: number): Promise<StoredTicket | undefined> {

@@ -19,7 +19,7 @@ export function watchTcp(socket: TLSSocket, over: Socket | undefined, event: Han
     if (local) event.sendingIp = local;
   };
   if (tcp.up) connected();
-  else socket.once('connect', connected);
+  else socket.on('connect', connected); // emitted once: no once() wrapper needed
   return tcp;
 }
 
@@ -56,7 +56,8 @@ export function handshakeOutcome(
     };
     const onClose = (): void =>
       settle(new UpstreamError(`${destination} closed the connection during the TLS handshake`, stage(), 'ERR_UPSTREAM_CLOSED'));
-    socket.once('secureConnect', onSecure).once('error', onError).once('close', onClose);
+    // Plain listeners: settle removes all three, whichever fires first.
+    socket.on('secureConnect', onSecure).on('error', onError).on('close', onClose);
   });
 }
 

@@ -1,5 +1,5 @@
 import type { OnReadOpts, Socket } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { DaneAudit, HandshakeEvent, StsAudit } from '../audit/events.js';
 import { CLOSE_GRACE_MS } from '../net/grace.js';
@@ -11,7 +11,7 @@ import { HandshakeLine } from './handshake-line.js';
 import { handshakeOutcome, watchTcp } from './handshake-outcome.js';
 import { recordUpstreamError } from './record-failure.js';
 import { SessionIntake } from './session-intake.js';
-import { connectOptions, keyOf, type TlsTarget } from './tls-target.js';
+import { prepare, type PreparedTarget, type TlsTarget } from './tls-target.js';
 
 export interface DialContext {
   listener: string;
@@ -52,12 +52,13 @@ export interface UpstreamTls {
  * the kind, for callers, and the audit line's `errorCode` the wrapped error's own (see error-code.ts).
  */
 export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket, onread?: OnReadOpts): Promise<UpstreamTls> {
-  const key = keyOf(target);
+  const prepared = prepare(target);
+  const key = prepared.key;
   ctx.keys?.record(key.id);
   // A store that fails (Redis away) costs a full handshake, never the client's connection.
   const offer = await ctx.cache.offer(key).catch((): Offer => ({ kind: 'none', reoffered: false, emptyBecause: 'empty' }));
   const line = new HandshakeLine(target, ctx.listener, key, offer);
-  const socket = openTls(target, offer, ctx, line, over, onread);
+  const socket = openTls(prepared, offer, ctx, line, over, onread);
   const tcp = watchTcp(socket, over, line.event);
   const sessions = new SessionIntake(socket, ctx.cache, key, (got) => line.received(got));
   const writeLine = (): Promise<void> => line.write(ctx.audit, ctx.cache, sessions.stored());
@@ -88,14 +89,22 @@ export async function dialTls(target: TlsTarget, ctx: DialContext, over?: Socket
  * is the target's (no cipher matches, a cert that does not fit its key): still one audit line, so a
  * misconfiguration is not silent.
  */
-function openTls(target: TlsTarget, offer: Offer, ctx: DialContext, line: HandshakeLine, over?: Socket, onread?: OnReadOpts): TLSSocket {
+function openTls(
+  prepared: PreparedTarget,
+  offer: Offer,
+  ctx: DialContext,
+  line: HandshakeLine,
+  over?: Socket,
+  onread?: OnReadOpts,
+): TLSSocket {
   let socket: TLSSocket;
   try {
-    socket = connect({
-      ...connectOptions(target),
-      ...(offer.session ? { session: offer.session } : {}),
-      ...(over ? { socket: over } : onread ? { onread } : {}),
-    });
+    // One object per connection: the target's options, then what this connection adds.
+    const options: ConnectionOptions & { onread?: OnReadOpts } = { ...prepared.options() };
+    if (offer.session) options.session = offer.session;
+    if (over) options.socket = over;
+    else if (onread) options.onread = onread;
+    socket = connect(options);
   } catch (err) {
     ctx.cache.abandoned(offer, over !== undefined);
     line.refused(err, ctx.audit);
@@ -121,7 +130,7 @@ async function noteOutcome(target: TlsTarget, cache: Resumption, key: CacheKey, 
 function writeAfterWindow(socket: TLSSocket, windowMs: number, write: () => Promise<void>): void {
   const timer = setTimeout(() => void write(), windowMs);
   timer.unref();
-  socket.once('close', () => {
+  socket.on('close', () => {
     clearTimeout(timer);
     void write();
   });
@@ -130,15 +139,16 @@ function writeAfterWindow(socket: TLSSocket, windowMs: number, write: () => Prom
 /** What the caller gets: the socket, how it was made and trusted, and a graceful close. */
 function upstreamTls(socket: TLSSocket, event: HandshakeEvent, sessions: SessionIntake, graceMs: number): UpstreamTls {
   let closing: Promise<void> | undefined; // one graceful close, however many parties ask for it
-  return {
+  const tls: UpstreamTls = {
     socket,
-    ...(event.dane ? { dane: event.dane } : {}),
-    ...(event.sts ? { sts: event.sts } : {}),
     resumed: event.resumed,
     protocol: event.protocol ?? 'unknown',
     close: () => (closing ??= closeGracefully(socket, graceMs)),
     sessionArrived: (maxMs) => sessions.arrived(maxMs),
   };
+  if (event.dane) tls.dane = event.dane;
+  if (event.sts) tls.sts = event.sts;
+  return tls;
 }
 
 /** How long to wait for the first TLS 1.3 ticket before our first bytes inside TLS (it comes within a round trip). */
@@ -159,7 +169,7 @@ export function closeGracefully(socket: TLSSocket, graceMs: number): Promise<voi
   if (socket.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => socket.destroy(), graceMs);
-    socket.once('close', () => {
+    socket.on('close', () => {
       clearTimeout(timer);
       resolve();
     });

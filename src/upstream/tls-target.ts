@@ -146,6 +146,31 @@ export function trustOf(t: TlsTarget): TrustCheck {
   return { check: 'name', names: t.verifyMatch === 'dot-nexthop' ? [name, `.${name}`] : [name] };
 }
 
+/** What every connection to one target shares: its trust key and its `tls.connect` options. */
+export interface PreparedTarget {
+  readonly key: CacheKey;
+  /** Throws, on every call, what building them throws (a cipher string nothing matches): each dial is refused alike. */
+  options(): Readonly<ConnectionOptions>;
+}
+
+const prepared = new WeakMap<TlsTarget, PreparedTarget>();
+
+/**
+ * The key and options of a target, made on its first dial and kept with it: a listener dials the
+ * same target object on every connection, and both cost a SHA-256, a context lookup and a parse of
+ * the name per connection otherwise. Targets are values, never changed once made (a reload or a
+ * route's next hop makes new ones), so what was computed from one stays true of it.
+ */
+export function prepare(t: TlsTarget): PreparedTarget {
+  let p = prepared.get(t);
+  if (p === undefined) {
+    let options: ConnectionOptions | undefined;
+    p = { key: keyOf(t), options: () => (options ??= connectOptions(t)) };
+    prepared.set(t, p);
+  }
+  return p;
+}
+
 /** The `tls.connect` options for a target, without socket and session. */
 export function connectOptions(t: ConnectionInputs): ConnectionOptions {
   const servername = servernameOf(t);

@@ -47,12 +47,14 @@ export function relayLifecycle(from: Socket, to: Socket, opts: { end: boolean; o
     to.off('error', stop);
     from.pause();
   };
+  // Plain listeners, not once(): stop removes them all, and once() costs a wrapper and a bound
+  // function per listener, on every connection.
   to.on('drain', onDrain);
-  to.once('close', stop);
-  to.once('finish', stop);
-  to.prependOnceListener('error', stop);
+  to.on('close', stop);
+  to.on('finish', stop);
+  to.prependListener('error', stop);
   if (from.readableEnded) process.nextTick(onEnd);
-  else from.once('end', onEnd);
+  else from.on('end', onEnd);
 }
 
 /**

@@ -72,12 +72,11 @@ function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number, rea
       // either way keeps both timers fresh; silence on the client side means silence both ways.
       client.setTimeout(idleTimeoutMs, () => client.destroy());
     }
+    // Each socket closes once: plain listeners, no once() wrappers.
     let pending = 2;
     const done = (): void => {
       if (--pending === 0) resolve();
     };
-    server.once('close', done);
-    client.once('close', done);
     server.on('error', () => client.destroy());
     forward(client, server, { end: false });
     // Before the 'close' listener below: a client that goes stops this side and pauses the server
@@ -86,15 +85,19 @@ function relay(client: Socket, upstream: UpstreamTls, idleTimeoutMs: number, rea
     else forward(server, client, { end: true });
     // However the client goes (reset, or cut by the listener at the shutdown timeout), the upstream
     // follows, gracefully: otherwise it stays open and this session never ends.
-    client.once('close', () => void upstream.close());
+    client.on('close', () => {
+      void upstream.close();
+      done();
+    });
     // The client's FIN goes on to the server, whose reply still flows back (half-close); a client
     // that cannot be written to any more is gone: close upstream gracefully, keeping late tickets.
     const onClientEnd = (): void => (client.writable ? void server.end() : void upstream.close());
     if (client.readableEnded) onClientEnd();
-    else client.once('end', onClientEnd);
-    server.once('close', () => {
+    else client.on('end', onClientEnd);
+    server.on('close', () => {
       // Usually ended already by the relay of the server's FIN: a second end() builds an error.
       if (!client.destroyed && !client.writableEnded) client.end();
+      done();
     });
     client.resume();
   });

@@ -3,6 +3,13 @@ import { relayLifecycle } from './forward.js';
 
 /** The most plaintext one TLS record carries: the upstream hands its bytes over in pieces of at most this. */
 const RECORD = 16 * 1024;
+/**
+ * The first buffer: a slice of Node's shared pool (under half its 8 KiB), not an ArrayBuffer of its
+ * own. Most tunnelled exchanges are a reply of a few hundred bytes, and a 16 KiB allocation per
+ * connection cost more than reading a longer reply in more pieces until the first full read, after
+ * which reads go into RECORD-sized buffers.
+ */
+const FIRST = 2 * 1024;
 /** What the upstream may send before the relay starts (a server that speaks first) is held up to this, then reading pauses. */
 const HOLD = 64 * 1024;
 
@@ -20,9 +27,11 @@ const HOLD = 64 * 1024;
  * the server is paused (a graceful close resumes it, to read on to the server's FIN).
  */
 export class UpstreamReader {
-  private buffer = Buffer.allocUnsafe(RECORD);
+  private buffer = Buffer.allocUnsafe(FIRST);
   /** A write to the client still refers to `buffer`: the next read goes into a new one. */
   private lent = false;
+  /** A read filled the small first buffer: the next one goes into a RECORD-sized one. */
+  private filled = false;
   /** Bytes that came before the relay started (copies: the buffer is reused). */
   private held: Buffer[] = [];
   private heldBytes = 0;
@@ -33,14 +42,19 @@ export class UpstreamReader {
   /** For `tls.connect()`: `buffer` is asked for before each read, `callback` gets each piece. */
   readonly onread: OnReadOpts = {
     buffer: () => {
-      if (this.lent) {
+      if (this.lent || this.filled) {
         this.buffer = Buffer.allocUnsafe(RECORD);
         this.lent = false;
+        this.filled = false;
       }
       return this.buffer;
     },
     // Returning false pauses the socket; pieces already decrypted may still come, and are kept.
-    callback: (n, buf) => this.take(n, buf as Buffer),
+    callback: (n, buf) => {
+      // The first buffer was too small for what comes: the next read goes into a full-size one.
+      if (n === buf.length && buf.length < RECORD) this.filled = true;
+      return this.take(n, buf as Buffer);
+    },
   };
 
   /** Starts the relay to `client`: what was held first, then every piece as it comes. */

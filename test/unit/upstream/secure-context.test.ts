@@ -6,7 +6,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { policyFor, tlsTargetFor } from '../../../src/smtp/tls-policy.js';
 import { originResolver } from '../../../src/upstream/http-origin.js';
 import { secureContextFor } from '../../../src/upstream/secure-context.js';
-import { connectOptions, type TlsTarget } from '../../../src/upstream/tls-target.js';
+import { connectOptions, keyOf, prepare, type TlsTarget } from '../../../src/upstream/tls-target.js';
 
 /** One SecureContext per TLS configuration: shared where the configuration is the same, never across trust decisions. */
 
@@ -44,6 +44,18 @@ describe('secure contexts', () => {
   test('connect options carry only what varies per connection besides the context', () => {
     const o = connectOptions({ ...base, servername: 'mx.example' });
     assert.deepEqual(Object.keys(o).sort(), ['checkServerIdentity', 'host', 'port', 'rejectUnauthorized', 'secureContext', 'servername']);
+  });
+
+  test('a target is prepared once: the same key and options on every dial, a failure on every dial', () => {
+    const t: TlsTarget = { ...base, servername: 'mx.example' };
+    const p = prepare(t);
+    assert.equal(prepare(t), p);
+    assert.deepEqual(p.key, keyOf(t));
+    assert.equal(p.options(), p.options());
+    assert.equal(p.options().secureContext, secureContextFor(t));
+    const bad = prepare({ ...base, ciphers: 'NO-SUCH-CIPHER' });
+    assert.throws(() => bad.options());
+    assert.throws(() => bad.options(), 'not kept as a success');
   });
 });
 
