@@ -7,6 +7,15 @@ import type { ListenerView } from '../listeners/listener.js';
 import type { StoreHealth } from '../resumption/store.js';
 import type { DestinationClassifier } from './destination-class.js';
 
+/** What a primary tells of its workers. */
+export interface WorkerFigures {
+  running(): number;
+  /** What went wrong, by kind (each also said on stderr). */
+  trouble(): Readonly<Record<string, number>>;
+  /** Audit events workers dropped because the primary did not take them (bounded memory). */
+  auditDropped(): number;
+}
+
 export interface MetricsSources {
   audit: AuditLog;
   store: StoreHealth;
@@ -15,7 +24,7 @@ export interface MetricsSources {
   /** Brings `listeners` up to date before a scrape reads them (a primary asks its workers). */
   refresh?: () => Promise<void>;
   /** Worker processes, when `workers` is above 1. */
-  workers?: { running(): number; restarts(): number };
+  workers?: WorkerFigures;
 }
 
 /** The counters fed by audit events, one row each: the names and labels dashboards and tests read. */
@@ -275,7 +284,7 @@ function listenerMetrics(listeners: readonly ListenerView[], registers: Registry
 }
 
 /** The worker processes serving the listeners (`workers` above 1). */
-function workerMetrics(workers: NonNullable<MetricsSources['workers']>, registers: Registry[]): void {
+function workerMetrics(workers: WorkerFigures, registers: Registry[]): void {
   new Gauge({
     name: 'ticketbooth_workers',
     help: 'Worker processes serving the listeners (workers above 1)',
@@ -285,12 +294,22 @@ function workerMetrics(workers: NonNullable<MetricsSources['workers']>, register
     },
   });
   new Counter({
-    name: 'ticketbooth_worker_restarts_total',
-    help: 'Worker processes that ended unasked and were started again (each also said on stderr)',
+    name: 'ticketbooth_worker_trouble_total',
+    help: `Worker trouble by kind (${Object.keys(workers.trouble()).join(', ')}); each also said on stderr`,
+    labelNames: ['kind'],
     registers,
     collect() {
       this.reset();
-      this.inc(workers.restarts());
+      for (const [kind, n] of Object.entries(workers.trouble())) this.inc({ kind }, n);
+    },
+  });
+  new Counter({
+    name: 'ticketbooth_audit_events_dropped_total',
+    help: 'Audit events a worker dropped because the primary did not take them in time (memory stays bounded); said on stderr',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(workers.auditDropped());
     },
   });
 }

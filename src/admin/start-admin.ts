@@ -5,7 +5,7 @@ import type { ListenerView } from '../listeners/listener.js';
 import type { StoreHealth } from '../resumption/store.js';
 import { AdminServer, type Readiness } from './admin-server.js';
 import { destinationClassifier, type DestinationClassifier } from './destination-class.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type WorkerFigures } from './metrics.js';
 
 export interface AdminDeps {
   audit: AuditLog;
@@ -16,8 +16,8 @@ export interface AdminDeps {
   listenerConfigs: () => readonly ListenerConfig[];
   /** POST /reload: re-read the config and apply it; resolves to what was done, rejects with why not. */
   reload: () => Promise<string>;
-  /** With workers: their listeners' load fetched before a scrape, and their count. */
-  workers?: { refresh: () => Promise<void>; running(): number; restarts(): number };
+  /** With workers: their listeners' load fetched before a scrape, and their figures. */
+  workers?: WorkerFigures & { refresh: () => Promise<void> };
 }
 
 /** How long the store may take to answer before /readyz says it does not. */

@@ -19,14 +19,20 @@ export interface AuditOptions {
  */
 export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
   private readonly sink: LineSink | undefined;
+  /** Lines still being made (waiting on the store): closing waits for them. */
+  private readonly pending = new Set<Promise<unknown>>();
 
-  /** `sink` replaces the one `options` name (a worker's lines go to its primary, which writes the file). */
-  constructor(
-    readonly options: AuditOptions = {},
-    sink?: LineSink,
-  ) {
+  constructor(readonly options: AuditOptions = {}) {
     super();
-    this.sink = sink ?? sinkFor(options);
+    this.sink = sinkFor(options);
+  }
+
+  /** Holds a line being made until it is recorded: `close()` waits for it. Returns `making`. */
+  hold<T>(making: Promise<T>): Promise<T> {
+    this.pending.add(making);
+    const forget = (): void => void this.pending.delete(making);
+    making.then(forget, forget);
+    return making;
   }
 
   record(event: AuditEvent): void {
@@ -36,7 +42,7 @@ export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
   /** An event already timed where it happened (a worker's, written by its primary). */
   accept(line: AuditEvent): void {
     // After close the file is gone; subscribers still hear it.
-    if (this.sink && !this.closing) this.sink.write(`${JSON.stringify(line)}\n`);
+    if (this.sink && !this.closed) this.sink.write(`${JSON.stringify(line)}\n`);
     this.emit('event', line);
   }
 
@@ -48,11 +54,18 @@ export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
   }
 
   private closing?: Promise<void>;
+  private closed = false;
 
-  /** Flushes and closes the file; a second call waits for the first. */
+  /** Waits for the lines held, then flushes and closes the file; a second call waits for the first. */
   close(): Promise<void> {
-    this.closing ??= this.sink?.close() ?? Promise.resolve();
+    this.closing ??= this.finish();
     return this.closing;
+  }
+
+  private async finish(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    this.closed = true;
+    await this.sink?.close();
   }
 }
 

@@ -83,16 +83,20 @@ export class ResumptionCache {
     const facts = await this.store.facts(key.id);
     // From the store's answer to the place taken, nothing awaits: places follow call order.
     const { expect, place } = this.versions.reserve(key.id, facts.recentVersions, opts.handOutLater);
+    let failed = false;
     try {
       const chosen = await this.choose(key, now, facts, expect);
       return place ? { ...chosen, place } : chosen;
     } catch (err) {
+      failed = true;
       place?.release(false);
       throw err;
     } finally {
       // A balancer assigns nodes in connection order: offers to one mixed destination leave in
       // the order of their places (store calls may finish out of order), and the caller connects next.
       if (place) await place.inTurn();
+      // No connection follows a failed offer: the next one must not wait for its hand-out.
+      if (failed) place?.handOut();
     }
   }
 

@@ -4,6 +4,7 @@ import { AuditLog } from '../audit/audit-log.js';
 import type { Config, ListenerConfig } from '../config/schema.js';
 import type { Listener, ListenerDeps, ListenerFactory } from '../listeners/listener.js';
 import { createStore, type Store } from '../resumption/create-store.js';
+import { shutdownInOrder, startSharedParts } from './shared-parts.js';
 import { KeyLedger } from '../resumption/key-ledger.js';
 import type { Resumption } from '../resumption/policy.js';
 import type { TlsmgrServer } from '../tlsmgr/server.js';
@@ -89,22 +90,17 @@ export class Service {
         service.listeners.push(entry.listener);
       }
       if (worker) return service;
-      if (config.tlsmgr) {
-        // Loaded only when configured; it shares the listeners' cache, the one in force after a reload too.
-        const { listenTlsmgr } = await import('../tlsmgr/command.js');
-        service.tlsmgr = await listenTlsmgr({ ...config.tlsmgr, cache: () => service.resumption, audit });
-      }
-      if (config.admin) {
-        // Loaded only when configured: prom-client and its dependencies are ~5 MiB of RSS.
-        const { startAdmin } = await import('../admin/start-admin.js');
-        service.admin = await startAdmin(config.admin, {
+      Object.assign(
+        service,
+        await startSharedParts(config, {
           audit,
-          store: store.health,
+          cache: () => service.resumption,
+          health: store.health,
           listeners: service.listeners,
           listenerConfigs: () => service.config.listeners,
           reload: () => service.reloadFromSource('ticketbooth reload (POST /reload)'),
-        });
-      }
+        }),
+      );
     } catch (err) {
       await service.stop(0);
       throw err;
@@ -226,16 +222,13 @@ export class Service {
     return this.stopping;
   }
 
-  private async shutdown(timeoutMs: number): Promise<void> {
-    this.admin?.drain();
+  private shutdown(timeoutMs: number): Promise<void> {
     // A worker's primary has waited out the drain delay before it asked this one to stop.
     const delayMs = this.isWorker ? 0 : this.current.drainDelaySeconds * 1000;
-    if (delayMs > 0 && timeoutMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-    await Promise.all([...this.listeners, ...this.retiring].map((l) => l.stop(timeoutMs)));
-    await this.admin?.stop();
-    await this.tlsmgr?.close();
-    await this.store.health.close();
-    await this.audit.close();
+    const parts = { admin: this.admin, tlsmgr: this.tlsmgr, health: this.store.health, audit: this.audit };
+    return shutdownInOrder(parts, delayMs, timeoutMs, () =>
+      Promise.all([...this.listeners, ...this.retiring].map((l) => l.stop(timeoutMs))),
+    );
   }
 }
 

@@ -92,12 +92,17 @@ export class HandshakeLine {
   }
 
   /** Writes the line once, after the sessions received so far are stored (`stored`), with what the slot holds then. */
-  async write(audit: AuditLog, cache: Resumption, stored: Promise<unknown>): Promise<void> {
-    if (this.written) return;
+  write(audit: AuditLog, cache: Resumption, stored: Promise<unknown>): Promise<void> {
+    if (this.written) return Promise.resolve();
     this.written = true;
+    // Held by the log: closing it (a stop, a worker's exit) waits for this line, which waits for the store.
+    return audit.hold(this.compose(audit, cache, stored));
+  }
+
+  private async compose(audit: AuditLog, cache: Resumption, stored: Promise<unknown>): Promise<void> {
     await stored.catch(() => undefined);
     this.event.ticketsLeft = await cache.ticketsLeft(this.key).catch(() => 0);
-    // A copy: tickets arriving later must not change a line winston may not have written yet.
+    // A copy: tickets arriving later must not change a line a subscriber (a worker's batch) still holds.
     audit.record({ ...this.event, receivedHashes: [...this.event.receivedHashes] });
   }
 }

@@ -1,5 +1,3 @@
-import type { AuditLog } from '../audit/audit-log.js';
-import type { AuditEvent } from '../audit/events.js';
 import type { Store } from '../resumption/create-store.js';
 import type { CacheKey } from '../resumption/cache-key.js';
 import type { Offer, PolicyOptions, Received, Resumption } from '../resumption/policy.js';
@@ -87,33 +85,6 @@ export function remoteStore(primary: ToPrimary, options: PolicyOptions): Store {
       close: () => Promise.resolve(),
     },
   };
-}
-
-/** Lines gathered before they go to the primary together, and how long at most. */
-const BATCH_EVENTS = 256;
-const BATCH_MS = 100;
-
-/**
- * Hands the worker's audit events to the primary, which writes the one audit file (whole lines,
- * one writer) and counts them in the one set of metrics. Returns a flush for the worker's exit.
- */
-export function forwardEvents(audit: AuditLog, primary: ToPrimary): () => Promise<void> {
-  let batch: AuditEvent[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  const flush = (): Promise<void> => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (batch.length === 0) return Promise.resolve();
-    const lines = batch;
-    batch = [];
-    return primary.note('events', lines);
-  };
-  audit.on('event', (e) => {
-    batch.push(e);
-    if (batch.length >= BATCH_EVENTS) void flush();
-    else timer ??= setTimeout(() => void flush(), BATCH_MS);
-  });
-  return flush;
 }
 
 function wire(offer: Offer): WireOffer {

@@ -25,6 +25,7 @@ export class CacheService {
   /** Bounded whatever a worker fails to report: the oldest place left open goes as if its handshake failed. */
   private readonly places = new BoundedMap<number, Place>(MAX_PLACES, (_, place) => close(place));
   private nextPlace = 1;
+  private gone = false;
 
   constructor(private readonly shared: Shared) {}
 
@@ -52,6 +53,7 @@ export class CacheService {
 
   /** The worker is gone: its handshakes in flight never finish (TCP may have been up: the balancer counted them). */
   releaseAll(): void {
+    this.gone = true;
     for (const place of this.places.values()) close(place);
     this.places.clear();
   }
@@ -59,6 +61,10 @@ export class CacheService {
   private wire(offer: Offer): WireOffer {
     const { place, ...rest } = offer;
     if (!place) return rest;
+    if (this.gone) {
+      close(place); // an offer answered after its worker ended: nobody will report it
+      return rest;
+    }
     const placeId = this.nextPlace++;
     this.places.set(placeId, place);
     return { ...rest, placeId };

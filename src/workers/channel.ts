@@ -31,9 +31,11 @@ export class Channel<Local extends Methods, Remote extends Methods> {
   private handlers: Partial<Served<Local>> = {};
   private gone?: Error;
 
+  /** `trouble` hears what goes wrong on this side and no caller would hear: a failed note, an answer that could not be sent. */
   constructor(
     private readonly port: Port,
     private readonly far: string,
+    private readonly trouble: (what: string) => void,
   ) {
     port.on('message', (m) => this.receive(m));
     port.once('disconnect', () => {
@@ -84,7 +86,7 @@ export class Channel<Local extends Methods, Remote extends Methods> {
     };
     const answer = run();
     if (m.tb === 'note') {
-      answer.catch(() => undefined);
+      answer.catch((err: unknown) => this.trouble(`${m.method} from ${this.far} failed: ${String(err)}`));
       return;
     }
     answer.then(
@@ -94,6 +96,12 @@ export class Channel<Local extends Methods, Remote extends Methods> {
   }
 
   private reply(r: Wire): void {
-    if (!this.gone) this.port.send(r, () => undefined);
+    if (this.gone) return;
+    try {
+      this.port.send(r, () => undefined);
+    } catch (err) {
+      // An answer that cannot be sent (not cloneable): the caller waits in vain; say it here.
+      this.trouble(`an answer to ${this.far} could not be sent: ${String(err)}`);
+    }
   }
 }

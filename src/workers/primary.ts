@@ -4,6 +4,7 @@ import { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config/schema.js';
 import type { ListenerView } from '../listeners/listener.js';
 import { oneAtATime, reloadFromSource, restartNeeded, sharedSettings, type ReloadSummary } from '../service/reload-plan.js';
+import { shutdownInOrder, startSharedParts } from '../service/shared-parts.js';
 import { createStore, type Store } from '../resumption/create-store.js';
 import type { Resumption } from '../resumption/policy.js';
 import type { TlsmgrServer } from '../tlsmgr/server.js';
@@ -12,30 +13,37 @@ import { CacheService } from './cache-service.js';
 import { Channel, type Port } from './channel.js';
 import { WORKER_ENV, workerCount } from './count.js';
 import { listenerViews } from './listener-views.js';
-import type { ListenerStats, PrimaryMethods, WorkerMethods } from './protocol.js';
+import type { PrimaryMethods, WorkerMethods, WorkerStats } from './protocol.js';
+import { WorkerTrouble, type TroubleKind } from './trouble.js';
 
 /** One worker process and the primary's side of its channel. */
 interface Running {
   worker: Worker;
   channel: Channel<PrimaryMethods, WorkerMethods>;
   cache: CacheService;
-  stats: ListenerStats[];
-  /** Asked to stop (shutdown, rolling restart): its end is no crash. */
+  stats: WorkerStats;
+  /** The config it was given or last reloaded. */
+  config?: Config;
+  /** Asked to stop (shutdown, replaced): its end is no crash. */
   leaving: boolean;
 }
 
-/** How long a scrape waits for a worker's stats, and a worker's start before it counts as failed. */
+/** How long a scrape waits for a worker's stats; how long a worker may take to start serving. */
 const STATS_TIMEOUT_MS = 1000;
-/** Wait before a worker that ended unasked is started again (a crash loop stays slow). */
+const START_TIMEOUT_MS = 60_000;
+/** Wait before a worker that ended unasked is started again, doubled after each failed start. */
 const RESPAWN_DELAY_MS = 1000;
+const RESPAWN_DELAY_MAX_MS = 30_000;
+/** Past its drain timeout, how long a stopping worker has to end before it is killed. */
+const KILL_GRACE_MS = 5000;
 
 /**
  * The primary of `workers` above 1: it forks the workers that serve the listeners (they share each
  * listening socket; the kernel spreads the connections) and holds what they share, as Postfix's
  * tlsmgr does for its smtp processes: the one ticket cache and store (each ticket taken once,
  * whichever worker asks), the version order of mixed destinations, the audit file (one writer,
- * whole lines), the metrics, the tlsmgr socket and the admin listener. Reload, drain and rolling
- * restart go through it.
+ * whole lines), the metrics, the tlsmgr socket and the admin listener. Reloads, rolling restarts
+ * and drains go through it, one at a time.
  */
 export class Primary {
   /** The configured listeners as the workers serve them, summed (metrics, readiness). */
@@ -43,12 +51,13 @@ export class Primary {
   admin: AdminServer | undefined;
   tlsmgr: TlsmgrServer | undefined;
   configSource?: () => Config;
-  /** Workers serving (their listeners bound). */
+  /** Workers serving (their listeners bound), not leaving. */
   private readonly workers = new Set<Running>();
-  /** Every worker not yet ended, serving or still starting. */
+  /** Every worker not yet ended, serving, starting or leaving. */
   private readonly forked = new Set<Running>();
-  private restarts = 0;
-  private readonly reloads = oneAtATime();
+  private readonly trouble = new WorkerTrouble();
+  /** Reloads, catch-ups and rolling restarts: one at a time. */
+  private readonly queue = oneAtATime();
   private stopping?: Promise<void>;
 
   private constructor(
@@ -74,9 +83,24 @@ export class Primary {
     cluster.setupPrimary({ serialization: 'advanced' });
     try {
       await Promise.all(Array.from({ length: workerCount(config.workers) }, () => primary.spawn()));
-      await primary.refresh();
       primary.listeners.push(...primary.views(config));
-      await primary.startShared(config);
+      Object.assign(
+        primary,
+        await startSharedParts(config, {
+          audit,
+          cache: () => primary.resumption,
+          health: store.health,
+          listeners: primary.listeners,
+          listenerConfigs: () => primary.current.listeners,
+          reload: () => primary.reloadFromSource('ticketbooth reload (POST /reload)'),
+          workers: {
+            refresh: () => primary.refresh(),
+            running: () => primary.workers.size,
+            trouble: () => primary.trouble.counts(),
+            auditDropped: () => [...primary.forked].reduce((n, r) => n + r.stats.auditDropped, 0),
+          },
+        }),
+      );
     } catch (err) {
       await primary.stop(0);
       throw err;
@@ -84,77 +108,76 @@ export class Primary {
     return primary;
   }
 
-  /** The tlsmgr socket and the admin listener, as a single process serves them. */
-  private async startShared(config: Config): Promise<void> {
-    if (config.tlsmgr) {
-      const { listenTlsmgr } = await import('../tlsmgr/command.js');
-      this.tlsmgr = await listenTlsmgr({ ...config.tlsmgr, cache: () => this.resumption, audit: this.audit });
-    }
-    if (config.admin) {
-      const { startAdmin } = await import('../admin/start-admin.js');
-      this.admin = await startAdmin(config.admin, {
-        audit: this.audit,
-        store: this.store.health,
-        listeners: this.listeners,
-        listenerConfigs: () => this.current.listeners,
-        reload: () => this.reloadFromSource('ticketbooth reload (POST /reload)'),
-        workers: { refresh: () => this.refresh(), running: () => this.workers.size, restarts: () => this.restarts },
-      });
-    }
-  }
-
-  /** Forks a worker; resolves once its listeners are bound, rejects if it ends before. */
+  /** Forks a worker; resolves once its listeners are bound, rejects if it ends (or is stopped) before. */
   private spawn(): Promise<Running> {
     const worker = cluster.fork({ [WORKER_ENV]: '1' });
+    const name = `worker ${worker.process.pid ?? worker.id}`;
     const r: Running = {
       worker,
-      channel: new Channel(workerPort(worker), `worker ${worker.process.pid ?? worker.id}`),
+      channel: new Channel(workerPort(worker), name, (what) => this.said('channel', what)),
       cache: new CacheService({ cache: () => this.resumption, store: this.store, audit: this.audit }),
-      stats: [],
+      stats: { listeners: [], auditDropped: 0 },
       leaving: false,
     };
     this.forked.add(r);
     return new Promise((resolve, reject) => {
-      let bound = false;
-      let given: Config | undefined;
+      let settled = false;
+      const timer = setTimeout(() => {
+        this.said('start-failed', `${name} not serving within ${START_TIMEOUT_MS} ms: killed`);
+        worker.process.kill('SIGKILL');
+      }, START_TIMEOUT_MS);
       r.channel.serve({
         ...r.cache.methods(),
-        config: () => (given = this.current),
-        ready: () => {
-          bound = true;
+        config: () => (r.config = this.current),
+        ready: (stats) => {
+          clearTimeout(timer);
+          r.stats = stats;
+          settled = true;
+          if (this.stopping || r.leaving) return reject(new Error('shutting down'));
           this.workers.add(r);
           resolve(r);
-          // A reload while it started: it runs what it was given; bring it to what the others run.
-          if (given !== this.current) this.catchUp(r);
+          // Given the config before a reload changed it: bring it to what the others run.
+          if (r.config !== this.current) this.catchUp(r);
         },
       });
       worker.once('exit', (code, signal) => {
+        clearTimeout(timer);
         r.cache.releaseAll();
         this.workers.delete(r);
         this.forked.delete(r);
-        if (!bound) reject(new Error(`a worker ended (${signal ?? code}) before its listeners were bound; its error is above`));
-        else if (!r.leaving && !this.stopping) this.respawn(worker, signal ?? String(code));
+        if (!settled) reject(new Error(`${name} ended (${signal ?? code}) before its listeners were bound; its error is above`));
+        else if (!r.leaving && !this.stopping) this.respawn(`${name} ended unasked (${signal ?? code})`, RESPAWN_DELAY_MS);
       });
     });
+  }
+
+  private said(kind: TroubleKind, what: string): void {
+    this.trouble.add(kind);
+    say('error', what);
+  }
+
+  /** Starts a worker in place of one gone, after `delayMs`; a failed start tries again later. */
+  private respawn(why: string, delayMs: number): void {
+    this.said('restarted', `${why}; starting another in ${delayMs} ms`);
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.spawn().catch((err: unknown) => {
+        if (!this.stopping)
+          this.respawn(`starting a worker failed: ${(err as Error).message}`, Math.min(2 * delayMs, RESPAWN_DELAY_MAX_MS));
+      });
+    }, delayMs).unref();
   }
 
   private catchUp(r: Running): void {
     // Queued with the reloads, and reading the config in force when its turn comes.
-    this.reloads(() => r.channel.call('reload', this.current)).catch((err: unknown) => {
-      say('error', `worker ${r.worker.process.pid ?? r.worker.id} started during a reload and refused the new config: ${String(err)}`);
-    });
+    this.queue(async () => {
+      if (!this.workers.has(r) || r.config === this.current) return;
+      await r.channel.call('reload', this.current);
+      r.config = this.current;
+    }).catch((err: unknown) => this.said('channel', `${nameOf(r)} started during a reload and refused the new config: ${String(err)}`));
   }
 
-  private respawn(worker: Worker, how: string): void {
-    this.restarts++;
-    say('error', `worker ${worker.process.pid ?? worker.id} ended unasked (${how}); starting another in ${RESPAWN_DELAY_MS} ms`);
-    setTimeout(() => {
-      if (this.stopping) return;
-      this.spawn().catch((err: unknown) => say('error', `starting a worker again: ${(err as Error).message}`));
-    }, RESPAWN_DELAY_MS).unref();
-  }
-
-  /** Every worker's latest listener stats (one that does not answer in time keeps its last). */
+  /** Every worker's latest stats (one that does not answer in time keeps its last). */
   async refresh(): Promise<void> {
     await Promise.all(
       [...this.workers].map(async (r) => {
@@ -170,13 +193,13 @@ export class Primary {
   private views(config: Config): ListenerView[] {
     return listenerViews(
       config.listeners.map((l) => l.name),
-      () => [...this.workers].map((r) => r.stats),
+      () => [...this.workers].map((r) => r.stats.listeners),
     );
   }
 
-  /** As Service.reload: checked here, then applied by each worker in turn; one at a time. */
+  /** As Service.reload: checked here, then applied by each worker in turn. */
   reload(next: Config): Promise<ReloadSummary> {
-    return this.reloads(() => this.apply(next));
+    return this.queue(() => this.apply(next));
   }
 
   reloadFromSource(trigger: string): Promise<string> {
@@ -188,34 +211,48 @@ export class Primary {
     const why = restartNeeded(this.current, next);
     if (why) throw new Error(why);
     const cache = sharedSettings(this.current) === sharedSettings(next) ? this.resumption : this.resumption.withOptions(next.cache);
-    const [first, ...rest] = [...this.workers];
-    if (!first) throw new Error('no worker is running');
+    const [first] = this.workers;
+    if (!first) throw new Error('no worker is serving');
     // The first worker's reload fails before it changes anything (as a single process's does): then none has changed.
     const summary = await first.channel.call('reload', next);
+    first.config = next;
     [this.current, this.resumption] = [next, cache];
-    for (const r of rest) {
-      await r.channel.call('reload', next).catch((err: unknown) => {
+    // Every worker serving now, those that became ready meanwhile on the older config too.
+    for (const r of [...this.workers]) {
+      if (r.config === next) continue;
+      try {
+        await r.channel.call('reload', next);
+        r.config = next;
+      } catch (err) {
+        if (r.leaving || !this.workers.has(r)) continue; // ended meanwhile: its replacement starts on `next`
         // Rare (a file gone between two workers' reads): a fresh worker takes the new config from here.
-        say('error', `worker ${r.worker.process.pid ?? r.worker.id}: reload failed (${(err as Error).message}); replacing it`);
-        return this.replace(r);
-      });
+        this.said('channel', `${nameOf(r)}: reload failed (${(err as Error).message}); replacing it`);
+        await this.replace(r);
+      }
     }
-    await this.refresh();
     this.listeners.splice(0, this.listeners.length, ...this.views(next));
+    await this.refresh();
     return summary;
   }
 
   /** A rolling restart (SIGUSR2): each worker in turn is replaced by a new one (new code on disk too), then drains. */
-  async restartWorkers(): Promise<void> {
-    for (const r of [...this.workers]) await this.replace(r);
+  restartWorkers(): Promise<void> {
+    return this.queue(async () => {
+      for (const r of [...this.workers]) {
+        if (this.stopping) return;
+        await this.replace(r);
+      }
+    });
   }
 
+  /** A new worker for `r`; once it serves, `r` drains. If the new one fails to start, `r` serves on. */
   private async replace(r: Running): Promise<void> {
+    if (r.leaving || r.worker.isDead()) return;
     await this.spawn();
     void this.retire(r, this.current.shutdownTimeoutSeconds * 1000);
   }
 
-  /** Asks a worker to drain and waits for its end; one that does not end in time is killed. */
+  /** Asks a worker to drain and waits for its end, its last audit lines in; one that does not end in time is killed. */
   private async retire(r: Running, timeoutMs: number): Promise<void> {
     r.leaving = true;
     this.workers.delete(r); // no longer asked for stats or reloads: its listeners are closing
@@ -226,27 +263,31 @@ export class Primary {
       r.worker.isConnected() ? r.worker.once('disconnect', () => resolve()) : resolve(),
     );
     void r.channel.note('stop', timeoutMs);
-    const timer = setTimeout(() => r.worker.process.kill('SIGKILL'), timeoutMs + 5000);
+    const timer = setTimeout(() => {
+      this.said(
+        'killed',
+        `${nameOf(r)} did not end within ${timeoutMs + KILL_GRACE_MS} ms of its stop: killed (its last audit lines may be lost)`,
+      );
+      r.worker.process.kill('SIGKILL');
+    }, timeoutMs + KILL_GRACE_MS);
     await Promise.all([ended, disconnected]);
     clearTimeout(timer);
   }
 
-  /** As Service.stop: /readyz 503, the drain delay, then every worker drains; the shared parts close last. */
+  /** As Service.stop: /readyz 503, the drain delay, every worker drains, then the shared parts close. */
   stop(timeoutMs = this.current.shutdownTimeoutSeconds * 1000): Promise<void> {
-    this.stopping ??= this.shutdown(timeoutMs);
+    this.stopping ??= shutdownInOrder(
+      { admin: this.admin, tlsmgr: this.tlsmgr, health: this.store.health, audit: this.audit },
+      this.current.drainDelaySeconds * 1000,
+      timeoutMs,
+      () => Promise.all([...this.forked].map((r) => this.retire(r, timeoutMs))),
+    );
     return this.stopping;
   }
+}
 
-  private async shutdown(timeoutMs: number): Promise<void> {
-    this.admin?.drain();
-    const delayMs = this.current.drainDelaySeconds * 1000;
-    if (delayMs > 0 && timeoutMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-    await Promise.all([...this.forked].map((r) => this.retire(r, timeoutMs)));
-    await this.admin?.stop();
-    await this.tlsmgr?.close();
-    await this.store.health.close();
-    await this.audit.close();
-  }
+function nameOf(r: Running): string {
+  return `worker ${r.worker.process.pid ?? r.worker.id}`;
 }
 
 function workerPort(worker: Worker): Port {

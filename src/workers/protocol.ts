@@ -13,8 +13,8 @@ export type WireOffer = Omit<Offer, 'place' | 'session'> & { session?: Uint8Arra
 export type PrimaryMethods = {
   /** The config in force (a worker starting or restarted gets the one the others run). */
   config(): Config;
-  /** The worker's listeners are bound (its stats say where). */
-  ready(): void;
+  /** The worker's listeners are bound: where, and their load. */
+  ready(stats: WorkerStats): void;
   offer(key: CacheKey): WireOffer;
   received(key: CacheKey, der: Uint8Array): Received;
   outcome(key: CacheKey, offer: WireOffer, result: { resumed: boolean; version?: string }): FullHandshakeCause | undefined;
@@ -40,11 +40,18 @@ export interface ListenerStats {
   pool?: { stats: Record<string, number>; idle: number };
 }
 
+/** A worker's figures, summed by the primary: its listeners, and audit events it had to drop. */
+export interface WorkerStats {
+  listeners: ListenerStats[];
+  /** Events dropped because the primary did not take them fast enough (bounded memory). */
+  auditDropped: number;
+}
+
 /** What a worker serves its primary. */
 export type WorkerMethods = {
   /** Apply this config (already checked by the primary) as a reload does. */
   reload(config: Config): ReloadSummary;
   /** Drain and exit: open sessions get `timeoutMs`. */
   stop(timeoutMs: number): void;
-  stats(): ListenerStats[];
+  stats(): WorkerStats;
 };

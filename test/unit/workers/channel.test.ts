@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { Channel, type Port } from '../../../src/workers/channel.js';
 import { listenerViews } from '../../../src/workers/listener-views.js';
+import { until } from '../../support/until.js';
 
 /** Two ends of an in-process channel; messages are cloned as the cluster channel ('advanced') does. */
 function pair(): { a: Port; b: Port; disconnect(): void } {
@@ -20,6 +21,8 @@ function pair(): { a: Port; b: Port; disconnect(): void } {
   return { a: port(ea, eb), b: port(eb, ea), disconnect: () => [ea, eb].forEach((e) => e.emit('disconnect')) };
 }
 
+const noTrouble = (what: string): never => assert.fail(`unexpected trouble: ${what}`);
+
 type Server = { add(x: number, y: number): number; fail(): void; bytes(b: Uint8Array): number; tell(s: string): void };
 type Client = Record<string, never>;
 
@@ -27,7 +30,7 @@ describe('workers: the channel', () => {
   test('calls answer with the value, or reject with the far side’s message; notes need no answer', async () => {
     const { a, b } = pair();
     const heard: string[] = [];
-    const server = new Channel<Server, Client>(b, 'the worker');
+    const server = new Channel<Server, Client>(b, 'the worker', noTrouble);
     server.serve({
       add: async (x, y) => x + y,
       fail: () => {
@@ -36,7 +39,7 @@ describe('workers: the channel', () => {
       bytes: (u) => u.byteLength,
       tell: (s) => void heard.push(s),
     });
-    const client = new Channel<Client, Server>(a, 'the primary');
+    const client = new Channel<Client, Server>(a, 'the primary', noTrouble);
     assert.equal(await client.call('add', 2, 3), 5);
     await assert.rejects(client.call('fail'), /no such ticket/);
     assert.equal(await client.call('bytes', Buffer.from('four')), 4);
@@ -45,10 +48,23 @@ describe('workers: the channel', () => {
     assert.deepEqual(heard, ['hello']);
   });
 
+  test('a note that fails is told to `trouble` on the side that ran it, by method and far side', async () => {
+    const { a, b } = pair();
+    const heard: string[] = [];
+    new Channel<Server, Client>(b, 'the worker', (what) => heard.push(what)).serve({
+      tell: () => {
+        throw new Error('disk full');
+      },
+    });
+    await new Channel<Client, Server>(a, 'the primary', noTrouble).note('tell', 'x');
+    await until(() => heard.length === 1, 5000, 'the trouble');
+    assert.match(heard[0], /tell from the worker failed: Error: disk full/);
+  });
+
   test('a method the far side does not serve is refused by name; a gone far side fails every pending call', async () => {
     const { a, b, disconnect } = pair();
-    new Channel<Server, Client>(b, 'the worker').serve({ add: () => new Promise<number>(() => undefined) });
-    const client = new Channel<Client, Server>(a, 'the primary');
+    new Channel<Server, Client>(b, 'the worker', noTrouble).serve({ add: () => new Promise<number>(() => undefined) });
+    const client = new Channel<Client, Server>(a, 'the primary', noTrouble);
     await assert.rejects(client.call('fail'), /asked for fail, which is not served here/);
     const hanging = client.call('add', 1, 1);
     disconnect();
