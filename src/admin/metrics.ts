@@ -137,6 +137,7 @@ export class Metrics {
     storeMetrics(sources.store, registers);
     listenerMetrics(sources.listeners, registers, shared(sources.refresh));
     if (sources.workers) workerMetrics(sources.workers, registers);
+    auditMetrics(sources.audit, sources.workers, registers);
     collectDefaultMetrics({ register: this.registry });
     sources.audit.on('event', this.onEvent);
   }
@@ -303,13 +304,19 @@ function workerMetrics(workers: WorkerFigures, registers: Registry[]): void {
       for (const [kind, n] of Object.entries(workers.trouble())) this.inc({ kind }, n);
     },
   });
+}
+
+/** Audit lines dropped to keep memory bounded: by the file (a slow disk) or by workers (a busy primary). */
+function auditMetrics(audit: AuditLog, workers: WorkerFigures | undefined, registers: Registry[]): void {
   new Counter({
-    name: 'ticketbooth_audit_events_dropped_total',
-    help: 'Audit events a worker dropped because the primary did not take them in time (memory stays bounded); said on stderr',
+    name: 'ticketbooth_audit_lines_dropped_total',
+    help: 'Audit lines dropped because they were not taken in time, by where: file (the disk), worker (the primary); each said on stderr',
+    labelNames: ['where'],
     registers,
     collect() {
       this.reset();
-      this.inc(workers.auditDropped());
+      this.inc({ where: 'file' }, audit.dropped);
+      if (workers) this.inc({ where: 'worker' }, workers.auditDropped());
     },
   });
 }

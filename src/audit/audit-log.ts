@@ -46,6 +46,11 @@ export class AuditLog extends EventEmitter<{ event: [AuditEvent] }> {
     this.emit('event', line);
   }
 
+  /** Lines the file dropped because the disk did not take them in time. */
+  get dropped(): number {
+    return this.sink?.dropped ?? 0;
+  }
+
   /** Reopens the file by name (after logrotate renamed it); false when the log is not a reopenable file. */
   async reopen(): Promise<boolean> {
     if (!this.sink?.reopen) return false;

@@ -5,6 +5,8 @@ export interface LineSink {
   reopen?(): Promise<void>;
   /** Resolves once every line written is where it goes. */
   close(): Promise<void>;
+  /** Lines dropped because their destination did not take them in time (bounded memory). */
+  readonly dropped?: number;
 }
 
 /** Standard output (`audit.file: -`), line by line; closing leaves stdout open for the rest of the process. */

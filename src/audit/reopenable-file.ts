@@ -4,6 +4,9 @@ import type { LineSink } from './line-sink.js';
 
 /** How long lines gather before they are written together. */
 const FLUSH_MS = 100;
+/** Bytes waiting for a slow disk, at most: past it lines are dropped, counted and said (bounded memory). */
+const MAX_WAITING = 16 * 1024 * 1024;
+const NOTICE_EVERY_MS = 60_000;
 
 export interface RotationOptions {
   /** Rotate once the file reaches this many bytes. */
@@ -22,6 +25,9 @@ export interface RotationOptions {
 export class ReopenableFile implements LineSink {
   private stream: WriteStream;
   private size = 0;
+  /** Lines dropped because the disk did not take them (see MAX_WAITING). */
+  dropped = 0;
+  private noticed = 0;
 
   constructor(
     readonly filename: string,
@@ -34,6 +40,7 @@ export class ReopenableFile implements LineSink {
     const s = this.stream;
     // The file failed (full disk, I/O error) and said so once: drop the line rather than hold it.
     if (s.destroyed || s.errored) return;
+    if (s.writableLength > MAX_WAITING) return this.drop();
     // Lines of one flush window leave in one write: a write per line cost ~8% of the proxy's CPU
     // per connection (a thread-pool round trip each). A crash loses at most this window's lines.
     if (s.writableCorked === 0) {
@@ -44,6 +51,13 @@ export class ReopenableFile implements LineSink {
     this.size += Buffer.byteLength(line);
     if (this.rotation.maxSize !== undefined && this.size >= this.rotation.maxSize) this.rotate();
     else if (s.writableNeedDrain && s.writableCorked > 0) s.uncork(); // a full window goes now, not at the timer
+  }
+
+  private drop(): void {
+    this.dropped++;
+    if (Date.now() - this.noticed < NOTICE_EVERY_MS) return;
+    this.noticed = Date.now();
+    say('error', `audit log ${this.filename}: the disk is not keeping up; ${this.dropped} lines dropped so far`);
   }
 
   async reopen(): Promise<void> {
