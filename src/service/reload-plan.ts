@@ -11,6 +11,8 @@ export interface ReloadSummary {
   forgotten: number;
   /** HOST:PORT by listener name: where each listener serves now, or for a removed one, served. */
   addresses: Record<string, string>;
+  /** A worker's, instead of forgetting: the keys it would forget, and those its listeners still dial under. */
+  keys?: { orphaned: string[]; inUse: string[] };
 }
 
 /**

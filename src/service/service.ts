@@ -185,6 +185,11 @@ export class Service {
     this.listeners.splice(0, this.listeners.length, ...plan.map((p) => p.listener));
     this.current = next;
     this.resumption = cache;
+    if (this.isWorker) {
+      // Another worker's kept listener may have dialled one of these: the primary forgets what no worker uses.
+      summary.keys = { orphaned, inUse: [...new Set(plan.flatMap((e) => [...e.keys.keys]))] };
+      return summary;
+    }
     for (const id of orphaned) await cache.forget(id);
     summary.forgotten = orphaned.length;
     return summary;

@@ -217,11 +217,12 @@ export class Primary {
     const summary = await first.channel.call('reload', next);
     first.config = next;
     [this.current, this.resumption] = [next, cache];
+    const keys = [summary.keys];
     // Every worker serving now, those that became ready meanwhile on the older config too.
     for (const r of [...this.workers]) {
       if (r.config === next) continue;
       try {
-        await r.channel.call('reload', next);
+        keys.push((await r.channel.call('reload', next)).keys);
         r.config = next;
       } catch (err) {
         if (r.leaving || !this.workers.has(r)) continue; // ended meanwhile: its replacement starts on `next`
@@ -232,7 +233,16 @@ export class Primary {
     }
     this.listeners.splice(0, this.listeners.length, ...this.views(next));
     await this.refresh();
-    return summary;
+    const { keys: _, ...said } = summary;
+    return { ...said, forgotten: await this.forgetOrphans(keys) };
+  }
+
+  /** The keys some worker's departed listeners dialled under and no worker's listener still does: forgotten once. */
+  private async forgetOrphans(reports: ReadonlyArray<ReloadSummary['keys']>): Promise<number> {
+    const inUse = new Set(reports.flatMap((k) => k?.inUse ?? []));
+    const orphaned = [...new Set(reports.flatMap((k) => k?.orphaned ?? []))].filter((id) => !inUse.has(id));
+    for (const id of orphaned) await this.resumption.forget(id);
+    return orphaned.length;
   }
 
   /** A rolling restart (SIGUSR2): each worker in turn is replaced by a new one (new code on disk too), then drains. */
