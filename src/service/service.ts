@@ -90,17 +90,7 @@ export class Service {
         service.listeners.push(entry.listener);
       }
       if (worker) return service;
-      Object.assign(
-        service,
-        await startSharedParts(config, {
-          audit,
-          cache: () => service.resumption,
-          health: store.health,
-          listeners: service.listeners,
-          listenerConfigs: () => service.config.listeners,
-          reload: () => service.reloadFromSource('ticketbooth reload (POST /reload)'),
-        }),
-      );
+      Object.assign(service, await startSharedParts(service, store.health));
     } catch (err) {
       await service.stop(0);
       throw err;

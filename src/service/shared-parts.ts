@@ -2,6 +2,7 @@ import type { AdminServer } from '../admin/admin-server.js';
 import type { AdminDeps } from '../admin/start-admin.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config/schema.js';
+import type { ListenerView } from '../listeners/listener.js';
 import type { Resumption } from '../resumption/policy.js';
 import type { StoreHealth } from '../resumption/store.js';
 import type { TlsmgrServer } from '../tlsmgr/server.js';
@@ -12,24 +13,38 @@ export interface SharedParts {
   admin: AdminServer | undefined;
 }
 
+/** What the shared parts read of the process serving them (a Service, or a Primary), at the time they need it. */
+export interface Host {
+  readonly audit: AuditLog;
+  /** The policy in force: a reload may replace it. */
+  readonly cache: Resumption;
+  readonly config: Config;
+  readonly listeners: readonly ListenerView[];
+  reloadFromSource(trigger: string): Promise<string>;
+}
+
 /**
  * The tlsmgr socket and the admin listener, each loaded only when configured (prom-client and its
- * dependencies are ~5 MiB of RSS). tlsmgr uses `cache()`: the one in force after a reload too.
- * Whatever started is closed again if a later part fails.
+ * dependencies are ~5 MiB of RSS). Whatever started is closed again if a later part fails.
  */
-export async function startSharedParts(
-  config: Config,
-  deps: Omit<AdminDeps, 'store'> & { cache: () => Resumption; health: StoreHealth },
-): Promise<SharedParts> {
+export async function startSharedParts(host: Host, health: StoreHealth, workers?: AdminDeps['workers']): Promise<SharedParts> {
+  const config = host.config;
   const parts: SharedParts = { tlsmgr: undefined, admin: undefined };
   try {
     if (config.tlsmgr) {
       const { listenTlsmgr } = await import('../tlsmgr/command.js');
-      parts.tlsmgr = await listenTlsmgr({ ...config.tlsmgr, cache: deps.cache, audit: deps.audit });
+      parts.tlsmgr = await listenTlsmgr({ ...config.tlsmgr, cache: () => host.cache, audit: host.audit });
     }
     if (config.admin) {
       const { startAdmin } = await import('../admin/start-admin.js');
-      parts.admin = await startAdmin(config.admin, { ...deps, store: deps.health });
+      parts.admin = await startAdmin(config.admin, {
+        audit: host.audit,
+        store: health,
+        listeners: host.listeners,
+        listenerConfigs: () => host.config.listeners,
+        reload: () => host.reloadFromSource('ticketbooth reload (POST /reload)'),
+        ...(workers ? { workers } : {}),
+      });
     }
   } catch (err) {
     await parts.tlsmgr?.close();

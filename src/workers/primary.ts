@@ -71,6 +71,10 @@ export class Primary {
     return this.current;
   }
 
+  get cache(): Resumption {
+    return this.resumption;
+  }
+
   get workerCount(): number {
     return this.workers.size;
   }
@@ -84,23 +88,13 @@ export class Primary {
     try {
       await Promise.all(Array.from({ length: workerCount(config.workers) }, () => primary.spawn()));
       primary.listeners.push(...primary.views(config));
-      Object.assign(
-        primary,
-        await startSharedParts(config, {
-          audit,
-          cache: () => primary.resumption,
-          health: store.health,
-          listeners: primary.listeners,
-          listenerConfigs: () => primary.current.listeners,
-          reload: () => primary.reloadFromSource('ticketbooth reload (POST /reload)'),
-          workers: {
-            refresh: () => primary.refresh(),
-            running: () => primary.workers.size,
-            trouble: () => primary.trouble.counts(),
-            auditDropped: () => [...primary.forked].reduce((n, r) => n + r.stats.auditDropped, 0),
-          },
-        }),
-      );
+      const workers = {
+        refresh: () => primary.refresh(),
+        running: () => primary.workers.size,
+        trouble: () => primary.trouble.counts(),
+        auditDropped: () => [...primary.forked].reduce((n, r) => n + r.stats.auditDropped, 0),
+      };
+      Object.assign(primary, await startSharedParts(primary, store.health, workers));
     } catch (err) {
       await primary.stop(0);
       throw err;
