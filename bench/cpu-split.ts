@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCert } from '../test/support/certs.js';
 import { ensureBuilt } from './peers/build.js';
-import { startTicketboothTunnelGroups, type Upstream } from './peers/contenders.js';
+import { startTicketboothTunnelServe, type Upstream } from './peers/contenders.js';
 import { cpuTimes } from './peers/cpu.js';
 import { load } from './peers/load.js';
 import { viaForwarder } from './peers/routes.js';
@@ -125,7 +125,7 @@ function rowsOf(m: Map<string, number>, total: number, cpuMs: number, limit = In
 
 async function measure(dir: string, up: Upstream, groups: string | undefined, count: number, inFlight: number): Promise<string[]> {
   const profDir = mkdtempSync(join(dir, 'prof-'));
-  const tb = await startTicketboothTunnelGroups(dir, up, groups, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+  const tb = await startTicketboothTunnelServe(dir, up, { groups, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
   const route = viaForwarder(tb);
   await load(route, 100, 1); // warm-up: tickets in the cache, code optimised
   const before = cpuTimes(tb.pid);

@@ -19,6 +19,7 @@ import * as peers from './peers/index.js';
 import type { Section } from './section.js';
 import * as smtp from './smtp.js';
 import * as starttls from './starttls.js';
+import * as workers from './workers.js';
 
 interface Entry {
   id: string;
@@ -37,6 +38,7 @@ const SECTIONS: Entry[] = [
   { id: 'peers-connections', run: peers.connections },
   { id: 'peers-smtp', run: peers.smtp },
   { id: 'peers-idle', run: peers.idle },
+  { id: 'workers', run: workers.run },
   { id: 'fleet', run: async () => ({ name: 'Fleet mode (shared Redis store)', lines: await benchFleet() }) },
   { id: 'audit-report', run: auditReport.run },
 ];

@@ -22,7 +22,7 @@ import {
   startBareClient,
   startStunnel,
   startTicketboothTunnel,
-  startTicketboothTunnelGroups,
+  startTicketboothTunnelServe,
   type Forwarder,
   type Upstream,
 } from './contenders.js';
@@ -105,7 +105,7 @@ async function startAll(dir: string, up: Upstream): Promise<{ runners: Record<Co
     ticketbooth: forwarder(await startTicketboothTunnel(dir, up)),
     bare: await startBareClient(up),
     stunnel: forwarder(st),
-    tbX25519: forwarder(await startTicketboothTunnelGroups(dir, up, 'X25519')),
+    tbX25519: forwarder(await startTicketboothTunnelServe(dir, up, { groups: 'X25519' })),
     bareX25519: await startBareClient(up, 'X25519'),
   };
   return { runners, stunnelOpenssl: st.openssl };

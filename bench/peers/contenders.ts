@@ -67,18 +67,26 @@ export function startTicketboothTunnel(dir: string, up: Upstream, starttls?: 'sm
   return startTicketbooth(args, /listening on 127\.0\.0\.1:(\d+)/, audit);
 }
 
-/**
- * The same tunnel through `ticketbooth serve`, with `upstream.groups` (the one-line tunnel has no
- * flag for it; Node's default when absent), Node run with `nodeFlags` besides the product's.
- */
-export function startTicketboothTunnelGroups(dir: string, up: Upstream, groups?: string, nodeFlags: string[] = []): Promise<Ticketbooth> {
+/** What `ticketbooth serve` runs the tunnel with beyond the one-line tunnel's flags. */
+export interface ServeOptions {
+  /** `upstream.groups` (the one-line tunnel has no flag for it); Node's default when absent. */
+  groups?: string;
+  /** The top-level `workers` key; the config's default (1) when absent. */
+  workers?: number | 'auto';
+  /** Node flags besides the product's. */
+  nodeFlags?: string[];
+}
+
+/** The same tunnel through `ticketbooth serve`, as `opts` say. */
+export function startTicketboothTunnelServe(dir: string, up: Upstream, opts: ServeOptions = {}): Promise<Ticketbooth> {
   const n = ++seq;
-  const audit = join(dir, `audit-tunnel-groups-${n}.jsonl`);
-  const config = join(dir, `tunnel-groups-${n}.yaml`);
+  const audit = join(dir, `audit-tunnel-serve-${n}.jsonl`);
+  const config = join(dir, `tunnel-serve-${n}.yaml`);
+  const { groups, workers, nodeFlags = [] } = opts;
   const upstream = `{ host: "${up.host}", port: ${up.port}, servername: "${up.servername}", ca: "${up.cert.certFile}"${groups ? `, groups: "${groups}"` : ''} }`;
   writeFileSync(
     config,
-    `listeners:\n  - { name: tunnel, type: tunnel, listen: "127.0.0.1:0", upstream: ${upstream} }\naudit: { file: "${audit}" }\n`,
+    `${workers !== undefined ? `workers: ${workers}\n` : ''}listeners:\n  - { name: tunnel, type: tunnel, listen: "127.0.0.1:0", upstream: ${upstream} }\naudit: { file: "${audit}" }\n`,
   );
   return startTicketbooth(['serve', '--config', config], /tunnel listening on 127\.0\.0\.1:(\d+)/, audit, nodeFlags);
 }

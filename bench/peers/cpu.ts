@@ -4,7 +4,7 @@
  * thread's time into its process). In clock ticks (`getconf CLK_TCK`, 100 on Linux): 10 ms steps.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = ((): number => {
   try {
@@ -34,4 +34,31 @@ export async function charged<T>(pid: number | undefined, work: () => Promise<T>
   const before = pid === undefined ? NaN : cpuSeconds(pid);
   const result = await work();
   return { result, cpu: pid === undefined ? NaN : cpuSeconds(pid) - before };
+}
+
+/** The processes whose parent is `pid` (field 4 of /proc/PID/stat): a cluster primary's workers. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+    } catch {
+      /* ended while listed */
+    }
+  }
+  return out;
+}
+
+/** Write system calls the process has made so far (/proc/PID/io `syscw`: write and writev, not sendmsg). */
+export function writeSyscalls(pid: number): number {
+  return Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
+}
+
+/** CPU seconds the whole machine has spent busy so far (all cores; /proc/stat, everything but idle and iowait). */
+export function machineBusySeconds(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal: guest time is already inside user.
+  return (ticks.slice(0, 8).reduce((a, b) => a + b, 0) - ticks[3] - ticks[4]) / TICKS_PER_SECOND;
 }

@@ -22,11 +22,12 @@ export interface Server {
 
 const serverMain = fileURLToPath(new URL('../tls-server-main.ts', import.meta.url));
 
-export async function startNodeServer(cert: CertPair): Promise<Server> {
+/** `pid`: the server's process, to charge its CPU (the TLS server's half of each handshake). */
+export async function startNodeServer(cert: CertPair): Promise<Server & { pid: number }> {
   const proc = await startProcess(process.execPath, ['--import', 'tsx', serverMain, cert.certFile, cert.keyFile], {
     ready: /listening on (\d+)/,
   });
-  return { host: '127.0.0.1', port: Number(proc.ready[1]), stop: () => proc.stop() };
+  return { host: '127.0.0.1', port: Number(proc.ready[1]), pid: proc.child.pid ?? NaN, stop: () => proc.stop() };
 }
 
 /** HTTP/1.0 header `s_server -WWW` puts before a file (text/plain for an unknown extension). */
