@@ -1,12 +1,16 @@
 import type { Store } from '../resumption/create-store.js';
 import type { CacheKey } from '../resumption/cache-key.js';
-import type { Offer, PolicyOptions, Received, Resumption } from '../resumption/policy.js';
+import { fullHandshakeCause, type Offer, type PolicyOptions, type Received, type Resumption } from '../resumption/policy.js';
 import type { NegotiatedVersion } from '../resumption/store.js';
 import type { Place } from '../resumption/version-predictor.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import type { Channel } from './channel.js';
 import type { PrimaryMethods, WireOffer, WorkerMethods } from './protocol.js';
 
 type ToPrimary = Channel<WorkerMethods, PrimaryMethods>;
+
+/** Destinations whose ticket count a worker keeps: those with connections in flight are the ones read. */
+const COUNTS_KEPT = 1024;
 
 /** A place the primary holds; the worker only names it back in `outcome` and `abandoned`. */
 class RemotePlace implements Place {
@@ -24,13 +28,21 @@ class RemotePlace implements Place {
  * single-use tickets per destination, one version order and one record of refused reuse.
  */
 export class RemoteResumption implements Resumption {
+  /**
+   * Each destination's TLS 1.3 tickets left, as the primary's latest reply to an offer or a
+   * received session said: a count for audit lines, never a ticket (those stay in the primary).
+   */
+  private readonly left = new BoundedMap<string, number>(COUNTS_KEPT);
+
   constructor(
     private readonly primary: ToPrimary,
     readonly options: PolicyOptions,
   ) {}
 
   async offer(key: CacheKey): Promise<Offer> {
-    const { session, placeId, ...rest } = await this.primary.call('offer', key);
+    const { offer, ticketsLeft } = await this.primary.call('offer', key);
+    this.left.set(key.id, ticketsLeft);
+    const { session, placeId, ...rest } = offer;
     // The dialer connects in the same turn as this resolves (an IP needs no lookup): once that turn is
     // over the connection is on its way, and the primary may answer the next offer to a mixed destination.
     if (placeId !== undefined) setImmediate(() => void this.primary.note('handedOut', placeId));
@@ -41,20 +53,25 @@ export class RemoteResumption implements Resumption {
     };
   }
 
-  received(key: CacheKey, der: Buffer): Promise<Received> {
-    return this.primary.call('received', key, der);
+  async received(key: CacheKey, der: Buffer): Promise<Received> {
+    const { received, ticketsLeft } = await this.primary.call('received', key, der);
+    this.left.set(key.id, ticketsLeft);
+    return received;
   }
 
-  outcome(key: CacheKey, offer: Offer, result: { resumed: boolean; version?: string }): ReturnType<Resumption['outcome']> {
-    return this.primary.call('outcome', key, wire(offer), result);
+  /** The primary learns without answering: the cause is the same pure function of offer and result it would return. */
+  async outcome(key: CacheKey, offer: Offer, result: { resumed: boolean; version?: string }): ReturnType<Resumption['outcome']> {
+    void this.primary.note('outcome', key, wire(offer), result);
+    return fullHandshakeCause(offer, result);
   }
 
   abandoned(offer: Offer, reachedServer: boolean): void {
     if (offer.place instanceof RemotePlace) void this.primary.note('abandoned', offer.place.id, reachedServer);
   }
 
-  ticketsLeft(key: CacheKey): Promise<number> {
-    return this.primary.call('ticketsLeft', key);
+  /** A connection asks after its own offer and sessions: their replies brought the count (the line shows it as of then). */
+  async ticketsLeft(key: CacheKey): Promise<number> {
+    return this.left.peek(key.id) ?? this.primary.call('ticketsLeft', key);
   }
 
   negotiatedElsewhere(key: CacheKey, version: NegotiatedVersion): Promise<void> {
@@ -62,6 +79,7 @@ export class RemoteResumption implements Resumption {
   }
 
   forget(id: string): Promise<void> {
+    this.left.delete(id);
     return this.primary.call('forget', id);
   }
 

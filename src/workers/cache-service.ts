@@ -33,10 +33,16 @@ export class CacheService {
   methods(): Omit<Served<PrimaryMethods>, 'config' | 'ready'> {
     const { shared } = this;
     return {
-      offer: async (key) => this.wire(await shared.cache().offer(key, { handOutLater: true })),
+      offer: async (key) => {
+        const offer = this.wire(await shared.cache().offer(key, { handOutLater: true }));
+        return { offer, ticketsLeft: await shared.cache().ticketsLeft(key) };
+      },
       handedOut: (placeId) => this.places.peek(placeId)?.handOut(),
-      received: (key, der) => shared.cache().received(key, Buffer.from(der.buffer, der.byteOffset, der.byteLength)),
-      outcome: (key, offer, result) => shared.cache().outcome(key, this.unwire(offer), result),
+      received: async (key, der) => {
+        const received = await shared.cache().received(key, Buffer.from(der.buffer, der.byteOffset, der.byteLength));
+        return { received, ticketsLeft: await shared.cache().ticketsLeft(key) };
+      },
+      outcome: async (key, offer, result) => void (await shared.cache().outcome(key, this.unwire(offer), result)),
       abandoned: (placeId, reached) => this.take(placeId)?.release(reached),
       ticketsLeft: (key) => shared.cache().ticketsLeft(key),
       negotiatedElsewhere: (key, version) => shared.cache().negotiatedElsewhere(key, version),

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { AuditEvent, FullHandshakeCause } from '../audit/events.js';
+import type { AuditEvent } from '../audit/events.js';
 import type { Config } from '../config/schema.js';
 import type { ReloadSummary } from '../service/reload-plan.js';
 import type { CacheKey } from '../resumption/cache-key.js';
@@ -9,18 +9,28 @@ import type { NegotiatedVersion } from '../resumption/store.js';
 /** An offer as it crosses the channel: its place in the primary's version order by number. */
 export type WireOffer = Omit<Offer, 'place' | 'session'> & { session?: Uint8Array; placeId?: number };
 
+/**
+ * A reply with the destination's TLS 1.3 tickets left after the call: a connection's audit line
+ * reads that count, and asking for it apart was one more round trip per connection.
+ */
+export type Counted<T> = T & { ticketsLeft: number };
+
 /** What the primary serves its workers: the one resumption policy and store, the audit log, the config. */
 export type PrimaryMethods = {
   /** The config in force (a worker starting or restarted gets the one the others run). */
   config(): Config;
   /** The worker's listeners are bound: where, and their load. */
   ready(stats: WorkerStats): void;
-  offer(key: CacheKey): WireOffer;
-  received(key: CacheKey, der: Uint8Array): Received;
-  outcome(key: CacheKey, offer: WireOffer, result: { resumed: boolean; version?: string }): FullHandshakeCause | undefined;
+  /** An offer, and the destination's TLS 1.3 tickets left once it is taken. */
+  offer(key: CacheKey): Counted<{ offer: WireOffer }>;
+  /** What became of the session, and the tickets left once it is in. */
+  received(key: CacheKey, der: Uint8Array): Counted<{ received: Received }>;
+  /** Sent as a note: the worker reckons the cause itself (fullHandshakeCause, what the primary returns too). */
+  outcome(key: CacheKey, offer: WireOffer, result: { resumed: boolean; version?: string }): void;
   /** The worker has connected for this offer: the next offer to the destination may go. */
   handedOut(placeId: number): void;
   abandoned(placeId: number, reachedServer: boolean): void;
+  /** Asked only for a destination whose count no recent offer or received brought. */
   ticketsLeft(key: CacheKey): number;
   negotiatedElsewhere(key: CacheKey, version: NegotiatedVersion): void;
   forget(id: string): void;
