@@ -19,10 +19,19 @@ export type Served<M extends Methods> = {
   [K in keyof M]: (...args: Parameters<M[K]>) => ReturnType<M[K]> | Promise<ReturnType<M[K]>>;
 };
 
-type Wire =
+type One =
   | { tb: 'call'; id: number; method: string; args: unknown[] }
   | { tb: 'note'; method: string; args: unknown[] }
   | { tb: 'reply'; id: number; value?: unknown; error?: string };
+/** What one turn of the event loop sent, as one message: a message's fixed cost (framing, a write, a read) is most of a small one's. */
+type Wire = One | { tb: 'batch'; items: One[] };
+
+/** A message waiting in the outbox: what to do once it is sent (or failed on the way), or if it cannot be (not cloneable). */
+interface Outgoing {
+  message: One;
+  sent: (err: Error | null) => void;
+  unsendable: (err: unknown) => void;
+}
 
 /** Who the far side is, for errors: "worker 2", "primary". */
 export class Channel<Local extends Methods, Remote extends Methods> {
@@ -30,6 +39,8 @@ export class Channel<Local extends Methods, Remote extends Methods> {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private handlers: Partial<Served<Local>> = {};
   private gone?: Error;
+  /** Messages waiting for the end of this turn of the event loop. */
+  private outbox: Outgoing[] = [];
 
   /** `trouble` hears what goes wrong on this side and no caller would hear: a failed note, an answer that could not be sent. */
   constructor(
@@ -55,23 +66,64 @@ export class Channel<Local extends Methods, Remote extends Methods> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.port.send({ tb: 'call', id, method, args } satisfies Wire, (err) => {
-        if (!err) return;
+      const fail = (err: unknown): void => {
         this.pending.delete(id);
-        reject(err);
-      });
+        reject(err instanceof Error ? err : new Error(String(err)));
+      };
+      this.post({ message: { tb: 'call', id, method, args }, sent: (err) => err && fail(err), unsendable: fail });
     });
   }
 
   /** A call whose answer nobody waits for; resolves once handed to the channel. */
   note<K extends keyof Remote & string>(method: K, ...args: Parameters<Remote[K]>): Promise<void> {
     if (this.gone) return Promise.resolve();
-    return new Promise((resolve) => this.port.send({ tb: 'note', method, args } satisfies Wire, () => resolve()));
+    return new Promise((resolve) =>
+      this.post({
+        message: { tb: 'note', method, args },
+        sent: () => resolve(),
+        unsendable: (err) => {
+          this.trouble(`a ${method} note to ${this.far} could not be sent: ${String(err)}`);
+          resolve();
+        },
+      }),
+    );
+  }
+
+  /** Sends at the end of this turn of the event loop, with whatever else this turn sends. */
+  private post(out: Outgoing): void {
+    if (this.outbox.push(out) === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const batch = this.outbox;
+    this.outbox = [];
+    if (batch.length === 1) return this.send(batch[0]);
+    try {
+      this.port.send({ tb: 'batch', items: batch.map((o) => o.message) } satisfies Wire, (err) => {
+        for (const o of batch) o.sent(err);
+      });
+    } catch {
+      // One of them cannot be cloned: each on its own, so that only that one fails.
+      for (const o of batch) this.send(o);
+    }
+  }
+
+  private send(o: Outgoing): void {
+    try {
+      this.port.send(o.message, o.sent);
+    } catch (err) {
+      o.unsendable(err);
+    }
   }
 
   private receive(message: unknown): void {
-    const m = message as Wire;
-    if (typeof m !== 'object' || m === null || !('tb' in m)) return; // cluster's or another library's own
+    const w = message as Wire;
+    if (typeof w !== 'object' || w === null || !('tb' in w)) return; // cluster's or another library's own
+    if (w.tb === 'batch') for (const m of w.items) this.receiveOne(m);
+    else this.receiveOne(w);
+  }
+
+  private receiveOne(m: One): void {
     if (m.tb === 'reply') {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
@@ -95,13 +147,13 @@ export class Channel<Local extends Methods, Remote extends Methods> {
     );
   }
 
-  private reply(r: Wire): void {
+  private reply(r: One): void {
     if (this.gone) return;
-    try {
-      this.port.send(r, () => undefined);
-    } catch (err) {
+    this.post({
+      message: r,
+      sent: () => undefined,
       // An answer that cannot be sent (not cloneable): the caller waits in vain; say it here.
-      this.trouble(`an answer to ${this.far} could not be sent: ${String(err)}`);
-    }
+      unsendable: (err) => this.trouble(`an answer to ${this.far} could not be sent: ${String(err)}`),
+    });
   }
 }
