@@ -45,7 +45,8 @@ export class RemoteResumption implements Resumption {
     const { session, placeId, ...rest } = offer;
     // The dialer connects in the same turn as this resolves (an IP needs no lookup): once that turn is
     // over the connection is on its way, and the primary may answer the next offer to a mixed destination.
-    if (placeId !== undefined) setImmediate(() => void this.primary.note('handedOut', placeId));
+    // The channel sends at the end of the turn (channel.ts `post`): the note leaves after the connect.
+    if (placeId !== undefined) void this.primary.note('handedOut', placeId);
     return {
       ...rest,
       ...(session ? { session: asBuffer(session) } : {}),
