@@ -42,13 +42,14 @@ function worker(cache: ResumptionCache): { remote: RemoteResumption; toPrimary: 
     on: (event, listener) => self.on(event, listener),
     once: (event, listener) => self.once(event, listener),
   });
-  const primary = new Channel<PrimaryMethods, WorkerMethods>(port(ep, ew, toWorker), 'worker 1');
+  const trouble = (what: string): never => assert.fail(what);
+  const primary = new Channel<PrimaryMethods, WorkerMethods>(port(ep, ew, toWorker), 'worker 1', trouble);
   const store = {
     values: { value: async () => undefined, setValue: async () => undefined },
     health: { size: async () => ({ destinations: 0, tickets: 0 }), ping: async () => undefined, close: async () => undefined },
   };
   primary.serve(new CacheService({ cache: () => cache, store, audit: new AuditLog({}) }).methods());
-  const toThePrimary = new Channel<WorkerMethods, PrimaryMethods>(port(ew, ep, toPrimary), 'the primary');
+  const toThePrimary = new Channel<WorkerMethods, PrimaryMethods>(port(ew, ep, toPrimary), 'the primary', trouble);
   return { remote: new RemoteResumption(toThePrimary, OPTIONS), toPrimary, toWorker };
 }
 
