@@ -5,7 +5,6 @@ import type { CacheKey } from '../../../src/resumption/cache-key.js';
 import { MemoryTicketStore } from '../../../src/resumption/memory-store.js';
 import { ResumptionCache } from '../../../src/resumption/policy.js';
 import { CacheService } from '../../../src/workers/cache-service.js';
-import type { WireOffer } from '../../../src/workers/protocol.js';
 
 /**
  * The primary's side of a worker's channel over a real policy and memory store: offers to a
@@ -38,20 +37,20 @@ async function settledNow(p: Promise<unknown>): Promise<boolean> {
 describe('workers: the cache service', () => {
   test('the next offer to a mixed destination waits for the worker to hand the one before out', async () => {
     const methods = (await mixedService()).methods();
-    const first = (await methods.offer(key));
+    const { offer: first } = await methods.offer(key);
     assert.ok(first.placeId !== undefined, 'a mixed destination gives the offer a place');
     const second = Promise.resolve(methods.offer(key));
     assert.equal(await settledNow(second), false, 'held until the first is handed out');
     void methods.handedOut(first.placeId);
-    assert.ok(((await second) as WireOffer).placeId !== undefined);
+    assert.ok((await second).offer.placeId !== undefined);
   });
 
   test('an outcome or an abandon hands out a place whose note never came', async () => {
     const methods = (await mixedService()).methods();
-    const first = (await methods.offer(key));
+    const { offer: first } = await methods.offer(key);
     const second = Promise.resolve(methods.offer(key));
     await methods.outcome(key, first, { resumed: false, version: 'TLSv1.3' });
-    const next = (await second) as WireOffer;
+    const { offer: next } = await second;
     const third = Promise.resolve(methods.offer(key));
     void methods.abandoned(next.placeId!, true);
     assert.equal(await settledNow(third), true);
@@ -70,7 +69,7 @@ describe('workers: the cache service', () => {
 
     const pending = Promise.resolve(methods.offer(key)); // waits for `after`'s hand-out
     service.releaseAll(); // the worker ended: `after` is released and handed out
-    const late = (await pending) as WireOffer;
+    const { offer: late } = await pending;
     assert.equal(late.placeId, undefined, 'answered after the worker ended: its place is closed, not kept');
     assert.equal(await settledNow(Promise.resolve(methods.offer(key))), true);
   });
