@@ -127,7 +127,8 @@ function cores(l: Load, c: Contender, s: Sample[], figures: Record<string, Figur
   const parts = ['tb', 'server', 'bench', 'machine'] as const;
   const busy = Object.fromEntries(parts.map((k) => [k, median(s.map((x) => x.cores[k]))])) as Record<(typeof parts)[number], number>;
   for (const k of parts) figures[`${l.id}_cores_${k}_${c.id}`] = plainFigure(busy[k], 'cores');
-  const others = busy.machine - busy.tb - busy.server - busy.bench;
+  // Ticks are 10 ms: on a quiet machine the difference can come out a hair below zero.
+  const others = Math.max(0, busy.machine - busy.tb - busy.server - busy.bench);
   const shares = s[0].workerMs.map((_, i) => median(s.map((x) => x.workerMs[i] / x.workerMs.reduce((a, b) => a + b, 0))));
   for (const [i, x] of shares.entries()) figures[`${l.id}_workerShare${i + 1}_${c.id}`] = plainFigure(x, 'share');
   const split = shares.length ? `; workers' CPU split ${shares.map((x) => `${(100 * x).toFixed(0)}%`).join(' / ')}` : '';
