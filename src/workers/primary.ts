@@ -13,7 +13,7 @@ import { CacheService } from './cache-service.js';
 import { Channel, type Port } from './channel.js';
 import { WORKER_ENV, workerCount } from './count.js';
 import { listenerViews } from './listener-views.js';
-import type { PrimaryMethods, WorkerMethods, WorkerStats } from './protocol.js';
+import { PROTOCOL, type PrimaryMethods, type WorkerMethods, type WorkerStats } from './protocol.js';
 import { WorkerTrouble, type TroubleKind } from './trouble.js';
 
 /** One worker process and the primary's side of its channel. */
@@ -122,7 +122,12 @@ export class Primary {
       }, START_TIMEOUT_MS);
       r.channel.serve({
         ...r.cache.methods(),
-        config: () => (r.config = this.current),
+        config: (protocol) => {
+          if (protocol !== PROTOCOL) {
+            throw new Error(`this worker speaks protocol ${protocol}, its primary ${PROTOCOL}: new code needs a full restart, not SIGUSR2`);
+          }
+          return (r.config = this.current);
+        },
         ready: (stats) => {
           clearTimeout(timer);
           r.stats = stats;

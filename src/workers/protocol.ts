@@ -15,10 +15,17 @@ export type WireOffer = Omit<Offer, 'place' | 'session'> & { session?: Uint8Arra
  */
 export type Counted<T> = T & { ticketsLeft: number };
 
+/**
+ * The shape of the messages below. A rolling restart starts workers from the code on disk while the
+ * primary runs the code it started with: a worker whose number differs is refused at its first
+ * call, and the old worker serves on (a change here needs a full restart).
+ */
+export const PROTOCOL = 2;
+
 /** What the primary serves its workers: the one resumption policy and store, the audit log, the config. */
 export type PrimaryMethods = {
   /** The config in force (a worker starting or restarted gets the one the others run). */
-  config(): Config;
+  config(protocol: number): Config;
   /** The worker's listeners are bound: where, and their load. */
   ready(stats: WorkerStats): void;
   /** An offer, and the destination's TLS 1.3 tickets left once it is taken. */

@@ -5,7 +5,7 @@ import { remoteStore } from './cache-client.js';
 import { forwardEvents } from './event-forwarder.js';
 import { Channel, type Port } from './channel.js';
 import { WORKER_ENV } from './count.js';
-import type { PrimaryMethods, WorkerMethods, WorkerStats } from './protocol.js';
+import { PROTOCOL, type PrimaryMethods, type WorkerMethods, type WorkerStats } from './protocol.js';
 
 /** The primary's signals: a terminal's Ctrl-C or `systemctl kill` reach the whole group, and only the primary acts on them. */
 const PRIMARYS_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2'] as const;
@@ -36,7 +36,7 @@ export async function runWorker(): Promise<void> {
     say('warn', `worker ${process.pid}: the primary is gone; draining`);
     void exit((service?.config.shutdownTimeoutSeconds ?? 0) * 1000);
   });
-  const config = await primary.call('config');
+  const config = await primary.call('config', PROTOCOL);
   configureOperatorLog(config.log);
   const running = await Service.start(config, audit, { store: remoteStore(primary, config.cache) });
   service = running;
