@@ -44,7 +44,6 @@ describe('workers: the channel', () => {
     await assert.rejects(client.call('fail'), /no such ticket/);
     assert.equal(await client.call('bytes', Buffer.from('four')), 4);
     await client.note('tell', 'hello');
-    await new Promise((r) => setImmediate(r));
     assert.deepEqual(heard, ['hello']);
   });
 
