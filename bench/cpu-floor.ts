@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { makeCert } from '../test/support/certs.js';
 import { startProcess } from '../test/support/process.js';
 import { CLI, ensureBuilt, NODE_FLAGS } from './peers/build.js';
-import { startBareClient, type Upstream } from './peers/contenders.js';
+import { startBareClient, type Upstream, upstreamOf } from './peers/contenders.js';
 import { charged } from './peers/cpu.js';
 import { pairedRatio } from './peers/interleave.js';
 import { load } from './peers/load.js';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tb-cpu-floor-'));
   const cert = makeCert(['localhost'], dir);
   const server = await startNodeServer(cert);
-  const up: Upstream = { host: server.host, port: server.port, servername: 'localhost', cert };
+  const up = upstreamOf(server, cert);
   const runners = await startAll(dir, up, other || undefined);
   try {
     for (const r of runners.values()) await r.load(100, 1); // warm-up: tickets cached, code optimised

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCert } from '../test/support/certs.js';
 import { ensureBuilt } from './peers/build.js';
-import { startTicketboothTunnelServe, type Upstream } from './peers/contenders.js';
+import { startTicketboothTunnelServe, type Upstream, upstreamOf } from './peers/contenders.js';
 import { cpuTimes } from './peers/cpu.js';
 import { load } from './peers/load.js';
 import { viaForwarder } from './peers/routes.js';
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   const cert = makeCert(['localhost'], dir);
   const server = await startNodeServer(cert);
   try {
-    const up: Upstream = { host: server.host, port: server.port, servername: 'localhost', cert };
+    const up = upstreamOf(server, cert);
     for (const [count, inFlight] of [
       [500, 1],
       [2000, 32],

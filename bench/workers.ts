@@ -17,7 +17,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCert } from '../test/support/certs.js';
 import { ensureBuilt } from './peers/build.js';
-import { startTicketboothTunnelServe, type Ticketbooth, type Upstream } from './peers/contenders.js';
+import { startTicketboothTunnelServe, type Ticketbooth, type Upstream, upstreamOf } from './peers/contenders.js';
 import { childPids, cpuSeconds, machineBusySeconds, writeSyscalls } from './peers/cpu.js';
 import { fixed, goalFigure, plainFigure, ratioCell } from './peers/figures.js';
 import { interleave, pairedRatio } from './peers/interleave.js';
@@ -181,7 +181,7 @@ export async function run(): Promise<Section> {
     const cert = makeCert(['localhost'], dir);
     const server = await startNodeServer(cert);
     running.push(server);
-    const up: Upstream = { host: server.host, port: server.port, servername: 'localhost', cert };
+    const up = upstreamOf(server, cert);
     const procs: Record<string, Running> = {};
     for (const c of contenders) {
       procs[c.id] = await startContender(dir, up, c);

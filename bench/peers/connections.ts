@@ -25,6 +25,7 @@ import {
   startTicketboothTunnelServe,
   type Forwarder,
   type Upstream,
+  upstreamOf,
 } from './contenders.js';
 import { charged } from './cpu.js';
 import { fixed, goalFigure, plainFigure, ratioCell, type Goal } from './figures.js';
@@ -168,7 +169,7 @@ export async function run(): Promise<Section> {
     const cert = makeCert(['localhost'], dir);
     const server = await startNodeServer(cert);
     running.push(server);
-    const up: Upstream = { host: server.host, port: server.port, servername: 'localhost', cert };
+    const up = upstreamOf(server, cert);
     const { runners, stunnelOpenssl } = await startAll(dir, up);
     running.push(...Object.values(runners));
     for (const k of CONTENDERS) await runners[k].load(WARM_UP, 1);

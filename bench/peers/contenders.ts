@@ -42,6 +42,11 @@ export interface Upstream {
   cert: CertPair;
 }
 
+/** A bench server on loopback, its certificate made for `localhost`, as the contenders dial it. */
+export function upstreamOf(server: { host: string; port: number }, cert: CertPair): Upstream {
+  return { host: server.host, port: server.port, servername: 'localhost', cert };
+}
+
 let seq = 0;
 
 async function startTicketbooth(args: string[], ready: RegExp, audit: string, nodeFlags: string[] = []): Promise<Ticketbooth> {

@@ -5,7 +5,7 @@ import type { NegotiatedVersion } from '../resumption/store.js';
 import type { Place } from '../resumption/version-predictor.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import type { Channel } from './channel.js';
-import type { PrimaryMethods, WireOffer, WorkerMethods } from './protocol.js';
+import { asBuffer, type PrimaryMethods, type WireOffer, type WorkerMethods } from './protocol.js';
 
 type ToPrimary = Channel<WorkerMethods, PrimaryMethods>;
 
@@ -109,8 +109,4 @@ export function remoteStore(primary: ToPrimary, options: PolicyOptions): Store {
 function wire(offer: Offer): WireOffer {
   const { session, place, ...rest } = offer;
   return place instanceof RemotePlace ? { ...rest, placeId: place.id } : rest;
-}
-
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }

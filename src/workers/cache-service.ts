@@ -4,7 +4,7 @@ import type { Offer, Resumption } from '../resumption/policy.js';
 import type { Place } from '../resumption/version-predictor.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import type { Served } from './channel.js';
-import type { PrimaryMethods, WireOffer } from './protocol.js';
+import { asBuffer, type PrimaryMethods, type WireOffer } from './protocol.js';
 
 /** What the primary shares with its workers; `cache` is read per call: a reload may replace it. */
 export interface Shared {
@@ -39,7 +39,7 @@ export class CacheService {
       },
       handedOut: (placeId) => this.places.peek(placeId)?.handOut(),
       received: async (key, der) => {
-        const received = await shared.cache().received(key, Buffer.from(der.buffer, der.byteOffset, der.byteLength));
+        const received = await shared.cache().received(key, asBuffer(der));
         return { received, ticketsLeft: await shared.cache().ticketsLeft(key) };
       },
       outcome: async (key, offer, result) => void (await shared.cache().outcome(key, this.unwire(offer), result)),

@@ -72,3 +72,8 @@ export type WorkerMethods = {
   stop(timeoutMs: number): void;
   stats(): WorkerStats;
 };
+
+/** A Buffer sent across arrives as a Uint8Array (structured clone): the same bytes as a Buffer again, not copied. */
+export function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
